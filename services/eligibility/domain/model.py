@@ -1,0 +1,97 @@
+"""The family an application describes, in the vocabulary every Qamqor service uses.
+
+Plain frozen dataclasses: the service layer builds them from requests and evidence snapshots,
+`validate_case` checks them, `decide` reads them. Money is `Decimal` tenge with at most two
+decimals (tiyn); dates are Asia/Almaty business dates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from types import MappingProxyType
+
+RELATIONS = ("applicant", "spouse", "child", "parent", "sibling", "grandparent", "grandchild", "other")
+SEXES = ("male", "female")
+
+# rules.md "The calculation", step 2: the income-type vocabulary every service uses. Which of them
+# count is a parameter (`counted_income_types`), not this list.
+INCOME_TYPES = (
+    "wage", "business", "pension", "benefit", "alimony", "rent", "interest", "farming",
+    "employment_measure", "other",
+    "large_family_allowance", "disabled_child_allowance", "scholarship", "tsa", "disaster_aid",
+)
+
+# First two digits of a region's KATO code (rules.md "Identity").
+REGIONS = MappingProxyType({
+    "10": "Abai", "11": "Akmola", "15": "Aktobe", "19": "Almaty region", "23": "Atyrau",
+    "27": "West Kazakhstan", "31": "Zhambyl", "33": "Zhetysu", "35": "Karaganda", "39": "Kostanay",
+    "43": "Kyzylorda", "47": "Mangystau", "55": "Pavlodar", "59": "North Kazakhstan",
+    "61": "Turkestan", "62": "Ulytau", "63": "East Kazakhstan", "71": "Astana",
+    "75": "Almaty city", "79": "Shymkent",
+})
+
+
+def region_level_kato(region_kato: str) -> str:
+    """`611010000` (a district of Turkestan region) → `610000000` (the region)."""
+    return region_kato[:2] + "0000000"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    iin: str
+    birth_date: date
+    sex: str  # "male" | "female"
+    relation: str  # one of RELATIONS
+    employed: bool = False
+    full_time_student: bool = False
+    disability_group: int | None = None  # 1, 2, 3
+    # Carer of a child under 3, of a disabled child, of a person with group 1–2 disability or of an
+    # elderly person needing care (rules.md step 7); established by intake, not inferred here.
+    carer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Income:
+    iin: str
+    type: str  # one of INCOME_TYPES
+    month: date  # first day of the month the income was received in
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Expenses:
+    """Bank aggregates over the assessment quarter (2025 pilot), available only after consent."""
+
+    consent: bool
+    home_or_car_purchase: bool = False
+    non_mortgage_loans: Decimal = Decimal(0)
+    account_spending: Decimal = Decimal(0)
+    deposits: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    ban_until: date | None = None
+    false_information: bool = False
+
+
+NO_HISTORY = History()
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    region_kato: str
+    application_date: date
+    extension: bool
+    members: tuple[Member, ...]
+    incomes: tuple[Income, ...] = ()
+    expenses: Expenses | None = None
+    history: History = NO_HISTORY
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    path: str  # e.g. "members[1].iin", "incomes[0].amount", "region_kato"
+    message: str

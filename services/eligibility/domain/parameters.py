@@ -1,0 +1,246 @@
+"""Effective-dated, bitemporal parameters.
+
+A `ParameterValue` is valid from `valid_from` to `valid_to` (both inclusive; None = open) for one
+region (a 9-digit KATO code) or nationally (`region_kato=None`), and was recorded at `recorded_at`.
+A `ParameterSet` answers "which value of X applies in region R on day D":
+
+1. the most specific region wins: the exact KATO code, then its region (`XX0000000`), then national;
+2. within that level, among the values valid on D, the one recorded last wins (a correction recorded
+   later supersedes the original for new decisions);
+3. `as_of` hides everything recorded after it, so a past decision recomputed with
+   `as_of=decided_at` sees exactly the values it saw then.
+
+No value → `MissingParameter`: a decision is refused rather than computed with a stale value.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from .model import INCOME_TYPES, REGIONS
+
+ParameterScalar = Decimal | tuple[str, ...] | bool
+
+# name → kind. "money" is tenge with at most two decimals; "integer" a whole number;
+# "decimal" any non-negative decimal; "income_types" a tuple drawn from INCOME_TYPES.
+PARAMETER_KINDS: dict[str, str] = {
+    "mci": "money",
+    "subsistence_minimum": "money",
+    "median_income": "money",
+    "poverty_line_subsistence_share": "decimal",
+    "poverty_line_median_share": "decimal",
+    "child_supplement_mci": "decimal",
+    "deposit_limit_mci": "decimal",
+    "retirement_age_male": "integer",
+    "retirement_age_female": "integer",
+    "ban_months": "integer",
+    "counted_income_types": "income_types",
+    "disregarded_on_extension_income_types": "income_types",
+    "not_counted_income_types": "income_types",
+    "consent_required": "bool",
+}
+
+SHIPPED_PARAMETERS_DIR = Path(__file__).resolve().parent.parent / "parameters"
+_CACHE_LIMIT = 200_000
+
+
+class MissingParameter(LookupError):
+    def __init__(self, name: str, region_kato: str | None, on: date, as_of: datetime | None = None):
+        self.name = name
+        self.region_kato = region_kato
+        self.on = on
+        self.as_of = as_of
+        where = f"region {region_kato} (nor its region or nationally)" if region_kato else "nationally"
+        recorded = f" among values recorded by {as_of.isoformat()}" if as_of else ""
+        super().__init__(f"no value of parameter '{name}' for {where} valid on {on.isoformat()}{recorded}")
+
+
+def _value_error(name: str, value: object) -> str | None:
+    kind = PARAMETER_KINDS.get(name)
+    if kind is None:
+        return f"unknown parameter '{name}'"
+    if kind == "bool":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind == "income_types":
+        if not isinstance(value, tuple) or not all(isinstance(t, str) for t in value):
+            return "must be a list of income types"
+        unknown = [t for t in value if t not in INCOME_TYPES]
+        return f"unknown income types: {', '.join(unknown)}" if unknown else None
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+        return "must be a non-negative decimal"
+    exponent = value.as_tuple().exponent
+    if kind == "money" and exponent < -2:  # type: ignore[operator]
+        return "must have at most 2 decimal places"
+    if kind == "integer" and value != value.to_integral_value():
+        return "must be a whole number"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterValue:
+    name: str
+    region_kato: str | None
+    valid_from: date
+    valid_to: date | None
+    value: ParameterScalar
+    recorded_at: datetime
+
+    def __post_init__(self) -> None:
+        problem = _value_error(self.name, self.value)
+        if problem:
+            raise ValueError(f"parameter {self.name}: {problem}")
+        if self.region_kato is not None and not (
+            len(self.region_kato) == 9 and self.region_kato.isdigit() and self.region_kato[:2] in REGIONS
+        ):
+            raise ValueError(f"parameter {self.name}: unknown region {self.region_kato!r}")
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(f"parameter {self.name}: valid_to {self.valid_to} is before valid_from {self.valid_from}")
+        if self.recorded_at.tzinfo is None:
+            raise ValueError(f"parameter {self.name}: recorded_at must carry a time zone")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "region_kato": self.region_kato,
+            "value": value_to_json(self.value),
+            "valid_from": self.valid_from.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+        }
+
+
+def value_to_json(value: ParameterScalar) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
+
+
+def parse_parameter_value(name: str, raw: str) -> ParameterScalar:
+    """Text (a CSV cell or an admin form field) → the typed value for parameter `name`."""
+    kind = PARAMETER_KINDS.get(name)
+    if kind is None:
+        raise ValueError(f"unknown parameter '{name}'")
+    text = raw.strip()
+    if kind == "bool":
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(f"parameter {name}: {raw!r} is not true/false")
+    if kind == "income_types":
+        return tuple(t.strip() for t in text.replace(";", " ").replace(",", " ").split() if t.strip())
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"parameter {name}: {raw!r} is not a number") from None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class ParameterSet:
+    """An immutable, indexed set of parameter values as known at `as_of` (None = everything)."""
+
+    __slots__ = ("values", "as_of", "_index", "_lookups", "_derived")
+
+    def __init__(self, values: Iterable[ParameterValue], as_of: datetime | None = None):
+        self.as_of = _aware(as_of) if as_of is not None else None
+        self.values: tuple[ParameterValue, ...] = tuple(
+            v for v in values if self.as_of is None or v.recorded_at <= self.as_of
+        )
+        grouped: dict[tuple[str, str | None], list[tuple[int, ParameterValue]]] = {}
+        for position, value in enumerate(self.values):
+            grouped.setdefault((value.name, value.region_kato), []).append((position, value))
+        # Newest record first; equal record times: the later valid_from, then the later in input.
+        self._index: dict[tuple[str, str | None], tuple[ParameterValue, ...]] = {
+            key: tuple(v for _, v in sorted(
+                entries, key=lambda e: (e[1].recorded_at, e[1].valid_from, e[0]), reverse=True))
+            for key, entries in grouped.items()
+        }
+        self._lookups: dict[tuple[str, date, str | None], ParameterValue | None] = {}
+        self._derived: dict[Any, Any] = {}
+
+    def find(self, name: str, on: date, region_kato: str | None = None) -> ParameterValue | None:
+        key = (name, on, region_kato)
+        try:
+            return self._lookups[key]
+        except KeyError:
+            pass
+        found = None
+        if region_kato is not None:
+            found = self._valid_in(name, region_kato, on)
+            if found is None and region_kato[2:] != "0000000":
+                found = self._valid_in(name, region_kato[:2] + "0000000", on)
+        if found is None:
+            found = self._valid_in(name, None, on)
+        if len(self._lookups) > _CACHE_LIMIT:
+            self._lookups.clear()
+        self._lookups[key] = found
+        return found
+
+    def get(self, name: str, on: date, region_kato: str | None = None) -> ParameterValue:
+        found = self.find(name, on, region_kato)
+        if found is None:
+            raise MissingParameter(name, region_kato, on, self.as_of)
+        return found
+
+    def derived(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """Memoise a value computed purely from this set (e.g. a region's poverty line on a day)."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            pass
+        result = compute()
+        if len(self._derived) > _CACHE_LIMIT:
+            self._derived.clear()
+        self._derived[key] = result
+        return result
+
+    def _valid_in(self, name: str, region_kato: str | None, on: date) -> ParameterValue | None:
+        for value in self._index.get((name, region_kato), ()):
+            if value.valid_from <= on and (value.valid_to is None or on <= value.valid_to):
+                return value
+        return None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+_CSV_COLUMNS = ("name", "region_kato", "valid_from", "valid_to", "value", "recorded_at")
+
+
+def read_parameter_csv(path: Path) -> list[ParameterValue]:
+    """One value per row: name,region_kato,valid_from,valid_to,value,recorded_at (empty = None)."""
+    values = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != _CSV_COLUMNS:
+            raise ValueError(f"{path.name}: expected columns {','.join(_CSV_COLUMNS)}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                values.append(ParameterValue(
+                    name=row["name"],
+                    region_kato=row["region_kato"] or None,
+                    valid_from=date.fromisoformat(row["valid_from"]),
+                    valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
+                    value=parse_parameter_value(row["name"], row["value"]),
+                    recorded_at=datetime.fromisoformat(row["recorded_at"]),
+                ))
+            except ValueError as error:
+                raise ValueError(f"{path.name} row {line}: {error}") from None
+    return values
+
+
+def load_shipped_parameters(directory: Path = SHIPPED_PARAMETERS_DIR) -> list[ParameterValue]:
+    values: list[ParameterValue] = []
+    for path in sorted(directory.glob("*.csv")):
+        values.extend(read_parameter_csv(path))
+    return values

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.ids import uuid7
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Application(Base):
+    __tablename__ = "applications"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    status: Mapped[str] = mapped_column(String(30))
+    channel: Mapped[str] = mapped_column(String(20))
+    region_kato: Mapped[str] = mapped_column(String(9), index=True)
+    settlement: Mapped[str] = mapped_column(String(10))
+    application_date: Mapped[date] = mapped_column(Date)
+    extension: Mapped[bool] = mapped_column(Boolean, default=False)
+    expense_check_consent: Mapped[bool] = mapped_column(Boolean)
+    bank_iban: Mapped[str] = mapped_column(String(34))
+    bank_code: Mapped[str] = mapped_column(String(11))
+    submitted_by: Mapped[str] = mapped_column(String(100))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    contract_id: Mapped[UUID | None]
+
+    members: Mapped[list["ApplicationMember"]] = relationship(
+        back_populates="application", order_by="ApplicationMember.position", lazy="selectin")
+    timeline: Mapped[list["StatusChange"]] = relationship(order_by="StatusChange.id", lazy="selectin")
+
+
+class ApplicationMember(Base):
+    __tablename__ = "application_members"
+    __table_args__ = (
+        # One active application per person: a second one is refused by the database itself,
+        # so two concurrent submissions cannot both pass.
+        Index("uq_member_active_iin", "iin", unique=True, postgresql_where=text("active")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    application_id: Mapped[UUID] = mapped_column(ForeignKey("applications.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    iin: Mapped[str] = mapped_column(String(12))
+    full_name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(6))
+    relation: Mapped[str] = mapped_column(String(12))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    employed: Mapped[bool] = mapped_column(Boolean, default=False)
+    full_time_student: Mapped[bool] = mapped_column(Boolean, default=False)
+    disability_group: Mapped[int | None]
+    carer: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    application: Mapped[Application] = relationship(back_populates="members")
+
+
+class StatusChange(Base):
+    __tablename__ = "status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    application_id: Mapped[UUID] = mapped_column(ForeignKey("applications.id"), index=True)
+    status: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    event_id: Mapped[UUID | None]
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -1,0 +1,159 @@
+"""One error type for the whole platform, rendered as RFC 9457 problem+json by one handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.iin import mask_iins_in
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://qamqor.gov.kz/problems/"
+
+
+class QamqorError(Exception):
+    """A failure a caller can act on. `slug` names the problem type; `errors` lists field errors."""
+
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        status: int | None = None,
+        slug: str | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        if status is not None:
+            self.status = status
+        if slug is not None:
+            self.slug = slug
+        if title is not None:
+            self.title = title
+        self.headers = headers or {}
+
+
+class NotFound(QamqorError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(QamqorError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class InvalidInput(QamqorError):
+    status, slug, title = 422, "validation-error", "Invalid input"
+
+
+class Unauthorized(QamqorError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(QamqorError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+def field_error(path: str, message: str) -> dict[str, str]:
+    return {"field": path, "message": mask_iins_in(message)}
+
+
+def problem_response(
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": mask_iins_in(detail),
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _loc_to_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        source = parts.pop(0)
+        if not parts:
+            return source
+        if source != "body":
+            parts.insert(0, source)
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(QamqorError)
+    async def _qamqor(request: Request, exc: QamqorError) -> JSONResponse:
+        return problem_response(
+            status=exc.status,
+            slug=exc.slug,
+            title=exc.title,
+            detail=exc.detail,
+            instance=request.url.path,
+            errors=exc.errors,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [field_error(_loc_to_path(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()]
+        return problem_response(
+            status=422,
+            slug="validation-error",
+            title="Invalid input",
+            detail=f"The request has {len(errors)} invalid field(s).",
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+        return problem_response(
+            status=exc.status_code,
+            slug={404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error"),
+            title=titles.get(exc.status_code, "HTTP error"),
+            detail=str(exc.detail),
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        import logging
+
+        logging.getLogger("qamqor.errors").exception("unhandled error on %s", request.url.path)
+        return problem_response(
+            status=500,
+            slug="internal-error",
+            title="Internal error",
+            detail="An unexpected error occurred; it has been logged with the request id.",
+            instance=request.url.path,
+        )

@@ -1,0 +1,154 @@
+"""Event contracts. Every producer builds these models and every consumer validates with them.
+
+A change that is not backward compatible gets a new version of the same type; consumers keep
+reading the old one until no producer emits it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.events.envelope import register
+
+Sex = Literal["male", "female"]
+Relation = Literal["applicant", "spouse", "child", "parent", "sibling", "grandparent", "grandchild", "other"]
+Settlement = Literal["urban", "rural"]
+Kind = Literal["conditional", "unconditional"]
+
+TOPICS = {
+    "intake": "qamqor.intake",
+    "verification": "qamqor.verification",
+    "eligibility": "qamqor.eligibility",
+    "contracts": "qamqor.contracts",
+    "payments": "qamqor.payments",
+}
+DEAD_LETTER_TOPIC = "qamqor.dead-letter"
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BankAccount(_Contract):
+    iban: str
+    bank_code: str
+
+
+class FamilyMember(_Contract):
+    iin: str
+    full_name: str
+    birth_date: date
+    sex: Sex
+    relation: Relation
+    employed: bool = False
+    full_time_student: bool = False
+    disability_group: int | None = None
+    carer: bool = False
+
+
+class CaseContext(_Contract):
+    """What every later step needs to know about the application, carried along the flow so no
+    service has to call another to learn it."""
+
+    application_id: UUID
+    application_date: date
+    region_kato: str
+    settlement: Settlement
+    channel: str
+    extension: bool = False
+    bank_account: BankAccount
+
+
+class IncomeRecord(_Contract):
+    iin: str
+    type: str
+    month: str  # YYYY-MM
+    amount: Decimal
+    source: str = "income_registry"
+
+
+class MonthlyAmount(_Contract):
+    month: str  # YYYY-MM
+    tsa: int
+    child_supplement: int
+    total: int
+
+
+@register("application.submitted", 1)
+class ApplicationSubmitted(_Contract):
+    application: CaseContext
+    expense_check_consent: bool
+    members: list[FamilyMember]
+
+
+@register("verification.completed", 1)
+class VerificationCompleted(_Contract):
+    application: CaseContext
+    evidence_id: UUID
+    assessment_quarter: str
+    members: list[FamilyMember]
+    incomes: list[IncomeRecord]
+
+
+@register("eligibility.decided", 1)
+class EligibilityDecided(_Contract):
+    application: CaseContext
+    decision_id: UUID
+    eligible: bool
+    kind: Kind
+    assessment_quarter: str
+    period_quarter: str
+    poverty_line: int
+    per_capita_income: Decimal
+    members: int
+    monthly: list[MonthlyAmount]
+    reasons: list[str]
+    rules_version: str
+    members: list[FamilyMember]
+    # Members the social contract binds (rules.md: able-bodied test), decided by eligibility.
+    able_bodied_iins: list[str] = []
+
+
+class Obligation(_Contract):
+    iin: str
+    measure: str  # stay_employed | job_placement | public_works | training | entrepreneurship_grant
+
+
+@register("contract.drafted", 1)
+class ContractDrafted(_Contract):
+    contract_id: UUID
+    application_id: UUID
+    decision_id: UUID
+    obligations: list[Obligation]
+
+
+@register("contract.signed", 1)
+class ContractSigned(_Contract):
+    contract_id: UUID
+    application_id: UUID
+    decision_id: UUID
+    signed_at: datetime
+
+
+class ScheduledPayment(_Contract):
+    payment_id: UUID
+    month: str
+    tsa: int
+    child_supplement: int
+    total: int
+
+
+@register("payment.scheduled", 1)
+class PaymentScheduled(_Contract):
+    application_id: UUID
+    decision_id: UUID
+    region_kato: str
+    settlement: Settlement
+    bank_code: str
+    payments: list[ScheduledPayment]
+    total: int

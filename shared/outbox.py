@@ -1,0 +1,102 @@
+"""Transactional outbox and inbox tables, present in every service's database.
+
+`record_event` adds an outgoing event in the caller's transaction, so the state change and its
+event commit or vanish together; `pg_notify` wakes the relay when that transaction commits.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import Envelope
+
+OUTBOX_CHANNEL = "qamqor_outbox"
+
+plumbing_metadata = MetaData()
+
+outbox = Table(
+    "outbox",
+    plumbing_metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("topic", String(200), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("envelope", JSONB, nullable=False),
+    Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Index("ix_outbox_pending", "seq", postgresql_where=text("published_at IS NULL")),
+)
+
+inbox = Table(
+    "inbox",
+    plumbing_metadata,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("event_type", String(100), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("topic", String(200), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("outcome", String(20), nullable=False, server_default="handled"),  # handled | dead_lettered | ignored
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+async def record_event(session: AsyncSession, topic: str, envelope: Envelope, headers: dict[str, str] | None = None) -> None:
+    await session.execute(
+        insert(outbox).values(
+            event_id=envelope.id,
+            topic=topic,
+            key=envelope.key,
+            event_type=envelope.type,
+            envelope=envelope.model_dump(mode="json"),
+            headers=headers or {},
+        )
+    )
+    await session.execute(text(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')"))
+
+
+def create_plumbing_tables(op) -> None:  # noqa: ANN001 - alembic op
+    """Called from each service's first migration."""
+    import shared.idempotency  # noqa: F401  (its table lives in plumbing_metadata)
+
+    plumbing_metadata.create_all(op.get_bind())
+
+
+async def emit(
+    session: AsyncSession,
+    payload,  # noqa: ANN001 - a registered event contract
+    *,
+    source: str,
+    key: str,
+    cause: Envelope | None = None,
+    correlation_id: str | None = None,
+) -> Envelope:
+    """Record `payload` as an event of `source` (topic `qamqor.<source>`) in this transaction."""
+    from shared.events.contracts import TOPICS
+
+    if cause is not None:
+        envelope = cause.follow(payload, source=source, key=key)
+    else:
+        envelope = Envelope.wrap(payload, source=source, key=key, correlation_id=correlation_id)
+    await record_event(session, TOPICS[source], envelope)
+    return envelope

@@ -1,0 +1,214 @@
+"""Every service is built by `create_service_app`: the same error handling, request ids,
+internal-token authentication, health/readiness/metrics, outbox relay and consumer runner.
+A service only declares its routers, its event handlers and its start-up hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import jwt
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.db import make_engine, make_sessionmaker
+from shared.errors import install_error_handlers, problem_response
+from shared.identity import INTERNAL_TOKEN_HEADER, Caller, InternalTokenVerifier
+from shared.kafka import ensure_topics, make_producer
+from shared.consumer import ConsumerRunner, Handler
+from shared.observability import RequestContextMiddleware, configure_logging, metrics_endpoint
+from shared.relay import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger("qamqor.service")
+
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    settings: ServiceSettings
+    routers: list[APIRouter]
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    subscribe: tuple[str, ...] = ()
+    # Extra resources (HTTP clients to external systems, caches): entered at start-up, their
+    # values put on app.state under the given name.
+    resources: dict[str, Callable[[FastAPI], Any]] = field(default_factory=dict)
+    description: str = ""
+
+
+class InternalAuthMiddleware:
+    """Refuses every non-public request that lacks a valid gateway-signed internal token."""
+
+    def __init__(self, app: ASGIApp, verifier: InternalTokenVerifier | None) -> None:
+        self.app = app
+        self.verifier = verifier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        token = None
+        for name, value in scope.get("headers", ()):
+            if name == INTERNAL_TOKEN_HEADER.encode():
+                token = value.decode("latin-1")
+                break
+        caller = None
+        if token and self.verifier is not None:
+            try:
+                caller = self.verifier.verify(token)
+            except jwt.InvalidTokenError:
+                caller = None
+        if caller is None:
+            response = problem_response(
+                status=401, slug="unauthorized", title="Authentication required",
+                detail="Services are reached only through the gateway.", instance=scope["path"],
+                headers={"WWW-Authenticate": 'Bearer realm="qamqor"'},
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        await self.app(scope, receive, send)
+
+
+async def _supervise(name: str, body: Callable[[], Awaitable[None]]) -> None:
+    """Run a background loop for the life of the process, restarting it after a failure (for
+    example while the broker is down)."""
+    delay = 0.5
+    while True:
+        try:
+            await body()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.warning("%s stopped with an error; restarting in %.1fs", name, delay, exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def _broker_reachable(bootstrap: str) -> bool:
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout=1.0)
+        writer.close()
+        return True
+    except (OSError, asyncio.TimeoutError):
+        return False
+
+
+def create_service_app(spec: ServiceSpec) -> FastAPI:
+    settings = spec.settings
+    configure_logging(spec.name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker = make_sessionmaker(engine)
+        app.state.settings = settings
+        tasks: list[asyncio.Task] = []
+        cleanups: list[Callable[[], Awaitable[None]]] = []
+        for resource_name, factory in spec.resources.items():
+            value = factory(app)
+            if hasattr(value, "__aenter__"):
+                value = await value.__aenter__()
+                cleanups.append(lambda v=value: v.__aexit__(None, None, None))
+            setattr(app.state, resource_name, value)
+
+        async def relay_loop() -> None:
+            producer = make_producer(settings.kafka_bootstrap, f"qamqor-{spec.name}-relay")
+            relay = OutboxRelay(service=spec.name, database_url=settings.database_url,
+                                sessionmaker=sessionmaker, producer=producer)
+            try:
+                await producer.start()
+                await relay.run()
+            finally:
+                await relay.close()
+                await producer.stop()
+
+        async def consumer_loop() -> None:
+            await ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, spec.subscribe)
+            runner = ConsumerRunner(
+                service=spec.name, bootstrap=settings.kafka_bootstrap, topics=spec.subscribe,
+                handlers=spec.handlers, sessionmaker=sessionmaker,
+                max_attempts=settings.consumer_max_attempts, backoff_seconds=settings.consumer_backoff_seconds,
+            )
+            try:
+                await runner.start()
+                app.state.consumer_running = True
+                await runner.run()
+            finally:
+                app.state.consumer_running = False
+                await runner.stop()
+
+        app.state.consumer_running = not spec.subscribe
+        tasks.append(asyncio.create_task(_supervise("outbox relay", relay_loop)))
+        if spec.subscribe:
+            tasks.append(asyncio.create_task(_supervise("consumer", consumer_loop)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for cleanup in reversed(cleanups):
+                await cleanup()
+            await engine.dispose()
+
+    app = FastAPI(title=f"Qamqor {spec.name}", description=spec.description, lifespan=lifespan,
+                  version="0.1.0")
+    install_error_handlers(app)
+    public_key = settings.internal_public_key()
+    app.add_middleware(InternalAuthMiddleware, verifier=InternalTokenVerifier(public_key) if public_key else None)
+    app.add_middleware(RequestContextMiddleware, service=spec.name)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready(request: Request) -> JSONResponse:
+        checks: dict[str, bool] = {}
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception:  # noqa: BLE001
+            checks["database"] = False
+        checks["broker"] = await _broker_reachable(settings.kafka_bootstrap)
+        checks["consumer"] = bool(getattr(request.app.state, "consumer_running", False))
+        ok = all(checks.values())
+        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+# ---- dependencies every router uses -------------------------------------------------------
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: commits when the endpoint returns, rolls back if it raises,
+    so services never call commit()."""
+    async with request.app.state.sessionmaker() as session:
+        async with session.begin():
+            yield session
+
+
+def _caller(request: Request) -> Caller:
+    return request.state.caller
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+CallerDep = Annotated[Caller, Depends(_caller)]

@@ -1,0 +1,35 @@
+"""One settings pattern: every service subclasses `ServiceSettings` with its own env prefix
+(`QAMQOR_INTAKE_`, `QAMQOR_GATEWAY_`, ...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QAMQOR_", extra="ignore")
+
+    environment: str = "development"  # development | test | production
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/qamqor"
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_partitions: int = 4
+    # Public key (PEM file) the gateway signs internal tokens with; a request without a
+    # valid internal token is refused, so nothing is reachable around the gateway.
+    internal_public_key_file: Path | None = None
+    log_level: str = "INFO"
+    consumer_max_attempts: int = 5
+    consumer_backoff_seconds: float = 0.2
+
+    @model_validator(mode="after")
+    def _refuse_insecure_defaults(self) -> "ServiceSettings":
+        if self.environment == "production" and self.internal_public_key_file is None:
+            raise ValueError("internal_public_key_file must be set in production")
+        return self
+
+    def internal_public_key(self) -> bytes | None:
+        if self.internal_public_key_file is None:
+            return None
+        return Path(self.internal_public_key_file).read_bytes()

@@ -1,0 +1,120 @@
+"""One fixture set for every test: real PostgreSQL, the real Kafka-protocol broker, and
+gateway-signed internal tokens. Pure unit tests need none of it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from qamqor_cli.infra import Broker, Postgres, ensure_postgres, free_port, start_broker
+from shared.identity import Caller, generate_ed25519_pem, mint_internal_token
+
+SCOPES_ALL = frozenset({
+    "applications:write", "applications:read", "consents:write", "eligibility:estimate",
+    "parameters:read", "parameters:write", "contracts:read", "contracts:write", "contracts:sign",
+    "payments:read", "payments:write", "bank:callbacks", "sms:inbound", "fdc:invite",
+    "stats:read", "callers:admin",
+})
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="qamqor-test-"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres(state_dir: Path) -> Postgres:
+    return ensure_postgres(state_dir)
+
+
+@pytest.fixture(scope="session")
+def broker(state_dir: Path) -> Broker:
+    external = os.environ.get("QAMQOR_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield Broker(external, None)
+        return
+    broker = start_broker(state_dir / "kafka", free_port(), state_dir / "kafka.log")
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def internal_keys(state_dir: Path) -> tuple[bytes, Path]:
+    private, public = generate_ed25519_pem()
+    public_file = state_dir / "internal_public.pem"
+    public_file.write_bytes(public)
+    (state_dir / "internal_private.pem").write_bytes(private)
+    return private, public_file
+
+
+@pytest.fixture(scope="session")
+def internal_token(internal_keys) -> Callable[..., dict[str, str]]:
+    """Headers as the gateway would send them for a caller of `kind` with `scopes`."""
+    private, _ = internal_keys
+
+    def make(kind: str = "admin", scopes: frozenset[str] = SCOPES_ALL, caller_id: str | None = None,
+             bank_code: str | None = None) -> dict[str, str]:
+        caller = Caller(id=caller_id or f"test-{kind}", kind=kind, scopes=frozenset(scopes), bank_code=bank_code)
+        return {"x-qamqor-internal-token": mint_internal_token(private, caller, "test-request")}
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def service_env(postgres: Postgres, broker: Broker, internal_keys) -> Callable[[str], dict[str, str]]:
+    """Environment for one service under test: its own database, the test broker, the key."""
+    _, public_file = internal_keys
+
+    def env(name: str) -> dict[str, str]:
+        prefix = f"QAMQOR_{name.upper()}_"
+        return {
+            prefix + "DATABASE_URL": postgres.url(f"qamqor_test_{name}"),
+            prefix + "KAFKA_BOOTSTRAP": broker.bootstrap,
+            prefix + "INTERNAL_PUBLIC_KEY_FILE": str(public_file),
+            prefix + "ENVIRONMENT": "test",
+            prefix + "CONSUMER_BACKOFF_SECONDS": "0.05",
+        }
+
+    return env
+
+
+@pytest.fixture(scope="session")
+def running_service(service_env) -> Callable[[str], "AsyncIterator[httpx.AsyncClient]"]:
+    """`async with running_service("intake") as client:` — a fresh database migrated to head,
+    the app's lifespan running (relay and consumers on the real broker), requests over ASGI."""
+    from shared.db import drop_database, ensure_database, migrate
+
+    @asynccontextmanager
+    async def run(name: str, **extra_env: str) -> AsyncIterator[httpx.AsyncClient]:
+        env = service_env(name) | {k: v for k, v in extra_env.items()}
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            url = env[f"QAMQOR_{name.upper()}_DATABASE_URL"]
+            await drop_database(url)
+            await ensure_database(url)
+            module = importlib.import_module(f"services.{name}.main")
+            await asyncio.to_thread(migrate, url, module.MIGRATIONS_DIR)
+            app = module.create_app()
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}") as client:
+                    client.app = app  # type: ignore[attr-defined]
+                    yield client
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    return run

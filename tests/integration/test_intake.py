@@ -1,0 +1,124 @@
+"""Intake against real PostgreSQL and the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import func, select
+
+from shared.outbox import outbox
+from tests.support import application_body, person
+
+
+def _family():
+    return [
+        person(date(1990, 5, 17), "female", "applicant", phone="+77011234567"),
+        person(date(2021, 3, 2), "male", "child"),
+    ]
+
+
+async def test_submit_and_read_back(running_service, internal_token, broker):
+    async with running_service("intake") as client:
+        headers = internal_token("portal") | {"Idempotency-Key": str(uuid.uuid4())}
+        body = application_body(_family())
+        created = await client.post("/v1/applications", json=body, headers=headers)
+        assert created.status_code == 201, created.text
+        app = created.json()
+        assert app["status"] == "submitted"
+        assert [c["status"] for c in app["timeline"]] == ["submitted"]
+
+        # Same key, same body: the same answer and no second application.
+        again = await client.post("/v1/applications", json=body, headers=headers)
+        assert again.status_code == 201 and again.json()["id"] == app["id"]
+
+        # Same key, another body: refused.
+        other = application_body(_family())
+        reused = await client.post("/v1/applications", json=other, headers=headers)
+        assert reused.status_code == 422
+        assert reused.headers["content-type"] == "application/problem+json"
+
+        fetched = await client.get(f"/v1/applications/{app['id']}", headers=internal_token("portal"))
+        assert fetched.status_code == 200 and fetched.json()["members"][0]["iin"] == body["members"][0]["iin"]
+
+        async with client.app.state.sessionmaker() as session:
+            count = await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.key == app["id"]))
+        assert count == 1
+
+        # The relay publishes application.submitted keyed by the application id.
+        consumer = AIOKafkaConsumer("qamqor.intake", bootstrap_servers=broker.bootstrap,
+                                    group_id=f"probe-{uuid.uuid4()}", auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            found = None
+            for _ in range(20):
+                batch = await consumer.getmany(timeout_ms=500)
+                for messages in batch.values():
+                    for m in messages:
+                        if m.key == app["id"].encode():
+                            found = orjson.loads(m.value)
+                if found:
+                    break
+        finally:
+            await consumer.stop()
+        assert found and found["type"] == "application.submitted"
+        assert found["data"]["application"]["region_kato"] == "610000000"
+
+
+async def test_one_active_application_per_person(running_service, internal_token):
+    async with running_service("intake") as client:
+        family = _family()
+        first = await client.post("/v1/applications", json=application_body(family),
+                                  headers=internal_token("portal") | {"Idempotency-Key": "k1"})
+        assert first.status_code == 201
+        second = await client.post("/v1/applications", json=application_body([family[0] | {"relation": "applicant"}]),
+                                   headers=internal_token("portal") | {"Idempotency-Key": "k2"})
+        assert second.status_code == 409
+        problem = second.json()
+        assert problem["errors"][0]["field"] == "members[0].iin"
+        assert family[0]["iin"] not in second.text  # masked
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda b: b["members"][0].update(iin="791028302729"), "members[0].iin"),
+    (lambda b: b["members"][0].update(birth_date="1991-05-17"), "members[0].birth_date"),
+    (lambda b: b["members"][0].update(sex="male"), "members[0].sex"),
+    (lambda b: b["members"][1].update(relation="applicant"), "members"),
+    (lambda b: b.update(region_kato="990000000"), "region_kato"),
+    (lambda b: b["members"].append(dict(b["members"][1])), "members[2].iin"),
+    (lambda b: b["members"][0].pop("full_name"), "members[0].full_name"),
+    (lambda b: b["bank_account"].update(iban="XX"), "bank_account.iban"),
+])
+async def test_bad_input_is_422_and_writes_nothing(running_service, internal_token, mutate, field):
+    async with running_service("intake") as client:
+        body = application_body(_family())
+        mutate(body)
+        response = await client.post("/v1/applications", json=body,
+                                     headers=internal_token("portal") | {"Idempotency-Key": str(uuid.uuid4())})
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert response.headers["content-type"] == "application/problem+json"
+        assert {"type", "title", "status", "detail"} <= problem.keys()
+        assert field in [e["field"] for e in problem["errors"]]
+        async with client.app.state.sessionmaker() as session:
+            assert await session.scalar(select(func.count()).select_from(outbox)) == 0
+
+
+async def test_requests_without_internal_token_are_refused(running_service):
+    async with running_service("intake") as client:
+        response = await client.get(f"/v1/applications/{uuid.uuid4()}")
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert (await client.get("/health")).status_code == 200
+
+
+async def test_unknown_application_is_404(running_service, internal_token):
+    async with running_service("intake") as client:
+        response = await client.get(f"/v1/applications/{uuid.uuid4()}", headers=internal_token("portal"))
+        assert response.status_code == 404
+        bad = await client.get("/v1/applications/not-a-uuid", headers=internal_token("portal"))
+        assert bad.status_code == 422
