@@ -37,7 +37,8 @@ class ServiceSpec:
     name: str
     settings: ServiceSettings
     routers: list[APIRouter]
-    handlers: dict[str, Handler] = field(default_factory=dict)
+    # Event type -> handler, built once the app exists (handlers may use its resources).
+    handlers: Callable[[FastAPI], dict[str, Handler]] = lambda app: {}
     subscribe: tuple[str, ...] = ()
     # Extra resources (HTTP clients to external systems, caches): entered at start-up, their
     # values put on app.state under the given name.
@@ -118,10 +119,11 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         tasks: list[asyncio.Task] = []
         cleanups: list[Callable[[], Awaitable[None]]] = []
         for resource_name, factory in spec.resources.items():
-            value = factory(app)
-            if hasattr(value, "__aenter__"):
-                value = await value.__aenter__()
-                cleanups.append(lambda v=value: v.__aexit__(None, None, None))
+            resource = factory(app)
+            value = resource
+            if hasattr(resource, "__aenter__"):
+                value = await resource.__aenter__()
+                cleanups.append(lambda r=resource: r.__aexit__(None, None, None))
             setattr(app.state, resource_name, value)
 
         async def relay_loop() -> None:
@@ -139,7 +141,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             await ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, spec.subscribe)
             runner = ConsumerRunner(
                 service=spec.name, bootstrap=settings.kafka_bootstrap, topics=spec.subscribe,
-                handlers=spec.handlers, sessionmaker=sessionmaker,
+                handlers=spec.handlers(app), sessionmaker=sessionmaker,
                 max_attempts=settings.consumer_max_attempts, backoff_seconds=settings.consumer_backoff_seconds,
             )
             try:

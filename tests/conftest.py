@@ -118,3 +118,24 @@ def running_service(service_env) -> Callable[[str], "AsyncIterator[httpx.AsyncCl
                     os.environ[k] = v
 
     return run
+
+
+@pytest.fixture(scope="session")
+def sandbox_url() -> str:
+    """The sandbox of external systems, served over real HTTP from a background thread."""
+    import threading
+
+    import uvicorn
+
+    from sandbox.main import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    from qamqor_cli.infra import wait_for_port
+
+    wait_for_port("127.0.0.1", port)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)

@@ -34,3 +34,59 @@ def application_body(members: list[dict[str, Any]], region: str = "610000000", *
         "expense_check_consent": False,
         "members": members,
     } | extra
+
+
+async def publish(bootstrap: str, topic: str, envelope, times: int = 1) -> None:  # noqa: ANN001
+    """Put an event on the real broker as a relay would (optionally several times, as a
+    redelivery would)."""
+    import orjson
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for _ in range(times):
+            await producer.send_and_wait(topic, orjson.dumps(envelope.model_dump(mode="json")),
+                                         key=envelope.key.encode())
+    finally:
+        await producer.stop()
+
+
+async def eventually(check, timeout: float = 15.0, interval: float = 0.1):  # noqa: ANN001, ANN201
+    """Wait until the async `check()` returns something truthy; return it."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)
+
+
+def decided_event(*, kind: str = "unconditional", eligible: bool = True, members: list[dict] | None = None,
+                  able_bodied: list[str] | None = None, bank_code: str = "HSBKKZKX"):  # noqa: ANN201
+    """An `eligibility.decided` event as the eligibility service would emit it."""
+    import uuid as _uuid
+    from datetime import date as _date
+
+    from shared.events import Envelope
+    from shared.events.contracts import BankAccount, CaseContext, EligibilityDecided, FamilyMember, MonthlyAmount
+
+    members = members or [person(_date(1990, 2, 2), "female", "applicant")]
+    application_id = _uuid.uuid4()
+    return Envelope.wrap(EligibilityDecided(
+        application=CaseContext(application_id=application_id, application_date=_date(2026, 11, 22),
+                                region_kato="610000000", settlement="urban", channel="egov",
+                                bank_account=BankAccount(iban="KZ86125KZT5004100100", bank_code=bank_code)),
+        decision_id=_uuid.uuid4(), eligible=eligible, kind=kind, assessment_quarter="2026-Q3",
+        period_quarter="2026-Q4", poverty_line=35596, per_capita_income="10000.00", members=len(members) and [
+            FamilyMember(**m) for m in members],
+        monthly=[MonthlyAmount(month=m, tsa=25596, child_supplement=0, total=25596) for m in ("2026-11", "2026-12")]
+        if eligible else [],
+        reasons=["INCOME_BELOW_POVERTY_LINE"], rules_version="test",
+        able_bodied_iins=able_bodied or [],
+    ), source="eligibility", key=str(application_id))

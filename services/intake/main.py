@@ -16,7 +16,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         name="intake",
         settings=settings or IntakeSettings(),
         routers=[api.router],
-        handlers=consumers.HANDLERS,
+        handlers=consumers.handlers,
         subscribe=consumers.SUBSCRIBE,
         description="Applications for targeted social assistance and their status.",
     ))

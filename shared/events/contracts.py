@@ -152,3 +152,22 @@ class PaymentScheduled(_Contract):
     bank_code: str
     payments: list[ScheduledPayment]
     total: int
+
+
+@register("payment.settled", 1)
+class PaymentSettled(_Contract):
+    payment_id: UUID
+    application_id: UUID
+    month: str
+    total: int
+    bank_code: str
+
+
+@register("payment.failed", 1)
+class PaymentFailed(_Contract):
+    payment_id: UUID
+    application_id: UUID
+    month: str
+    total: int
+    bank_code: str
+    reason: str

@@ -1,0 +1,36 @@
+# Qamqor — two commands: `make run` starts everything, `make test` checks everything.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTEST_ARGS ?=
+
+.PHONY: run test install unit integration e2e bench demo lint clean
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --all-groups --quiet
+
+run: install
+	@$(UV) run qamqor up
+
+test: install
+	@$(UV) run lint-imports
+	@$(UV) run pytest $(PYTEST_ARGS)
+
+unit: install
+	@$(UV) run pytest tests/unit $(PYTEST_ARGS)
+
+integration: install
+	@$(UV) run pytest tests/integration $(PYTEST_ARGS)
+
+e2e: install
+	@$(UV) run pytest tests/e2e $(PYTEST_ARGS)
+
+demo: install
+	@$(UV) run qamqor demo
+
+bench: install
+	@$(UV) run python bench/eligibility/bench_engine.py
+	@$(UV) run python bench/gateway/bench_gateway.py
+
+clean:
+	rm -rf .pytest_cache .hypothesis

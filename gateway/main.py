@@ -1,0 +1,118 @@
+"""The gateway process: `uvicorn gateway.main:app` (or `create_app(settings)` in tests).
+
+Layers, outermost first: request id and metrics (shared) → the front door (authentication,
+authorisation, limits, audit, forwarding) → the gateway's own FastAPI routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy import text
+
+from gateway.api import callers, oauth
+from gateway.frontdoor import FrontDoor, Gateway
+from gateway.openapi import MergedOpenApi
+from gateway.proxy import Upstreams, make_client
+from gateway.settings import GatewaySettings
+from shared.db import make_engine, make_sessionmaker
+from shared.errors import install_error_handlers
+from shared.observability import RequestContextMiddleware, configure_logging, metrics_endpoint
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+log = logging.getLogger("qamqor.gateway")
+
+
+async def _housekeeping(gw: Gateway) -> None:
+    while True:
+        await asyncio.sleep(60)
+        try:
+            await gw.purge_nonces()
+        except Exception:  # noqa: BLE001
+            log.warning("nonce purge failed", exc_info=True)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    configure_logging("gateway", settings.log_level)
+    engine = make_engine(settings.database_url, pool_size=10)
+    gw = Gateway(settings, engine=engine, sessionmaker=make_sessionmaker(engine))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = make_client(settings)
+        gw.upstreams = Upstreams(settings, client)
+        app.state.openapi = MergedOpenApi(app.openapi, client, settings.service_urls(),
+                                          cache_seconds=settings.openapi_cache_seconds)
+        await gw.directory.start()
+        gw.audit.start()
+        housekeeping = asyncio.create_task(_housekeeping(gw))
+        try:
+            yield
+        finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
+            await gw.audit.stop()
+            await gw.directory.stop()
+            await client.aclose()
+            await engine.dispose()
+
+    app = FastAPI(title="Qamqor gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.gateway = gw
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(oauth)
+    app.include_router(callers)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": "gateway"}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        checks = {"database": False, "signing_key": gw.keyring.signing_kid is not None,
+                  "caller_notifications": gw.directory.listening}
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception:  # noqa: BLE001
+            pass
+        ok = checks["database"] and checks["signing_key"]
+        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(await request.app.state.openapi.document())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Qamqor API",
+                                   oauth2_redirect_url="/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def docs_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.add_middleware(FrontDoor, gateway=gw)
+    app.add_middleware(RequestContextMiddleware, service="gateway")
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn gateway.main:app` builds the app on first access, not at import (tests import
+    # this module with their own settings).
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,87 @@
+"""The gateway's own database: callers, its token signing keys, bank nonces and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, SmallInteger, String, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# pg_notify channels: a change committed by one gateway instance (or the CLI) reaches every
+# other instance at once.
+CALLERS_CHANNEL = "qamqor_gateway_callers"
+KEYS_CHANNEL = "qamqor_gateway_keys"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CallerRow(Base):
+    __tablename__ = "callers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    secret_hash: Mapped[str] = mapped_column(String(200))  # argon2id, PHC string
+    # Bumped on every secret rotation; tokens carry it, so a rotation revokes older tokens.
+    credential_version: Mapped[int] = mapped_column(Integer, default=1)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    bank_code: Mapped[str | None] = mapped_column(String(11), unique=True)
+    # HMAC needs the secret itself, so it is sealed (AES-256-GCM) with the gateway master key.
+    signing_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SigningKeyRow(Base):
+    """Access-token signing keys. The newest un-retired key signs; a retired key stays in the
+    JWKS (and verifies) until every token it signed has expired."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(10))
+    private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # After this moment no unexpired token can carry the key: it leaves the JWKS.
+    verify_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BankNonceRow(Base):
+    """Nonces of accepted bank requests, kept for the signature window so a replay is refused
+    by whichever gateway instance it reaches."""
+
+    __tablename__ = "bank_nonces"
+
+    caller_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditRow(Base):
+    """Who called what: no bodies, IINs masked in the path."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (
+        Index("ix_audit_caller_at", "caller_id", "at"),
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_request_id", "request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    caller_id: Mapped[str | None] = mapped_column(String(64))
+    caller_kind: Mapped[str | None] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(10))
+    route: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(String(500))
+    service: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    latency_ms: Mapped[float] = mapped_column()
+    request_id: Mapped[str] = mapped_column(String(128))
+    client_ip: Mapped[str | None] = mapped_column(String(64))

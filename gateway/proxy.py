@@ -1,0 +1,185 @@
+"""Forwarding a request to the service that owns it.
+
+One pooled httpx.AsyncClient for the life of the process. Bodies stream both ways (a bank
+callback's body is the exception: its signature covers the body, so it is read first, within
+the size limit). Hop-by-hop headers are dropped both ways; the caller's bearer token never
+reaches a service — the gateway-signed internal token replaces it. A connection failure is
+retried only for idempotent methods and only before any body byte was read."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from gateway.settings import GatewaySettings
+from shared.identity import INTERNAL_TOKEN_HEADER
+
+log = logging.getLogger("qamqor.gateway.proxy")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
+    b"trailers", b"transfer-encoding", b"upgrade", b"proxy-connection",
+})
+# Not forwarded upstream: the caller's credentials and what the gateway sets itself.
+DROP_UPSTREAM = HOP_BY_HOP | {b"host", b"authorization", b"cookie", b"x-request-id", b"x-forwarded-for",
+                              b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"}
+# Not returned downstream: the ASGI server writes its own.
+DROP_DOWNSTREAM = HOP_BY_HOP | {b"date", b"server", b"x-request-id", b"set-cookie"}
+
+
+class UpstreamUnavailable(Exception):
+    """Could not connect (503)."""
+
+
+class UpstreamTimeout(Exception):
+    """Connected but the service did not answer in time (504)."""
+
+
+class UpstreamBroken(Exception):
+    """The service closed the connection or spoke bad HTTP (502)."""
+
+
+class BodyTooLarge(Exception):
+    """The request body passed the configured limit while streaming (413)."""
+
+
+class ClientGone(Exception):
+    """The caller disconnected before the request was forwarded."""
+
+
+def make_client(settings: GatewaySettings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=settings.connect_timeout_seconds, read=settings.read_timeout_seconds,
+                              write=settings.write_timeout_seconds, pool=settings.pool_timeout_seconds),
+        limits=httpx.Limits(max_connections=settings.upstream_max_connections,
+                            max_keepalive_connections=settings.upstream_max_connections,
+                            # Below uvicorn's 5 s keep-alive, so the gateway never reuses a
+                            # connection the service is about to close.
+                            keepalive_expiry=3.0),
+        follow_redirects=False,
+        trust_env=False,
+        # A shared client must not carry one caller's cookies into another caller's request.
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+    )
+
+
+class Upstreams:
+    def __init__(self, settings: GatewaySettings, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.bases = {name: url.rstrip("/") for name, url in settings.service_urls().items()}
+        self.max_body = settings.max_body_bytes
+        self.retries = settings.upstream_connect_retries
+
+    async def forward(
+        self, scope: Scope, receive: Receive, send: Send, *, service: str, internal_token: str,
+        request_id: str, body: bytes | None, client_ip: str | None, has_body: bool,
+    ) -> int:
+        """Forward and stream the answer back; returns the status sent downstream. Raises one
+        of the exceptions above if nothing has been sent downstream yet."""
+        method = scope["method"]
+        raw_path = request_path(scope)
+        query = scope.get("query_string") or b""
+        url = self.bases[service] + raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        headers = [(name, value) for name, value in scope["headers"] if name not in DROP_UPSTREAM]
+        headers.append((INTERNAL_TOKEN_HEADER.encode(), internal_token.encode()))
+        headers.append((b"x-request-id", request_id.encode("latin-1")))
+        if client_ip:
+            headers.append((b"x-forwarded-for", client_ip.encode("latin-1")))
+        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
+
+        streamed = {"started": False}
+        if body is not None:
+            content: bytes | AsyncIterator[bytes] | None = body
+        elif has_body:
+            content = self._stream_body(receive, streamed)
+        else:
+            content = None
+
+        request = httpx.Request(method, url, headers=headers, content=content)
+        attempts = 1 + (self.retries if method in IDEMPOTENT_METHODS else 0)
+        response = await self._send(request, attempts, streamed)
+        try:
+            out_headers = [(name.lower(), value) for name, value in response.headers.raw
+                           if name.lower() not in DROP_DOWNSTREAM]
+            await send({"type": "http.response.start", "status": response.status_code, "headers": out_headers})
+            # One chunk of look-ahead so the last chunk carries more_body=False.
+            previous: bytes | None = None
+            async for chunk in response.aiter_raw():
+                if previous is not None:
+                    await send({"type": "http.response.body", "body": previous, "more_body": True})
+                previous = chunk
+            await send({"type": "http.response.body", "body": previous or b"", "more_body": False})
+        except httpx.HTTPError:
+            # Headers already went out: all we can do is cut the response short.
+            log.warning("upstream %s broke off a response to %s %s", service, method, scope["path"])
+            raise
+        finally:
+            await response.aclose()
+        return response.status_code
+
+    async def _send(self, request: httpx.Request, attempts: int, streamed: dict[str, bool]) -> httpx.Response:
+        delay = 0.05
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing reached the service; safe to retry an idempotent request whose body
+                # (if any) has not been consumed.
+                if attempt == attempts or streamed["started"]:
+                    raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
+                await asyncio.sleep(delay)
+                delay *= 2
+            except httpx.PoolTimeout as exc:
+                raise UpstreamUnavailable("no free connection to the service") from exc
+            except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+                raise UpstreamTimeout(type(exc).__name__) from exc
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                raise UpstreamBroken(str(exc) or type(exc).__name__) from exc
+        raise AssertionError("unreachable")
+
+    async def _stream_body(self, receive: Receive, streamed: dict[str, bool]) -> AsyncIterator[bytes]:
+        received = 0
+        while True:
+            message = await receive()
+            streamed["started"] = True
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_body:
+                raise BodyTooLarge()
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+
+def request_path(scope: Scope) -> bytes:
+    """The path as the caller sent it (percent-encoding kept), without the query string."""
+    raw = scope.get("raw_path")
+    if not raw:
+        return scope["path"].encode()
+    return raw.split(b"?", 1)[0]  # some ASGI clients put the query in raw_path
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, refusing more than `limit` bytes (signed bank requests)."""
+    parts: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise BodyTooLarge()
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)

@@ -1,0 +1,77 @@
+"""Demo callers for `make run`: one of every kind, two of them banks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway import repository
+from gateway.crypto import MasterKey, SecretHasher
+from gateway.frontdoor import load_master_key
+from gateway.service import CallerRecord, IssuedCredentials, create_caller, rotate_secret
+from gateway.settings import GatewaySettings
+from shared.db import make_engine, make_sessionmaker
+
+DEMO_CALLERS: tuple[dict[str, str], ...] = (
+    {"id": "demo-portal", "kind": "portal"},
+    {"id": "demo-fdc", "kind": "fdc"},
+    {"id": "demo-bank-halyk", "kind": "bank", "bank_code": "HSBKKZKX"},
+    {"id": "demo-bank-centercredit", "kind": "bank", "bank_code": "KCJBKZKX"},
+    {"id": "demo-sms-gateway", "kind": "sms_gateway"},
+    {"id": "demo-ops", "kind": "ops"},
+    {"id": "demo-case-worker", "kind": "case_worker"},
+    {"id": "demo-admin", "kind": "admin"},
+)
+
+
+def _entry(issued: IssuedCredentials) -> dict[str, Any]:
+    caller = issued.caller
+    out: dict[str, Any] = {"id": caller["id"], "kind": caller["kind"], "scopes": caller["scopes"],
+                           "secret": issued.secret}
+    if caller.get("bank_code"):
+        out["bank_code"] = caller["bank_code"]
+    if issued.signing_secret is not None:
+        out["signing_secret"] = issued.signing_secret
+    return out
+
+
+async def _ensure(session: AsyncSession, demo: dict[str, str], known: dict[str, Any] | None, *,
+                  hasher: SecretHasher, master_key: MasterKey) -> dict[str, Any]:
+    row = await repository.get_caller(session, demo["id"], for_update=True)
+    if row is None:
+        return _entry(await create_caller(session=session, hasher=hasher, master_key=master_key, caller_id=demo["id"],
+                                          kind=demo["kind"], bank_code=demo.get("bank_code")))
+    secret = (known or {}).get("secret")
+    if secret and await asyncio.to_thread(hasher.verify, row.secret_hash, secret):
+        signing = CallerRecord.from_row(row, master_key).signing_secret
+        out: dict[str, Any] = {"id": row.id, "kind": row.kind, "scopes": sorted(row.scopes), "secret": secret}
+        if row.bank_code:
+            out["bank_code"] = row.bank_code
+        if signing is not None:
+            out["signing_secret"] = signing.decode()
+        return out
+    return _entry(await rotate_secret(session=session, hasher=hasher, master_key=master_key, caller_id=row.id))
+
+
+async def seed_demo_callers(database_url: str, existing: list[dict] | None,
+                            settings: GatewaySettings | None = None) -> list[dict]:
+    """Ensure the demo callers exist in the (migrated) gateway database and return their
+    credentials. A caller whose secret in `existing` still verifies keeps it; any other is
+    rotated, so the returned list always works."""
+    settings = settings or GatewaySettings()
+    master_key = load_master_key(settings)
+    hasher = SecretHasher(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
+                          parallelism=settings.argon2_parallelism)
+    known = {entry.get("id"): entry for entry in existing or [] if isinstance(entry, dict)}
+    engine = make_engine(database_url, pool_size=2)
+    try:
+        sessionmaker = make_sessionmaker(engine)
+        out = []
+        for demo in DEMO_CALLERS:
+            async with sessionmaker() as session, session.begin():
+                out.append(await _ensure(session, demo, known.get(demo["id"]), hasher=hasher, master_key=master_key))
+        return out
+    finally:
+        await engine.dispose()

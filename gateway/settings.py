@@ -1,0 +1,112 @@
+"""Gateway configuration (`QAMQOR_GATEWAY_*`). Outside development and test it refuses to start
+with a default that would be insecure: missing keys, long token lifetimes, no master key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+MAX_TOKEN_LIFETIME_SECONDS = 900  # issue 3: access tokens live at most 15 minutes
+
+
+class RateLimit(BaseModel):
+    """A token bucket: `rate` requests per second on average, bursts of up to `burst`."""
+
+    rate: float = Field(gt=0)
+    burst: int = Field(gt=0)
+
+
+DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
+    "portal": RateLimit(rate=200, burst=400),
+    "fdc": RateLimit(rate=100, burst=200),
+    "bank": RateLimit(rate=50, burst=100),
+    "sms_gateway": RateLimit(rate=50, burst=100),
+    "ops": RateLimit(rate=20, burst=40),
+    "case_worker": RateLimit(rate=20, burst=40),
+    "admin": RateLimit(rate=20, burst=40),
+}
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="QAMQOR_GATEWAY_", extra="ignore")
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/qamqor_gateway"
+
+    # Where each service listens. The route table names the service; this maps it to a URL.
+    intake_url: str = "http://127.0.0.1:8001"
+    verification_url: str = "http://127.0.0.1:8002"
+    eligibility_url: str = "http://127.0.0.1:8003"
+    contracts_url: str = "http://127.0.0.1:8004"
+    payments_url: str = "http://127.0.0.1:8005"
+    reporting_url: str = "http://127.0.0.1:8006"
+
+    # Ed25519 private key (PEM) for internal tokens; services hold the public half.
+    internal_private_key_file: Path | None = None
+    # 32-byte key (base64 in a file) that seals JWT private keys and bank signing secrets at rest
+    # in the gateway database. In development a key is created under `key_dir` on first start.
+    master_key_file: Path | None = None
+    key_dir: Path = Path(".qamqor/keys")
+
+    token_issuer: str = "https://qamqor.gov.kz/gateway"
+    token_audience: str = "qamqor-api"
+    token_lifetime_seconds: int = Field(default=600, gt=0, le=MAX_TOKEN_LIFETIME_SECONDS)
+    token_leeway_seconds: int = Field(default=5, ge=0, le=60)
+    # A minted internal token is reused for this long per caller (saves an Ed25519 signature
+    # per request); the request id travels in `x-request-id`.
+    internal_token_ttl_seconds: int = Field(default=60, ge=10, le=300)
+    internal_token_reuse_seconds: float = Field(default=10.0, ge=0, le=30)
+
+    # Argon2id parameters for client secrets (RFC 9106 "second recommended option" by default).
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    signature_window_seconds: int = 300
+    rate_limits: dict[str, RateLimit] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    # Token endpoint, per client id: secret checks are deliberately slow, so guess them slowly.
+    token_rate_limit: RateLimit = RateLimit(rate=2, burst=10)
+    max_body_bytes: int = 1_048_576
+
+    connect_timeout_seconds: float = 2.0
+    read_timeout_seconds: float = 30.0
+    write_timeout_seconds: float = 30.0
+    pool_timeout_seconds: float = 5.0
+    upstream_max_connections: int = 200
+    upstream_connect_retries: int = 2
+
+    caller_refresh_seconds: float = 5.0
+    audit_flush_seconds: float = 0.25
+    audit_batch_size: int = 1000
+    audit_buffer_limit: int = 100_000
+    openapi_cache_seconds: float = 60.0
+
+    @model_validator(mode="after")
+    def _refuse_insecure_gateway_defaults(self) -> "GatewaySettings":
+        if self.environment == "production":
+            missing = [name for name in ("internal_private_key_file", "master_key_file") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} must be set in production")
+            if self.token_lifetime_seconds > 600:
+                raise ValueError("token_lifetime_seconds above 600 is not allowed in production")
+            if any(not url.startswith("https://") for url in (self.token_issuer,)):
+                raise ValueError("token_issuer must be an https URL in production")
+            if self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2:
+                raise ValueError("argon2 parameters below the OWASP minimum (19 MiB, t=2) in production")
+        return self
+
+    def service_urls(self) -> dict[str, str]:
+        return {
+            "intake": self.intake_url,
+            "verification": self.verification_url,
+            "eligibility": self.eligibility_url,
+            "contracts": self.contracts_url,
+            "payments": self.payments_url,
+            "reporting": self.reporting_url,
+        }
+
+    def rate_limit_for(self, kind: str) -> RateLimit:
+        return self.rate_limits.get(kind) or DEFAULT_RATE_LIMITS.get(kind) or RateLimit(rate=10, burst=20)

@@ -1,0 +1,105 @@
+"""`qamqor`: the platform's command line (the Makefile calls it)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import typer
+
+from qamqor_cli.platform import SERVICES, Layout, Platform, migrate_all, start_platform
+
+app = typer.Typer(help="Qamqor: targeted social assistance back office.", no_args_is_help=True)
+
+try:  # the gateway's caller administration
+    from qamqor_cli.callers import callers_app
+
+    app.add_typer(callers_app, name="callers", help="Create, list, rotate and disable API callers.")
+except ImportError:  # pragma: no cover - only while the gateway is being built
+    pass
+
+
+@app.command()
+def up(
+    state_dir: Path = typer.Option(Path(".qamqor"), help="Where local data, keys, logs and credentials live."),
+    gateway_port: int = typer.Option(8000),
+    kafka_port: int = typer.Option(19092),
+) -> None:
+    """Start PostgreSQL (if needed), the broker, every service, the sandbox and the gateway."""
+    layout = Layout(state_dir=state_dir.resolve(), kafka_port=kafka_port)
+    layout.ports["gateway"] = gateway_port
+    started = time.monotonic()
+    platform = start_platform(layout, on_step=lambda step: typer.echo(f"… starting {step}"))
+    _print_welcome(platform, time.monotonic() - started)
+    stopping = {"now": False}
+
+    def _stop(*_: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping["now"]:
+            for name, process in platform.processes.items():
+                if process.poll() is not None:
+                    typer.echo(f"! {name} exited with {process.returncode}; restarting (log: {layout.logs_dir / name}.log)")
+                    platform.start_process(name)
+            time.sleep(0.5)
+    finally:
+        typer.echo("stopping…")
+        platform.stop()
+        typer.echo("stopped; data kept in " + str(layout.state_dir))
+
+
+def _print_welcome(platform: Platform, seconds: float) -> None:
+    layout = platform.layout
+    gateway = layout.url("gateway")
+    typer.echo("")
+    typer.echo(f"Qamqor is running (ready in {seconds:.1f}s).")
+    typer.echo(f"  gateway        {gateway}")
+    typer.echo(f"  API docs       {gateway}/docs")
+    typer.echo(f"  sandbox        {layout.url('sandbox')}/docs   (external state systems)")
+    typer.echo(f"  broker         {platform.broker.bootstrap}")
+    typer.echo(f"  logs           {layout.logs_dir}")
+    typer.echo(f"  credentials    {layout.state_dir / 'callers.json'}")
+    typer.echo("")
+    typer.echo("Demo callers (client_id / client_secret):")
+    for caller in platform.callers:
+        extra = f"  bank_code={caller['bank_code']}" if caller.get("bank_code") else ""
+        typer.echo(f"  {caller['kind']:<12} {caller['id']:<24} {caller['secret']}{extra}")
+    portal = next((c for c in platform.callers if c["kind"] == "portal"), None)
+    if portal:
+        typer.echo("")
+        typer.echo("Get a token:")
+        typer.echo(f"  curl -s -u {portal['id']}:{portal['secret']} -d grant_type=client_credentials {gateway}/oauth/token")
+    typer.echo("\nCtrl-C stops everything.")
+
+
+@app.command()
+def migrate(state_dir: Path = typer.Option(Path(".qamqor"))) -> None:
+    """Create every service database if missing and migrate it to head."""
+    from qamqor_cli.infra import ensure_postgres
+
+    layout = Layout(state_dir=state_dir.resolve())
+    platform = Platform(layout, ensure_postgres(layout.state_dir), broker=None)  # type: ignore[arg-type]
+    migrate_all(platform)
+    typer.echo("migrated: " + ", ".join(SERVICES + ("gateway",)))
+
+
+@app.command()
+def demo(
+    gateway: str = typer.Option("http://127.0.0.1:8000"),
+    sandbox: str = typer.Option("http://127.0.0.1:8100"),
+    state_dir: Path = typer.Option(Path(".qamqor")),
+) -> None:
+    """Submit two demo families through the gateway and follow them to a payment schedule."""
+    from qamqor_cli.demo import run_demo
+
+    callers = json.loads((state_dir / "callers.json").read_text())
+    run_demo(gateway, sandbox, callers, echo=typer.echo)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,197 @@
+"""Starting the whole platform as local processes: the same code path for `make run` and for
+the end-to-end tests (which use other ports, another state dir and their own databases)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from qamqor_cli.infra import REPO_ROOT, Broker, Postgres, ensure_postgres, start_broker
+from shared.identity import generate_ed25519_pem
+
+SERVICES = ("intake", "verification", "eligibility", "contracts", "payments", "reporting")
+DEFAULT_PORTS = {
+    "gateway": 8000, "intake": 8001, "verification": 8002, "eligibility": 8003,
+    "contracts": 8004, "payments": 8005, "reporting": 8006, "sandbox": 8100,
+}
+
+
+@dataclass
+class Layout:
+    state_dir: Path = REPO_ROOT / ".qamqor"
+    db_prefix: str = "qamqor"
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    kafka_port: int = 19092
+    kafka_partitions: int = 4
+    environment: str = "development"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.state_dir / "keys"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def database(self, name: str) -> str:
+        return f"{self.db_prefix}_{name}"
+
+
+@dataclass
+class Platform:
+    layout: Layout
+    postgres: Postgres
+    broker: Broker
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    callers: list[dict] = field(default_factory=list)
+
+    def env_for(self, name: str) -> dict[str, str]:
+        layout = self.layout
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        if name == "sandbox":
+            return env
+        prefix = f"QAMQOR_{name.upper()}_"
+        env |= {
+            prefix + "DATABASE_URL": self.postgres.url(layout.database(name)),
+            prefix + "KAFKA_BOOTSTRAP": self.broker.bootstrap,
+            prefix + "KAFKA_PARTITIONS": str(layout.kafka_partitions),
+            prefix + "INTERNAL_PUBLIC_KEY_FILE": str(layout.keys_dir / "internal_public.pem"),
+            prefix + "ENVIRONMENT": layout.environment,
+        }
+        if name == "verification":
+            env[prefix + "INCOME_REGISTRY_URL"] = layout.url("sandbox")
+        if name == "gateway":
+            env[prefix + "INTERNAL_PRIVATE_KEY_FILE"] = str(layout.keys_dir / "internal_private.pem")
+            env[prefix + "KEY_DIR"] = str(layout.keys_dir)
+            for service in SERVICES:
+                env[prefix + f"{service.upper()}_URL"] = layout.url(service)
+        return env
+
+    def app_path(self, name: str) -> str:
+        if name == "sandbox":
+            return "sandbox.main:create_app"
+        if name == "gateway":
+            return "gateway.main:create_app"
+        return f"services.{name}.main:create_app"
+
+    def start_process(self, name: str) -> subprocess.Popen:
+        self.layout.logs_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.layout.logs_dir / f"{name}.log", "ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", self.app_path(name), "--factory", "--host", "127.0.0.1",
+             "--port", str(self.layout.ports[name]), "--no-access-log", "--log-level", "warning",
+             "--timeout-graceful-shutdown", "5"],
+            env=self.env_for(name), stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+        )
+        self.processes[name] = process
+        return process
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM) -> None:
+        process = self.processes.get(name)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop_process(name)
+        self.broker.stop()
+
+
+def ensure_keys(keys_dir: Path) -> None:
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    private, public = keys_dir / "internal_private.pem", keys_dir / "internal_public.pem"
+    if not private.exists() or not public.exists():
+        priv, pub = generate_ed25519_pem()
+        private.write_bytes(priv)
+        private.chmod(0o600)
+        public.write_bytes(pub)
+
+
+def migrate_all(platform: Platform) -> None:
+    import importlib
+
+    from shared.db import ensure_database, migrate
+
+    for name in SERVICES + ("gateway",):
+        url = platform.postgres.url(platform.layout.database(name))
+        asyncio.run(ensure_database(url))
+        module = importlib.import_module("gateway.main" if name == "gateway" else f"services.{name}.main")
+        migrate(url, module.MIGRATIONS_DIR)
+
+
+def wait_ready(platform: Platform, names: list[str], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(names)
+    with httpx.Client(timeout=2.0) as client:
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                process = platform.processes.get(name)
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see {platform.layout.logs_dir / (name + '.log')}")
+                try:
+                    if client.get(platform.layout.url(name) + "/ready").status_code == 200:
+                        pending.remove(name)
+                except httpx.HTTPError:
+                    pass
+            if pending:
+                time.sleep(0.2)
+    if pending:
+        raise TimeoutError(f"not ready after {timeout}s: {', '.join(pending)}")
+
+
+def seed_callers(platform: Platform) -> list[dict]:
+    from gateway.seed import seed_demo_callers
+
+    path = platform.layout.state_dir / "callers.json"
+    existing = json.loads(path.read_text()) if path.exists() else None
+    callers = asyncio.run(seed_demo_callers(platform.postgres.url(platform.layout.database("gateway")), existing))
+    path.write_text(json.dumps(callers, indent=2))
+    path.chmod(0o600)
+    platform.callers = callers
+    return callers
+
+
+def start_platform(layout: Layout, *, on_step=lambda message: None) -> Platform:  # noqa: ANN001
+    """Everything `make run` starts, in order; returns once every process reports ready."""
+    from shared.kafka import ensure_topics
+
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    on_step("PostgreSQL")
+    postgres = ensure_postgres(layout.state_dir)
+    on_step("Kafka-protocol broker (noida-db)")
+    broker = start_broker(layout.state_dir / "kafka", layout.kafka_port, layout.state_dir / "kafka.log")
+    platform = Platform(layout, postgres, broker)
+    try:
+        ensure_keys(layout.keys_dir)
+        on_step("migrations")
+        migrate_all(platform)
+        asyncio.run(ensure_topics(broker.bootstrap, layout.kafka_partitions))
+        on_step("sandbox, services and gateway")
+        for name in ("sandbox",) + SERVICES + ("gateway",):
+            platform.start_process(name)
+        wait_ready(platform, ["sandbox", *SERVICES, "gateway"])
+        on_step("demo callers")
+        seed_callers(platform)
+    except BaseException:
+        platform.stop()
+        raise
+    return platform

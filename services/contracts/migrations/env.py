@@ -1,0 +1,4 @@
+from services.contracts.models import Base
+from shared.migrations import run_alembic_env
+
+run_alembic_env(Base.metadata)

@@ -1,0 +1,205 @@
+"""A synthetic population of TSA families, generated straight into columns (numpy).
+
+Shaped on the seed-003 figures (rules.md): recipients by region (Turkestan 20.3%, Shymkent 11.3%,
+Kyzylorda 8.2%, Almaty region 7.9%, Zhambyl 7.5%, Zhetysu 7%, the rest spread evenly), about 5.3
+members per family, about two thirds of them children; incomes around the regional poverty line.
+Used by the benchmark and by tests of the bulk path; the sandbox may seed from it too.
+
+Each random 64-bit word is cut into several fields, so generating a million families costs a few
+passes over the data; halves are generated on separate threads (numpy releases the GIL).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+import numpy as np
+
+from .bulk import (
+    INCOME_TYPE_CODES,
+    NO_DAY,
+    RELATION_CODES,
+    FamilyColumns,
+    day_number,
+    month_number,
+)
+from .model import REGIONS
+from .parameters import ParameterSet
+from .rules import Quarter, poverty_line
+
+_YEAR = 365.25
+
+REGION_SHARES = {"61": 20.3, "79": 11.3, "43": 8.2, "19": 7.9, "31": 7.5, "33": 7.0}
+_OTHER_SHARE = (100.0 - sum(REGION_SHARES.values())) / (len(REGIONS) - len(REGION_SHARES))
+
+# members per family → relative frequency (mean ≈ 5.3)
+FAMILY_SIZES = {1: 2, 2: 5, 3: 10, 4: 17, 5: 20, 6: 18, 7: 12, 8: 8, 9: 4, 10: 2, 11: 1, 12: 1}
+# number of income sources (3 monthly rows each) → relative frequency
+INCOME_SOURCES = {0: 10, 1: 45, 2: 35, 3: 10}
+SOURCE_TYPES = {"wage": 55, "pension": 14, "benefit": 10, "business": 6, "employment_measure": 6,
+                "alimony": 4, "farming": 3, "other": 2}
+EXTRA_TYPES = {"large_family_allowance": 40, "scholarship": 20, "tsa": 20, "wage": 20}
+
+
+def _table(weights: dict, size: int, codes) -> np.ndarray:
+    """A lookup table of `size` entries in which each key fills a share proportional to its weight."""
+    keys = list(weights)
+    cumulative = np.cumsum([weights[k] for k in keys], dtype=np.float64)
+    edges = np.round(cumulative / cumulative[-1] * size).astype(np.int64)
+    table = np.empty(size, dtype=np.int64)
+    start = 0
+    for key, end in zip(keys, edges):
+        table[start:end] = codes(key)
+        start = end
+    return table
+
+
+def _region_table(regions: tuple[str, ...]) -> np.ndarray:
+    weights = {i: REGION_SHARES.get(kato[:2], _OTHER_SHARE) for i, kato in enumerate(regions)}
+    return _table(weights, 1 << 16, lambda k: k).astype(np.int16)
+
+
+def synthetic_population(families: int, params: ParameterSet, *, period: Quarter = Quarter(2026, 2),
+                         seed: int = 0, workers: int = 2) -> FamilyColumns:
+    """`families` families applying on days spread over `period`."""
+    regions = tuple(kato + "0000000" for kato in REGIONS)
+    first_day = period.first_day
+    next_first = Quarter(period.year + (period.number == 4), period.number % 4 + 1).first_day
+    quarter_days = (next_first - first_day).days
+    # approximate poverty line per region, to put incomes around it
+    lines = np.array([poverty_line(params, r, first_day).amount for r in regions], dtype=np.int64)
+    minimum = np.array([
+        int(params.get("subsistence_minimum", period.previous().first_day, r).value) for r in regions
+    ], dtype=np.int64)
+    mci = int(params.get("mci", first_day).value)
+
+    rng = np.random.default_rng(seed)
+    family_word = rng.bit_generator.random_raw(families).view(np.int64)
+    size = _table(FAMILY_SIZES, 256, int)[(family_word >> 32) & 0xFF]
+    sources = _table(INCOME_SOURCES, 256, int)[(family_word >> 40) & 0xFF]
+    extra = (family_word >> 53) & 1
+    income_rows = 3 * sources + extra
+    member_offsets = np.zeros(families + 1, np.int64)
+    np.cumsum(size, out=member_offsets[1:])
+    income_offsets = np.zeros(families + 1, np.int64)
+    np.cumsum(income_rows, out=income_offsets[1:])
+    m_total, i_total = int(member_offsets[-1]), int(income_offsets[-1])
+
+    cols = FamilyColumns(
+        regions=regions,
+        region=np.empty(families, np.int16), application_day=np.empty(families, np.int32),
+        extension=np.empty(families, np.bool_), has_expenses=np.empty(families, np.bool_),
+        consent=np.empty(families, np.bool_), home_or_car_purchase=np.empty(families, np.bool_),
+        non_mortgage_loans=np.empty(families, np.int64), account_spending=np.empty(families, np.int64),
+        deposits=np.empty(families, np.int64), ban_until_day=np.empty(families, np.int32),
+        false_information=np.empty(families, np.bool_),
+        member_family=np.empty(m_total, np.int32), birth_day=np.empty(m_total, np.int32),
+        sex=np.empty(m_total, np.int8), relation=np.empty(m_total, np.int8),
+        employed=np.empty(m_total, np.bool_), full_time_student=np.empty(m_total, np.bool_),
+        disability_group=np.empty(m_total, np.int8), carer=np.empty(m_total, np.bool_),
+        income_family=np.empty(i_total, np.int32), income_month=np.empty(i_total, np.int32),
+        income_type=np.empty(i_total, np.int8), income_amount=np.empty(i_total, np.int64),
+    )
+    shared = {
+        "region_table": _region_table(regions), "lines": lines, "minimum": minimum, "mci": mci,
+        "first_day": day_number(first_day), "quarter_days": quarter_days,
+        "assessment_month": month_number(period.previous().first_day),
+        "size": size, "sources": sources, "extra": extra, "family_word": family_word,
+        "member_offsets": member_offsets, "income_offsets": income_offsets,
+        "source_types": _table(SOURCE_TYPES, 256, INCOME_TYPE_CODES.__getitem__).astype(np.int8),
+        "extra_types": _table(EXTRA_TYPES, 256, INCOME_TYPE_CODES.__getitem__).astype(np.int8),
+    }
+    bounds = np.linspace(0, families, max(1, workers) + 1).astype(np.int64)
+    seeds = np.random.SeedSequence(seed).spawn(len(bounds) - 1)
+    jobs = [(int(a), int(b), np.random.default_rng(s)) for a, b, s in zip(bounds[:-1], bounds[1:], seeds) if b > a]
+    if len(jobs) > 1:
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            list(pool.map(lambda job: _fill(cols, shared, *job), jobs))
+    else:
+        for job in jobs:
+            _fill(cols, shared, *job)
+    return cols
+
+
+_APPLICANT, _SPOUSE, _CHILD, _GRANDPARENT = (RELATION_CODES[r] for r in ("applicant", "spouse", "child", "grandparent"))
+# role → (youngest, span) age in days: applicant, spouse, child, older child, grandparent
+_ROLE_RELATION = np.array([_APPLICANT, _SPOUSE, _CHILD, _CHILD, _GRANDPARENT], np.int8)
+_ROLE_MIN_DAYS = (np.array([22, 20, 0, 15, 58]) * _YEAR).astype(np.int64)
+_ROLE_SPAN_DAYS = (np.array([33, 33, 16, 8, 24]) * _YEAR).astype(np.int64)
+_DISABILITY = np.zeros(256, np.int8)
+_DISABILITY[248:251], _DISABILITY[251:254], _DISABILITY[254:] = 1, 2, 3
+
+
+def _fill(cols: FamilyColumns, s: dict, a: int, b: int, rng: np.random.Generator) -> None:
+    f = b - a
+    word = s["family_word"][a:b]
+    size = s["size"][a:b]
+    region = s["region_table"][word & 0xFFFF]
+    day = (s["first_day"] + (((word >> 16) & 0xFFFF) * s["quarter_days"] >> 16)).astype(np.int32)
+    cols.region[a:b] = region
+    cols.application_day[a:b] = day
+    cols.extension[a:b] = ((word >> 54) & 3) != 0  # a reassessment: mostly extensions
+    line = s["lines"][region]
+
+    second = rng.bit_generator.random_raw(f).view(np.int64)
+    has_expenses = (second & 3) != 0
+    cols.has_expenses[a:b] = has_expenses
+    cols.consent[a:b] = has_expenses & (((second >> 2) & 63) != 0)
+    cols.home_or_car_purchase[a:b] = has_expenses & (((second >> 8) & 127) == 0)
+    threshold = s["minimum"][region] * 300 * size  # E2 limit in tiyn
+    has_loans = has_expenses & (((second >> 31) & 7) == 0)
+    cols.non_mortgage_loans[a:b] = np.where(has_loans, threshold * ((second >> 15) & 0xFFFF) >> 15, 0)
+    spending = line * 300 * size * (300 + ((second >> 34) & 1023)) >> 10  # 0.3–1.3 × E3 limit
+    cols.account_spending[a:b] = np.where(has_expenses, spending, 0)
+    deposit_limit = 200 * s["mci"] * 100
+    cols.deposits[a:b] = np.where(has_expenses, deposit_limit * ((second >> 44) & 0x3FF) >> 9, 0) * (((second >> 54) & 7) == 0)
+    banned = ((second >> 57) & 63) == 0
+    cols.ban_until_day[a:b] = np.where(banned, day + ((second >> 26) & 63).astype(np.int32) - 32, NO_DAY)
+    cols.false_information[a:b] = ((second >> 20) & 255) == 0
+
+    # members
+    m0, m1 = int(s["member_offsets"][a]), int(s["member_offsets"][b])
+    m = m1 - m0
+    local_offsets = s["member_offsets"][a:b] - m0
+    fam = np.repeat(np.arange(f, dtype=np.int32), size)
+    cols.member_family[m0:m1] = fam + a
+    position = np.arange(m, dtype=np.int64) - local_offsets[fam]
+    structure = (((word >> 48) & 3) != 0).astype(np.int8) | (((word >> 50) & 7) == 0).astype(np.int8) << 1
+    member_structure = structure[fam]
+    last = position == (size[fam] - 1)
+    mword = rng.bit_generator.random_raw(m).view(np.int64)
+    role = np.full(m, 2, np.int8)  # child
+    role[(mword & 7) == 0] = 3  # older child 15–22
+    role[(position == 1) & ((member_structure & 1) == 1)] = 1
+    role[last & (position >= 2) & ((member_structure & 2) == 2)] = 4
+    role[position == 0] = 0
+    age_days = _ROLE_MIN_DAYS[role] + ((mword >> 3) & 0xFFFF) * _ROLE_SPAN_DAYS[role] // 0x10000
+    cols.birth_day[m0:m1] = day[fam] - age_days
+    cols.sex[m0:m1] = (mword >> 19) & 1
+    cols.relation[m0:m1] = _ROLE_RELATION[role]
+    adult = (role == 0) | (role == 1)
+    cols.employed[m0:m1] = adult & (((mword >> 20) & 1) == 1)
+    cols.full_time_student[m0:m1] = (role == 3) & (((mword >> 21) & 1) == 1)
+    cols.disability_group[m0:m1] = _DISABILITY[(mword >> 22) & 0xFF]
+    cols.carer[m0:m1] = adult & (((mword >> 30) & 7) < 2)
+
+    # incomes: `sources` monthly series over the assessment quarter, plus sometimes one extra row
+    i0, i1 = int(s["income_offsets"][a]), int(s["income_offsets"][b])
+    sources = s["sources"][a:b]
+    rows = 3 * sources + s["extra"][a:b]
+    ifam = np.repeat(np.arange(f, dtype=np.int32), rows)
+    cols.income_family[i0:i1] = ifam + a
+    iposition = np.arange(i1 - i0, dtype=np.int64) - (s["income_offsets"][a:b] - i0)[ifam]
+    regular = iposition < 3 * sources[ifam]
+    source = iposition // 3
+    iword = rng.bit_generator.random_raw(i1 - i0).view(np.int64)
+    # a family's target per-capita income: 0.45–1.35 × the poverty line, in tiyn over the quarter
+    target = line * 300 * size * (461 + ((word >> 56) & 0xFF) * 922 // 256) >> 10
+    per_row = target // np.maximum(3 * sources, 1)
+    amount = per_row[ifam] * (900 + (iword & 0xFF) * 200 // 256) // 1000
+    source_type = s["source_types"][(word[ifam] >> (8 * source + 8)) & 0xFF]
+    cols.income_type[i0:i1] = np.where(regular, source_type, s["extra_types"][(iword >> 8) & 0xFF])
+    assessment = s["assessment_month"]
+    cols.income_month[i0:i1] = np.where(regular, assessment + iposition % 3, assessment - 1 + 2 * ((iword >> 16) & 1))
+    cols.income_amount[i0:i1] = amount // 100 * 100  # whole tenge, as registries report

@@ -1,0 +1,25 @@
+"""Eligibility: the rules engine, its parameters and its decisions."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.eligibility import api, consumers
+from services.eligibility.service import ParameterCache
+from services.eligibility.settings import EligibilitySettings
+from shared.service import ServiceSpec, create_service_app
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
+    settings = settings or EligibilitySettings()
+    return create_service_app(ServiceSpec(
+        name="eligibility",
+        settings=settings,
+        routers=[api.router],
+        handlers=consumers.handlers,
+        subscribe=consumers.SUBSCRIBE,
+        resources={"parameters": lambda app: ParameterCache(app.state.sessionmaker, settings.database_url)},
+        description="Targeted social assistance rules: estimates, decisions, parameters.",
+    ))

@@ -1,0 +1,37 @@
+"""External state systems, each behind a small interface with a real HTTP implementation."""
+
+from __future__ import annotations
+
+import abc
+from decimal import Decimal
+
+import httpx
+
+from shared.calendar import Quarter, month_label
+from shared.events.contracts import IncomeRecord
+from shared.observability import REQUEST_ID_HEADER, request_id_var
+
+
+class IncomeRegistry(abc.ABC):
+    @abc.abstractmethod
+    async def incomes(self, iin: str, quarter: Quarter) -> list[IncomeRecord]: ...
+
+
+class HttpIncomeRegistry(IncomeRegistry):
+    """The state income registry's HTTP API (played locally by the sandbox)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def incomes(self, iin: str, quarter: Quarter) -> list[IncomeRecord]:
+        months = quarter.months()
+        response = await self.client.get(
+            "/registry/v1/incomes",
+            params={"iin": iin, "from": month_label(months[0]), "to": month_label(months[-1])},
+            headers={REQUEST_ID_HEADER: request_id_var.get() or ""},
+        )
+        response.raise_for_status()
+        return [
+            IncomeRecord(iin=iin, type=row["type"], month=row["month"], amount=Decimal(str(row["amount"])))
+            for row in response.json()["incomes"]
+        ]

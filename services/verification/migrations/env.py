@@ -1,0 +1,4 @@
+from services.verification.models import Base
+from shared.migrations import run_alembic_env
+
+run_alembic_env(Base.metadata)

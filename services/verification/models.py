@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import DateTime, String, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.ids import uuid7
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Evidence(Base):
+    """The frozen evidence a decision is made on: never updated once written."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    application_id: Mapped[UUID] = mapped_column(unique=True)
+    assessment_quarter: Mapped[str] = mapped_column(String(7))
+    members: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    incomes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    sources: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    collected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,112 @@
+"""Eligibility service: estimate over HTTP, parameters in PostgreSQL, decisions on the event flow."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import func, select
+
+from services.eligibility.models import DecisionRecord
+from shared.events import Envelope
+from shared.events.contracts import (
+    BankAccount,
+    CaseContext,
+    FamilyMember,
+    IncomeRecord,
+    VerificationCompleted,
+)
+from shared.outbox import outbox
+from tests.support import eventually, person, publish
+
+ADMIN = frozenset({"parameters:read", "parameters:write"})
+
+
+def estimate_body(members: list[dict], incomes: list[dict], region: str = "150000000", on: str = "2026-04-15") -> dict:
+    keys = ("iin", "birth_date", "sex", "relation", "employed", "full_time_student", "disability_group", "carer")
+    return {"region_kato": region, "application_date": on,
+            "members": [{k: m[k] for k in keys} for m in members], "incomes": incomes}
+
+
+async def test_estimate_aktobe_q2_2026_uses_the_known_poverty_line(running_service, internal_token):
+    # Aktobe's poverty line for assessment quarter 2026-Q1 is 37,060 (rules.md).
+    mother = person(date(1990, 5, 5), "female", "applicant")
+    son = person(date(2015, 5, 5), "male", "child")
+    incomes = [{"iin": mother["iin"], "type": "wage", "month": m, "amount": "40000.00"}
+               for m in ("2026-01", "2026-02", "2026-03")]
+    async with running_service("eligibility") as client:
+        response = await client.post("/v1/eligibility/estimate", json=estimate_body([mother, son], incomes),
+                                     headers=internal_token("portal") | {"Accept-Language": "ru"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["poverty_line"] == "37060"
+        # 120,000 / 2 / 3 = 20,000; (37,060 − 20,000) × 2 = 34,120 a month for Apr–Jun.
+        assert body["per_capita_income"] == "20000.00"
+        assert [(m["month"], m["tsa"]) for m in body["monthly"]] == [
+            ("2026-04", 34120), ("2026-05", 34120), ("2026-06", 34120)]
+        assert body["kind"] == "conditional" and body["assessment_quarter"] == "2026-Q1"
+        codes = {r["code"] for r in body["reasons"]}
+        assert {"INCOME_BELOW_POVERTY_LINE", "CONDITIONAL_ABLE_BODIED"} <= codes
+        assert all(r["message"] for r in body["reasons"])
+
+
+async def test_a_new_parameter_value_is_used_and_a_gap_is_refused(running_service, internal_token):
+    applicant = person(date(1950, 1, 1), "male", "applicant")
+    body = estimate_body([applicant], [], region="610000000", on="2030-05-01")
+    async with running_service("eligibility") as client:
+        missing = await client.post("/v1/eligibility/estimate", json=body, headers=internal_token("portal"))
+        assert missing.status_code == 422
+        problem = missing.json()
+        assert problem["type"].endswith("missing-parameter")
+        assert problem["errors"][0]["field"].startswith("parameters.")
+
+        bad = await client.post("/v1/parameters", json={"name": "mci", "valid_from": "2026-01-01", "value": "-x"},
+                                headers=internal_token("admin", ADMIN))
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "value"
+
+        created = await client.post("/v1/parameters", headers=internal_token("admin", ADMIN), json={
+            "name": "subsistence_minimum", "region_kato": "610000000", "valid_from": "2026-07-01",
+            "valid_to": "2026-09-30", "value": "60000"})
+        assert created.status_code == 201, created.text
+        listed = await client.get("/v1/parameters", params={"name": "subsistence_minimum",
+                                                            "region_kato": "610000000", "on": "2026-08-01"},
+                                  headers=internal_token("admin", ADMIN))
+        assert listed.json()["effective"]["value"] == "60000"
+
+
+async def test_decision_on_evidence_is_stored_emitted_and_recomputable(running_service, broker, internal_token):
+    grandmother = person(date(1950, 3, 3), "female", "applicant")
+    application_id = uuid.uuid4()
+    event = Envelope.wrap(VerificationCompleted(
+        application=CaseContext(application_id=application_id, application_date=date(2026, 11, 22),
+                                region_kato="610000000", settlement="rural", channel="egov",
+                                bank_account=BankAccount(iban="KZ86125KZT5004100100", bank_code="HSBKKZKX")),
+        evidence_id=uuid.uuid4(), assessment_quarter="2026-Q3",
+        members=[FamilyMember(**grandmother)],
+        incomes=[IncomeRecord(iin=grandmother["iin"], type="pension", month=m, amount="20000.00")
+                 for m in ("2026-07", "2026-08", "2026-09")],
+    ), source="verification", key=str(application_id))
+    async with running_service("eligibility") as client:
+        await publish(broker.bootstrap, "qamqor.verification", event, times=2)
+
+        async def decided():
+            async with client.app.state.sessionmaker() as session:
+                return (await session.execute(select(DecisionRecord))).scalars().all()
+
+        decisions = await eventually(decided)
+        assert len(decisions) == 1
+        record = decisions[0]
+        assert record.result["eligible"] is True and record.result["kind"] == "unconditional"
+        async with client.app.state.sessionmaker() as session:
+            emitted = await session.scalar(select(func.count()).select_from(outbox).where(
+                outbox.c.event_type == "eligibility.decided"))
+        assert emitted == 1
+
+        # A later change of parameters does not change how the stored decision recomputes.
+        await client.post("/v1/parameters", headers=internal_token("admin", ADMIN), json={
+            "name": "subsistence_minimum", "region_kato": "610000000", "valid_from": "2026-07-01",
+            "value": "90000"})
+        shown = await client.get(f"/v1/eligibility/decisions/{record.id}", params={"recompute": "true"},
+                                 headers=internal_token("ops", frozenset({"applications:read"})))
+        assert shown.status_code == 200
+        assert shown.json()["recomputed_identical"] is True

@@ -1,0 +1,69 @@
+"""Payments: every month paid exactly once; conditional assignments wait for the contract;
+banks report statuses only for their own orders."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+
+from services.payments.models import Payment
+from shared.events import Envelope
+from shared.events.contracts import ContractSigned
+from tests.support import decided_event, eventually, publish
+
+READ = frozenset({"payments:read"})
+BANK = frozenset({"bank:callbacks"})
+
+
+async def test_schedule_once_per_month_and_bank_statuses(running_service, broker, internal_token):
+    unconditional = decided_event(kind="unconditional")
+    conditional = decided_event(kind="conditional")
+    uncond_app = unconditional.data["application"]["application_id"]
+    cond_app = conditional.data["application"]["application_id"]
+    async with running_service("payments") as client:
+        await publish(broker.bootstrap, "qamqor.eligibility", unconditional, times=3)
+        await publish(broker.bootstrap, "qamqor.eligibility", conditional)
+
+        async def schedule(app_id):
+            async def check():
+                rows = (await client.get("/v1/payments", params={"application_id": app_id},
+                                         headers=internal_token("portal", READ))).json()
+                return rows or None
+            return check
+
+        payments = await eventually(await schedule(uncond_app))
+        assert [(p["month"], p["total"], p["status"]) for p in payments] == [
+            ("2026-11", 25596, "scheduled"), ("2026-12", 25596, "scheduled")]
+
+        # Conditional: nothing until the contract is signed.
+        assert (await client.get("/v1/payments", params={"application_id": cond_app},
+                                 headers=internal_token("portal", READ))).json() == []
+        signed = Envelope.wrap(ContractSigned(
+            contract_id=uuid.uuid4(), application_id=uuid.UUID(cond_app),
+            decision_id=uuid.UUID(conditional.data["decision_id"]), signed_at=datetime.now(timezone.utc),
+        ), source="contracts", key=cond_app)
+        await publish(broker.bootstrap, "qamqor.contracts", signed, times=2)
+        assert len(await eventually(await schedule(cond_app))) == 2
+        async with client.app.state.sessionmaker() as session:
+            assert await session.scalar(select(func.count()).select_from(Payment).where(
+                Payment.application_id.in_([uuid.UUID(uncond_app), uuid.UUID(cond_app)]))) == 4
+
+        payment_id = payments[0]["id"]
+        other_bank = await client.post("/v1/banks/KCJBKZKX/payment-status",
+                                       json={"payment_id": payment_id, "status": "settled"},
+                                       headers=internal_token("bank", BANK, bank_code="KCJBKZKX"))
+        assert other_bank.status_code == 404  # not this bank's order
+        spoofed = await client.post("/v1/banks/HSBKKZKX/payment-status",
+                                    json={"payment_id": payment_id, "status": "settled"},
+                                    headers=internal_token("bank", BANK, bank_code="KCJBKZKX"))
+        assert spoofed.status_code == 403
+        settled = await client.post("/v1/banks/HSBKKZKX/payment-status",
+                                    json={"payment_id": payment_id, "status": "settled"},
+                                    headers=internal_token("bank", BANK, bank_code="HSBKKZKX"))
+        assert settled.status_code == 200 and settled.json()["status"] == "settled"
+        flip = await client.post("/v1/banks/HSBKKZKX/payment-status",
+                                 json={"payment_id": payment_id, "status": "failed", "reason": "closed account"},
+                                 headers=internal_token("bank", BANK, bank_code="HSBKKZKX"))
+        assert flip.status_code == 409
