@@ -259,6 +259,20 @@ class _Policies:
     mci_tiyn: np.ndarray  # int64 (C, 3) MCI on the first day of each month paid; -1 = missing
     missing: dict[tuple[str, int, int], MissingParameter]  # (slot, combo, month) → the error to raise
 
+    @property
+    def line_source_bit(self) -> np.ndarray:
+        return np.where(self.from_median, REASON_BIT["POVERTY_LINE_FROM_MEDIAN"],
+                        REASON_BIT["POVERTY_LINE_FROM_SUBSISTENCE"]).astype(np.int32)
+
+    @property
+    def counted_types_by_row(self) -> np.ndarray:
+        """Indexed by combo * 2 + extension."""
+        return np.stack([self.counted_types, self.counted_types_extension], axis=1).ravel()
+
+    @property
+    def assessment_first_month_by_row(self) -> np.ndarray:
+        return np.repeat(self.assessment_first_month, 2)
+
 
 def _type_mask(types) -> int:
     return sum(1 << INCOME_TYPE_CODES[t] for t in set(types))
@@ -334,23 +348,18 @@ def _exact_tiyn(amount: Decimal, name: str) -> int:
 # --------------------------------------------------------------------------------------- computing
 
 def decide_columns(columns: FamilyColumns, params: ParameterSet, *, workers: int = 2) -> BulkDecisions:
-    """Decide every family of `columns`. Raises MissingParameter like `decide` would for any family."""
-    f_count = columns.families
-    member_family, income_family = columns.member_family, columns.income_family
-    if len(member_family) and np.any(member_family[1:] < member_family[:-1]):
-        columns = _sorted_by_family(columns)
-        member_family, income_family = columns.member_family, columns.income_family
-    elif len(income_family) and np.any(income_family[1:] < income_family[:-1]):
-        columns = _sorted_by_family(columns)
-        member_family, income_family = columns.member_family, columns.income_family
-    member_offsets = np.searchsorted(member_family, np.arange(f_count + 1, dtype=np.int32)).astype(np.int64)
-    income_offsets = np.searchsorted(income_family, np.arange(f_count + 1, dtype=np.int32)).astype(np.int64)
-    sizes = np.diff(member_offsets)
-    if f_count and (sizes.min() < 1 or sizes.max() > MAX_MEMBERS):
-        raise ValueError(f"every family needs 1 to {MAX_MEMBERS} members")
+    """Decide every family of `columns`. Raises MissingParameter like `decide` would for any family.
 
+    The families are split into `workers` chunks of about equal member counts, decided on threads
+    (numpy releases the GIL in its loops).
+    """
+    f_count = columns.families
+    if _unsorted(columns.member_family) or _unsorted(columns.income_family):
+        columns = _sorted_by_family(columns)
     combo_of_family, combos = _combos(columns)
     policies = _resolve_policies(params, combos)
+    # one row per (combo, extension): which income types count differs on extensions
+    policy_row = combo_of_family * 2 + columns.extension
 
     out = BulkDecisions(
         eligible=np.empty(f_count, np.bool_), kind=np.empty(f_count, np.int8),
@@ -359,31 +368,47 @@ def decide_columns(columns: FamilyColumns, params: ParameterSet, *, workers: int
         tsa=np.empty((f_count, MAX_MONTHS), np.int64), child_supplement=np.empty((f_count, MAX_MONTHS), np.int64),
         large_family_allowance=np.empty((f_count, MAX_MONTHS), np.int64), reasons=np.empty(f_count, np.int32),
     )
-    bounds = np.linspace(0, f_count, max(1, workers) + 1).astype(np.int64)
-    chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    chunks = _chunks(columns, max(1, workers))
 
-    def run(chunk: tuple[int, int]) -> dict | None:
-        a, b = chunk
-        return _decide_chunk(columns, policies, combo_of_family, member_offsets, income_offsets, a, b, out)
+    def run(chunk: tuple[int, int, int, int, int, int]) -> MissingParameter | None:
+        return _decide_chunk(columns, policies, combo_of_family, policy_row, chunk, out)
 
     if len(chunks) > 1:
         with ThreadPoolExecutor(len(chunks)) as pool:
-            needs = list(pool.map(run, chunks))
+            errors = list(pool.map(run, chunks))
     else:
-        needs = [run(c) for c in chunks]
-    for need in needs:
-        if need is not None:
-            raise need["error"]
+        errors = [run(c) for c in chunks]
+    for error in errors:
+        if error is not None:
+            raise error
     return out
+
+
+def _unsorted(family: np.ndarray) -> bool:
+    return len(family) > 1 and bool(np.any(family[1:] < family[:-1]))
+
+
+def _chunks(columns: FamilyColumns, workers: int) -> list[tuple[int, int, int, int, int, int]]:
+    """(first family, end family, member start, member end, income start, income end) per chunk."""
+    f_count, members = columns.families, len(columns.member_family)
+    bounds = [0]
+    for k in range(1, workers):
+        cut = int(columns.member_family[members * k // workers]) if members else f_count * k // workers
+        if bounds[-1] < cut < f_count:
+            bounds.append(cut)
+    bounds.append(f_count)
+    m_cut = np.searchsorted(columns.member_family, bounds).tolist()
+    i_cut = np.searchsorted(columns.income_family, bounds).tolist()
+    return [(bounds[k], bounds[k + 1], m_cut[k], m_cut[k + 1], i_cut[k], i_cut[k + 1])
+            for k in range(len(bounds) - 1) if bounds[k + 1] > bounds[k]]
 
 
 def _sorted_by_family(columns: FamilyColumns) -> FamilyColumns:
     m_order = np.argsort(columns.member_family, kind="stable")
     i_order = np.argsort(columns.income_family, kind="stable")
-    changes = {name: getattr(columns, name)[m_order] for name in _MEMBER_FIELDS}
-    changes.update({name: getattr(columns, name)[i_order] for name in _INCOME_FIELDS})
     values = {f.name: getattr(columns, f.name) for f in fields(FamilyColumns)}
-    values.update(changes)
+    values.update({name: getattr(columns, name)[m_order] for name in _MEMBER_FIELDS})
+    values.update({name: getattr(columns, name)[i_order] for name in _INCOME_FIELDS})
     return FamilyColumns(**values)
 
 
@@ -412,45 +437,50 @@ def _segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return running[offsets[1:]] - running[offsets[:-1]]
 
 
-def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, member_offsets: np.ndarray,
-                  income_offsets: np.ndarray, a: int, b: int, out: BulkDecisions) -> dict | None:
+def _counts_and_offsets(family: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.bincount(family, minlength=b)[a:]
+    offsets = np.zeros(b - a + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return counts, offsets
+
+
+def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, policy_row: np.ndarray,
+                  chunk: tuple[int, int, int, int, int, int], out: BulkDecisions) -> MissingParameter | None:
+    a, b, m0, m1, i0, i1 = chunk
     combo = combo_all[a:b]
-    m0, m1 = int(member_offsets[a]), int(member_offsets[b])
-    i0, i1 = int(income_offsets[a]), int(income_offsets[b])
-    m_off = member_offsets[a:b + 1] - m0
-    i_off = income_offsets[a:b + 1] - i0
-    n = np.diff(m_off)  # members per family, int64
 
     # ---- members: able-bodied on D, and month-based age counters for each month paid
-    fam = cols.member_family[m0:m1]
-    if a:
-        fam = fam - np.int32(a)
+    fam = cols.member_family[m0:m1]  # global family indexes
+    n, m_off = _counts_and_offsets(fam, a, b)
+    if n.min() < 1 or n.max() > MAX_MEMBERS:
+        raise ValueError(f"every family needs 1 to {MAX_MEMBERS} members")
+    member_combo = combo_all[fam]
     birth = cols.birth_day[m0:m1]
-    first_month = p.first_month[combo]
-    effective_birth_month = _EFFECTIVE_BIRTH_MONTH[birth - _LUT_BASE]
-    rel = first_month[fam] - effective_birth_month
+    rel = p.first_month[member_combo]
+    rel -= _EFFECTIVE_BIRTH_MONTH[birth - _LUT_BASE]
     np.clip(rel, _REL_MIN, _REL_MAX, out=rel)
+    rel -= _REL_MIN
     student = cols.full_time_student[m0:m1]
-    row = (cols.relation[m0:m1] == _CHILD).view(np.int8) * np.int8(2) + student.view(np.int8)
-    counters = _COUNTER_TABLE[row.astype(np.int32) * _REL_SPAN + (rel - _REL_MIN)]
+    row = (cols.relation[m0:m1] == _CHILD).view(np.int8) * np.int8(2)
+    row += student.view(np.int8)
+    rel += row.astype(np.int32) * np.int32(_REL_SPAN)
+    counters = _COUNTER_TABLE[rel]
     group = cols.disability_group[m0:m1]
-    blocked = student | cols.carer[m0:m1] | ((group == 1) | (group == 2))
-    adult_birth = p.adult_birth_day[combo]
-    retirement_birth = p.retirement_birth_day[combo].ravel()  # (family, sex) flattened
-    able = (birth <= adult_birth[fam]) & ~blocked
-    able &= birth > retirement_birth[fam.astype(np.int64) * 2 + cols.sex[m0:m1]]
+    able = (group - np.int8(1)).view(np.uint8) >= 2  # not group 1 or 2
+    able &= ~student
+    able &= ~cols.carer[m0:m1]
+    able &= birth <= p.adult_birth_day[member_combo]
+    able &= birth > p.retirement_birth_day.ravel()[member_combo * 2 + cols.sex[m0:m1]]
     counters += able
-    packed = _segment_sums(counters, m_off)
+    packed = np.add.reduceat(counters, m_off[:-1])
     able_count = packed & 0xFF
 
     # ---- incomes: counted types received in the assessment quarter
     ifam = cols.income_family[i0:i1]
-    if a:
-        ifam = ifam - np.int32(a)
-    in_quarter = (cols.income_month[i0:i1] - p.assessment_first_month[combo][ifam]).view(np.uint32) < 3
-    counted_bits = np.where(cols.extension[a:b], p.counted_types_extension[combo], p.counted_types[combo])
-    counted = (counted_bits[ifam] >> cols.income_type[i0:i1]) & 1
-    counted = counted.astype(np.bool_) & in_quarter
+    _, i_off = _counts_and_offsets(ifam, a, b)
+    income_row = policy_row[ifam]
+    counted = (cols.income_month[i0:i1] - p.assessment_first_month_by_row[income_row]).view(np.uint32) < 3
+    counted &= ((p.counted_types_by_row[income_row] >> cols.income_type[i0:i1]) & 1).astype(np.bool_)
     total = _segment_sums(cols.income_amount[i0:i1] * counted, i_off)
 
     # ---- families
@@ -464,50 +494,46 @@ def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, memb
     consent = cols.consent[a:b]
     refused = has_expenses & ~consent
     consent_required = p.consent_required[combo]
-    consent_missing = refused & (consent_required < 0)
     no_consent = refused & (consent_required == 1)
     checked = has_expenses & consent
     purchase = checked & cols.home_or_car_purchase[a:b]
     loans = checked & (cols.non_mortgage_loans[a:b] > p.subsistence_tiyn[combo] * 3 * n)
     spending = checked & (cols.account_spending[a:b] > line * 300 * n)
     deposit_limit = p.deposit_limit_tiyn[combo]
-    deposit_missing = checked & (deposit_limit < 0)
-    deposits = checked & (cols.deposits[a:b] > deposit_limit) & ~deposit_missing
+    deposits = checked & (cols.deposits[a:b] > deposit_limit) & (deposit_limit >= 0)
     eligible = below & ~(banned | false_information | no_consent | purchase | loans | spending | deposits)
 
     months = p.months[combo]
     tsa = ((line * 100 - per_capita) * n + 50) // 100
     supplement_children = np.zeros(b - a, np.bool_)
     large_family = np.zeros(b - a, np.bool_)
-    per_child = p.supplement_per_child[combo]
-    mci = p.mci_tiyn[combo]
-    missing_supplement = np.zeros(b - a, np.bool_)
-    missing_mci = np.zeros(b - a, np.bool_)
+    # (slot, month) → families that need a parameter value that is missing for their combo
+    missing = {("consent", 0): refused & (consent_required < 0), ("deposit", 0): checked & (deposit_limit < 0)}
     for j in range(MAX_MONTHS):
         paid = months > j
         children = (packed >> _SUPPLEMENT_SHIFT[j]) & 0xFF
+        per_child = p.supplement_per_child[:, j][combo]
         with_children = eligible & paid & (children > 0)
-        missing_supplement |= with_children & (per_child[:, j] < 0)
+        missing[("supplement", j)] = with_children & (per_child < 0)
         out.tsa[a:b, j] = np.where(eligible & paid, tsa, 0)
-        out.child_supplement[a:b, j] = np.where(with_children, children * per_child[:, j], 0)
+        out.child_supplement[a:b, j] = np.where(with_children, children * per_child, 0)
         supplement_children |= with_children
         lf_children = (packed >> _LARGE_FAMILY_SHIFT[j]) & 0xFF
+        mci = p.mci_tiyn[:, j][combo]
         qualifies = paid & (lf_children >= LARGE_FAMILY_MIN_CHILDREN)
-        missing_mci |= qualifies & (mci[:, j] < 0)
+        missing[("mci", j)] = qualifies & (mci < 0)
         rate = np.where(lf_children < len(_LARGE_FAMILY_RATE),
                         _LARGE_FAMILY_RATE[np.minimum(lf_children, len(_LARGE_FAMILY_RATE) - 1)],
                         LARGE_FAMILY_PER_CHILD_HUNDREDTHS_FROM_8 * lf_children)
-        out.large_family_allowance[a:b, j] = np.where(qualifies, (2 * rate * mci[:, j] + 10000) // 20000, 0)
+        out.large_family_allowance[a:b, j] = np.where(qualifies, (2 * rate * mci + 10000) // 20000, 0)
         large_family |= qualifies
-
-    for slot, flags in (("consent", consent_missing), ("deposit", deposit_missing),
-                        ("supplement", missing_supplement), ("mci", missing_mci)):
+    for (slot, j), flags in missing.items():
         if flags.any():
-            return {"error": _first_missing(p, slot, combo, flags)}
+            return p.missing[(slot, int(combo[int(np.argmax(flags))]), j)]
 
     bit = REASON_BIT
     reasons = np.where(below, bit["INCOME_BELOW_POVERTY_LINE"], bit["INCOME_NOT_BELOW_POVERTY_LINE"]).astype(np.int32)
-    reasons |= np.where(p.from_median[combo], bit["POVERTY_LINE_FROM_MEDIAN"], bit["POVERTY_LINE_FROM_SUBSISTENCE"]).astype(np.int32)
+    reasons |= p.line_source_bit[combo]
     reasons |= np.where(able_count > 0, bit["CONDITIONAL_ABLE_BODIED"], bit["UNCONDITIONAL_NO_ABLE_BODIED"]).astype(np.int32)
     for code, flags in (("CHILD_SUPPLEMENT", supplement_children), ("BAN_ACTIVE", banned),
                         ("FALSE_INFORMATION", false_information), ("EXPENSE_PURCHASE", purchase),
@@ -524,14 +550,6 @@ def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, memb
     out.months[a:b] = months
     out.reasons[a:b] = reasons
     return None
-
-
-def _first_missing(p: _Policies, slot: str, combo: np.ndarray, flags: np.ndarray) -> MissingParameter:
-    k = int(combo[int(np.flatnonzero(flags)[0])])
-    for j in range(MAX_MONTHS):
-        if (slot, k, j) in p.missing:
-            return p.missing[(slot, k, j)]
-    raise AssertionError("missing parameter flagged without a recorded error")  # pragma: no cover
 
 
 __all__ = [

@@ -1,0 +1,165 @@
+"""Gateway test rig: a migrated `qamqor_test_gateway` database, one stand-in service per
+real service (each a real uvicorn server on its own port, checking internal tokens), and the
+gateway app itself, driven over ASGI."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from gateway.crypto import bank_signature
+from gateway.main import MIGRATIONS_DIR, create_app
+from gateway.routes import ROUTES
+from gateway.service import create_caller
+from gateway.settings import GatewaySettings, RateLimit
+from qamqor_cli.infra import free_port
+from shared.db import drop_database, ensure_database, migrate
+from tests.integration.gateway.standin import create_standin
+
+SERVICES = sorted({route.service for route in ROUTES if route.service != "gateway"})
+FAST_ARGON2 = {"argon2_time_cost": 2, "argon2_memory_kib": 19456, "argon2_parallelism": 1}
+
+
+@pytest.fixture(scope="session")
+async def gateway_database(postgres) -> str:
+    url = postgres.url("qamqor_test_gateway")
+    await drop_database(url)
+    await ensure_database(url)
+    await asyncio.to_thread(migrate, url, MIGRATIONS_DIR)
+    return url
+
+
+class _ServerThread:
+    """uvicorn servers on their own event loop in a background thread."""
+
+    def __init__(self, apps: dict[str, Any]) -> None:
+        self.ports = {name: free_port() for name in apps}
+        self.servers = [uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.ports[name], log_level="warning",
+                                                      lifespan="off"))
+                        for name, app in apps.items()]
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    async def _serve(self) -> None:
+        await asyncio.gather(*(server.serve() for server in self.servers))
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not all(server.started for server in self.servers):
+            if time.monotonic() > deadline:
+                raise TimeoutError("stand-in services did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def standins(internal_keys) -> dict[str, str]:
+    """service name → URL of its stand-in."""
+    _, public_file = internal_keys
+    public = Path(public_file).read_bytes()
+    rig = _ServerThread({name: create_standin(name, public) for name in SERVICES})
+    rig.start()
+    yield {name: f"http://127.0.0.1:{port}" for name, port in rig.ports.items()}
+    rig.stop()
+
+
+@pytest.fixture(scope="session")
+def make_settings(gateway_database, standins, internal_keys, state_dir) -> Callable[..., GatewaySettings]:
+    private_file = state_dir / "internal_private.pem"
+    key_dir = state_dir / "gateway-keys"
+
+    def make(**overrides: Any) -> GatewaySettings:
+        values: dict[str, Any] = {
+            "environment": "test", "database_url": gateway_database, "internal_private_key_file": private_file,
+            "key_dir": key_dir, "rate_limits": {kind: RateLimit(rate=1000, burst=1000) for kind in
+                                                ("portal", "fdc", "bank", "sms_gateway", "ops", "case_worker", "admin")},
+            "token_rate_limit": RateLimit(rate=1000, burst=1000), "read_timeout_seconds": 5.0,
+            **FAST_ARGON2,
+        }
+        values.update({f"{name}_url": url for name, url in standins.items()})
+        values.update(overrides)
+        return GatewaySettings(**values)
+
+    return make
+
+
+@asynccontextmanager
+async def running_gateway(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            client.app = app  # type: ignore[attr-defined]
+            client.gateway = app.state.gateway  # type: ignore[attr-defined]
+            yield client
+
+
+@pytest.fixture(scope="session")
+async def gateway(make_settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_gateway(make_settings()) as client:
+        yield client
+
+
+@dataclass
+class Registered:
+    id: str
+    kind: str
+    secret: str
+    scopes: list[str]
+    bank_code: str | None = None
+    signing_secret: str | None = None
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(scope="session")
+def register(gateway) -> Callable[..., Any]:
+    """Create a caller straight in the gateway database (as the CLI does)."""
+    gw = gateway.gateway
+
+    async def make(kind: str, *, scopes: list[str] | None = None, bank_code: str | None = None,
+                   caller_id: str | None = None) -> Registered:
+        caller_id = caller_id or f"t-{kind.replace('_', '-')}-{next(_counter)}"
+        async with gw.sessionmaker() as session, session.begin():
+            issued = await create_caller(session=session, hasher=gw.hasher, master_key=gw.master_key,
+                                         caller_id=caller_id, kind=kind, scopes=scopes, bank_code=bank_code)
+        await gw.directory.reload_one(caller_id)
+        c = issued.as_dict()
+        return Registered(c["id"], c["kind"], c["secret"], c["scopes"], c.get("bank_code"), c.get("signing_secret"))
+
+    return make
+
+
+async def get_token(client: httpx.AsyncClient, caller: Registered, scope: str | None = None) -> str:
+    form = {"grant_type": "client_credentials", "client_id": caller.id, "client_secret": caller.secret}
+    if scope is not None:
+        form["scope"] = scope
+    response = await client.post("/oauth/token", data=form)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def signed_headers(caller: Registered, method: str, path: str, body: bytes = b"", *, timestamp: int | None = None,
+                   nonce: str | None = None, secret: str | None = None) -> dict[str, str]:
+    import secrets
+
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or secrets.token_urlsafe(18)
+    signature = bank_signature((secret or caller.signing_secret or "").encode(), timestamp=ts, nonce=nonce,
+                               method=method, path=path, body=body)
+    return {"X-Qamqor-Timestamp": ts, "X-Qamqor-Nonce": nonce, "X-Qamqor-Signature": signature}

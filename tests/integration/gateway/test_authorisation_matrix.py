@@ -1,0 +1,114 @@
+"""The authorisation matrix: every caller kind × every route in the route table, generated
+from the table itself. A caller whose default scopes include the route's scope is let through
+(to the stand-in service, which proves the internal token by echoing the caller it verified);
+any other caller gets 403; a request without a token gets 401 — all problem+json."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.routes import DEFAULT_SCOPES, GATEWAY, PUBLIC_PATHS, ROUTES, Route, example_path
+from shared.errors import PROBLEM_JSON
+from shared.identity import CALLER_KINDS
+from tests.integration.gateway.conftest import Registered, get_token, signed_headers
+
+BANK_CODE = "HSBKKZKX"
+_callers: dict[str, tuple[Registered, str]] = {}
+
+
+async def caller_of(kind: str, register, gateway) -> tuple[Registered, str]:
+    if kind not in _callers:
+        caller = await register(kind, bank_code=BANK_CODE if kind == "bank" else None,
+                                caller_id=f"matrix-{kind.replace('_', '-')}")
+        _callers[kind] = (caller, await get_token(gateway, caller))
+    return _callers[kind]
+
+
+def _path(route: Route) -> str:
+    return example_path(route, bank_code=BANK_CODE)
+
+
+def _case_id(case: tuple[str, Route]) -> str:
+    return f"{case[0]}:{case[1].method} {case[1].path}"
+
+
+MATRIX = [(kind, route) for kind in CALLER_KINDS for route in ROUTES]
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=[_case_id(c) for c in MATRIX])
+async def test_caller_kind_on_route(case: tuple[str, Route], gateway, register) -> None:
+    kind, route = case
+    caller, token = await caller_of(kind, register, gateway)
+    path = _path(route)
+    body = b'{"probe": true}' if route.method == "POST" else b""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+               # spoofing attempts: the gateway must strip these
+               "X-Qamqor-Caller-Id": "someone-else", "X-Qamqor-Caller-Scopes": "callers:admin",
+               "X-Qamqor-Internal-Token": "forged"}
+    if route.signed:
+        headers |= signed_headers(caller, route.method, path, body) if caller.signing_secret else {}
+    response = await gateway.request(route.method, path, content=body or None, headers=headers)
+
+    if route.scope not in DEFAULT_SCOPES[kind]:
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert "insufficient_scope" in response.headers["www-authenticate"]
+        return
+    if route.service == GATEWAY:
+        # The gateway's own handler answered (validation or not-found errors are fine here:
+        # what matters is that authorisation let the request through).
+        assert response.status_code not in (401, 403, 405), response.text
+        return
+    assert response.status_code == 200, response.text
+    seen = response.json()
+    assert seen["service"] == route.service
+    assert seen["path"] == path
+    assert seen["method"] == route.method
+    assert seen["caller"]["id"] == caller.id
+    assert seen["caller"]["kind"] == kind
+    assert seen["caller"]["scopes"] == sorted(DEFAULT_SCOPES[kind])
+    assert seen["caller"]["bank_code"] == caller.bank_code
+    # Only the gateway's own internal token arrives; spoofed caller headers and the bearer
+    # token do not.
+    assert seen["qamqor_headers"] == ["x-qamqor-internal-token"] + (
+        ["x-qamqor-nonce", "x-qamqor-signature", "x-qamqor-timestamp"] if route.signed else [])
+    assert seen["authorization_forwarded"] is False
+    assert seen["request_id"] == response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{r.method} {r.path}" for r in ROUTES])
+async def test_route_without_token_is_401(route: Route, gateway) -> None:
+    response = await gateway.request(route.method, _path(route))
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["status"] == 401
+
+
+@pytest.mark.parametrize("path", sorted(PUBLIC_PATHS - {"/oauth/token"}))
+async def test_public_paths_need_no_token(path: str, gateway) -> None:
+    response = await gateway.get(path)
+    assert response.status_code == 200, response.text
+
+
+async def test_token_endpoint_is_public(gateway) -> None:
+    response = await gateway.post("/oauth/token", data={"grant_type": "client_credentials"})
+    assert response.status_code == 401  # invalid_client, not "no bearer token"
+    assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("path", ["/v1/unknown", "/internal/admin",
+                                  "/v1/applications/", "/v1/applications/a%2Fb"])
+async def test_unknown_paths_need_a_token_and_then_do_not_exist(path: str, gateway, register) -> None:
+    assert (await gateway.get(path)).status_code == 401
+    _, token = await caller_of("admin", register, gateway)
+    response = await gateway.get(path, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM_JSON
+
+
+async def test_wrong_method_on_a_known_path_is_405(gateway, register) -> None:
+    _, token = await caller_of("portal", register, gateway)
+    response = await gateway.delete("/v1/applications", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
