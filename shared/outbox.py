@@ -75,13 +75,6 @@ async def record_event(session: AsyncSession, topic: str, envelope: Envelope, he
     await session.execute(text(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')"))
 
 
-def create_plumbing_tables(op) -> None:  # noqa: ANN001 - alembic op
-    """Called from each service's first migration."""
-    import shared.idempotency  # noqa: F401  (its table lives in plumbing_metadata)
-
-    plumbing_metadata.create_all(op.get_bind())
-
-
 async def emit(
     session: AsyncSession,
     payload,  # noqa: ANN001 - a registered event contract

@@ -50,6 +50,7 @@ def create_standin(service: str, public_pem: bytes) -> FastAPI:
             "request_id": request.headers.get("x-request-id"),
             "qamqor_headers": sorted(k for k in request.headers if k.startswith("x-qamqor")),
             "authorization_forwarded": "authorization" in request.headers,
+            "header_names": sorted(set(request.headers.keys())),
             "body_length": len(body),
             "body_sha256": hashlib.sha256(body).hexdigest(),
         }
