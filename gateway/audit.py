@@ -38,8 +38,8 @@ class AuditLog:
                path: str, service: str | None, status: int, latency_ms: float, request_id: str,
                client_ip: str | None) -> None:
         # IINs are masked here, once; nothing unmasked is kept even in memory.
-        self._pending.append((at, caller_id, caller_kind, method, route[:200], mask_iins_in(path)[:500],
-                              service, status, latency_ms, request_id, client_ip))
+        self._pending.append((at, caller_id, caller_kind, method[:10], route[:200], mask_iins_in(path)[:500],
+                              service, status, latency_ms, request_id[:128], (client_ip or "")[:64] or None))
         if len(self._pending) >= self.batch_size:
             self._wake.set()
 

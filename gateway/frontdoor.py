@@ -234,7 +234,13 @@ class FrontDoor:
             return
         caller = gw.directory.get(claims.caller_id)
         if caller is None:
-            caller = await gw.directory.lookup(claims.caller_id)
+            try:
+                caller = await gw.directory.lookup(claims.caller_id)
+            except Exception:  # noqa: BLE001 — the registry is unreachable: not the caller's fault
+                log.warning("caller registry unavailable", exc_info=True)
+                await _problem(scope, receive, send, 503, "service-unavailable", "Service unavailable",
+                               "The caller registry cannot be reached; try again shortly.", {"Retry-After": "1"})
+                return
         if caller is None or not caller.enabled:
             await _invalid_token(scope, receive, send, "The caller is disabled.")
             return
@@ -294,7 +300,15 @@ class FrontDoor:
                 await _problem(scope, receive, send, 401, "invalid-signature", "Invalid signature", str(exc),
                                {"WWW-Authenticate": 'QamqorSignature realm="qamqor"'})
                 return
-            if not await gw.remember_nonce(caller.id, signed.nonce, signed.timestamp):
+            try:
+                fresh = await gw.remember_nonce(caller.id, signed.nonce, signed.timestamp)
+            except Exception:  # noqa: BLE001 — without the nonce store a replay cannot be ruled out
+                log.warning("nonce store unavailable", exc_info=True)
+                await _problem(scope, receive, send, 503, "service-unavailable", "Service unavailable",
+                               "Signed requests cannot be checked right now; try again shortly.",
+                               {"Retry-After": "1"})
+                return
+            if not fresh:
                 await _problem(scope, receive, send, 401, "replayed-request", "Replayed request",
                                "This nonce was already used.", {"WWW-Authenticate": 'QamqorSignature realm="qamqor"'})
                 return

@@ -20,14 +20,16 @@ class RateLimit(BaseModel):
     burst: int = Field(gt=0)
 
 
+# Per gateway instance. Sized for the callers' real traffic, not for a load test: the portal
+# fronts every citizen, the others are back-office systems and dashboards.
 DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
-    "portal": RateLimit(rate=200, burst=400),
-    "fdc": RateLimit(rate=100, burst=200),
-    "bank": RateLimit(rate=50, burst=100),
-    "sms_gateway": RateLimit(rate=50, burst=100),
-    "ops": RateLimit(rate=20, burst=40),
-    "case_worker": RateLimit(rate=20, burst=40),
-    "admin": RateLimit(rate=20, burst=40),
+    "portal": RateLimit(rate=100, burst=200),
+    "fdc": RateLimit(rate=50, burst=100),
+    "bank": RateLimit(rate=20, burst=40),
+    "sms_gateway": RateLimit(rate=20, burst=40),
+    "ops": RateLimit(rate=10, burst=20),
+    "case_worker": RateLimit(rate=10, burst=20),
+    "admin": RateLimit(rate=10, burst=20),
 }
 
 
@@ -68,7 +70,7 @@ class GatewaySettings(ServiceSettings):
     signature_window_seconds: int = 300
     rate_limits: dict[str, RateLimit] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     # Token endpoint, per client id: secret checks are deliberately slow, so guess them slowly.
-    token_rate_limit: RateLimit = RateLimit(rate=2, burst=10)
+    token_rate_limit: RateLimit = RateLimit(rate=10, burst=60)
     max_body_bytes: int = 1_048_576
 
     connect_timeout_seconds: float = 2.0

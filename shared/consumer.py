@@ -45,6 +45,7 @@ class ConsumerRunner:
         sessionmaker: async_sessionmaker[AsyncSession],
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
+        instance_id: str | None = None,
     ) -> None:
         self.service = service
         self.bootstrap = bootstrap
@@ -53,6 +54,7 @@ class ConsumerRunner:
         self.sessionmaker = sessionmaker
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
+        self.instance_id = instance_id
         self.consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
@@ -64,6 +66,11 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=200,
+            # Static membership (KIP-345): a process restarted after a crash takes its place
+            # in the group at once instead of waiting for the dead member's session to expire.
+            group_instance_id=self.instance_id,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
         )
         await self.consumer.start()
 

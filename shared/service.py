@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -143,6 +144,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 service=spec.name, bootstrap=settings.kafka_bootstrap, topics=spec.subscribe,
                 handlers=spec.handlers(app), sessionmaker=sessionmaker,
                 max_attempts=settings.consumer_max_attempts, backoff_seconds=settings.consumer_backoff_seconds,
+                instance_id=settings.consumer_instance_id or f"{spec.name}@{socket.gethostname()}",
             )
             try:
                 await runner.start()

@@ -20,6 +20,8 @@ class ServiceSettings(BaseSettings):
     # valid internal token is refused, so nothing is reachable around the gateway.
     internal_public_key_file: Path | None = None
     log_level: str = "INFO"
+    # Static group membership id; unique per replica of a service (default: service@hostname).
+    consumer_instance_id: str | None = None
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
 

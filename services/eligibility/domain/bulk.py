@@ -35,13 +35,12 @@ from .rules import (
     CHILD_SUPPLEMENT_MAX_AGE,
     CHILD_SUPPLEMENT_MIN_AGE,
     LARGE_FAMILY_MIN_CHILDREN,
-    LARGE_FAMILY_PER_CHILD_HUNDREDTHS_FROM_8,
-    LARGE_FAMILY_RATE_HUNDREDTHS,
     STUDENT_CHILD_MAX_AGE,
     _day_policy,
     assessment_quarter,
     assignment_months,
     child_supplement_per_child,
+    large_family_allowance,
     latest_birth_date_for_age,
     quarter_of,
 )
@@ -171,9 +170,10 @@ class BulkDecisions:
     per_capita_income: np.ndarray  # int64 tiyn
     first_month: np.ndarray  # int32 month index of the first month paid
     months: np.ndarray  # int8 number of months in the assignment period (1..3)
-    tsa: np.ndarray  # int64 (F, 3) tenge per period month; 0 beyond `months` or when not eligible
-    child_supplement: np.ndarray  # int64 (F, 3)
-    large_family_allowance: np.ndarray  # int64 (F, 3); 0 in months with fewer than 4 children
+    # (3, F): row j is each family's j-th month paid; 0 beyond `months`
+    tsa: np.ndarray  # int64 tenge; 0 when not eligible
+    child_supplement: np.ndarray  # int64 tenge; 0 when not eligible
+    large_family_allowance: np.ndarray  # int64 tenge; 0 in months with fewer than 4 children
     reasons: np.ndarray  # int32 bitmask, bit i ↔ REASON_CODES[i]
 
     def __len__(self) -> int:
@@ -233,109 +233,168 @@ def _effective_birth_month_table() -> np.ndarray:
 _EFFECTIVE_BIRTH_MONTH = _effective_birth_month_table()
 _LUT_BASE = day_number(_LUT_FIRST)
 
-_LARGE_FAMILY_RATE = np.array(
-    [0] * LARGE_FAMILY_MIN_CHILDREN + [LARGE_FAMILY_RATE_HUNDREDTHS[c] for c in sorted(LARGE_FAMILY_RATE_HUNDREDTHS)],
-    dtype=np.int64,
-)  # index = children (< 8); from 8 on: 4 MCI per child
+_COUNT_SLOTS = MAX_MEMBERS + 1  # amount tables: one row per distinct rate, one column per count
 
 
-@dataclass(slots=True)
-class _Policies:
-    """Tables indexed by combo = one (region, application day) pair."""
+@dataclass(frozen=True, slots=True)
+class _ComboPolicy:
+    """What one (region, application day) pair means for every family that shares it."""
 
-    poverty_line: np.ndarray  # int64 tenge
-    from_median: np.ndarray  # bool
-    subsistence_tiyn: np.ndarray  # int64
-    counted_types: np.ndarray  # int32 bitmask over INCOME_TYPES
-    counted_types_extension: np.ndarray  # int32 bitmask with the disregarded-on-extension types removed
-    assessment_first_month: np.ndarray  # int32
-    first_month: np.ndarray  # int32
-    months: np.ndarray  # int8
-    adult_birth_day: np.ndarray  # int32: born on or before → 18 or older on D
-    retirement_birth_day: np.ndarray  # int32 (C, 2) by sex: born on or before → retirement age on D
-    consent_required: np.ndarray  # int8: 1/0, -1 = missing parameter
-    deposit_limit_tiyn: np.ndarray  # int64 floor(limit in tiyn); -1 = missing parameter
-    supplement_per_child: np.ndarray  # int64 (C, 3) tenge; -1 = missing parameter
-    mci_tiyn: np.ndarray  # int64 (C, 3) MCI on the first day of each month paid; -1 = missing
-    missing: dict[tuple[str, int, int], MissingParameter]  # (slot, combo, month) → the error to raise
-
-    @property
-    def line_source_bit(self) -> np.ndarray:
-        return np.where(self.from_median, REASON_BIT["POVERTY_LINE_FROM_MEDIAN"],
-                        REASON_BIT["POVERTY_LINE_FROM_SUBSISTENCE"]).astype(np.int32)
-
-    @property
-    def counted_types_by_row(self) -> np.ndarray:
-        """Indexed by combo * 2 + extension."""
-        return np.stack([self.counted_types, self.counted_types_extension], axis=1).ravel()
-
-    @property
-    def assessment_first_month_by_row(self) -> np.ndarray:
-        return np.repeat(self.assessment_first_month, 2)
+    poverty_line: int
+    line_source_bit: int
+    subsistence_tiyn: int
+    counted_types: int  # bitmask over INCOME_TYPES
+    counted_types_extension: int  # without the types disregarded on extension
+    assessment_first_month: int
+    first_month: int
+    months: int
+    adult_birth_day: int  # born on or before → 18 or older on D
+    retirement_birth_day: tuple[int, int]  # by sex: born on or before → retirement age on D
+    consent_required: int  # 1, 0; -1 = parameter missing
+    deposit_limit_tiyn: int  # floor of the limit in tiyn; -1 = parameter missing
+    supplement_per_child: tuple[int, ...]  # per month paid; -1 = parameter missing
+    mci: tuple[Decimal | None, ...]  # per month paid, for the large-family allowance; None = missing
+    missing: dict[tuple[str, int], MissingParameter]  # (slot, month) → the error decide would raise
 
 
 def _type_mask(types) -> int:
     return sum(1 << INCOME_TYPE_CODES[t] for t in set(types))
 
 
-def _resolve_policies(params: ParameterSet, combos: list[tuple[str, date]]) -> _Policies:
-    c = len(combos)
-    p = _Policies(
-        poverty_line=np.zeros(c, np.int64), from_median=np.zeros(c, np.bool_),
-        subsistence_tiyn=np.zeros(c, np.int64), counted_types=np.zeros(c, np.int32),
-        counted_types_extension=np.zeros(c, np.int32), assessment_first_month=np.zeros(c, np.int32),
-        first_month=np.zeros(c, np.int32), months=np.zeros(c, np.int8),
-        adult_birth_day=np.zeros(c, np.int32), retirement_birth_day=np.zeros((c, 2), np.int32),
-        consent_required=np.zeros(c, np.int8), deposit_limit_tiyn=np.zeros(c, np.int64),
-        supplement_per_child=np.zeros((c, MAX_MONTHS), np.int64), mci_tiyn=np.zeros((c, MAX_MONTHS), np.int64),
-        missing={},
+def _combo_policy(params: ParameterSet, region: str, day: date) -> _ComboPolicy:
+    policy = _day_policy(params, region, day)  # raises MissingParameter, as decide would
+    line = policy.line
+    missing: dict[tuple[str, int], MissingParameter] = {}
+    try:
+        consent_required = 1 if params.get("consent_required", day, region).value else 0
+    except MissingParameter as error:
+        consent_required, missing[("consent", 0)] = -1, error
+    try:
+        limit = params.get("deposit_limit_mci", day, region).value * params.get("mci", day, region).value
+        # deposits (whole tiyn) > limit  ⇔  deposits > floor(limit in tiyn)
+        deposit_limit_tiyn = int((limit * 100).to_integral_value(rounding="ROUND_FLOOR"))
+    except MissingParameter as error:
+        deposit_limit_tiyn, missing[("deposit", 0)] = -1, error
+    months = assignment_months(day)
+    per_child: list[int] = []
+    mcis: list[Decimal | None] = []
+    for j, first_day in enumerate(months):
+        try:
+            mci = params.get("mci", first_day, region).value
+        except MissingParameter as error:
+            mcis.append(None)
+            per_child.append(-1)
+            missing[("mci", j)] = missing[("supplement", j)] = error
+            continue
+        mcis.append(mci)
+        try:
+            per_child.append(child_supplement_per_child(params.get("child_supplement_mci", day, region).value, mci))
+        except MissingParameter as error:
+            per_child.append(-1)
+            missing[("supplement", j)] = error
+    return _ComboPolicy(
+        poverty_line=line.amount,
+        line_source_bit=REASON_BIT["POVERTY_LINE_FROM_MEDIAN" if line.source == "median" else "POVERTY_LINE_FROM_SUBSISTENCE"],
+        subsistence_tiyn=_exact_tiyn(line.subsistence_minimum, "subsistence_minimum"),
+        counted_types=_type_mask(policy.counted),
+        counted_types_extension=_type_mask(policy.counted - policy.disregarded_on_extension),
+        assessment_first_month=month_number(assessment_quarter(day).first_day),
+        first_month=month_number(months[0]),
+        months=len(months),
+        adult_birth_day=day_number(latest_birth_date_for_age(day, ADULT_AGE)),
+        retirement_birth_day=(day_number(latest_birth_date_for_age(day, policy.retirement_age_male)),
+                              day_number(latest_birth_date_for_age(day, policy.retirement_age_female))),
+        consent_required=consent_required,
+        deposit_limit_tiyn=deposit_limit_tiyn,
+        supplement_per_child=tuple(per_child),
+        mci=tuple(mcis),
+        missing=missing,
     )
-    for k, (region, day) in enumerate(combos):
-        policy = _day_policy(params, region, day)  # raises MissingParameter, as decide would
-        line = policy.line
-        p.poverty_line[k] = line.amount
-        p.from_median[k] = line.source == "median"
-        p.subsistence_tiyn[k] = _exact_tiyn(line.subsistence_minimum, "subsistence_minimum")
-        p.counted_types[k] = _type_mask(policy.counted)
-        p.counted_types_extension[k] = _type_mask(policy.counted - policy.disregarded_on_extension)
-        p.assessment_first_month[k] = month_number(assessment_quarter(day).first_day)
-        months = assignment_months(day)
-        p.first_month[k] = month_number(months[0])
-        p.months[k] = len(months)
-        p.adult_birth_day[k] = day_number(latest_birth_date_for_age(day, ADULT_AGE))
-        p.retirement_birth_day[k, 0] = day_number(latest_birth_date_for_age(day, policy.retirement_age_male))
-        p.retirement_birth_day[k, 1] = day_number(latest_birth_date_for_age(day, policy.retirement_age_female))
-        try:
-            p.consent_required[k] = 1 if params.get("consent_required", day, region).value else 0
-        except MissingParameter as error:
-            p.consent_required[k] = -1
-            p.missing[("consent", k, 0)] = error
-        try:
-            limit_mci = params.get("deposit_limit_mci", day, region).value
-            mci = params.get("mci", day, region).value
-            # deposits (whole tiyn) > limit ⇔ deposits > floor(limit in tiyn)
-            p.deposit_limit_tiyn[k] = int((limit_mci * mci * 100).to_integral_value(rounding="ROUND_FLOOR"))
-        except MissingParameter as error:
-            p.deposit_limit_tiyn[k] = -1
-            p.missing[("deposit", k, 0)] = error
-        for j in range(MAX_MONTHS):
-            if j >= len(months):
-                continue
-            try:
-                mci = params.get("mci", months[j], region).value
-                p.mci_tiyn[k, j] = _exact_tiyn(mci, "mci")
-            except MissingParameter as error:
-                p.mci_tiyn[k, j] = -1
-                p.supplement_per_child[k, j] = -1
-                p.missing[("mci", k, j)] = p.missing[("supplement", k, j)] = error
-                continue
-            try:
-                share = params.get("child_supplement_mci", day, region).value
-                p.supplement_per_child[k, j] = child_supplement_per_child(share, mci)
-            except MissingParameter as error:
-                p.supplement_per_child[k, j] = -1
-                p.missing[("supplement", k, j)] = error
-    return p
+
+
+@dataclass(frozen=True, slots=True)
+class _Policies:
+    """The combo policies as arrays: per combo (C), per combo and extension (2C), per month (3, C).
+
+    Amounts that depend on a count of children are tables: row r, column c is the amount for c
+    children; `*_row[j, k]` is the offset of combo k's row for its j-th month paid (row 0 = zeros
+    for months not paid, row 1 = -1 where a needed parameter is missing).
+    """
+
+    combos: list[_ComboPolicy]
+    poverty_line: np.ndarray  # int64
+    line_source_bit: np.ndarray  # int32
+    subsistence_tiyn: np.ndarray  # int64
+    first_month: np.ndarray  # int32
+    months: np.ndarray  # int8
+    adult_birth_day: np.ndarray  # int32
+    retirement_birth_day: np.ndarray  # int32 (2C,): index combo * 2 + sex
+    consent_required: np.ndarray  # int8
+    deposit_limit_tiyn: np.ndarray  # int64
+    counted_types: np.ndarray  # int32 (2C,): index combo * 2 + extension
+    assessment_first_month: np.ndarray  # int32 (2C,)
+    supplement_row: np.ndarray  # int32 (3, C)
+    supplement_table: np.ndarray  # int64 flat rows of _COUNT_SLOTS
+    large_family_row: np.ndarray  # int32 (3, C)
+    large_family_table: np.ndarray  # int64 flat rows of _COUNT_SLOTS
+    has_missing: bool  # some optional value is missing for some combo: check the families needing it
+
+
+def _resolve_policies(params: ParameterSet, combos: list[tuple[str, date]]) -> _Policies:
+    policies = [params.derived(("bulk_combo", region, day), lambda r=region, d=day: _combo_policy(params, r, d))
+                for region, day in combos]
+
+    def column(values, dtype) -> np.ndarray:
+        return np.array(list(values), dtype=dtype)
+
+    counts = np.arange(_COUNT_SLOTS, dtype=np.int64)
+    missing_supplement = np.where(counts >= 1, -1, 0)
+    missing_large_family = np.where(counts >= LARGE_FAMILY_MIN_CHILDREN, -1, 0)
+    supplement_rows: dict[int, int] = {}
+    supplement_table = [np.zeros(_COUNT_SLOTS, np.int64), missing_supplement]
+    large_family_rows: dict[Decimal, int] = {}
+    large_family_table = [np.zeros(_COUNT_SLOTS, np.int64), missing_large_family]
+    supplement_row = np.zeros((MAX_MONTHS, len(policies)), np.int32)
+    large_family_row = np.zeros((MAX_MONTHS, len(policies)), np.int32)
+    for k, policy in enumerate(policies):
+        for j in range(policy.months):
+            per_child = policy.supplement_per_child[j]
+            if per_child < 0:
+                row = 1
+            else:
+                row = supplement_rows.get(per_child)
+                if row is None:
+                    row = supplement_rows[per_child] = len(supplement_table)
+                    supplement_table.append(counts * per_child)
+            supplement_row[j, k] = row * _COUNT_SLOTS
+            mci = policy.mci[j]
+            if mci is None:
+                row = 1
+            else:
+                row = large_family_rows.get(mci)
+                if row is None:
+                    row = large_family_rows[mci] = len(large_family_table)
+                    large_family_table.append(np.array([large_family_allowance(c, mci) for c in range(_COUNT_SLOTS)], np.int64))
+            large_family_row[j, k] = row * _COUNT_SLOTS
+    return _Policies(
+        combos=policies,
+        poverty_line=column((p.poverty_line for p in policies), np.int64),
+        line_source_bit=column((p.line_source_bit for p in policies), np.int32),
+        subsistence_tiyn=column((p.subsistence_tiyn for p in policies), np.int64),
+        first_month=column((p.first_month for p in policies), np.int32),
+        months=column((p.months for p in policies), np.int8),
+        adult_birth_day=column((p.adult_birth_day for p in policies), np.int32),
+        retirement_birth_day=column((d for p in policies for d in p.retirement_birth_day), np.int32),
+        consent_required=column((p.consent_required for p in policies), np.int8),
+        deposit_limit_tiyn=column((p.deposit_limit_tiyn for p in policies), np.int64),
+        counted_types=column((t for p in policies for t in (p.counted_types, p.counted_types_extension)), np.int32),
+        assessment_first_month=column((p.assessment_first_month for p in policies for _ in (0, 1)), np.int32),
+        supplement_row=supplement_row,
+        supplement_table=np.concatenate(supplement_table),
+        large_family_row=large_family_row,
+        large_family_table=np.concatenate(large_family_table),
+        has_missing=any(p.missing for p in policies),
+    )
 
 
 def _exact_tiyn(amount: Decimal, name: str) -> int:
@@ -350,8 +409,8 @@ def _exact_tiyn(amount: Decimal, name: str) -> int:
 def decide_columns(columns: FamilyColumns, params: ParameterSet, *, workers: int = 2) -> BulkDecisions:
     """Decide every family of `columns`. Raises MissingParameter like `decide` would for any family.
 
-    The families are split into `workers` chunks of about equal member counts, decided on threads
-    (numpy releases the GIL in its loops).
+    The families are decided in blocks of BLOCK_FAMILIES (so temporaries stay in cache) on
+    `workers` threads (numpy releases the GIL in its loops).
     """
     f_count = columns.families
     if _unsorted(columns.member_family) or _unsorted(columns.income_family):
@@ -365,16 +424,16 @@ def decide_columns(columns: FamilyColumns, params: ParameterSet, *, workers: int
         eligible=np.empty(f_count, np.bool_), kind=np.empty(f_count, np.int8),
         poverty_line=np.empty(f_count, np.int64), per_capita_income=np.empty(f_count, np.int64),
         first_month=np.empty(f_count, np.int32), months=np.empty(f_count, np.int8),
-        tsa=np.empty((f_count, MAX_MONTHS), np.int64), child_supplement=np.empty((f_count, MAX_MONTHS), np.int64),
-        large_family_allowance=np.empty((f_count, MAX_MONTHS), np.int64), reasons=np.empty(f_count, np.int32),
+        tsa=np.empty((MAX_MONTHS, f_count), np.int64), child_supplement=np.empty((MAX_MONTHS, f_count), np.int64),
+        large_family_allowance=np.empty((MAX_MONTHS, f_count), np.int64), reasons=np.empty(f_count, np.int32),
     )
-    chunks = _chunks(columns, max(1, workers))
+    chunks = _chunks(columns)
 
     def run(chunk: tuple[int, int, int, int, int, int]) -> MissingParameter | None:
         return _decide_chunk(columns, policies, combo_of_family, policy_row, chunk, out)
 
-    if len(chunks) > 1:
-        with ThreadPoolExecutor(len(chunks)) as pool:
+    if workers > 1 and len(chunks) > 1:
+        with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
             errors = list(pool.map(run, chunks))
     else:
         errors = [run(c) for c in chunks]
@@ -388,17 +447,15 @@ def _unsorted(family: np.ndarray) -> bool:
     return len(family) > 1 and bool(np.any(family[1:] < family[:-1]))
 
 
-def _chunks(columns: FamilyColumns, workers: int) -> list[tuple[int, int, int, int, int, int]]:
-    """(first family, end family, member start, member end, income start, income end) per chunk."""
-    f_count, members = columns.families, len(columns.member_family)
-    bounds = [0]
-    for k in range(1, workers):
-        cut = int(columns.member_family[members * k // workers]) if members else f_count * k // workers
-        if bounds[-1] < cut < f_count:
-            bounds.append(cut)
-    bounds.append(f_count)
-    m_cut = np.searchsorted(columns.member_family, bounds).tolist()
-    i_cut = np.searchsorted(columns.income_family, bounds).tolist()
+BLOCK_FAMILIES = 16384  # families per block: every temporary stays small and in cache
+
+
+def _chunks(columns: FamilyColumns, block: int | None = None) -> list[tuple[int, int, int, int, int, int]]:
+    """(first family, end family, member start, member end, income start, income end) per block."""
+    bounds = list(range(0, columns.families, block or BLOCK_FAMILIES)) + [columns.families]
+    needles = np.array(bounds, dtype=np.int32)  # same dtype as the columns: no conversion of them
+    m_cut = np.searchsorted(columns.member_family, needles).tolist()
+    i_cut = np.searchsorted(columns.income_family, needles).tolist()
     return [(bounds[k], bounds[k + 1], m_cut[k], m_cut[k + 1], i_cut[k], i_cut[k + 1])
             for k in range(len(bounds) - 1) if bounds[k + 1] > bounds[k]]
 
@@ -434,107 +491,120 @@ def _segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     running = np.empty(len(values) + 1, np.int64)
     running[0] = 0
     np.cumsum(values, out=running[1:])
-    return running[offsets[1:]] - running[offsets[:-1]]
+    return np.take(running, offsets[1:]) - np.take(running, offsets[:-1])
 
 
-def _counts_and_offsets(family: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-    counts = np.bincount(family, minlength=b)[a:]
+def _offsets(family: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Start of each family a..b-1 in `family` (sorted), plus the end."""
     offsets = np.zeros(b - a + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return counts, offsets
+    np.cumsum(np.bincount(family - np.int32(a), minlength=b - a), out=offsets[1:])
+    return offsets
+
+
+# months not paid are masked out of the packed counters: byte 1+j and 4+j for j >= months
+_PAID_COUNTERS = np.array([  # by number of months paid
+    0,
+    0x00_00_00_FF_00_00_FF_FF,  # able, month 0
+    0x00_00_FF_FF_00_FF_FF_FF,  # able, months 0–1
+    0x00_FF_FF_FF_FF_FF_FF_FF,  # able, months 0–2
+], np.int64)
+_SUPPLEMENT_BYTES = 0x00_00_00_00_FF_FF_FF_00
+_LARGE_FAMILY_BYTES_4_OR_MORE = 0x00_FC_FC_FC_00_00_00_00  # a byte >= 4 has a bit above the lowest two
 
 
 def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, policy_row: np.ndarray,
                   chunk: tuple[int, int, int, int, int, int], out: BulkDecisions) -> MissingParameter | None:
     a, b, m0, m1, i0, i1 = chunk
+    take = np.take
     combo = combo_all[a:b]
 
     # ---- members: able-bodied on D, and month-based age counters for each month paid
     fam = cols.member_family[m0:m1]  # global family indexes
-    n, m_off = _counts_and_offsets(fam, a, b)
+    m_off = _offsets(fam, a, b)
+    n = np.diff(m_off)
     if n.min() < 1 or n.max() > MAX_MEMBERS:
         raise ValueError(f"every family needs 1 to {MAX_MEMBERS} members")
-    member_combo = combo_all[fam]
+    member_combo = take(combo_all, fam)
     birth = cols.birth_day[m0:m1]
-    rel = p.first_month[member_combo]
-    rel -= _EFFECTIVE_BIRTH_MONTH[birth - _LUT_BASE]
+    rel = take(p.first_month, member_combo)
+    rel -= take(_EFFECTIVE_BIRTH_MONTH, birth - np.int32(_LUT_BASE))
     np.clip(rel, _REL_MIN, _REL_MAX, out=rel)
     rel -= _REL_MIN
     student = cols.full_time_student[m0:m1]
     row = (cols.relation[m0:m1] == _CHILD).view(np.int8) * np.int8(2)
     row += student.view(np.int8)
     rel += row.astype(np.int32) * np.int32(_REL_SPAN)
-    counters = _COUNTER_TABLE[rel]
+    counters = take(_COUNTER_TABLE, rel)
     group = cols.disability_group[m0:m1]
     able = (group - np.int8(1)).view(np.uint8) >= 2  # not group 1 or 2
     able &= ~student
     able &= ~cols.carer[m0:m1]
-    able &= birth <= p.adult_birth_day[member_combo]
-    able &= birth > p.retirement_birth_day.ravel()[member_combo * 2 + cols.sex[m0:m1]]
+    able &= birth <= take(p.adult_birth_day, member_combo)
+    member_combo *= 2
+    member_combo += cols.sex[m0:m1]
+    able &= birth > take(p.retirement_birth_day, member_combo)
     counters += able
-    packed = np.add.reduceat(counters, m_off[:-1])
-    able_count = packed & 0xFF
+    months = take(p.months, combo)
+    packed = _segment_sums(counters, m_off) & take(_PAID_COUNTERS, months)
+    counter_bytes = packed.view(np.uint8).reshape(-1, 8)  # [able, children 1–6 ×3, large-family ×3, 0]
+    able_count = counter_bytes[:, 0]
 
     # ---- incomes: counted types received in the assessment quarter
     ifam = cols.income_family[i0:i1]
-    _, i_off = _counts_and_offsets(ifam, a, b)
-    income_row = policy_row[ifam]
-    counted = (cols.income_month[i0:i1] - p.assessment_first_month_by_row[income_row]).view(np.uint32) < 3
-    counted &= ((p.counted_types_by_row[income_row] >> cols.income_type[i0:i1]) & 1).astype(np.bool_)
-    total = _segment_sums(cols.income_amount[i0:i1] * counted, i_off)
+    income_row = take(policy_row, ifam)
+    counted = (cols.income_month[i0:i1] - take(p.assessment_first_month, income_row)).view(np.uint32) < 3
+    counted &= ((take(p.counted_types, income_row) >> cols.income_type[i0:i1]) & 1).astype(np.bool_)
+    total = _segment_sums(cols.income_amount[i0:i1] * counted, _offsets(ifam, a, b))
 
     # ---- families
-    line = p.poverty_line[combo]
+    line = take(p.poverty_line, combo)
     per_capita = (2 * total + 3 * n) // (6 * n)
     below = per_capita < line * 100
-    day = cols.application_day[a:b]
-    banned = cols.ban_until_day[a:b] >= day
+    banned = cols.ban_until_day[a:b] >= cols.application_day[a:b]
     false_information = cols.false_information[a:b]
     has_expenses = cols.has_expenses[a:b]
     consent = cols.consent[a:b]
     refused = has_expenses & ~consent
-    consent_required = p.consent_required[combo]
+    consent_required = take(p.consent_required, combo)
     no_consent = refused & (consent_required == 1)
     checked = has_expenses & consent
     purchase = checked & cols.home_or_car_purchase[a:b]
-    loans = checked & (cols.non_mortgage_loans[a:b] > p.subsistence_tiyn[combo] * 3 * n)
+    loans = checked & (cols.non_mortgage_loans[a:b] > take(p.subsistence_tiyn, combo) * 3 * n)
     spending = checked & (cols.account_spending[a:b] > line * 300 * n)
-    deposit_limit = p.deposit_limit_tiyn[combo]
+    deposit_limit = take(p.deposit_limit_tiyn, combo)
     deposits = checked & (cols.deposits[a:b] > deposit_limit) & (deposit_limit >= 0)
     eligible = below & ~(banned | false_information | no_consent | purchase | loans | spending | deposits)
+    if p.has_missing:
+        if (refused & (consent_required < 0)).any():
+            return _missing(p, combo, refused & (consent_required < 0), "consent", 0)
+        if (checked & (deposit_limit < 0)).any():
+            return _missing(p, combo, checked & (deposit_limit < 0), "deposit", 0)
 
-    months = p.months[combo]
+    # ---- amounts per month paid
     tsa = ((line * 100 - per_capita) * n + 50) // 100
-    supplement_children = np.zeros(b - a, np.bool_)
-    large_family = np.zeros(b - a, np.bool_)
-    # (slot, month) → families that need a parameter value that is missing for their combo
-    missing = {("consent", 0): refused & (consent_required < 0), ("deposit", 0): checked & (deposit_limit < 0)}
+    tsa *= eligible
+    out.tsa[0, a:b] = tsa
+    for j in range(1, MAX_MONTHS):
+        np.multiply(tsa, months > j, out=out.tsa[j, a:b])
     for j in range(MAX_MONTHS):
-        paid = months > j
-        children = (packed >> _SUPPLEMENT_SHIFT[j]) & 0xFF
-        per_child = p.supplement_per_child[:, j][combo]
-        with_children = eligible & paid & (children > 0)
-        missing[("supplement", j)] = with_children & (per_child < 0)
-        out.tsa[a:b, j] = np.where(eligible & paid, tsa, 0)
-        out.child_supplement[a:b, j] = np.where(with_children, children * per_child, 0)
-        supplement_children |= with_children
-        lf_children = (packed >> _LARGE_FAMILY_SHIFT[j]) & 0xFF
-        mci = p.mci_tiyn[:, j][combo]
-        qualifies = paid & (lf_children >= LARGE_FAMILY_MIN_CHILDREN)
-        missing[("mci", j)] = qualifies & (mci < 0)
-        rate = np.where(lf_children < len(_LARGE_FAMILY_RATE),
-                        _LARGE_FAMILY_RATE[np.minimum(lf_children, len(_LARGE_FAMILY_RATE) - 1)],
-                        LARGE_FAMILY_PER_CHILD_HUNDREDTHS_FROM_8 * lf_children)
-        out.large_family_allowance[a:b, j] = np.where(qualifies, (2 * rate * mci + 10000) // 20000, 0)
-        large_family |= qualifies
-    for (slot, j), flags in missing.items():
-        if flags.any():
-            return p.missing[(slot, int(combo[int(np.argmax(flags))]), j)]
+        index = take(p.supplement_row[j], combo)
+        index *= eligible  # row 0: nothing
+        index += counter_bytes[:, 1 + j]
+        take(p.supplement_table, index, out=out.child_supplement[j, a:b])
+        index = take(p.large_family_row[j], combo)
+        index += counter_bytes[:, 4 + j]
+        take(p.large_family_table, index, out=out.large_family_allowance[j, a:b])
+        if p.has_missing:
+            for amounts, slot in ((out.child_supplement, "supplement"), (out.large_family_allowance, "mci")):
+                if amounts[j, a:b].min(initial=0) < 0:
+                    return _missing(p, combo, amounts[j, a:b] < 0, slot, j)
 
     bit = REASON_BIT
     reasons = np.where(below, bit["INCOME_BELOW_POVERTY_LINE"], bit["INCOME_NOT_BELOW_POVERTY_LINE"]).astype(np.int32)
-    reasons |= p.line_source_bit[combo]
+    reasons |= take(p.line_source_bit, combo)
     reasons |= np.where(able_count > 0, bit["CONDITIONAL_ABLE_BODIED"], bit["UNCONDITIONAL_NO_ABLE_BODIED"]).astype(np.int32)
+    supplement_children = eligible & ((packed & _SUPPLEMENT_BYTES) != 0)
+    large_family = (packed & _LARGE_FAMILY_BYTES_4_OR_MORE) != 0
     for code, flags in (("CHILD_SUPPLEMENT", supplement_children), ("BAN_ACTIVE", banned),
                         ("FALSE_INFORMATION", false_information), ("EXPENSE_PURCHASE", purchase),
                         ("EXPENSE_LOANS", loans), ("EXPENSE_SPENDING", spending),
@@ -546,10 +616,15 @@ def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, poli
     out.kind[a:b] = able_count > 0
     out.poverty_line[a:b] = line
     out.per_capita_income[a:b] = per_capita
-    out.first_month[a:b] = p.first_month[combo]
+    out.first_month[a:b] = take(p.first_month, combo)
     out.months[a:b] = months
     out.reasons[a:b] = reasons
     return None
+
+
+def _missing(p: _Policies, combo: np.ndarray, flags: np.ndarray, slot: str, month: int) -> MissingParameter:
+    """The error `decide` raises for the first family that needs a missing value."""
+    return p.combos[int(combo[int(np.argmax(flags))])].missing[(slot, month)]
 
 
 __all__ = [

@@ -6,7 +6,8 @@ members per family, about two thirds of them children; incomes around the region
 Used by the benchmark and by tests of the bulk path; the sandbox may seed from it too.
 
 Each random 64-bit word is cut into several fields, so generating a million families costs a few
-passes over the data; halves are generated on separate threads (numpy releases the GIL).
+passes over the data; blocks of families are generated on separate threads (numpy releases
+the GIL).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import date
 import numpy as np
 
 from .bulk import (
+    BLOCK_FAMILIES,
     INCOME_TYPE_CODES,
     NO_DAY,
     RELATION_CODES,
@@ -79,7 +81,7 @@ def synthetic_population(families: int, params: ParameterSet, *, period: Quarter
     size = _table(FAMILY_SIZES, 256, int)[(family_word >> 32) & 0xFF]
     sources = _table(INCOME_SOURCES, 256, int)[(family_word >> 40) & 0xFF]
     extra = (family_word >> 53) & 1
-    income_rows = 3 * sources + extra
+    income_rows = 3 * (sources + extra)
     member_offsets = np.zeros(families + 1, np.int64)
     np.cumsum(size, out=member_offsets[1:])
     income_offsets = np.zeros(families + 1, np.int64)
@@ -110,11 +112,13 @@ def synthetic_population(families: int, params: ParameterSet, *, period: Quarter
         "source_types": _table(SOURCE_TYPES, 256, INCOME_TYPE_CODES.__getitem__).astype(np.int8),
         "extra_types": _table(EXTRA_TYPES, 256, INCOME_TYPE_CODES.__getitem__).astype(np.int8),
     }
-    bounds = np.linspace(0, families, max(1, workers) + 1).astype(np.int64)
+    # blocks of families, each with its own random stream: the same seed gives the same
+    # population whatever the number of workers
+    bounds = list(range(0, families, BLOCK_FAMILIES)) + [families]
     seeds = np.random.SeedSequence(seed).spawn(len(bounds) - 1)
-    jobs = [(int(a), int(b), np.random.default_rng(s)) for a, b, s in zip(bounds[:-1], bounds[1:], seeds) if b > a]
-    if len(jobs) > 1:
-        with ThreadPoolExecutor(len(jobs)) as pool:
+    jobs = [(a, b, np.random.default_rng(s)) for a, b, s in zip(bounds[:-1], bounds[1:], seeds) if b > a]
+    if workers > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
             list(pool.map(lambda job: _fill(cols, shared, *job), jobs))
     else:
         for job in jobs:
@@ -123,12 +127,11 @@ def synthetic_population(families: int, params: ParameterSet, *, period: Quarter
 
 
 _APPLICANT, _SPOUSE, _CHILD, _GRANDPARENT = (RELATION_CODES[r] for r in ("applicant", "spouse", "child", "grandparent"))
-# role → (youngest, span) age in days: applicant, spouse, child, older child, grandparent
-_ROLE_RELATION = np.array([_APPLICANT, _SPOUSE, _CHILD, _CHILD, _GRANDPARENT], np.int8)
-_ROLE_MIN_DAYS = (np.array([22, 20, 0, 15, 58]) * _YEAR).astype(np.int64)
-_ROLE_SPAN_DAYS = (np.array([33, 33, 16, 8, 24]) * _YEAR).astype(np.int64)
-_DISABILITY = np.zeros(256, np.int8)
-_DISABILITY[248:251], _DISABILITY[251:254], _DISABILITY[254:] = 1, 2, 3
+_YEARS_8, _YEARS_15, _YEARS_16, _YEARS_22, _YEARS_33, _YEARS_58 = (int(y * _YEAR) for y in (8, 15, 16, 22, 33, 58))
+
+
+def _random_int32(rng: np.random.Generator, count: int) -> np.ndarray:
+    return rng.bit_generator.random_raw((count + 1) // 2).view(np.int32)[:count]
 
 
 def _fill(cols: FamilyColumns, s: dict, a: int, b: int, rng: np.random.Generator) -> None:
@@ -147,59 +150,70 @@ def _fill(cols: FamilyColumns, s: dict, a: int, b: int, rng: np.random.Generator
     cols.has_expenses[a:b] = has_expenses
     cols.consent[a:b] = has_expenses & (((second >> 2) & 63) != 0)
     cols.home_or_car_purchase[a:b] = has_expenses & (((second >> 8) & 127) == 0)
-    threshold = s["minimum"][region] * 300 * size  # E2 limit in tiyn
+    loans_limit = s["minimum"][region] * 300 * size  # E2 threshold in tiyn
     has_loans = has_expenses & (((second >> 31) & 7) == 0)
-    cols.non_mortgage_loans[a:b] = np.where(has_loans, threshold * ((second >> 15) & 0xFFFF) >> 15, 0)
-    spending = line * 300 * size * (300 + ((second >> 34) & 1023)) >> 10  # 0.3–1.3 × E3 limit
-    cols.account_spending[a:b] = np.where(has_expenses, spending, 0)
+    cols.non_mortgage_loans[a:b] = np.where(has_loans, loans_limit * ((second >> 15) & 0xFFFF) >> 15, 0)
+    spending_limit = line * 300 * size  # E3 threshold in tiyn
+    cols.account_spending[a:b] = np.where(has_expenses, spending_limit * (200 + ((second >> 34) & 1023)) >> 10, 0)
     deposit_limit = 200 * s["mci"] * 100
-    cols.deposits[a:b] = np.where(has_expenses, deposit_limit * ((second >> 44) & 0x3FF) >> 9, 0) * (((second >> 54) & 7) == 0)
+    has_deposits = has_expenses & (((second >> 54) & 7) == 0)
+    cols.deposits[a:b] = np.where(has_deposits, deposit_limit * ((second >> 44) & 0x3FF) >> 9, 0)
     banned = ((second >> 57) & 63) == 0
     cols.ban_until_day[a:b] = np.where(banned, day + ((second >> 26) & 63).astype(np.int32) - 32, NO_DAY)
     cols.false_information[a:b] = ((second >> 20) & 255) == 0
 
-    # members
+    # members: applicant first, then spouse, children, sometimes a grandparent last. Everyone
+    # starts as a child (0–16, or 15–22 one time in eight); the adults are then written over.
     m0, m1 = int(s["member_offsets"][a]), int(s["member_offsets"][b])
-    m = m1 - m0
-    local_offsets = s["member_offsets"][a:b] - m0
-    fam = np.repeat(np.arange(f, dtype=np.int32), size)
-    cols.member_family[m0:m1] = fam + a
-    position = np.arange(m, dtype=np.int64) - local_offsets[fam]
-    structure = (((word >> 48) & 3) != 0).astype(np.int8) | (((word >> 50) & 7) == 0).astype(np.int8) << 1
-    member_structure = structure[fam]
-    last = position == (size[fam] - 1)
-    mword = rng.bit_generator.random_raw(m).view(np.int64)
-    role = np.full(m, 2, np.int8)  # child
-    role[(mword & 7) == 0] = 3  # older child 15–22
-    role[(position == 1) & ((member_structure & 1) == 1)] = 1
-    role[last & (position >= 2) & ((member_structure & 2) == 2)] = 4
-    role[position == 0] = 0
-    age_days = _ROLE_MIN_DAYS[role] + ((mword >> 3) & 0xFFFF) * _ROLE_SPAN_DAYS[role] // 0x10000
-    cols.birth_day[m0:m1] = day[fam] - age_days
-    cols.sex[m0:m1] = (mword >> 19) & 1
-    cols.relation[m0:m1] = _ROLE_RELATION[role]
-    adult = (role == 0) | (role == 1)
-    cols.employed[m0:m1] = adult & (((mword >> 20) & 1) == 1)
-    cols.full_time_student[m0:m1] = (role == 3) & (((mword >> 21) & 1) == 1)
-    cols.disability_group[m0:m1] = _DISABILITY[(mword >> 22) & 0xFF]
-    cols.carer[m0:m1] = adult & (((mword >> 30) & 7) < 2)
+    starts = s["member_offsets"][a:b] - m0
+    ends = s["member_offsets"][a + 1:b + 1] - m0
+    cols.member_family[m0:m1] = np.repeat(np.arange(a, b, dtype=np.int32), size)
+    w = _random_int32(rng, m1 - m0)
+    older = (w & 7) == 0
+    age_days = (w >> 3) & 0xFFFF
+    age_days *= np.where(older, _YEARS_8, _YEARS_16)
+    age_days >>= 16
+    age_days += older * _YEARS_15
+    relation = np.full(m1 - m0, _CHILD, np.int8)
+    third = rng.bit_generator.random_raw(f).view(np.int64)
+    with_spouse = (((word >> 48) & 3) != 0) & (size >= 2)
+    with_grandparent = (((word >> 50) & 7) == 0) & (size >= 3)
+    spouses, grandparents = starts[with_spouse] + 1, ends[with_grandparent] - 1
+    relation[spouses], relation[grandparents], relation[starts] = _SPOUSE, _GRANDPARENT, _APPLICANT
+    applicant_age = _YEARS_22 + ((third & 0xFFFF) * _YEARS_33 >> 16)  # 22–55
+    age_days[starts] = applicant_age
+    age_days[spouses] = (applicant_age + ((third >> 16) & 0xFFF) - 2048)[with_spouse]  # ± 5.6 years
+    age_days[grandparents] = (_YEARS_58 + ((third >> 32) & 0x1FFF))[with_grandparent]  # 58–80
+    np.subtract(np.repeat(day, size), age_days, out=cols.birth_day[m0:m1])
+    cols.sex[m0:m1] = (w >> 19) & 1
+    cols.relation[m0:m1] = relation
+    adult = relation <= _SPOUSE
+    np.logical_and(adult, (w >> 20) & 1, out=cols.employed[m0:m1])
+    np.logical_and(older, (w >> 21) & 1, out=cols.full_time_student[m0:m1])
+    cols.disability_group[m0:m1] = np.maximum(((w >> 22) & 63) - 60, 0)  # about 1.5% each of 1, 2, 3
+    np.logical_and(adult, ((w >> 28) & 7) < 2, out=cols.carer[m0:m1])
 
-    # incomes: `sources` monthly series over the assessment quarter, plus sometimes one extra row
+    # incomes: series of 3 monthly rows. `sources` series over the assessment quarter (the
+    # family's income, 0.45–1.35 × the poverty line per member), sometimes one extra series shifted
+    # a month earlier (one row outside the quarter) of a type that often does not count.
     i0, i1 = int(s["income_offsets"][a]), int(s["income_offsets"][b])
     sources = s["sources"][a:b]
-    rows = 3 * sources + s["extra"][a:b]
-    ifam = np.repeat(np.arange(f, dtype=np.int32), rows)
-    cols.income_family[i0:i1] = ifam + a
-    iposition = np.arange(i1 - i0, dtype=np.int64) - (s["income_offsets"][a:b] - i0)[ifam]
-    regular = iposition < 3 * sources[ifam]
-    source = iposition // 3
-    iword = rng.bit_generator.random_raw(i1 - i0).view(np.int64)
-    # a family's target per-capita income: 0.45–1.35 × the poverty line, in tiyn over the quarter
+    extra = s["extra"][a:b]
+    series_family = np.repeat(np.arange(a, b, dtype=np.int32), sources + extra)
+    series = len(series_family)
+    series_ends = np.cumsum(sources + extra)
+    is_extra = np.zeros(series, np.bool_)
+    is_extra[series_ends[extra == 1] - 1] = True
+    sw = rng.bit_generator.random_raw(series).view(np.int64)
     target = line * 300 * size * (461 + ((word >> 56) & 0xFF) * 922 // 256) >> 10
-    per_row = target // np.maximum(3 * sources, 1)
-    amount = per_row[ifam] * (900 + (iword & 0xFF) * 200 // 256) // 1000
-    source_type = s["source_types"][(word[ifam] >> (8 * source + 8)) & 0xFF]
-    cols.income_type[i0:i1] = np.where(regular, source_type, s["extra_types"][(iword >> 8) & 0xFF])
-    assessment = s["assessment_month"]
-    cols.income_month[i0:i1] = np.where(regular, assessment + iposition % 3, assessment - 1 + 2 * ((iword >> 16) & 1))
-    cols.income_amount[i0:i1] = amount // 100 * 100  # whole tenge, as registries report
+    per_month = (target // np.maximum(3 * sources, 1)) // 100 * 100  # whole tenge
+    amount = np.where(is_extra, (sw & 0xFFFF) * 100, np.repeat(per_month, sources + extra) * (900 + ((sw >> 16) & 0xFF)) >> 10)
+    kind = np.where(is_extra, s["extra_types"][(sw >> 24) & 0xFF], s["source_types"][(sw >> 32) & 0xFF])
+    start_month = np.int32(s["assessment_month"]) - is_extra.astype(np.int32)
+    amount = amount // 100 * 100  # whole tenge, as registries report
+    for k in range(3):  # row 3s + k of the block is month k of series s
+        rows = slice(i0 + k, i1, 3)
+        cols.income_family[rows] = series_family
+        cols.income_type[rows] = kind
+        cols.income_amount[rows] = amount
+        cols.income_month[rows] = start_month + np.int32(k)

@@ -12,7 +12,7 @@ from shared.errors import PROBLEM_JSON
 from shared.identity import CALLER_KINDS
 from tests.integration.gateway.conftest import Registered, get_token, signed_headers
 
-BANK_CODE = "HSBKKZKX"
+BANK_CODE = "CITIKZKA"
 _callers: dict[str, tuple[Registered, str]] = {}
 
 

@@ -1,0 +1,197 @@
+"""Effective-dated, regional, bitemporal parameters and the shipped parameter files."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.eligibility.domain import (
+    REGIONS,
+    MissingParameter,
+    ParameterSet,
+    ParameterValue,
+    decide,
+    load_shipped_parameters,
+    parse_parameter_value,
+)
+from services.eligibility.domain.parameters import read_parameter_csv
+
+from .support import AKTOBE, ASTANA, RECORDED, applicant, child, expenses, family, spouse, value, world, world_values
+
+LATER = datetime(2026, 5, 20, 9, 30, tzinfo=UTC)
+
+
+def test_a_regional_value_beats_the_national_one_on_the_same_day():
+    params = world()
+    assert params.get("subsistence_minimum", date(2026, 1, 1), "610000000").value == 48000
+    assert params.get("subsistence_minimum", date(2026, 1, 1), ASTANA).value == 50000
+    assert params.get("subsistence_minimum", date(2026, 4, 1), "610000000").value == 50000  # regional ended
+
+
+def test_a_district_falls_back_to_its_region_then_the_nation():
+    params = world([value("mci", 4100, "2026-01-01", "2026-12-31", region="611010000")])
+    assert params.get("mci", date(2026, 2, 1), "611010000").value == 4100
+    assert params.get("subsistence_minimum", date(2026, 2, 1), "611010000").value == 48000
+    assert params.get("mci", date(2026, 2, 1), "612020000").value == 4000
+
+
+def test_valid_to_is_inclusive():
+    params = world()
+    assert params.get("mci", date(2025, 12, 31)).value == 3601
+    assert params.get("mci", date(2026, 1, 1)).value == 4000
+
+
+def test_the_latest_recorded_value_wins_and_as_of_restores_the_past():
+    correction = value("mci", 4100, "2026-01-01", "2026-12-31", recorded_at=LATER)
+    now = world([correction])
+    then = world([correction], as_of=datetime(2026, 5, 1, tzinfo=UTC))
+    assert now.get("mci", date(2026, 6, 1)).value == 4100
+    assert then.get("mci", date(2026, 6, 1)).value == 4000
+
+
+def test_a_correction_of_part_of_a_period_leaves_the_rest():
+    correction = value("mci", 4100, "2026-07-01", "2026-12-31", recorded_at=LATER)
+    params = world([correction])
+    assert params.get("mci", date(2026, 6, 1)).value == 4000
+    assert params.get("mci", date(2026, 7, 1)).value == 4100
+
+
+def test_nothing_recorded_before_as_of_means_missing():
+    params = world(as_of=datetime(2019, 1, 1, tzinfo=UTC))
+    with pytest.raises(MissingParameter):
+        params.get("mci", date(2026, 1, 1))
+
+
+def test_missing_parameter_names_the_parameter_region_and_date():
+    with pytest.raises(MissingParameter) as raised:
+        world().get("subsistence_minimum", date(2027, 1, 1), AKTOBE)
+    error = raised.value
+    assert (error.name, error.region_kato, error.on) == ("subsistence_minimum", AKTOBE, date(2027, 1, 1))
+    assert "subsistence_minimum" in str(error) and AKTOBE in str(error) and "2027-01-01" in str(error)
+
+
+def test_a_decision_that_needs_a_missing_value_is_refused():
+    with pytest.raises(MissingParameter) as raised:
+        decide(family(applicant(), on="2027-05-15"), world())
+    assert raised.value.name == "subsistence_minimum" and raised.value.on == date(2027, 1, 1)
+
+
+def test_without_the_median_share_the_median_income_is_not_needed():
+    values = [v for v in world_values() if v.name != "median_income"]
+    decision = decide(family(applicant(), on="2024-05-15"), ParameterSet(values))
+    assert decision.poverty_line == 29400
+
+
+def test_with_the_median_share_a_missing_median_income_is_refused():
+    values = [v for v in world_values() if v.name != "median_income"]
+    with pytest.raises(MissingParameter) as raised:
+        decide(family(applicant(), on="2025-05-15"), ParameterSet(values))
+    assert raised.value.name == "median_income"
+
+
+def test_consent_not_required_by_policy_lets_the_application_through():
+    waived = ParameterValue("consent_required", None, date(2026, 1, 1), None, False, LATER)
+    case = family(applicant(), spouse(), expenses=expenses(consent=False))
+    assert decide(case, world([waived])).eligible
+    assert not decide(case, world([waived], as_of=RECORDED)).eligible
+
+
+@pytest.mark.parametrize(("name", "raw", "parsed"), [
+    ("mci", "4325", Decimal("4325")),
+    ("poverty_line_median_share", " 0.35 ", Decimal("0.35")),
+    ("consent_required", "false", False),
+    ("counted_income_types", "wage pension;benefit", ("wage", "pension", "benefit")),
+])
+def test_parse_parameter_value(name, raw, parsed):
+    assert parse_parameter_value(name, raw) == parsed
+
+
+@pytest.mark.parametrize(("name", "val", "problem"), [
+    ("no_such_parameter", Decimal(1), "unknown parameter"),
+    ("mci", Decimal("4325.001"), "2 decimal places"),
+    ("mci", Decimal("-1"), "non-negative"),
+    ("retirement_age_male", Decimal("63.5"), "whole number"),
+    ("counted_income_types", ("wage", "salary"), "unknown income types: salary"),
+    ("consent_required", Decimal(1), "true or false"),
+])
+def test_invalid_values_are_rejected(name, val, problem):
+    with pytest.raises(ValueError, match=problem):
+        ParameterValue(name, None, date(2026, 1, 1), None, val, RECORDED)
+
+
+def test_recorded_at_needs_a_time_zone_and_periods_must_not_be_reversed():
+    with pytest.raises(ValueError, match="time zone"):
+        ParameterValue("mci", None, date(2026, 1, 1), None, Decimal(1), datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="before valid_from"):
+        ParameterValue("mci", None, date(2026, 1, 1), date(2025, 1, 1), Decimal(1), RECORDED)
+    with pytest.raises(ValueError, match="unknown region"):
+        ParameterValue("mci", "990000000", date(2026, 1, 1), None, Decimal(1), RECORDED)
+
+
+def test_a_bad_csv_row_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("name,region_kato,valid_from,valid_to,value,recorded_at\n"
+                    "mci,,2026-01-01,2026-12-31,4325,2023-12-01T00:00:00+00:00\n"
+                    "mci,,2026-01-01,2026-12-31,lots,2023-12-01T00:00:00+00:00\n")
+    with pytest.raises(ValueError, match="row 3"):
+        read_parameter_csv(path)
+
+
+# ------------------------------------------------------------------------------------- shipped files
+
+SHIPPED = ParameterSet(load_shipped_parameters())
+QUARTER_STARTS = [date(y, m, 1) for y in (2024, 2025, 2026) for m in (1, 4, 7, 10)]
+
+
+@pytest.mark.parametrize("region", [code + "0000000" for code in REGIONS])
+def test_every_region_has_statistics_for_every_quarter(region):
+    for start in QUARTER_STARTS:
+        assert SHIPPED.get("subsistence_minimum", start, region).region_kato == region
+        assert SHIPPED.get("median_income", start, region).region_kato == region
+
+
+@pytest.mark.parametrize(("year", "mci", "minimum"), [
+    (2023, 3450, 40567), (2024, 3692, 43407), (2025, 3932, 46228), (2026, 4325, 50851)])
+def test_national_figures_of_rules_md(year, mci, minimum):
+    for day in (date(year, 1, 1), date(year, 12, 31)):
+        assert SHIPPED.get("mci", day).value == mci
+        assert SHIPPED.get("subsistence_minimum", day).value == minimum
+
+
+def test_shipped_policy_values():
+    on = date(2026, 5, 15)
+    assert SHIPPED.get("poverty_line_subsistence_share", date(2024, 1, 1)).value == Decimal("0.70")
+    assert SHIPPED.find("poverty_line_median_share", date(2024, 12, 31)) is None
+    assert SHIPPED.get("poverty_line_median_share", date(2025, 1, 1)).value == Decimal("0.35")
+    assert SHIPPED.get("child_supplement_mci", on).value == Decimal("1.5")
+    assert SHIPPED.get("deposit_limit_mci", on).value == 200
+    assert (SHIPPED.get("retirement_age_male", on).value, SHIPPED.get("retirement_age_female", on).value) == (63, 61)
+    assert SHIPPED.get("ban_months", on).value == 6
+    assert SHIPPED.get("disregarded_on_extension_income_types", on).value == ("employment_measure",)
+    assert SHIPPED.get("consent_required", on).value is True
+    counted = set(SHIPPED.get("counted_income_types", on).value)
+    not_counted = set(SHIPPED.get("not_counted_income_types", on).value)
+    assert counted.isdisjoint(not_counted) and len(counted | not_counted) == 15
+
+
+def test_aktobe_poverty_line_for_assessment_quarter_2026_q1_is_37060():
+    decision = decide(family(applicant(), region=AKTOBE, on="2026-05-15"), SHIPPED)
+    assert decision.assessment_quarter == "2026-Q1"
+    assert decision.poverty_line == 37060
+    assert "POVERTY_LINE_FROM_MEDIAN" in decision.reason_codes
+    # 1.5 × 4,325 = 6,487.5 → 6,488 (rules.md)
+    with_toddler = decide(family(applicant(), child("2023-03-03"), region=AKTOBE, on="2026-05-15"), SHIPPED)
+    assert [m.child_supplement for m in with_toddler.monthly] == [6488, 6488]
+
+
+def test_shipped_2024_application_uses_the_subsistence_term_only():
+    decision = decide(family(applicant(), region="610000000", on="2024-05-15"), SHIPPED)
+    # 0.70 × 43,407 = 30,384.9 → 30,385
+    assert decision.poverty_line == 30385
+    assert "POVERTY_LINE_FROM_SUBSISTENCE" in decision.reason_codes
+
+
+def test_shipped_values_cover_january_2024_applications():
+    decision = decide(family(applicant(), region="790000000", on="2024-01-10"), SHIPPED)
+    assert decision.assessment_quarter == "2023-Q4"
+    assert decision.poverty_line == 28397  # 0.70 × 40,567 = 28,396.9

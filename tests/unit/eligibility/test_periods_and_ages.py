@@ -1,0 +1,47 @@
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.eligibility.domain.rules import (
+    age_on,
+    assessment_quarter,
+    assignment_months,
+    latest_birth_date_for_age,
+    quarter_of,
+)
+
+
+@pytest.mark.parametrize(("day", "assessed", "months"), [
+    (date(2026, 1, 1), "2025-Q4", ["2026-01", "2026-02", "2026-03"]),
+    (date(2026, 1, 31), "2025-Q4", ["2026-01", "2026-02", "2026-03"]),
+    (date(2026, 3, 31), "2025-Q4", ["2026-03"]),
+    (date(2026, 4, 1), "2026-Q1", ["2026-04", "2026-05", "2026-06"]),
+    (date(2026, 11, 20), "2026-Q3", ["2026-11", "2026-12"]),
+    (date(2024, 2, 29), "2023-Q4", ["2024-02", "2024-03"]),
+])
+def test_assessment_quarter_and_months_paid(day, assessed, months):
+    assert str(assessment_quarter(day)) == assessed
+    assert [f"{m:%Y-%m}" for m in assignment_months(day)] == months
+    assert str(quarter_of(day).previous()) == assessed
+
+
+@pytest.mark.parametrize(("birth", "on", "age"), [
+    (date(2000, 2, 29), date(2001, 2, 28), 0),
+    (date(2000, 2, 29), date(2001, 3, 1), 1),
+    (date(2000, 2, 29), date(2004, 2, 29), 4),
+    (date(2000, 2, 29), date(2004, 2, 28), 3),
+    (date(1963, 5, 15), date(2026, 5, 15), 63),
+    (date(1963, 5, 16), date(2026, 5, 15), 62),
+    (date(2025, 5, 20), date(2026, 5, 1), 0),
+])
+def test_age_in_full_years(birth, on, age):
+    assert age_on(birth, on) == age
+
+
+@given(st.dates(date(2020, 1, 1), date(2030, 12, 31)), st.integers(0, 90))
+def test_latest_birth_date_for_age_is_the_boundary(on, years):
+    boundary = latest_birth_date_for_age(on, years)
+    assert age_on(boundary, on) >= years
+    assert age_on(boundary + timedelta(days=1), on) < years
