@@ -214,6 +214,9 @@ class FrontDoor:
             route, params, allowed = gw.routes.match(method, path)
         else:
             route, params, allowed = None, {}, ()
+        if route is not None:
+            exchange.route = route.path
+            exchange.service = route.service
 
         # -- authentication --
         if authorization is None:
@@ -267,8 +270,6 @@ class FrontDoor:
             else:
                 await _problem(scope, receive, send, 404, "not-found", "Not found", "No such route.")
             return
-        exchange.route = route.path
-        exchange.service = route.service
         scope["route"] = route  # metrics label the route template
         if route.scope not in scopes:
             await _problem(scope, receive, send, 403, "forbidden", "Forbidden",

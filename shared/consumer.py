@@ -109,7 +109,8 @@ class ConsumerRunner:
         handler = self.handlers.get(envelope.type)
         if handler is None:
             return True
-        token = request_id_var.set(envelope.correlation_id or str(envelope.id))
+        carried = next((v.decode("latin-1") for k, v in (message.headers or ()) if k == "x-request-id"), None)
+        token = request_id_var.set(carried or envelope.correlation_id or str(envelope.id))
         try:
             for attempt in range(1, self.max_attempts + 1):
                 try:

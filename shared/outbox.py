@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import Envelope
+from shared.observability import request_id_var
 
 OUTBOX_CHANNEL = "qamqor_outbox"
 
@@ -62,6 +63,12 @@ inbox = Table(
 
 
 async def record_event(session: AsyncSession, topic: str, envelope: Envelope, headers: dict[str, str] | None = None) -> None:
+    headers = dict(headers or {})
+    request_id = request_id_var.get()
+    if request_id:
+        # The gateway's request id travels on with the event, so one citizen's request can be
+        # followed through every service's logs.
+        headers.setdefault("x-request-id", request_id)
     await session.execute(
         insert(outbox).values(
             event_id=envelope.id,
@@ -69,7 +76,7 @@ async def record_event(session: AsyncSession, topic: str, envelope: Envelope, he
             key=envelope.key,
             event_type=envelope.type,
             envelope=envelope.model_dump(mode="json"),
-            headers=headers or {},
+            headers=headers,
         )
     )
     await session.execute(text(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')"))

@@ -36,7 +36,7 @@ def application_body(members: list[dict[str, Any]], region: str = "610000000", *
     } | extra
 
 
-async def publish(bootstrap: str, topic: str, envelope, times: int = 1) -> None:  # noqa: ANN001
+async def publish(bootstrap: str, topic: str, envelope, times: int = 1, request_id: str | None = None) -> None:  # noqa: ANN001
     """Put an event on the real broker as a relay would (optionally several times, as a
     redelivery would)."""
     import orjson
@@ -47,7 +47,8 @@ async def publish(bootstrap: str, topic: str, envelope, times: int = 1) -> None:
     try:
         for _ in range(times):
             await producer.send_and_wait(topic, orjson.dumps(envelope.model_dump(mode="json")),
-                                         key=envelope.key.encode())
+                                         key=envelope.key.encode(),
+                                         headers=[("x-request-id", request_id.encode())] if request_id else None)
     finally:
         await producer.stop()
 

@@ -37,7 +37,7 @@ async def test_gathers_assessment_quarter_incomes_once_even_if_delivered_twice(
         ]})
     event = submitted_event([mother])
     async with running_service("verification", QAMQOR_VERIFICATION_INCOME_REGISTRY_URL=sandbox_url) as client:
-        await publish(broker.bootstrap, "qamqor.intake", event, times=2)
+        await publish(broker.bootstrap, "qamqor.intake", event, times=2, request_id="req-from-gateway-1")
         app_id = event.data["application"]["application_id"]
 
         async def evidence():
@@ -60,3 +60,6 @@ async def test_gathers_assessment_quarter_incomes_once_even_if_delivered_twice(
                 return (handled, rows, sent) if sent else None
 
         assert await eventually(settled) == (1, 1, 1)
+        async with client.app.state.sessionmaker() as session:
+            headers = await session.scalar(select(outbox.c.headers).where(outbox.c.key == app_id))
+        assert headers["x-request-id"] == "req-from-gateway-1"  # the request id travels with the events
