@@ -47,7 +47,7 @@ class AuditLog:
         if not self._pending:
             return 0
         batch, self._pending = self._pending, []
-        rows = [dict(zip(COLUMNS, rec)) for rec in batch]
+        rows = [dict(zip(COLUMNS, rec, strict=True)) for rec in batch]
         for row in rows:
             row["at"] = datetime.fromtimestamp(row["at"], timezone.utc)
         try:
@@ -67,7 +67,7 @@ class AuditLog:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.flush_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:

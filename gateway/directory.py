@@ -105,7 +105,7 @@ class CallerDirectory:
             await conn.add_listener(CALLERS_CHANNEL, self._notified)
             await conn.add_listener(KEYS_CHANNEL, self._notified)
             self._listener = conn
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             log.warning("caller change notifications unavailable; relying on periodic refresh", exc_info=True)
             self._listener = None
 

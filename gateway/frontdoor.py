@@ -28,9 +28,9 @@ from gateway.proxy import (
     request_path,
 )
 from gateway.ratelimit import TokenBuckets, retry_after_header
-from gateway.routes import GATEWAY, PUBLIC_PATHS, Route, RouteTable
+from gateway.routes import GATEWAY, PUBLIC_PATHS, RouteTable
 from gateway.service import (
-    AccessTokens, CallerRecord, InvalidToken, KeyRing, SignatureRejected, check_bank_signature,
+    AccessTokens, CallerRecord, InvalidToken, KeyRing, SignatureRejected, check_bank_signature, load_master_key,
 )
 from gateway.settings import GatewaySettings
 from shared.errors import problem_response
@@ -60,38 +60,50 @@ def load_internal_private_key(settings: GatewaySettings) -> bytes:
     return private_file.read_bytes()
 
 
-def load_master_key(settings: GatewaySettings) -> MasterKey:
-    if settings.master_key_file is not None:
-        return MasterKey.load(Path(settings.master_key_file), create=False)
-    return MasterKey.load(settings.key_dir / "master.key", create=True)
-
-
 class Gateway:
-    """Everything the front door and the gateway API share, built once per process."""
+    """Everything the front door and the gateway API share, built once per process; `start()`
+    (at application start-up) loads the keys and callers."""
 
     def __init__(self, settings: GatewaySettings, *, engine: AsyncEngine,
                  sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.engine = engine
         self.sessionmaker = sessionmaker
-        self.master_key = load_master_key(settings)
         self.internal_private_key = load_internal_private_key(settings)
         self.hasher = SecretHasher(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
                                    parallelism=settings.argon2_parallelism)
-        self.keyring = KeyRing(self.master_key)
-        self.tokens = AccessTokens(self.keyring, issuer=settings.token_issuer, audience=settings.token_audience,
-                                   lifetime=settings.token_lifetime_seconds, leeway=settings.token_leeway_seconds)
-        self.directory = CallerDirectory(sessionmaker=sessionmaker, database_url=settings.database_url,
-                                         master_key=self.master_key, keyring=self.keyring,
-                                         refresh_seconds=settings.caller_refresh_seconds)
         self.buckets = TokenBuckets()
         # Argon2id is memory-hard by design (64 MiB per check): bound how many run at once.
         self.argon2_slots = asyncio.Semaphore(2)
         self.audit = AuditLog(engine, flush_seconds=settings.audit_flush_seconds,
                               batch_size=settings.audit_batch_size, buffer_limit=settings.audit_buffer_limit)
         self.routes = RouteTable()
-        self.upstreams: Upstreams | None = None  # made at start-up (needs the running loop)
         self._minted: dict[tuple, tuple[str, float]] = {}
+        # Set by start():
+        self.master_key: MasterKey
+        self.keyring: KeyRing
+        self.tokens: AccessTokens
+        self.directory: CallerDirectory
+        self.upstreams: Upstreams
+
+    async def start(self, upstreams: Upstreams) -> None:
+        settings = self.settings
+        self.upstreams = upstreams
+        async with self.sessionmaker() as session, session.begin():
+            self.master_key = await load_master_key(settings=settings, session=session)
+        self.keyring = KeyRing(self.master_key)
+        self.tokens = AccessTokens(self.keyring, issuer=settings.token_issuer, audience=settings.token_audience,
+                                   lifetime=settings.token_lifetime_seconds, leeway=settings.token_leeway_seconds)
+        self.directory = CallerDirectory(sessionmaker=self.sessionmaker, database_url=settings.database_url,
+                                         master_key=self.master_key, keyring=self.keyring,
+                                         refresh_seconds=settings.caller_refresh_seconds)
+        await self.directory.start()
+        self.audit.start()
+
+    async def stop(self) -> None:
+        await self.audit.stop()
+        if hasattr(self, "directory"):
+            await self.directory.stop()
 
     def internal_token(self, caller: CallerRecord, scopes: frozenset[str], request_id: str) -> str:
         """A gateway-signed internal token, reused for a few seconds per (caller, scopes)."""
@@ -194,7 +206,8 @@ class FrontDoor:
             try:
                 length = int(content_length)
             except ValueError:
-                await _problem(scope, receive, send, 400, "bad-request", "Bad request", "Content-Length is not a number.")
+                await _problem(scope, receive, send, 400, "bad-request", "Bad request",
+                               "Content-Length is not a number.")
                 return
             if length > settings.max_body_bytes:
                 await _problem(scope, receive, send, 413, "payload-too-large", "Payload too large",
@@ -322,7 +335,7 @@ class FrontDoor:
 
         client = scope.get("client")
         try:
-            await gw.upstreams.forward(  # type: ignore[union-attr]
+            await gw.upstreams.forward(
                 scope, receive, send, service=route.service,
                 internal_token=gw.internal_token(caller, scopes, request_id), request_id=request_id,
                 body=body, client_ip=client[0] if client else None, has_body=has_body)

@@ -48,20 +48,19 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = make_client(settings)
-        gw.upstreams = Upstreams(settings, client)
         app.state.openapi = MergedOpenApi(app.openapi, client, settings.service_urls(),
                                           cache_seconds=settings.openapi_cache_seconds)
-        await gw.directory.start()
-        gw.audit.start()
-        housekeeping = asyncio.create_task(_housekeeping(gw))
+        housekeeping: asyncio.Task | None = None
         try:
+            await gw.start(Upstreams(settings, client))
+            housekeeping = asyncio.create_task(_housekeeping(gw))
             yield
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
-            await gw.audit.stop()
-            await gw.directory.stop()
+            if housekeeping is not None:
+                housekeeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await housekeeping
+            await gw.stop()
             await client.aclose()
             await engine.dispose()
 
@@ -79,8 +78,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.get("/ready", include_in_schema=False)
     async def ready() -> JSONResponse:
-        checks = {"database": False, "signing_key": gw.keyring.signing_kid is not None,
-                  "caller_notifications": gw.directory.listening}
+        checks = {"database": False, "signing_key": getattr(gw, "keyring", None) is not None
+                  and gw.keyring.signing_kid is not None,
+                  "caller_notifications": getattr(gw, "directory", None) is not None and gw.directory.listening}
         try:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))

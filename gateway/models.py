@@ -32,7 +32,8 @@ class CallerRow(Base):
     # HMAC needs the secret itself, so it is sealed (AES-256-GCM) with the gateway master key.
     signing_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now())
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -61,6 +62,18 @@ class BankNonceRow(Base):
     caller_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class DevMasterKeyRow(Base):
+    """Development and test only: with no master key file configured, the sealing key lives
+    here, so every process using this database (gateway instances, CLI, `make run` seeding)
+    agrees on it whatever its working directory. Production requires a master key file and
+    never reads this table."""
+
+    __tablename__ = "dev_master_key"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    key: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class AuditRow(Base):

@@ -11,7 +11,9 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from gateway.models import CALLERS_CHANNEL, KEYS_CHANNEL, AuditRow, BankNonceRow, CallerRow, SigningKeyRow
+from gateway.models import (
+    CALLERS_CHANNEL, KEYS_CHANNEL, AuditRow, BankNonceRow, CallerRow, DevMasterKeyRow, SigningKeyRow,
+)
 
 # ---- callers ----------------------------------------------------------------------------
 
@@ -40,6 +42,15 @@ async def notify_caller_changed(session: AsyncSession, caller_id: str) -> None:
     """Delivered to every listening gateway instance when the transaction commits."""
     await session.execute(text("SELECT pg_notify(:channel, :payload)"),
                           {"channel": CALLERS_CHANNEL, "payload": caller_id})
+
+
+# ---- development master key ---------------------------------------------------------------
+
+
+async def dev_master_key(session: AsyncSession, *, candidate: bytes) -> bytes:
+    """The stored development master key; `candidate` becomes it if none is stored yet."""
+    await session.execute(pg_insert(DevMasterKeyRow).values(id=1, key=candidate).on_conflict_do_nothing())
+    return (await session.execute(select(DevMasterKeyRow.key).where(DevMasterKeyRow.id == 1))).scalar_one()
 
 
 # ---- signing keys -------------------------------------------------------------------------

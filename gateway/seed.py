@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import repository
 from gateway.crypto import MasterKey, SecretHasher
-from gateway.frontdoor import load_master_key
-from gateway.service import CallerRecord, IssuedCredentials, create_caller, rotate_secret
+from gateway.service import CallerRecord, IssuedCredentials, create_caller, load_master_key, rotate_secret
 from gateway.settings import GatewaySettings
 from shared.db import make_engine, make_sessionmaker
 
@@ -44,8 +43,10 @@ async def _ensure(session: AsyncSession, demo: dict[str, str], known: dict[str, 
         return _entry(await create_caller(session=session, hasher=hasher, master_key=master_key, caller_id=demo["id"],
                                           kind=demo["kind"], bank_code=demo.get("bank_code")))
     secret = (known or {}).get("secret")
-    if secret and await asyncio.to_thread(hasher.verify, row.secret_hash, secret):
-        signing = CallerRecord.from_row(row, master_key).signing_secret
+    signing = CallerRecord.from_row(row, master_key).signing_secret
+    # Kept only if the secret still verifies and a bank's signing secret can still be unsealed.
+    usable = row.kind != "bank" or signing is not None
+    if usable and secret and await asyncio.to_thread(hasher.verify, row.secret_hash, secret):
         out: dict[str, Any] = {"id": row.id, "kind": row.kind, "scopes": sorted(row.scopes), "secret": secret}
         if row.bank_code:
             out["bank_code"] = row.bank_code
@@ -61,13 +62,14 @@ async def seed_demo_callers(database_url: str, existing: list[dict] | None,
     credentials. A caller whose secret in `existing` still verifies keeps it; any other is
     rotated, so the returned list always works."""
     settings = settings or GatewaySettings()
-    master_key = load_master_key(settings)
     hasher = SecretHasher(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
                           parallelism=settings.argon2_parallelism)
     known = {entry.get("id"): entry for entry in existing or [] if isinstance(entry, dict)}
     engine = make_engine(database_url, pool_size=2)
     try:
         sessionmaker = make_sessionmaker(engine)
+        async with sessionmaker() as session, session.begin():
+            master_key = await load_master_key(settings=settings, session=session)
         out = []
         for demo in DEMO_CALLERS:
             async with sessionmaker() as session, session.begin():

@@ -10,14 +10,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,9 +32,12 @@ from gateway.crypto import (
 )
 from gateway.models import CallerRow, SigningKeyRow
 from gateway.routes import DEFAULT_SCOPES, SCOPES
+from gateway.settings import GatewaySettings
 from shared.errors import Conflict, InvalidInput, NotFound, field_error
 from shared.identity import CALLER_KINDS, Caller
 from shared.ids import uuid7
+
+log = logging.getLogger("qamqor.gateway")
 
 CALLER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 BANK_CODE_RE = re.compile(r"^[A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?$")  # SWIFT BIC
@@ -47,6 +54,20 @@ def _signing_label(caller_id: str) -> str:
 
 def _key_label(kid: str) -> str:
     return f"token-signing-key:{kid}"
+
+
+# ---- the master key -------------------------------------------------------------------------
+
+
+async def load_master_key(*, settings: GatewaySettings, session: AsyncSession) -> MasterKey:
+    """The key that seals secrets at rest: the configured file (required in production), else —
+    development and test only — a key kept in the gateway database, shared by every process
+    that uses it."""
+    if settings.master_key_file is not None:
+        return MasterKey.load(Path(settings.master_key_file), create=False)
+    if settings.environment == "production":
+        raise RuntimeError("master_key_file must be set in production")
+    return MasterKey(await repository.dev_master_key(session, candidate=os.urandom(32)))
 
 
 # ---- callers ------------------------------------------------------------------------------
@@ -67,8 +88,14 @@ class CallerRecord:
 
     @staticmethod
     def from_row(row: CallerRow, master_key: MasterKey) -> "CallerRecord":
-        signing = (master_key.open(row.signing_secret_sealed, _signing_label(row.id))
-                   if row.signing_secret_sealed else None)
+        signing = None
+        if row.signing_secret_sealed:
+            try:
+                signing = master_key.open(row.signing_secret_sealed, _signing_label(row.id))
+            except InvalidTag:
+                # Sealed under another master key: this caller's signed requests are refused
+                # (401) until its secret is rotated; every other caller keeps working.
+                log.error("signing secret of %s cannot be unsealed with this master key", row.id)
         return CallerRecord(row.id, row.kind, frozenset(row.scopes), row.enabled, row.bank_code,
                             row.credential_version, row.secret_hash, signing)
 

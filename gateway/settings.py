@@ -49,8 +49,10 @@ class GatewaySettings(ServiceSettings):
     # Ed25519 private key (PEM) for internal tokens; services hold the public half.
     internal_private_key_file: Path | None = None
     # 32-byte key (base64 in a file) that seals JWT private keys and bank signing secrets at rest
-    # in the gateway database. In development a key is created under `key_dir` on first start.
+    # in the gateway database. Required in production; in development and test, when unset, a
+    # random key is kept in the gateway database itself (shared by every process using it).
     master_key_file: Path | None = None
+    # Development and test: where the internal key pair is created when none is configured.
     key_dir: Path = Path(".qamqor/keys")
 
     token_issuer: str = "https://qamqor.gov.kz/gateway"

@@ -158,7 +158,7 @@ class _Connection(asyncio.Protocol):
             self._write_waiter = self.loop.create_future()
             try:
                 await asyncio.wait_for(self._write_waiter, timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise httpx.WriteTimeout("the service is not reading the request") from None
             finally:
                 self._write_waiter = None
@@ -220,7 +220,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         if self._slots.locked():
             try:
                 await asyncio.wait_for(self._slots.acquire(), timeouts.get("pool"))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise httpx.PoolTimeout("no free upstream connection") from None
         else:
             await self._slots.acquire()
@@ -243,7 +243,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         try:
             _, protocol = await asyncio.wait_for(
                 loop.create_connection(lambda: _Connection(loop), key[1].decode("ascii"), key[2]), connect_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise httpx.ConnectTimeout("connecting to the service timed out") from None
         except OSError as exc:
             raise httpx.ConnectError(f"cannot connect to the service: {exc.strerror or exc}") from None

@@ -14,9 +14,10 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import repository
-from gateway.frontdoor import load_master_key
 from gateway.crypto import SecretHasher
-from gateway.service import create_caller, list_callers, rotate_secret, rotate_signing_key, set_enabled
+from gateway.service import (
+    create_caller, list_callers, load_master_key, rotate_secret, rotate_signing_key, set_enabled,
+)
 from gateway.settings import GatewaySettings
 from shared.db import make_engine, make_sessionmaker
 from shared.errors import QamqorError
@@ -68,7 +69,8 @@ def create(
     scope_list = [s.strip() for s in scopes.split(",") if s.strip()] if scopes is not None else None
 
     async def work(session: AsyncSession, settings: GatewaySettings) -> dict[str, Any]:
-        issued = await create_caller(session=session, hasher=_hasher(settings), master_key=load_master_key(settings),
+        master_key = await load_master_key(settings=settings, session=session)
+        issued = await create_caller(session=session, hasher=_hasher(settings), master_key=master_key,
                                      caller_id=caller_id, kind=kind, scopes=scope_list, bank_code=bank_code)
         return issued.as_dict()
 
@@ -90,7 +92,8 @@ def rotate(caller_id: str = typer.Argument(..., help="the caller's id")) -> None
     """New secret (and a bank's new signing secret), printed once; older tokens stop working."""
 
     async def work(session: AsyncSession, settings: GatewaySettings) -> dict[str, Any]:
-        issued = await rotate_secret(session=session, hasher=_hasher(settings), master_key=load_master_key(settings),
+        master_key = await load_master_key(settings=settings, session=session)
+        issued = await rotate_secret(session=session, hasher=_hasher(settings), master_key=master_key,
                                      caller_id=caller_id)
         return issued.as_dict()
 
@@ -122,7 +125,8 @@ def rotate_key() -> None:
     """A new token signing key; tokens signed by the previous one stay valid until they expire."""
 
     async def work(session: AsyncSession, settings: GatewaySettings) -> dict[str, Any]:
-        kid = await rotate_signing_key(session=session, master_key=load_master_key(settings),
+        master_key = await load_master_key(settings=settings, session=session)
+        kid = await rotate_signing_key(session=session, master_key=master_key,
                                        token_lifetime_seconds=settings.token_lifetime_seconds,
                                        leeway_seconds=settings.token_leeway_seconds)
         return {"kid": kid}

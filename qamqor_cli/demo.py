@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import httpx
 
+from shared.calendar import Quarter, business_date, month_label
 from shared.iin import make_iin
 
 
@@ -55,10 +56,8 @@ def run_demo(gateway: str, sandbox: str, callers: list[dict], echo: Callable[[st
     mother = make_iin(date(1994, 9, 3), "female", serial + 2)
     child = make_iin(date(2019, 4, 20), "female", serial + 3)
     with httpx.Client(base_url=sandbox) as sb:
-        today = date.today()
-        q_start_month = ((today.month - 1) // 3) * 3 + 1
-        prev = [(today.year if q_start_month > 3 else today.year - 1, (q_start_month - 4 + i) % 12 + 1) for i in range(3)]
-        months = [f"{y:04d}-{m:02d}" for y, m in prev]
+        # the assessment quarter: the one before today's (in Almaty)
+        months = [month_label(m) for m in Quarter.of(business_date()).previous().months()]
         sb.put(f"/sandbox/persons/{grandmother}", json={"incomes": [
             {"month": m, "type": "pension", "amount": "45000.00"} for m in months]}).raise_for_status()
         sb.put(f"/sandbox/persons/{grandchild}", json={"incomes": []}).raise_for_status()

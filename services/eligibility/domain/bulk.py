@@ -36,13 +36,12 @@ from .rules import (
     CHILD_SUPPLEMENT_MIN_AGE,
     LARGE_FAMILY_MIN_CHILDREN,
     STUDENT_CHILD_MAX_AGE,
-    _day_policy,
+    day_policy,
     assessment_quarter,
     assignment_months,
     child_supplement_per_child,
     large_family_allowance,
     latest_birth_date_for_age,
-    quarter_of,
 )
 
 EPOCH = date(1970, 1, 1)
@@ -187,7 +186,7 @@ def reason_codes_of(mask: int) -> tuple[str, ...]:
 # ------------------------------------------------------------------------- per (region, day) policy
 
 # Packed per-member counters (8 bits each) summed per family in one pass.
-_ABLE_SHIFT = 0
+# byte 0: able-bodied members (added per member, not from the table)
 _SUPPLEMENT_SHIFT = (8, 16, 24)
 _LARGE_FAMILY_SHIFT = (32, 40, 48)
 _REL_MIN, _REL_MAX = -2, 12 * STUDENT_CHILD_MAX_AGE + 2  # months; outside this range nothing counts
@@ -262,9 +261,14 @@ def _type_mask(types) -> int:
 
 
 def _combo_policy(params: ParameterSet, region: str, day: date) -> _ComboPolicy:
-    policy = _day_policy(params, region, day)  # raises MissingParameter, as decide would
+    policy = day_policy(params, region, day)  # raises MissingParameter, as decide would
     line = policy.line
     missing: dict[tuple[str, int], MissingParameter] = {}
+    if isinstance(policy.disregarded_on_extension, MissingParameter):
+        missing[("extension", 0)] = policy.disregarded_on_extension
+        disregarded: frozenset[str] = frozenset()
+    else:
+        disregarded = frozenset(policy.disregarded_on_extension.value)
     try:
         consent_required = 1 if params.get("consent_required", day, region).value else 0
     except MissingParameter as error:
@@ -297,7 +301,7 @@ def _combo_policy(params: ParameterSet, region: str, day: date) -> _ComboPolicy:
         line_source_bit=REASON_BIT["POVERTY_LINE_FROM_MEDIAN" if line.source == "median" else "POVERTY_LINE_FROM_SUBSISTENCE"],
         subsistence_tiyn=_exact_tiyn(line.subsistence_minimum, "subsistence_minimum"),
         counted_types=_type_mask(policy.counted),
-        counted_types_extension=_type_mask(policy.counted - policy.disregarded_on_extension),
+        counted_types_extension=_type_mask(policy.counted - disregarded),
         assessment_first_month=month_number(assessment_quarter(day).first_day),
         first_month=month_number(months[0]),
         months=len(months),
@@ -338,6 +342,7 @@ class _Policies:
     large_family_row: np.ndarray  # int32 (3, C)
     large_family_table: np.ndarray  # int64 flat rows of _COUNT_SLOTS
     has_missing: bool  # some optional value is missing for some combo: check the families needing it
+    extension_missing: np.ndarray  # bool: the disregarded-on-extension list is missing
 
 
 def _resolve_policies(params: ParameterSet, combos: list[tuple[str, date]]) -> _Policies:
@@ -394,6 +399,7 @@ def _resolve_policies(params: ParameterSet, combos: list[tuple[str, date]]) -> _
         large_family_row=large_family_row,
         large_family_table=np.concatenate(large_family_table),
         has_missing=any(p.missing for p in policies),
+        extension_missing=column((("extension", 0) in p.missing for p in policies), np.bool_),
     )
 
 
@@ -439,7 +445,7 @@ def decide_columns(columns: FamilyColumns, params: ParameterSet, *, workers: int
         errors = [run(c) for c in chunks]
     for error in errors:
         if error is not None:
-            raise error
+            raise error.again()
     return out
 
 
@@ -575,6 +581,9 @@ def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, poli
     deposits = checked & (cols.deposits[a:b] > deposit_limit) & (deposit_limit >= 0)
     eligible = below & ~(banned | false_information | no_consent | purchase | loans | spending | deposits)
     if p.has_missing:
+        extension_missing = cols.extension[a:b] & take(p.extension_missing, combo)
+        if extension_missing.any():
+            return _missing(p, combo, extension_missing, "extension", 0)
         if (refused & (consent_required < 0)).any():
             return _missing(p, combo, refused & (consent_required < 0), "consent", 0)
         if (checked & (deposit_limit < 0)).any():

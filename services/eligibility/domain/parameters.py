@@ -60,6 +60,10 @@ class MissingParameter(LookupError):
         recorded = f" among values recorded by {as_of.isoformat()}" if as_of else ""
         super().__init__(f"no value of parameter '{name}' for {where} valid on {on.isoformat()}{recorded}")
 
+    def again(self) -> MissingParameter:
+        """A fresh copy to raise, for errors kept in a cache (raising one instance twice chains tracebacks)."""
+        return MissingParameter(self.name, self.region_kato, self.on, self.as_of)
+
 
 def _value_error(name: str, value: object) -> str | None:
     kind = PARAMETER_KINDS.get(name)

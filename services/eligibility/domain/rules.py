@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from .decision import (
     Decision,
@@ -105,6 +106,23 @@ def assignment_months(application_date: date) -> tuple[date, ...]:
     return tuple(date(application_date.year, m, 1) for m in range(application_date.month, last + 1))
 
 
+@dataclass(frozen=True, slots=True)
+class Period:
+    """The calendar facts of an application date (memoised: many families share a date)."""
+
+    quarter: Quarter
+    assessed: Quarter
+    months: tuple[date, ...]
+    labels: tuple[str, ...]
+
+
+@lru_cache(maxsize=8192)
+def period_of(application_date: date) -> Period:
+    months = assignment_months(application_date)
+    return Period(quarter_of(application_date), assessment_quarter(application_date), months,
+                  tuple(month_label(m) for m in months))
+
+
 def month_label(first_day: date) -> str:
     return f"{first_day.year:04d}-{first_day.month:02d}"
 
@@ -161,6 +179,10 @@ def assess_incomes(
 def per_capita_income_tiyn(counted_total_tiyn: int, members: int) -> int:
     """(sum of counted incomes of Q−1) / members / 3, half-up to the tiyn (2 decimals)."""
     return divide_half_up(counted_total_tiyn, 3 * members)
+
+
+def per_capita_income(counted_total: Decimal, members: int) -> Decimal:
+    return tiyn_to_decimal(per_capita_income_tiyn(tiyn(counted_total), members))
 
 
 # ------------------------------------------------------------------------------------ poverty line
@@ -258,6 +280,12 @@ def child_supplement_per_child(child_supplement_mci: Decimal, mci: Decimal) -> i
     return round_half_up_tenge(child_supplement_mci * mci)
 
 
+def child_supplement(members: Iterable[Member], month_first_day: date, child_supplement_mci: Decimal,
+                     mci: Decimal) -> int:
+    """The month's supplement: children aged 1–6 × (1.5 MCI of that month, half-up per child)."""
+    return supplement_children(members, month_first_day) * child_supplement_per_child(child_supplement_mci, mci)
+
+
 def is_large_family_child(member: Member, on: date) -> bool:
     if member.relation != "child":
         return False
@@ -329,33 +357,36 @@ class _Reader:
 
 
 @dataclass(frozen=True, slots=True)
-class _DayPolicy:
+class DayPolicy:
     """Everything read on the application date that does not depend on the family."""
 
     line: PovertyLine
     counted: frozenset[str]
-    disregarded_on_extension: frozenset[str]
     retirement_age_male: int
     retirement_age_female: int
     used: tuple[ParameterValue, ...]
-    used_on_extension: tuple[ParameterValue, ...]
+    # read only for extensions: the value, or the error to raise when an extension needs it
+    disregarded_on_extension: ParameterValue | MissingParameter
 
 
-def _day_policy(params: ParameterSet, region: str, day: date) -> _DayPolicy:
-    def compute() -> _DayPolicy:
+def day_policy(params: ParameterSet, region: str, day: date) -> DayPolicy:
+    def compute() -> DayPolicy:
         line = poverty_line(params, region, day)
         counted = params.get("counted_income_types", day, region)
         male = params.get("retirement_age_male", day, region)
         female = params.get("retirement_age_female", day, region)
-        disregarded = params.find("disregarded_on_extension_income_types", day, region)
-        return _DayPolicy(
+        try:
+            disregarded: ParameterValue | MissingParameter = params.get(
+                "disregarded_on_extension_income_types", day, region)
+        except MissingParameter as error:
+            disregarded = error
+        return DayPolicy(
             line=line,
             counted=frozenset(counted.value),
-            disregarded_on_extension=frozenset(disregarded.value) if disregarded else frozenset(),
             retirement_age_male=int(male.value),
             retirement_age_female=int(female.value),
             used=line.used + (counted, male, female),
-            used_on_extension=(disregarded,) if disregarded else (),
+            disregarded_on_extension=disregarded,
         )
     return params.derived(("day_policy", region, day), compute)
 
@@ -366,19 +397,20 @@ def decide(case: Case, params: ParameterSet) -> Decision:
     members = case.members
     n = len(members)
     reader = _Reader(params, case.region_kato)
-    policy = _day_policy(params, case.region_kato, day)
+    policy = day_policy(params, case.region_kato, day)
     reader.record(policy.used)
     line = policy.line
-    quarter = quarter_of(day)
-    assessed = quarter.previous()
+    period = period_of(day)
+    assessed = period.assessed
 
+    disregarded: frozenset[str] = frozenset()
     if case.extension:
         # Seed 000: on a quarterly extension some incomes are disregarded (policy: employment_measure),
         # so work under the social contract does not end assistance at the next extension.
-        reader.record(policy.used_on_extension)
-        disregarded = policy.disregarded_on_extension
-    else:
-        disregarded = frozenset()
+        if isinstance(policy.disregarded_on_extension, MissingParameter):
+            raise policy.disregarded_on_extension.again()
+        reader.record((policy.disregarded_on_extension,))
+        disregarded = frozenset(policy.disregarded_on_extension.value)
     incomes = assess_incomes(case.incomes, assessed, policy.counted, disregarded)
     per_capita = per_capita_income_tiyn(incomes.counted_total_tiyn, n)
     below = per_capita < line.amount * 100
@@ -423,12 +455,12 @@ def decide(case: Case, params: ParameterSet) -> Decision:
             disqualified |= _expense_reasons(expenses, n, line, reader, day, add)
 
     eligible = below and not disqualified
-    months = assignment_months(day)
+    months = period.months
     monthly: list[MonthlyPayment] = []
     if eligible:
         tsa = monthly_tsa(line.amount, per_capita, n)
         supplement_months = []
-        for first_day in months:
+        for first_day, label in zip(months, period.labels):
             children = supplement_children(members, first_day)
             supplement = 0
             if children:
@@ -436,9 +468,9 @@ def decide(case: Case, params: ParameterSet) -> Decision:
                 mci = reader.get("mci", first_day)
                 per_child = child_supplement_per_child(share.value, mci.value)
                 supplement = children * per_child
-                supplement_months.append({"month": month_label(first_day), "children": children,
+                supplement_months.append({"month": label, "children": children,
                                           "per_child": per_child, "amount": supplement})
-            monthly.append(MonthlyPayment(month_label(first_day), tsa, supplement, tsa + supplement))
+            monthly.append(MonthlyPayment(label, tsa, supplement, tsa + supplement))
         if supplement_months:
             add(Reason("CHILD_SUPPLEMENT", {
                 "children": max(m["children"] for m in supplement_months),
@@ -448,13 +480,13 @@ def decide(case: Case, params: ParameterSet) -> Decision:
 
     allowance: list[MonthlyAllowance] = []
     allowance_months = []
-    for first_day in months:
+    for first_day, label in zip(months, period.labels):
         children = large_family_children(members, first_day)
         if children >= LARGE_FAMILY_MIN_CHILDREN:
             mci = reader.get("mci", first_day)
             amount = large_family_allowance(children, mci.value)
-            allowance.append(MonthlyAllowance(month_label(first_day), amount))
-            allowance_months.append({"month": month_label(first_day), "children": children,
+            allowance.append(MonthlyAllowance(label, amount))
+            allowance_months.append({"month": label, "children": children,
                                      "rate_mci": tiyn_to_decimal(large_family_rate_hundredths(children)),
                                      "amount": amount})
     if allowance_months:
@@ -469,8 +501,8 @@ def decide(case: Case, params: ParameterSet) -> Decision:
         eligible=eligible,
         kind=kind,
         assessment_quarter=str(assessed),
-        period_quarter=str(quarter),
-        period_months=tuple(month_label(m) for m in months),
+        period_quarter=str(period.quarter),
+        period_months=period.labels,
         poverty_line=line.amount,
         per_capita_income=per_capita_decimal,
         members=n,
@@ -514,10 +546,10 @@ def _expense_reasons(expenses: Expenses, n: int, line: PovertyLine, reader: _Rea
 
 __all__ = [
     "RULES_VERSION", "MissingParameter", "Quarter", "PovertyLine", "IncomeAssessment",
-    "quarter_of", "assessment_quarter", "assignment_months", "month_label", "age_on",
+    "Period", "period_of", "quarter_of", "assessment_quarter", "assignment_months", "month_label", "age_on",
     "latest_birth_date_for_age",
-    "assess_incomes", "per_capita_income_tiyn", "poverty_line", "is_able_bodied", "able_bodied_count",
-    "kind_of", "monthly_tsa", "supplement_children", "child_supplement_per_child",
+    "assess_incomes", "per_capita_income", "per_capita_income_tiyn", "poverty_line", "is_able_bodied", "able_bodied_count",
+    "kind_of", "monthly_tsa", "supplement_children", "child_supplement_per_child", "child_supplement",
     "is_large_family_child", "large_family_children", "large_family_rate_hundredths",
     "large_family_allowance", "is_banned", "loans_exceed", "spending_exceeds", "deposit_limit",
     "decide",

@@ -13,7 +13,7 @@ the GIL).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+
 
 import numpy as np
 

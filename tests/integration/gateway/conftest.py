@@ -24,6 +24,7 @@ from gateway.service import create_caller
 from gateway.settings import GatewaySettings, RateLimit
 from qamqor_cli.infra import free_port
 from shared.db import drop_database, ensure_database, migrate
+from shared.identity import CALLER_KINDS
 from tests.integration.gateway.standin import create_standin
 
 SERVICES = sorted({route.service for route in ROUTES if route.service != "gateway"})
@@ -85,8 +86,7 @@ def make_settings(gateway_database, standins, internal_keys, state_dir) -> Calla
     def make(**overrides: Any) -> GatewaySettings:
         values: dict[str, Any] = {
             "environment": "test", "database_url": gateway_database, "internal_private_key_file": private_file,
-            "key_dir": key_dir, "rate_limits": {kind: RateLimit(rate=1000, burst=1000) for kind in
-                                                ("portal", "fdc", "bank", "sms_gateway", "ops", "case_worker", "admin")},
+            "key_dir": key_dir, "rate_limits": {kind: RateLimit(rate=1000, burst=1000) for kind in CALLER_KINDS},
             "token_rate_limit": RateLimit(rate=1000, burst=1000), "read_timeout_seconds": 5.0,
             **FAST_ARGON2,
         }

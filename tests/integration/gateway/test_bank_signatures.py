@@ -59,7 +59,8 @@ async def test_valid_signed_get_with_empty_body(gateway, bank_a) -> None:
 
 async def test_bad_signature(gateway, bank_a) -> None:
     bank, token = bank_a
-    _assert_refused(await _post(gateway, token, signed_headers(bank, "POST", STATUS_PATH, BODY, secret="not-the-secret")))
+    forged = signed_headers(bank, "POST", STATUS_PATH, BODY, secret="not-the-secret")
+    _assert_refused(await _post(gateway, token, forged))
 
 
 async def test_signature_over_another_body_method_or_path(gateway, bank_a) -> None:

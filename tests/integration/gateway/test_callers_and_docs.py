@@ -13,7 +13,7 @@ from gateway.seed import DEMO_CALLERS, seed_demo_callers
 from qamqor_cli.callers import callers_app, keys_app
 from qamqor_cli.infra import free_port
 from shared.identity import CALLER_KINDS
-from tests.integration.gateway.conftest import FAST_ARGON2, Registered, get_token, running_gateway
+from tests.integration.gateway.conftest import FAST_ARGON2, Registered, get_token, running_gateway, signed_headers
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -61,7 +61,7 @@ def _cli(app, args: list[str], env: dict[str, str]):
 
 async def test_cli_creates_rotates_and_disables(gateway, make_settings) -> None:
     settings = make_settings()
-    env = {"QAMQOR_GATEWAY_DATABASE_URL": settings.database_url, "QAMQOR_GATEWAY_KEY_DIR": str(settings.key_dir),
+    env = {"QAMQOR_GATEWAY_DATABASE_URL": settings.database_url,
            **{f"QAMQOR_GATEWAY_{k.upper()}": str(v) for k, v in FAST_ARGON2.items()}}
 
     def run(*args: str):
@@ -73,6 +73,14 @@ async def test_cli_creates_rotates_and_disables(gateway, make_settings) -> None:
                                        "--scopes", "bank:callbacks")
     assert narrowed["bank_code"] == "CASPKZKA" and narrowed["signing_secret"]
     assert {"cli-sms", "cli-bank"} <= {c["id"] for c in await asyncio.to_thread(run, "list")}
+
+    # The CLI (another process, another working directory) and the gateway agree on the key that
+    # seals signing secrets, so the printed signing secret works at once.
+    bank = Registered("cli-bank", "bank", narrowed["secret"], narrowed["scopes"], "CASPKZKA",
+                      narrowed["signing_secret"])
+    path = "/v1/banks/CASPKZKA/payment-orders"
+    signed = await gateway.get(path, headers=bearer(await get_token(gateway, bank)) | signed_headers(bank, "GET", path))
+    assert signed.status_code == 200, signed.text
 
     sms = Registered("cli-sms", "sms_gateway", created["secret"], created["scopes"])
     token = await get_token(gateway, sms)  # the running gateway has never seen it: read through
@@ -144,3 +152,21 @@ async def test_openapi_tolerates_a_service_that_is_down(make_settings) -> None:
         doc = (await gw.get("/openapi.json")).json()
         assert doc["x-qamqor-unavailable-services"] == ["verification"]
         assert "/v1/verifications/{application_id}" in doc["paths"]  # from the route table
+
+
+async def test_a_secret_sealed_under_another_master_key_spoils_only_its_caller(gateway, register) -> None:
+    """A bank created with a different master key (a misconfigured process) must not take the
+    gateway down: its signed requests are refused; everyone else carries on."""
+    import os
+
+    from gateway.crypto import MasterKey
+    from gateway.service import create_caller
+
+    gw = gateway.gateway
+    async with gw.sessionmaker() as session, session.begin():
+        await create_caller(session=session, hasher=gw.hasher, master_key=MasterKey(os.urandom(32)),
+                            caller_id="foreign-sealed-bank", kind="bank", bank_code="ATYNKZKA")
+    await gw.directory.reload_all()
+    assert gw.directory.get("foreign-sealed-bank").signing_secret is None
+    portal = await register("portal")
+    assert (await gateway.get("/v1/applications", headers=bearer(await get_token(gateway, portal)))).status_code == 200

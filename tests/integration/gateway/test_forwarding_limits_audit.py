@@ -98,7 +98,8 @@ async def test_service_down_is_503_and_slow_is_504(make_settings, register) -> N
         portal = await register("portal")
         token = await get_token(gw, portal)
         for method in ("GET", "POST"):
-            down = await gw.request(method, "/v1/applications", headers=bearer(token), json={} if method == "POST" else None)
+            down = await gw.request(method, "/v1/applications", headers=bearer(token),
+                                    json={} if method == "POST" else None)
             assert down.status_code == 503
             assert down.headers["content-type"] == PROBLEM_JSON
             assert down.json()["title"] == "Service unavailable"

@@ -182,7 +182,8 @@ async def test_rotated_secret_revokes_older_tokens(gateway, register) -> None:
                                                      "client_secret": case_worker.secret})
     assert stale.status_code == 401
     case_worker.secret = new_secret
-    assert (await gateway.get("/v1/contracts", headers=bearer(await get_token(gateway, case_worker)))).status_code == 200
+    fresh_token = await get_token(gateway, case_worker)
+    assert (await gateway.get("/v1/contracts", headers=bearer(fresh_token))).status_code == 200
 
 
 async def test_key_rotation_keeps_older_tokens_valid(gateway, register) -> None:

@@ -171,3 +171,13 @@ def test_the_synthetic_population_looks_like_seed_003():
     assert 0.19 < np.mean(columns.region == turkestan) < 0.215
     result = decide_columns(columns, PARAMS)
     assert 0.3 < result.eligible.mean() < 0.8
+
+
+def test_an_extension_needs_the_disregarded_list_a_first_application_does_not():
+    params = ParameterSet([v for v in world_values() if v.name != "disregarded_on_extension_income_types"])
+    first, extension = family(applicant()), family(applicant(), extension=True)
+    assert_same([first], params)
+    for run in (lambda: decide(extension, params), lambda: decide_columns(cases_to_columns([first, extension]), params)):
+        with pytest.raises(MissingParameter) as raised:
+            run()
+        assert raised.value.name == "disregarded_on_extension_income_types"

@@ -45,3 +45,22 @@ def test_latest_birth_date_for_age_is_the_boundary(on, years):
     boundary = latest_birth_date_for_age(on, years)
     assert age_on(boundary, on) >= years
     assert age_on(boundary + timedelta(days=1), on) < years
+
+
+def test_small_rules_read_like_rules_md():
+    from decimal import Decimal
+
+    from services.eligibility.domain.rules import (
+        child_supplement_per_child,
+        large_family_allowance,
+        monthly_tsa,
+        per_capita_income,
+    )
+
+    assert per_capita_income(Decimal("100000.00"), 3) == Decimal("11111.11")
+    assert per_capita_income(Decimal("90000.03"), 2) == Decimal("15000.01")  # 15,000.005 half-up
+    assert monthly_tsa(38500, 3800050, 3) == 1499  # (38,500 − 38,000.50) × 3 = 1,498.50
+    assert child_supplement_per_child(Decimal("1.5"), Decimal(4325)) == 6488  # rules.md: 2026
+    assert large_family_allowance(4, Decimal(4325)) == 69330  # 16.03 × 4,325 = 69,329.75
+    assert large_family_allowance(3, Decimal(4325)) == 0
+    assert large_family_allowance(10, Decimal(4325)) == 173000  # 4 MCI × 10
