@@ -13,12 +13,10 @@ from qamqor_cli.platform import SERVICES, Layout, Platform, migrate_all, start_p
 
 app = typer.Typer(help="Qamqor: targeted social assistance back office.", no_args_is_help=True)
 
-try:  # the gateway's caller administration
-    from qamqor_cli.callers import callers_app
+from qamqor_cli.callers import callers_app, keys_app  # noqa: E402  (the gateway's administration)
 
-    app.add_typer(callers_app, name="callers", help="Create, list, rotate and disable API callers.")
-except ImportError:  # pragma: no cover - only while the gateway is being built
-    pass
+app.add_typer(callers_app, name="callers", help="Create, list, rotate and disable API callers.")
+app.add_typer(keys_app, name="keys", help="List and rotate the gateway's token signing keys.")
 
 
 @app.command()
