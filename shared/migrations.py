@@ -36,3 +36,57 @@ def run_alembic_env(service_metadata: MetaData) -> None:
             context.run_migrations()
     else:
         asyncio.run(run_async())
+
+
+def create_plumbing_tables() -> None:
+    """The outbox, inbox and idempotency-key tables every service's first migration creates
+    (their schema as of revision 0001; later changes get migrations of their own)."""
+    from alembic import op
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    op.create_table('idempotency_keys',
+    sa.Column('caller_id', sa.String(length=100), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=True),
+    sa.Column('response', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('caller_id', 'key')
+    )
+    op.create_table('inbox',
+    sa.Column('event_id', sa.UUID(), nullable=False),
+    sa.Column('event_type', sa.String(length=100), nullable=False),
+    sa.Column('source', sa.String(length=100), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('topic', sa.String(length=200), nullable=False),
+    sa.Column('partition', sa.Integer(), nullable=False),
+    sa.Column('offset', sa.BigInteger(), nullable=False),
+    sa.Column('outcome', sa.String(length=20), server_default='handled', nullable=False),
+    sa.Column('processed_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('event_id')
+    )
+    op.create_table('outbox',
+    sa.Column('seq', sa.BigInteger(), sa.Identity(always=False), nullable=False),
+    sa.Column('event_id', sa.UUID(), nullable=False),
+    sa.Column('topic', sa.String(length=200), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('event_type', sa.String(length=100), nullable=False),
+    sa.Column('envelope', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('headers', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('published_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('attempts', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('seq'),
+    sa.UniqueConstraint('event_id')
+    )
+    op.create_index('ix_outbox_pending', 'outbox', ['seq'], unique=False, postgresql_where=sa.text('published_at IS NULL'))
+
+
+def drop_plumbing_tables() -> None:
+    from alembic import op
+
+    op.drop_index("ix_outbox_pending", table_name="outbox", postgresql_where="published_at IS NULL")
+    for table in ("outbox", "inbox", "idempotency_keys"):
+        op.drop_table(table)

@@ -8,6 +8,8 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from shared.migrations import create_plumbing_tables, drop_plumbing_tables
+
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -15,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    create_plumbing_tables()
     op.create_table('assignments',
     sa.Column('decision_id', sa.Uuid(), nullable=False),
     sa.Column('application_id', sa.Uuid(), nullable=False),
@@ -49,50 +52,10 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_payments_application_id'), 'payments', ['application_id'], unique=False)
     op.create_index(op.f('ix_payments_bank_code'), 'payments', ['bank_code'], unique=False)
-    op.create_table('idempotency_keys',
-    sa.Column('caller_id', sa.String(length=100), nullable=False),
-    sa.Column('key', sa.String(length=200), nullable=False),
-    sa.Column('request_hash', sa.String(length=64), nullable=False),
-    sa.Column('status_code', sa.Integer(), nullable=True),
-    sa.Column('response', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.PrimaryKeyConstraint('caller_id', 'key')
-    )
-    op.create_table('inbox',
-    sa.Column('event_id', sa.UUID(), nullable=False),
-    sa.Column('event_type', sa.String(length=100), nullable=False),
-    sa.Column('source', sa.String(length=100), nullable=False),
-    sa.Column('key', sa.String(length=200), nullable=False),
-    sa.Column('topic', sa.String(length=200), nullable=False),
-    sa.Column('partition', sa.Integer(), nullable=False),
-    sa.Column('offset', sa.BigInteger(), nullable=False),
-    sa.Column('outcome', sa.String(length=20), server_default='handled', nullable=False),
-    sa.Column('processed_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.PrimaryKeyConstraint('event_id')
-    )
-    op.create_table('outbox',
-    sa.Column('seq', sa.BigInteger(), sa.Identity(always=False), nullable=False),
-    sa.Column('event_id', sa.UUID(), nullable=False),
-    sa.Column('topic', sa.String(length=200), nullable=False),
-    sa.Column('key', sa.String(length=200), nullable=False),
-    sa.Column('event_type', sa.String(length=100), nullable=False),
-    sa.Column('envelope', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('headers', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('published_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('attempts', sa.Integer(), server_default=sa.text('0'), nullable=False),
-    sa.Column('last_error', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('seq'),
-    sa.UniqueConstraint('event_id')
-    )
-    op.create_index('ix_outbox_pending', 'outbox', ['seq'], unique=False, postgresql_where=sa.text('published_at IS NULL'))
 
 
 def downgrade() -> None:
-    op.drop_index('ix_outbox_pending', table_name='outbox', postgresql_where=sa.text('published_at IS NULL'))
-    op.drop_table('outbox')
-    op.drop_table('inbox')
-    op.drop_table('idempotency_keys')
+    drop_plumbing_tables()
     op.drop_index(op.f('ix_payments_bank_code'), table_name='payments')
     op.drop_index(op.f('ix_payments_application_id'), table_name='payments')
     op.drop_table('payments')

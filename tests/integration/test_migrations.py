@@ -1,0 +1,37 @@
+"""Each service's Alembic migrations build exactly the schema its models describe."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import shared.idempotency  # noqa: F401
+from shared.db import drop_database, ensure_database, migrate
+from shared.outbox import plumbing_metadata
+
+SERVICES = ("intake", "verification", "eligibility", "contracts", "payments", "reporting")
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_migrations_match_models(name, postgres):
+    url = postgres.url(f"qamqor_test_migrations_{name}")
+    await drop_database(url)
+    await ensure_database(url)
+    main = importlib.import_module(f"services.{name}.main")
+    models = importlib.import_module(f"services.{name}.models")
+    await asyncio.to_thread(migrate, url, main.MIGRATIONS_DIR)
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True}),
+                [models.Base.metadata, plumbing_metadata]))
+    finally:
+        await engine.dispose()
+        await drop_database(url)
+    assert diff == []
