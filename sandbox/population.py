@@ -12,7 +12,7 @@ import hashlib
 from datetime import date
 from decimal import Decimal
 
-from shared.iin import iin_birth_date_and_sex
+from shared.iin import parse_iin
 
 
 def _unit(*parts: object) -> float:
@@ -22,10 +22,10 @@ def _unit(*parts: object) -> float:
 
 
 def synthetic_incomes(iin: str, month: date) -> list[dict[str, str]]:
-    parsed = iin_birth_date_and_sex(iin)
-    if parsed is None:
+    facts = parse_iin(iin)
+    if facts is None:
         return []
-    born, sex = parsed
+    born, sex = facts.birth_date, facts.sex
     age = month.year - born.year - ((month.month, 1) < (born.month, born.day))
     incomes: list[dict[str, str]] = []
     retirement = 63 if sex == "male" else 61

@@ -5,7 +5,7 @@ reassessment over columns), `render` (reasons for people).
 """
 
 from .decision import REASON_BIT, REASON_CODES, Decision, IgnoredIncome, MonthlyAllowance, MonthlyPayment, Reason
-from .iin import compose_iin, is_valid_iin, parse_iin
+from shared.iin import compose_iin, is_valid_iin, parse_iin
 from .messages import LANGUAGES, render
 from .model import INCOME_TYPES, REGIONS, RELATIONS, Case, Expenses, FieldError, History, Income, Member
 from .parameters import (

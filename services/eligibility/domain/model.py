@@ -12,6 +12,8 @@ from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
 
+from shared.regions import REGIONS as _REGIONS
+
 RELATIONS = ("applicant", "spouse", "child", "parent", "sibling", "grandparent", "grandchild", "other")
 SEXES = ("male", "female")
 
@@ -24,13 +26,7 @@ INCOME_TYPES = (
 )
 
 # First two digits of a region's KATO code (rules.md "Identity").
-REGIONS = MappingProxyType({
-    "10": "Abai", "11": "Akmola", "15": "Aktobe", "19": "Almaty region", "23": "Atyrau",
-    "27": "West Kazakhstan", "31": "Zhambyl", "33": "Zhetysu", "35": "Karaganda", "39": "Kostanay",
-    "43": "Kyzylorda", "47": "Mangystau", "55": "Pavlodar", "59": "North Kazakhstan",
-    "61": "Turkestan", "62": "Ulytau", "63": "East Kazakhstan", "71": "Astana",
-    "75": "Almaty city", "79": "Shymkent",
-})
+REGIONS = MappingProxyType(_REGIONS)
 
 
 def region_level_kato(region_kato: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from .iin import parse_iin
+from shared.iin import parse_iin
 from .model import INCOME_TYPES, REGIONS, RELATIONS, SEXES, Case, FieldError
 
 _RELATIONS = frozenset(RELATIONS)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.eligibility.domain.iin import check_digit, compose_iin, has_valid_check_digit, is_valid_iin, parse_iin
+from shared.iin import check_digit, compose_iin, has_valid_check_digit, is_valid_iin, parse_iin
 
 
 @pytest.mark.parametrize(("iin", "birth", "sex"), [
@@ -68,3 +68,21 @@ def test_composed_iins_parse_back(birth, sex, serial):
     if iin is not None:
         facts = parse_iin(iin)
         assert facts is not None and (facts.birth_date, facts.sex) == (birth, sex)
+
+
+def test_masking_hides_the_middle_of_every_iin():
+    from shared.iin import mask_iin, mask_iins_in
+
+    assert mask_iin("791028302728") == "7910******28"
+    assert mask_iins_in("members 791028302728 and 061211600012; phone 87011234567") == (
+        "members 7910******28 and 0612******12; phone 87011234567")
+
+
+def test_iin_problems_name_what_disagrees():
+    from shared.iin import iin_problems
+
+    assert iin_problems("791028302728", date(1979, 10, 28), "male") == []
+    assert iin_problems("791028302728", date(1979, 10, 29), "female") == [
+        "birth date does not match the IIN", "sex does not match the IIN"]
+    assert iin_problems("791028302729") == ["IIN check digit is wrong"]
+    assert iin_problems("79102830272") == ["IIN must be 12 digits"]
