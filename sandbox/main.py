@@ -20,13 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sandbox.population import synthetic_incomes
 from shared.calendar import month_label, parse_month
 from shared.errors import InvalidInput, install_error_handlers
+from shared.vocabulary import INCOME_TYPES
 from shared.observability import RequestContextMiddleware, configure_logging, metrics_endpoint
 
-INCOME_TYPES = (
-    "wage", "business", "pension", "benefit", "alimony", "rent", "interest", "farming",
-    "employment_measure", "other", "large_family_allowance", "disabled_child_allowance",
-    "scholarship", "tsa", "disaster_aid",
-)
 
 
 class IncomeEntry(BaseModel):

@@ -13,17 +13,14 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from shared.regions import REGIONS as _REGIONS
+from shared.vocabulary import INCOME_TYPES as _INCOME_TYPES
 
 RELATIONS = ("applicant", "spouse", "child", "parent", "sibling", "grandparent", "grandchild", "other")
 SEXES = ("male", "female")
 
 # rules.md "The calculation", step 2: the income-type vocabulary every service uses. Which of them
 # count is a parameter (`counted_income_types`), not this list.
-INCOME_TYPES = (
-    "wage", "business", "pension", "benefit", "alimony", "rent", "interest", "farming",
-    "employment_measure", "other",
-    "large_family_allowance", "disabled_child_allowance", "scholarship", "tsa", "disaster_aid",
-)
+INCOME_TYPES = _INCOME_TYPES
 
 # First two digits of a region's KATO code (rules.md "Identity").
 REGIONS = MappingProxyType(_REGIONS)
