@@ -5,6 +5,9 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
+
+from shared.errors import json_response
 
 from services.eligibility import service
 from services.eligibility.schemas import EstimateIn, ParameterIn, language
@@ -15,8 +18,10 @@ AcceptLanguage = Annotated[str | None, Header(alias="Accept-Language")]
 
 
 @router.post("/eligibility/estimate", summary="What a family would get: amounts, reasons, parameters used")
-async def estimate(body: EstimateIn, request: Request, accept_language: AcceptLanguage = None) -> dict:
-    return await service.estimate(cache=request.app.state.parameters, body=body, lang=language(accept_language))
+async def estimate(body: EstimateIn, request: Request, accept_language: AcceptLanguage = None) -> Response:
+    # The result is already JSON-ready; returning it directly skips FastAPI's generic encoder.
+    return json_response(await service.estimate(cache=request.app.state.parameters, body=body,
+                                                 lang=language(accept_language)))
 
 
 @router.get("/eligibility/decisions/{decision_id}", summary="A stored decision, optionally recomputed as it was made")
