@@ -120,8 +120,9 @@ def main() -> None:
             "through the gateway": (layout.ports["gateway"], {"Authorization": token}),
             "straight to eligibility": (layout.ports["eligibility"], {"x-qamqor-internal-token": internal}),
         }
+        time.sleep(5)  # let start-up work (group joins, first polls) settle
         for label, (port, headers) in targets.items():
-            asyncio.run(measure(port, headers, bodies, 300, 1))  # warm-up
+            asyncio.run(measure(port, headers, bodies, 1000, 1))  # warm-up
         print(f"machine: {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}")
         for label, (port, headers) in targets.items():
             latency = asyncio.run(measure(port, headers, bodies, args.requests, 1))
