@@ -214,5 +214,7 @@ def _caller(request: Request) -> Caller:
     return request.state.caller
 
 
-SessionDep = Annotated[AsyncSession, Depends(_session)]
+# scope="function": the commit happens when the endpoint returns, before the response is sent,
+# so a caller that got 201 can read what it wrote (the default scope commits after sending).
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 CallerDep = Annotated[Caller, Depends(_caller)]

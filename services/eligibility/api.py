@@ -44,5 +44,5 @@ async def list_parameters(
 
 
 @router.post("/parameters", status_code=201, summary="Record a new effective-dated parameter value")
-async def record_parameter(body: ParameterIn, session: SessionDep, caller: CallerDep) -> dict:
-    return await service.record_parameter(session=session, caller=caller, body=body)
+async def record_parameter(body: ParameterIn, request: Request, session: SessionDep, caller: CallerDep) -> dict:
+    return await service.record_parameter(session=session, cache=request.app.state.parameters, caller=caller, body=body)

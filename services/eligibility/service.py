@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.eligibility import repository
@@ -115,7 +115,8 @@ def parameter_out(record: ParameterRecord) -> dict[str, Any]:
     }
 
 
-async def record_parameter(*, session: AsyncSession, caller: Caller, body: ParameterIn) -> dict[str, Any]:
+async def record_parameter(*, session: AsyncSession, cache: ParameterCache, caller: Caller,
+                           body: ParameterIn) -> dict[str, Any]:
     errors = []
     if body.name not in PARAMETER_KINDS:
         errors.append(field_error("name", f"unknown parameter; one of {', '.join(PARAMETER_KINDS)}"))
@@ -140,7 +141,9 @@ async def record_parameter(*, session: AsyncSession, caller: Caller, body: Param
                              valid_to=body.valid_to, value=stored, recorded_by=caller.id, recorded_at=utcnow())
     session.add(record)
     await session.flush()
-    from sqlalchemy import text
+    # This process forgets its parameters as soon as the value is committed (before the caller
+    # hears 201); other processes hear of it through NOTIFY.
+    event.listen(session.sync_session, "after_commit", lambda _: cache.invalidate(), once=True)
     await session.execute(text(f"SELECT pg_notify('{PARAMETERS_CHANNEL}', '')"))
     return parameter_out(record)
 

@@ -72,6 +72,11 @@ async def test_a_new_parameter_value_is_used_and_a_gap_is_refused(running_servic
                                                             "region_kato": "610000000", "on": "2026-08-01"},
                                   headers=internal_token("admin", ADMIN))
         assert listed.json()["effective"]["value"] == "60000"
+        # ...and the very next estimate uses it: 0.70 × 60,000 = 42,000 (above 0.35 × Turkestan's median).
+        family = estimate_body([applicant], [], region="610000000", on="2026-11-22")
+        after = await client.post("/v1/eligibility/estimate", json=family, headers=internal_token("portal"))
+        assert after.status_code == 200 and after.json()["poverty_line"] == "42000"
+        assert "POVERTY_LINE_FROM_SUBSISTENCE" in {r["code"] for r in after.json()["reasons"]}
 
 
 async def test_decision_on_evidence_is_stored_emitted_and_recomputable(running_service, broker, internal_token):
