@@ -29,7 +29,8 @@ def up(
     layout = Layout(state_dir=state_dir.resolve(), kafka_port=kafka_port)
     layout.ports["gateway"] = gateway_port
     started = time.monotonic()
-    platform = start_platform(layout, on_step=lambda step: typer.echo(f"… starting {step}"))
+    platform = start_platform(
+        layout, on_step=lambda step: typer.echo(f"[{time.monotonic() - started:5.1f}s] starting {step}"))
     _print_welcome(platform, time.monotonic() - started)
     stopping = {"now": False}
 
