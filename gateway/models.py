@@ -28,7 +28,9 @@ class CallerRow(Base):
     # Bumped on every secret rotation; tokens carry it, so a rotation revokes older tokens.
     credential_version: Mapped[int] = mapped_column(Integer, default=1)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    bank_code: Mapped[str | None] = mapped_column(String(11), unique=True)
+    # Not unique: a bank may run several API clients (e.g. two data centres), each with its
+    # own secrets, all acting for the same bank code.
+    bank_code: Mapped[str | None] = mapped_column(String(11), index=True)
     # HMAC needs the secret itself, so it is sealed (AES-256-GCM) with the gateway master key.
     signing_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

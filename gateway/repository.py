@@ -29,11 +29,6 @@ async def list_callers(session: AsyncSession) -> Sequence[CallerRow]:
     return (await session.execute(select(CallerRow).order_by(CallerRow.id))).scalars().all()
 
 
-async def bank_code_taken(session: AsyncSession, bank_code: str) -> bool:
-    found = await session.execute(select(CallerRow.id).where(CallerRow.bank_code == bank_code))
-    return found.first() is not None
-
-
 def add_caller(session: AsyncSession, row: CallerRow) -> None:
     session.add(row)
 

@@ -161,8 +161,6 @@ async def create_caller(
     granted = validate_new_caller(caller_id, kind, scopes, bank_code)
     if await repository.get_caller(session, caller_id) is not None:
         raise Conflict(f"A caller with id {caller_id!r} already exists.")
-    if bank_code is not None and await repository.bank_code_taken(session, bank_code):
-        raise Conflict(f"Bank code {bank_code} already belongs to another caller.")
     secret = new_client_secret()
     signing = new_signing_secret() if kind == "bank" else None
     row = CallerRow(

@@ -9,13 +9,13 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
-def run_alembic_env(service_metadata: MetaData) -> None:
-    """The service's own tables plus the plumbing every service has (outbox, inbox,
-    idempotency keys), so autogenerate sees both."""
+def run_alembic_env(service_metadata: MetaData, *, plumbing: bool = True) -> None:
+    """The service's own tables plus (for event-driven services) the plumbing every one of them
+    has — outbox, inbox, idempotency keys — so autogenerate sees both."""
     import shared.idempotency  # noqa: F401  (registers its table)
     from shared.outbox import plumbing_metadata
 
-    target_metadata = [service_metadata, plumbing_metadata]
+    target_metadata = [service_metadata, plumbing_metadata] if plumbing else [service_metadata]
     config = context.config
     url = config.get_main_option("sqlalchemy.url")
 

@@ -14,7 +14,7 @@ import shared.idempotency  # noqa: F401
 from shared.db import drop_database, ensure_database, migrate
 from shared.outbox import plumbing_metadata
 
-SERVICES = ("intake", "verification", "eligibility", "contracts", "payments", "reporting")
+SERVICES = ("intake", "verification", "eligibility", "contracts", "payments", "reporting", "gateway")
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -22,15 +22,17 @@ async def test_migrations_match_models(name, postgres):
     url = postgres.url(f"qamqor_test_migrations_{name}")
     await drop_database(url)
     await ensure_database(url)
-    main = importlib.import_module(f"services.{name}.main")
-    models = importlib.import_module(f"services.{name}.models")
+    package = "gateway" if name == "gateway" else f"services.{name}"
+    main = importlib.import_module(f"{package}.main")
+    models = importlib.import_module(f"{package}.models")
+    targets = [models.Base.metadata] if name == "gateway" else [models.Base.metadata, plumbing_metadata]
     await asyncio.to_thread(migrate, url, main.MIGRATIONS_DIR)
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
             diff = await conn.run_sync(lambda sync: compare_metadata(
                 MigrationContext.configure(sync, opts={"compare_type": True}),
-                [models.Base.metadata, plumbing_metadata]))
+                targets))
     finally:
         await engine.dispose()
         await drop_database(url)
