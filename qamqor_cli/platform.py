@@ -174,6 +174,12 @@ def start_platform(layout: Layout, *, on_step=lambda message: None) -> Platform:
     """Everything `make run` starts, in order; returns once every process reports ready."""
     from shared.kafka import ensure_topics
 
+    from qamqor_cli.infra import port_open
+
+    busy = [f"{name} ({port})" for name, port in layout.ports.items() if port_open("127.0.0.1", port)]
+    if busy:
+        raise SystemExit(f"Ports already in use: {', '.join(busy)}. Is Qamqor already running? "
+                         "Stop it (Ctrl-C in its terminal) or choose other ports.")
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     on_step("PostgreSQL")
     postgres = ensure_postgres(layout.state_dir)
