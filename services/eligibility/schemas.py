@@ -26,7 +26,9 @@ class MemberIn(_In):
     full_time_student: bool = False
     disability_group: Literal[1, 2, 3] | None = None
     carer: bool = False
-    full_name: str | None = None  # accepted (the event flow carries it) and ignored by the rules
+    # Accepted so a member can be sent as the application has it; the rules do not read them.
+    full_name: str | None = None
+    phone: str | None = None
 
 
 class IncomeIn(_In):
