@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from decimal import Decimal
 
 from shared.iin import parse_iin
 
@@ -45,7 +44,3 @@ def synthetic_incomes(iin: str, month: date) -> list[dict[str, str]]:
             amount = 30_000 + int(_unit(iin, "business", month.isoformat()) * 150_000)
             incomes.append({"type": "business", "amount": f"{amount}.00"})
     return incomes
-
-
-def amount(value: str) -> Decimal:
-    return Decimal(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -55,10 +54,3 @@ def migrate(url: str, migrations_dir: Path) -> None:
     cfg.set_main_option("script_location", str(migrations_dir))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(cfg, "head")
-
-
-async def session_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A unit of work: commits when the block succeeds, rolls back when it raises."""
-    async with sessionmaker() as session:
-        async with session.begin():
-            yield session

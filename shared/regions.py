@@ -11,11 +11,6 @@ REGIONS: dict[str, str] = {
 }
 
 
-def region_code(kato: str) -> str:
-    """The region-level KATO code (`610000000`) for any KATO code inside it."""
-    return kato[:2] + "0000000"
-
-
 def region_name(kato: str) -> str | None:
     if len(kato) != 9 or not kato.isdigit():
         return None

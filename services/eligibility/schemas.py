@@ -77,9 +77,6 @@ def to_case(body: EstimateIn) -> Case:
     )
 
 
-ParameterValueIn = Decimal | bool | list[str] | str
-
-
 class ParameterIn(_In):
     name: str
     region_kato: str | None = None
