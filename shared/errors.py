@@ -57,6 +57,10 @@ class InvalidInput(QamqorError):
     status, slug, title = 422, "validation-error", "Invalid input"
 
 
+class Unauthorized(QamqorError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
 class Forbidden(QamqorError):
     status, slug, title = 403, "forbidden", "Forbidden"
 
