@@ -44,6 +44,8 @@ class ServiceSpec:
     # Extra resources (HTTP clients to external systems, caches): entered at start-up, their
     # values put on app.state under the given name.
     resources: dict[str, Callable[[FastAPI], Any]] = field(default_factory=dict)
+    # Background loops a service needs beyond relay and consumer, supervised like them.
+    tasks: dict[str, Callable[[FastAPI], Awaitable[None]]] = field(default_factory=dict)
     description: str = ""
 
 
@@ -158,6 +160,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         tasks.append(asyncio.create_task(_supervise("outbox relay", relay_loop)))
         if spec.subscribe:
             tasks.append(asyncio.create_task(_supervise("consumer", consumer_loop)))
+        for task_name, task in spec.tasks.items():
+            tasks.append(asyncio.create_task(_supervise(task_name, lambda t=task: t(app))))
         try:
             yield
         finally:

@@ -42,3 +42,15 @@ class DecisionRecord(Base):
     rules_version: Mapped[str] = mapped_column(String(40))
     case_input: Mapped[dict[str, Any]] = mapped_column(JSONB)
     result: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class PendingDecision(Base):
+    """Evidence that could not be decided yet because a parameter was missing; retried whenever
+    parameters change."""
+
+    __tablename__ = "pending_decisions"
+
+    application_id: Mapped[UUID] = mapped_column(primary_key=True)
+    evidence_event: Mapped[dict[str, Any]] = mapped_column(JSONB)  # the verification.completed envelope
+    reason: Mapped[str] = mapped_column(String(500))
+    deferred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -9,7 +9,9 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import event, select, text
+from sqlalchemy import delete, select, text
+from sqlalchemy import event as orm_event
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.eligibility import repository
@@ -26,14 +28,14 @@ from services.eligibility.domain import (
 )
 from services.eligibility.domain.rules import is_able_bodied
 from services.eligibility.domain.validation import is_known_region
-from services.eligibility.models import DecisionRecord, ParameterRecord
+from services.eligibility.models import DecisionRecord, ParameterRecord, PendingDecision
 from services.eligibility.schemas import EstimateIn, ParameterIn, to_case
 from shared.calendar import utcnow
 from shared.consumer import PermanentError
 from shared.db import asyncpg_dsn
 from shared.errors import InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
-from shared.events.contracts import EligibilityDecided, MonthlyAmount, VerificationCompleted
+from shared.events.contracts import EligibilityDecided, EligibilityDeferred, MonthlyAmount, VerificationCompleted
 from shared.identity import Caller
 from shared.outbox import emit
 
@@ -71,6 +73,8 @@ class ParameterCache:
         self._current: ParameterSet | None = None
         self._lock = asyncio.Lock()
         self._listener: asyncpg.Connection | None = None
+        # Set whenever parameters change, so decisions waiting for a missing value are retried.
+        self.changed = asyncio.Event()
 
     async def __aenter__(self) -> "ParameterCache":
         try:
@@ -87,6 +91,7 @@ class ParameterCache:
     def invalidate(self) -> None:
         self._values = None
         self._current = None
+        self.changed.set()
 
     async def values(self) -> list[ParameterValue]:
         if self._values is None:
@@ -143,7 +148,7 @@ async def record_parameter(*, session: AsyncSession, cache: ParameterCache, call
     await session.flush()
     # This process forgets its parameters as soon as the value is committed (before the caller
     # hears 201); other processes hear of it through NOTIFY.
-    event.listen(session.sync_session, "after_commit", lambda _: cache.invalidate(), once=True)
+    orm_event.listen(session.sync_session, "after_commit", lambda _: cache.invalidate(), once=True)
     await session.execute(text(f"SELECT pg_notify('{PARAMETERS_CHANNEL}', '')"))
     return parameter_out(record)
 
@@ -226,7 +231,10 @@ async def decide_on_evidence(session: AsyncSession, envelope: Envelope, *, cache
         decision = decide(case, params)
         able = able_bodied_iins(case, params)
     except MissingParameter as exc:
-        raise PermanentError(str(exc)) from exc
+        # Never decide on a stale value: the application waits, visibly, until the value is
+        # recorded; `retry_pending_decisions` then decides it.
+        await _defer(session, envelope, event, str(exc))
+        return
     record = DecisionRecord(
         application_id=application.application_id, evidence_id=event.evidence_id, decided_at=decided_at,
         rules_version=decision.rules_version, case_input=body.model_dump(mode="json"),
@@ -234,6 +242,7 @@ async def decide_on_evidence(session: AsyncSession, envelope: Envelope, *, cache
     )
     session.add(record)
     await session.flush()
+    await session.execute(delete(PendingDecision).where(PendingDecision.application_id == application.application_id))
     await emit(session, EligibilityDecided(
         application=application,
         decision_id=record.id,
@@ -250,6 +259,39 @@ async def decide_on_evidence(session: AsyncSession, envelope: Envelope, *, cache
         rules_version=decision.rules_version,
         able_bodied_iins=able,
     ), source=SOURCE, key=str(application.application_id), cause=envelope)
+
+
+async def _defer(session: AsyncSession, envelope: Envelope, event: VerificationCompleted, reason: str) -> None:
+    inserted = (await session.execute(
+        insert(PendingDecision)
+        .values(application_id=event.application.application_id,
+                evidence_event=envelope.model_dump(mode="json"), reason=reason[:500])
+        .on_conflict_do_nothing()
+        .returning(PendingDecision.application_id)
+    )).first()
+    if inserted is None:
+        return  # already waiting (and already announced)
+    log.warning("decision deferred: %s", reason, extra={"key": envelope.key})
+    await emit(session, EligibilityDeferred(application=event.application, reason="MISSING_PARAMETER", detail=reason),
+               source=SOURCE, key=envelope.key, cause=envelope)
+
+
+async def retry_pending_decisions(sessionmaker: async_sessionmaker[AsyncSession], cache: ParameterCache, *,
+                                  interval: float = 60.0) -> None:
+    """Runs for the life of the process: whenever parameters change (and at least every
+    `interval` seconds), try again to decide the applications that were waiting."""
+    while True:
+        try:
+            await asyncio.wait_for(cache.changed.wait(), timeout=interval)
+        except asyncio.TimeoutError:
+            pass
+        cache.changed.clear()
+        async with sessionmaker() as session, session.begin():
+            waiting = (await session.execute(
+                select(PendingDecision).order_by(PendingDecision.deferred_at).limit(500)
+                .with_for_update(skip_locked=True))).scalars().all()
+            for row in waiting:
+                await decide_on_evidence(session, Envelope.model_validate(row.evidence_event), cache=cache)
 
 
 async def get_decision(*, session: AsyncSession, cache: ParameterCache, decision_id: UUID, lang: str,

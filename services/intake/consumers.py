@@ -12,6 +12,7 @@ def handlers(app: FastAPI) -> dict:
     return {
         "verification.completed": service.on_verification_completed,
         "eligibility.decided": service.on_eligibility_decided,
+        "eligibility.deferred": service.on_eligibility_deferred,
         "contract.drafted": service.on_contract_drafted,
         "contract.signed": service.on_contract_signed,
         "payment.scheduled": service.on_payment_scheduled,

@@ -11,6 +11,7 @@ from shared.iin import iin_problems
 # The statuses a citizen sees, in the order the flow reaches them.
 SUBMITTED = "submitted"
 VERIFIED = "verified"
+DECISION_PENDING = "decision_pending"
 APPROVED = "approved"
 REJECTED = "rejected"
 CONTRACT_DRAFTED = "contract_drafted"
@@ -19,7 +20,7 @@ PAYMENTS_SCHEDULED = "payments_scheduled"
 WITHDRAWN = "withdrawn"
 
 _ORDER = {s: i for i, s in enumerate(
-    [SUBMITTED, VERIFIED, APPROVED, CONTRACT_DRAFTED, CONTRACT_SIGNED, PAYMENTS_SCHEDULED]
+    [SUBMITTED, VERIFIED, DECISION_PENDING, APPROVED, CONTRACT_DRAFTED, CONTRACT_SIGNED, PAYMENTS_SCHEDULED]
 )}
 FINAL_NEGATIVE = frozenset({REJECTED, WITHDRAWN})
 # After these an application no longer blocks its members from a new one.

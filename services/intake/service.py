@@ -20,6 +20,7 @@ from shared.events.contracts import (
     ContractDrafted,
     ContractSigned,
     EligibilityDecided,
+    EligibilityDeferred,
     FamilyMember,
     PaymentScheduled,
     VerificationCompleted,
@@ -164,6 +165,12 @@ async def on_eligibility_decided(session: AsyncSession, envelope: Envelope) -> N
     status = domain.APPROVED if event.eligible else domain.REJECTED
     await _advance(session, envelope, event.application.application_id, status,
                    {"reasons": event.reasons}, decision=decision)
+
+
+async def on_eligibility_deferred(session: AsyncSession, envelope: Envelope) -> None:
+    event: EligibilityDeferred = envelope.payload()  # type: ignore[assignment]
+    await _advance(session, envelope, event.application.application_id, domain.DECISION_PENDING,
+                   {"reason": event.reason, "detail": event.detail})
 
 
 async def on_contract_drafted(session: AsyncSession, envelope: Envelope) -> None:

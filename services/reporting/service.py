@@ -29,6 +29,8 @@ async def project(session: AsyncSession, envelope: Envelope) -> None:
                    "channel": context.channel, "members": len(event.members)}  # type: ignore[attr-defined]
         if envelope.type == "eligibility.decided":
             values |= {"decided_at": envelope.occurred_at, "eligible": event.eligible, "kind": event.kind}  # type: ignore[attr-defined]
+    elif envelope.type == "eligibility.deferred":
+        values |= {"region_kato": context.region_kato, "settlement": context.settlement, "channel": context.channel}
     elif envelope.type == "payment.scheduled":
         values |= {"scheduled_total": event.total}  # type: ignore[attr-defined]
     insert_values = {"application_id": application_id, "region_kato": "000000000", "settlement": "urban",

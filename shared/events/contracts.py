@@ -114,6 +114,16 @@ class EligibilityDecided(_Contract):
     able_bodied_iins: list[str] = []
 
 
+@register("eligibility.deferred", 1)
+class EligibilityDeferred(_Contract):
+    """No decision can be made yet (a parameter has no value for the dates the case needs); the
+    application waits and is decided as soon as the value is recorded."""
+
+    application: CaseContext
+    reason: str  # MISSING_PARAMETER
+    detail: str
+
+
 class Obligation(_Contract):
     iin: str
     measure: str  # stay_employed | job_placement | public_works | training | entrepreneurship_grant

@@ -115,3 +115,50 @@ async def test_decision_on_evidence_is_stored_emitted_and_recomputable(running_s
                                  headers=internal_token("ops", frozenset({"applications:read"})))
         assert shown.status_code == 200
         assert shown.json()["recomputed_identical"] is True
+
+
+async def test_missing_parameter_defers_the_decision_until_the_value_is_recorded(running_service, broker, internal_token):
+    """An application dated 2027-02-10 needs 2026-Q4 statistics (shipped) and the 2027 MCI (not
+    shipped): it must wait, visibly, and be decided as soon as an administrator records the MCI."""
+    from services.eligibility.models import PendingDecision
+
+    grandmother = person(date(1950, 3, 3), "female", "applicant")
+    grandchild = person(date(2023, 5, 5), "male", "grandchild")
+    application_id = uuid.uuid4()
+    event = Envelope.wrap(VerificationCompleted(
+        application=CaseContext(application_id=application_id, application_date=date(2027, 2, 10),
+                                region_kato="610000000", settlement="rural", channel="egov",
+                                bank_account=BankAccount(iban="KZ86125KZT5004100100", bank_code="HSBKKZKX")),
+        evidence_id=uuid.uuid4(), assessment_quarter="2026-Q4",
+        members=[FamilyMember(**grandmother), FamilyMember(**grandchild)],
+        incomes=[IncomeRecord(iin=grandmother["iin"], type="pension", month=m, amount="30000.00")
+                 for m in ("2026-10", "2026-11", "2026-12")],
+    ), source="verification", key=str(application_id))
+    async with running_service("eligibility") as client:
+        await publish(broker.bootstrap, "qamqor.verification", event)
+
+        async def deferred():
+            async with client.app.state.sessionmaker() as session:
+                waiting = await session.get(PendingDecision, application_id)
+                announced = await session.scalar(select(func.count()).select_from(outbox).where(
+                    outbox.c.key == str(application_id), outbox.c.event_type == "eligibility.deferred"))
+                return (waiting, announced) if waiting and announced else None
+
+        waiting, announced = await eventually(deferred)
+        assert "mci" in waiting.reason and announced == 1
+
+        await client.post("/v1/parameters", headers=internal_token("admin", ADMIN), json={
+            "name": "mci", "valid_from": "2027-01-01", "valid_to": "2027-12-31", "value": "4600"})
+
+        async def decided():
+            async with client.app.state.sessionmaker() as session:
+                return (await session.execute(select(DecisionRecord).where(
+                    DecisionRecord.application_id == application_id))).scalar_one_or_none()
+
+        record = await eventually(decided)
+        # 90,000 / 2 / 3 = 15,000 per person; line 35,596; (35,596 − 15,000) × 2 = 41,192;
+        # the grandchild (3) brings 1.5 × 4,600 = 6,900 a month.
+        assert [(m["month"], m["tsa"], m["child_supplement"]) for m in record.result["monthly"]] == [
+            ("2027-02", 41192, 6900), ("2027-03", 41192, 6900)]
+        async with client.app.state.sessionmaker() as session:
+            assert await session.get(PendingDecision, application_id) is None
