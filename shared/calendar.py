@@ -47,6 +47,15 @@ class Quarter:
         return date(self.year, 3 * self.number - 2, 1)
 
     @property
+    def last_month(self) -> int:
+        return 3 * self.number
+
+    @property
+    def month_index(self) -> int:
+        """Months since year 0 of the quarter's first month (year*12 + month-1)."""
+        return self.year * 12 + 3 * self.number - 3
+
+    @property
     def last_day(self) -> date:
         nxt = self.next().first_day
         return date.fromordinal(nxt.toordinal() - 1)

@@ -13,6 +13,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
+from shared.calendar import Quarter, month_label
+
 from .decision import (
     Decision,
     IgnoredIncome,
@@ -66,33 +68,8 @@ def tiyn_to_decimal(amount_tiyn: int) -> Decimal:
 
 # ----------------------------------------------------------------------------------------- periods
 
-@dataclass(frozen=True, slots=True)
-class Quarter:
-    year: int
-    number: int  # 1..4
-
-    def __str__(self) -> str:
-        return f"{self.year}-Q{self.number}"
-
-    @property
-    def first_day(self) -> date:
-        return date(self.year, 3 * self.number - 2, 1)
-
-    @property
-    def last_month(self) -> int:
-        return 3 * self.number
-
-    @property
-    def month_index(self) -> int:
-        """Months since year 0 of the quarter's first month (year*12 + month-1)."""
-        return self.year * 12 + 3 * self.number - 3
-
-    def previous(self) -> Quarter:
-        return Quarter(self.year - 1, 4) if self.number == 1 else Quarter(self.year, self.number - 1)
-
-
 def quarter_of(day: date) -> Quarter:
-    return Quarter(day.year, (day.month - 1) // 3 + 1)
+    return Quarter.of(day)
 
 
 def assessment_quarter(application_date: date) -> Quarter:
@@ -121,10 +98,6 @@ def period_of(application_date: date) -> Period:
     months = assignment_months(application_date)
     return Period(quarter_of(application_date), assessment_quarter(application_date), months,
                   tuple(month_label(m) for m in months))
-
-
-def month_label(first_day: date) -> str:
-    return f"{first_day.year:04d}-{first_day.month:02d}"
 
 
 def age_on(birth_date: date, on: date) -> int:

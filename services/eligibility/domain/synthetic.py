@@ -67,7 +67,7 @@ def synthetic_population(families: int, params: ParameterSet, *, period: Quarter
     """`families` families applying on days spread over `period`."""
     regions = tuple(kato + "0000000" for kato in REGIONS)
     first_day = period.first_day
-    next_first = Quarter(period.year + (period.number == 4), period.number % 4 + 1).first_day
+    next_first = period.next().first_day
     quarter_days = (next_first - first_day).days
     # approximate poverty line per region, to put incomes around it
     lines = np.array([poverty_line(params, r, first_day).amount for r in regions], dtype=np.int64)
