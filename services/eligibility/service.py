@@ -26,6 +26,7 @@ from services.eligibility.domain import (
     render,
     validate_case,
 )
+from services.eligibility.domain.parameters import value_to_json
 from services.eligibility.domain.rules import is_able_bodied
 from services.eligibility.domain.validation import is_known_region
 from services.eligibility.models import DecisionRecord, ParameterRecord, PendingDecision
@@ -120,6 +121,15 @@ def parameter_out(record: ParameterRecord) -> dict[str, Any]:
     }
 
 
+def _as_text(raw: Any) -> str:
+    """A JSON value as the parameter parser reads it (a CSV cell's text)."""
+    if isinstance(raw, list):
+        return " ".join(map(str, raw))
+    if isinstance(raw, bool):
+        return str(raw).lower()
+    return str(raw)
+
+
 async def record_parameter(*, session: AsyncSession, cache: ParameterCache, caller: Caller,
                            body: ParameterIn) -> dict[str, Any]:
     errors = []
@@ -132,12 +142,10 @@ async def record_parameter(*, session: AsyncSession, cache: ParameterCache, call
     stored: Any = None
     if not errors:
         try:
-            raw = body.value
-            typed = parse_parameter_value(body.name, " ".join(raw) if isinstance(raw, list) else str(raw).lower()
-                                          if isinstance(raw, bool) else str(raw))
+            typed = parse_parameter_value(body.name, _as_text(body.value))
             ParameterValue(name=body.name, region_kato=body.region_kato, valid_from=body.valid_from,
                            valid_to=body.valid_to, value=typed, recorded_at=utcnow())
-            stored = list(typed) if isinstance(typed, tuple) else typed if isinstance(typed, bool) else str(typed)
+            stored = value_to_json(typed)
         except ValueError as exc:
             errors.append(field_error("value", str(exc)))
     if errors:
