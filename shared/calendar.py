@@ -67,6 +67,12 @@ class Quarter:
         return f"{self.year}-Q{self.number}"
 
 
+def assessment_quarter(application_date: date) -> Quarter:
+    """Q−1: incomes and expenses are assessed over the quarter before the one the application
+    falls in (rules.md, "The calculation"; January → Q4 of the year before)."""
+    return Quarter.of(application_date).previous()
+
+
 def month_label(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 

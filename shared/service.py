@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.db import make_engine, make_sessionmaker
-from shared.errors import install_error_handlers, problem_response
+from shared.errors import Forbidden, install_error_handlers, problem_response
 from shared.identity import INTERNAL_TOKEN_HEADER, Caller, InternalTokenVerifier
 from shared.kafka import ensure_topics, make_producer
 from shared.consumer import ConsumerRunner, Handler
@@ -222,3 +222,28 @@ def _caller(request: Request) -> Caller:
 # so a caller that got 201 can read what it wrote (the default scope commits after sending).
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+class RequireScope:
+    """Defence in depth: the service checks the route's scope itself, from the caller in the
+    gateway-signed internal token, so a mistake in the gateway's route table alone cannot expose
+    data. Declared on the route (`dependencies=[RequireScope("contracts:sign")]`), it runs before
+    any other dependency, so a refused caller never opens a database session."""
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+
+    def __call__(self, request: Request) -> None:
+        caller: Caller | None = getattr(request.state, "caller", None)
+        if caller is None or not caller.has(self.scope):
+            raise Forbidden(f"This route needs the scope {self.scope}.")
+
+    def __repr__(self) -> str:
+        return f"RequireScope({self.scope!r})"
+
+
+def required_scopes(route: Any) -> set[str]:
+    """The scopes a FastAPI route declares with RequireScope (the route-table contract test
+    compares them with the gateway's table)."""
+    return {dep.call.scope for dep in getattr(route, "dependant", None).dependencies
+            if isinstance(dep.call, RequireScope)} if hasattr(route, "dependant") else set()

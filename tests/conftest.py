@@ -37,6 +37,30 @@ def postgres(state_dir: Path) -> Postgres:
 
 
 @pytest.fixture(scope="session")
+def db_prefix(postgres: Postgres) -> str:
+    """Every database this test session creates starts with this prefix, so two sessions (two
+    checkouts, or CI beside a developer) never drop each other's databases; all of them are
+    dropped when the session ends."""
+    prefix = f"qamqor_t{os.getpid()}"
+    yield prefix
+    asyncio.run(_drop_databases(postgres, prefix))
+
+
+async def _drop_databases(postgres: Postgres, prefix: str) -> None:
+    import asyncpg
+
+    from shared.db import asyncpg_dsn, drop_database
+
+    conn = await asyncpg.connect(asyncpg_dsn(postgres.url("postgres")))
+    try:
+        names = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "\\_%")
+    finally:
+        await conn.close()
+    for row in names:
+        await drop_database(postgres.url(row["datname"]))
+
+
+@pytest.fixture(scope="session")
 def broker(state_dir: Path) -> Broker:
     external = os.environ.get("QAMQOR_TEST_KAFKA_BOOTSTRAP")
     if external:
@@ -70,14 +94,14 @@ def internal_token(internal_keys) -> Callable[..., dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def service_env(postgres: Postgres, broker: Broker, internal_keys) -> Callable[[str], dict[str, str]]:
+def service_env(postgres: Postgres, broker: Broker, internal_keys, db_prefix: str) -> Callable[[str], dict[str, str]]:
     """Environment for one service under test: its own database, the test broker, the key."""
     _, public_file = internal_keys
 
     def env(name: str) -> dict[str, str]:
         prefix = f"QAMQOR_{name.upper()}_"
         return {
-            prefix + "DATABASE_URL": postgres.url(f"qamqor_test_{name}"),
+            prefix + "DATABASE_URL": postgres.url(f"{db_prefix}_{name}"),
             prefix + "KAFKA_BOOTSTRAP": broker.bootstrap,
             prefix + "INTERNAL_PUBLIC_KEY_FILE": str(public_file),
             prefix + "ENVIRONMENT": "test",

@@ -105,7 +105,6 @@ class EligibilityDecided(_Contract):
     period_quarter: str
     poverty_line: int
     per_capita_income: Decimal
-    members: int
     monthly: list[MonthlyAmount]
     reasons: list[str]
     rules_version: str

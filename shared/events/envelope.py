@@ -33,6 +33,11 @@ def contract_for(event_type: str, version: int) -> type[BaseModel]:
         raise ValueError(f"unknown event type {event_type} v{version}") from None
 
 
+def registered() -> dict[tuple[str, int], type[BaseModel]]:
+    """Every event contract: (type, version) → model."""
+    return dict(_REGISTRY)
+
+
 def validate_data(event_type: str, version: int, data: Any) -> BaseModel:
     return contract_for(event_type, version).model_validate(data)
 

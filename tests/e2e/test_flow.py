@@ -23,10 +23,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory, postgres):
+def platform(tmp_path_factory, postgres, db_prefix):
     layout = Layout(
         state_dir=tmp_path_factory.mktemp("platform"),
-        db_prefix="qamqor_e2e",
+        db_prefix=f"{db_prefix}_e2e",
         ports={name: free_port() for name in DEFAULT_PORTS},
         kafka_port=free_port(),
         environment="test",

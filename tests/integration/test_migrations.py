@@ -18,8 +18,8 @@ SERVICES = ("intake", "verification", "eligibility", "contracts", "payments", "r
 
 
 @pytest.mark.parametrize("name", SERVICES)
-async def test_migrations_match_models(name, postgres):
-    url = postgres.url(f"qamqor_test_migrations_{name}")
+async def test_migrations_match_models(name, postgres, db_prefix):
+    url = postgres.url(f"{db_prefix}_migrations_{name}")
     await drop_database(url)
     await ensure_database(url)
     package = "gateway" if name == "gateway" else f"services.{name}"

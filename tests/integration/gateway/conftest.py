@@ -1,4 +1,4 @@
-"""Gateway test rig: a migrated `qamqor_test_gateway` database, one stand-in service per
+"""Gateway test rig: a migrated gateway database of this session, one stand-in service per
 real service (each a real uvicorn server on its own port, checking internal tokens), and the
 gateway app itself, driven over ASGI."""
 
@@ -32,8 +32,8 @@ FAST_ARGON2 = {"argon2_time_cost": 2, "argon2_memory_kib": 19456, "argon2_parall
 
 
 @pytest.fixture(scope="session")
-async def gateway_database(postgres) -> str:
-    url = postgres.url("qamqor_test_gateway")
+async def gateway_database(postgres, db_prefix) -> str:
+    url = postgres.url(f"{db_prefix}_gateway")
     await drop_database(url)
     await ensure_database(url)
     await asyncio.to_thread(migrate, url, MIGRATIONS_DIR)

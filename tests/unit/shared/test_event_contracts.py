@@ -1,0 +1,103 @@
+"""Every event contract declares each field once and survives the trip through the envelope
+and the broker's bytes unchanged."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from uuid import UUID
+
+import orjson
+import pytest
+from pydantic import BaseModel
+
+from shared.events import Envelope, registered
+from shared.events import contracts as c
+
+APP = UUID("0190a1b2-c3d4-7e5f-8a9b-000000000001")
+OTHER = UUID("0190a1b2-c3d4-7e5f-8a9b-000000000002")
+CASE = c.CaseContext(application_id=APP, application_date=date(2026, 11, 2), region_kato="610000000",
+                     settlement="rural", channel="egov",
+                     bank_account=c.BankAccount(iban="KZ86125KZT5004100100", bank_code="HSBKKZKX"))
+MEMBER = c.FamilyMember(iin="550211400017", full_name="A. S.", birth_date=date(1955, 2, 11), sex="female",
+                        relation="applicant")
+
+# One example of every registered event; a new contract without one fails test_every_event_has_an_example.
+EXAMPLES: dict[tuple[str, int], BaseModel] = {
+    ("application.submitted", 1): c.ApplicationSubmitted(application=CASE, expense_check_consent=True,
+                                                         members=[MEMBER]),
+    ("verification.completed", 1): c.VerificationCompleted(
+        application=CASE, evidence_id=OTHER, assessment_quarter="2026-Q3", members=[MEMBER],
+        incomes=[c.IncomeRecord(iin=MEMBER.iin, type="pension", month="2026-07", amount=Decimal("45000.50"))]),
+    ("eligibility.decided", 1): c.EligibilityDecided(
+        application=CASE, decision_id=OTHER, eligible=True, kind="unconditional", assessment_quarter="2026-Q3",
+        period_quarter="2026-Q4", poverty_line=35596, per_capita_income=Decimal("15000.17"),
+        monthly=[c.MonthlyAmount(month="2026-11", tsa=20596, child_supplement=6488, total=27084)],
+        reasons=["INCOME_BELOW_POVERTY_LINE"], rules_version="tsa-2025.1", members=[MEMBER],
+        able_bodied_iins=[]),
+    ("eligibility.deferred", 1): c.EligibilityDeferred(application=CASE, reason="MISSING_PARAMETER",
+                                                       detail="no value of parameter 'mci'"),
+    ("contract.drafted", 1): c.ContractDrafted(contract_id=OTHER, application_id=APP, decision_id=OTHER,
+                                               obligations=[c.Obligation(iin=MEMBER.iin, measure="job_placement")]),
+    ("contract.signed", 1): c.ContractSigned(contract_id=OTHER, application_id=APP, decision_id=OTHER,
+                                             signed_at=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc)),
+    ("payment.scheduled", 1): c.PaymentScheduled(
+        application_id=APP, decision_id=OTHER, region_kato="610000000", settlement="rural", bank_code="HSBKKZKX",
+        payments=[c.ScheduledPayment(payment_id=OTHER, month="2026-11", tsa=1, child_supplement=2, total=3)],
+        total=3),
+    ("payment.settled", 1): c.PaymentSettled(payment_id=OTHER, application_id=APP, month="2026-11", total=3,
+                                             bank_code="HSBKKZKX"),
+    ("payment.failed", 1): c.PaymentFailed(payment_id=OTHER, application_id=APP, month="2026-11", total=3,
+                                           bank_code="HSBKKZKX", reason="account closed"),
+}
+
+CONTRACTS = registered()
+
+
+def _declared_fields(model: type[BaseModel]) -> list[str]:
+    """Field names in the order the class body annotates them (a second annotation of the same
+    name silently replaces the first in pydantic, which is exactly the mistake to catch)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(model)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    return [node.target.id for node in body if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)]
+
+
+def _all_models() -> set[type[BaseModel]]:
+    """Every contract model, and every model nested in one."""
+    seen: set[type[BaseModel]] = set()
+    stack = list(CONTRACTS.values())
+    while stack:
+        model = stack.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for field in model.model_fields.values():
+            for arg in [field.annotation, *getattr(field.annotation, "__args__", ())]:
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    stack.append(arg)
+    return seen
+
+
+@pytest.mark.parametrize("model", sorted(_all_models(), key=lambda m: m.__name__), ids=lambda m: m.__name__)
+def test_no_field_is_declared_twice(model: type[BaseModel]) -> None:
+    names = _declared_fields(model)
+    assert len(names) == len(set(names)), f"{model.__name__} declares {sorted(n for n in names if names.count(n) > 1)} twice"
+
+
+def test_every_event_has_an_example() -> None:
+    assert set(EXAMPLES) == set(CONTRACTS)
+
+
+@pytest.mark.parametrize("key", sorted(CONTRACTS), ids=lambda k: f"{k[0]}.v{k[1]}")
+def test_round_trip_through_the_envelope(key: tuple[str, int]) -> None:
+    payload = EXAMPLES[key]
+    assert type(payload) is CONTRACTS[key]
+    envelope = Envelope.wrap(payload, source="test", key=str(APP))
+    wire = orjson.dumps(envelope.model_dump(mode="json"))
+    received = Envelope.model_validate(orjson.loads(wire))
+    assert (received.type, received.version) == key
+    assert received == envelope
+    assert received.payload() == payload
