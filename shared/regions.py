@@ -1,4 +1,7 @@
-"""Reference data: Kazakhstan's regions by the first two digits of the KATO code."""
+"""Reference data: Kazakhstan's regions by the first two digits of the KATO code.
+
+`is_known_region` is the one check every service uses for a region code (intake at the door,
+eligibility for parameters and cases)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,16 @@ REGIONS: dict[str, str] = {
 }
 
 
+def is_known_region(kato: object) -> bool:
+    """A 9-digit KATO code whose first two digits name one of the regions."""
+    return (isinstance(kato, str) and len(kato) == 9 and kato.isascii() and kato.isdigit()
+            and kato[:2] in REGIONS)
+
+
 def region_name(kato: str) -> str | None:
-    if len(kato) != 9 or not kato.isdigit():
-        return None
-    return REGIONS.get(kato[:2])
+    return REGIONS[kato[:2]] if is_known_region(kato) else None
+
+
+def region_level_kato(kato: str) -> str:
+    """`611010000` (a district of Turkestan region) → `610000000` (the region)."""
+    return kato[:2] + "0000000"
