@@ -118,7 +118,8 @@ async def estimate(*, cache: ParameterCache, body: EstimateIn, lang: str) -> dic
     return _explained(_decide(case, await cache.current()), lang)
 
 
-def _case_of(event: VerificationCompleted) -> Case:
+def case_from_evidence(event: VerificationCompleted) -> Case:
+    """The family verified evidence describes, as the rules read it."""
     application = event.application
     try:
         return Case(
@@ -140,7 +141,7 @@ async def decide_on_evidence(*, session: AsyncSession, envelope: Envelope, cache
     application = event.application
     if await repository.decision_for_application(session, application.application_id) is not None:
         return
-    case = _case_of(event)
+    case = case_from_evidence(event)
     problems = validate_case(case)
     if problems:
         raise PermanentError(f"evidence fails validation: {[p.path for p in problems]}")

@@ -22,7 +22,7 @@ from .decision import (
     MonthlyPayment,
     Reason,
 )
-from .model import Case, Expenses, Income, Member
+from .model import Case, Expenses, History, Income, Member
 from .parameters import MissingParameter, ParameterSet, ParameterValue
 
 # tsa-2025.2: the ages, the large-family rates and the ban's length are read from parameters
@@ -438,16 +438,7 @@ def decide(case: Case, params: ParameterSet) -> Decision:
     ))
 
     disqualified = False
-    ban_until = case.history.ban_until
-    ban_explained: dict[str, object] = {}
-    terminated = case.history.contract_terminated_on
-    if terminated is not None:
-        # The ban's length is the one in force when the contract was terminated.
-        months = int(reader.get("ban_months", terminated).value)
-        after_termination = ban_after_termination(terminated, months)
-        if ban_until is None or after_termination > ban_until:
-            ban_until = after_termination
-            ban_explained = {"contract_terminated_on": terminated, "ban_months": months}
+    ban_until, ban_explained = _ban(case.history, reader)
     if is_banned(ban_until, day):
         disqualified = True
         add(Reason("BAN_ACTIVE", {"ban_until": ban_until, "application_date": day, **ban_explained}))
@@ -524,6 +515,20 @@ def decide(case: Case, params: ParameterSet) -> Decision:
         parameters=tuple(reader.used.values()),
         rules_version=RULES_VERSION,
     )
+
+
+def _ban(history: History, reader: _Reader) -> tuple[date | None, dict[str, object]]:
+    """The last day of a ban (art. 128) and what explains it beyond that day: `ban_until` as given,
+    or `ban_months` after a contract terminated through the recipient's fault — the length in force
+    on the termination day — whichever ends later."""
+    terminated = history.contract_terminated_on
+    if terminated is None:
+        return history.ban_until, {}
+    months = int(reader.get("ban_months", terminated).value)
+    after_termination = ban_after_termination(terminated, months)
+    if history.ban_until is not None and history.ban_until >= after_termination:
+        return history.ban_until, {}
+    return after_termination, {"contract_terminated_on": terminated, "ban_months": months}
 
 
 def _expense_reasons(expenses: Expenses, n: int, line: PovertyLine, reader: _Reader, day: date, add) -> bool:
