@@ -36,8 +36,8 @@ from services.eligibility.domain import (  # noqa: E402
     load_shipped_parameters,
     validate_case,
 )
-from services.eligibility.domain.bulk import decide_columns  # noqa: E402
-from services.eligibility.domain.synthetic import synthetic_population  # noqa: E402
+from services.eligibility.reassessment import decide_columns  # noqa: E402
+from bench.synthetic import synthetic_population  # noqa: E402
 
 
 def five_member_family() -> Case:

@@ -1,8 +1,13 @@
-"""Which events eligibility follows, and the use case each one runs."""
+"""What eligibility reacts to: verified evidence (an event), and parameter changes (the cache's
+signal), each running one use case in its own unit of work."""
+
+import asyncio
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.eligibility import service
+from services.eligibility.adapters import ParameterCache
 from shared.events.contracts import TOPICS
 
 SUBSCRIBE = (TOPICS["verification"],)
@@ -10,6 +15,20 @@ SUBSCRIBE = (TOPICS["verification"],)
 
 def handlers(app: FastAPI) -> dict:
     async def on_verification_completed(session, envelope):  # noqa: ANN001
-        await service.decide_on_evidence(session, envelope, cache=app.state.parameters)
+        await service.decide_on_evidence(session=session, envelope=envelope, cache=app.state.parameters)
 
     return {"verification.completed": on_verification_completed}
+
+
+async def retry_pending_decisions(*, sessionmaker: async_sessionmaker[AsyncSession], cache: ParameterCache,
+                                  interval: float = 60.0) -> None:
+    """Runs for the life of the process: whenever parameters change (and at least every
+    `interval` seconds), try again to decide the applications that were waiting."""
+    while True:
+        try:
+            await asyncio.wait_for(cache.changed.wait(), timeout=interval)
+        except asyncio.TimeoutError:
+            pass
+        cache.changed.clear()
+        async with sessionmaker() as session, session.begin():
+            await service.decide_pending(session=session, cache=cache)

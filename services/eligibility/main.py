@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.eligibility import api, consumers
-from services.eligibility.service import ParameterCache, retry_pending_decisions
+from services.eligibility.adapters import ParameterCache
 from services.eligibility.settings import EligibilitySettings
 from shared.service import ServiceSpec, create_service_app
 
@@ -21,6 +21,7 @@ def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
         handlers=consumers.handlers,
         subscribe=consumers.SUBSCRIBE,
         resources={"parameters": lambda app: ParameterCache(app.state.sessionmaker, settings.database_url)},
-        tasks={"pending decisions": lambda app: retry_pending_decisions(app.state.sessionmaker, app.state.parameters)},
+        tasks={"pending decisions": lambda app: consumers.retry_pending_decisions(
+            sessionmaker=app.state.sessionmaker, cache=app.state.parameters)},
         description="Targeted social assistance rules: estimates, decisions, parameters.",
     ))

@@ -1,13 +1,14 @@
-"""Requests and responses; `to_case` turns a request (or a stored decision input) into the
-domain's `Case`."""
+"""Requests and responses of the eligibility API; `to_case` turns an estimate request into the
+domain's `Case` (stored decisions keep their input in the domain's own record format, not this)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from services.eligibility.domain import Case, Expenses, History, Income, Member
 from shared.calendar import parse_month
@@ -49,6 +50,9 @@ class ExpensesIn(_In):
 
 class HistoryIn(_In):
     ban_until: date | None = None
+    # A family member's social contract terminated through the recipient's fault on this day: the
+    # rules bar a new assignment for `ban_months` from it.
+    contract_terminated_on: date | None = None
     false_information: bool = False
 
 
@@ -73,7 +77,8 @@ def to_case(body: EstimateIn) -> Case:
         incomes=tuple(Income(iin=i.iin, type=i.type, month=parse_month(i.month), amount=i.amount)
                       for i in body.incomes),
         expenses=None if body.expenses is None else Expenses(**body.expenses.model_dump()),
-        history=History(ban_until=body.history.ban_until, false_information=body.history.false_information),
+        history=History(ban_until=body.history.ban_until, contract_terminated_on=body.history.contract_terminated_on,
+                        false_information=body.history.false_information),
     )
 
 
@@ -83,6 +88,116 @@ class ParameterIn(_In):
     valid_from: date
     valid_to: date | None = None
     value: Any
+
+
+# ---- responses ------------------------------------------------------------------------------
+# Amounts the rules report as strings (poverty line, per-capita income, decimals) stay strings, and
+# times keep Python's ISO form, so stored decisions and responses read the same.
+
+IsoDateTime = Annotated[datetime, PlainSerializer(lambda moment: moment.isoformat(), return_type=str)]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PeriodOut(_Out):
+    quarter: str
+    months: list[str]
+
+
+class MonthlyPaymentOut(_Out):
+    month: str
+    tsa: int
+    child_supplement: int
+    total: int
+
+
+class MonthlyAllowanceOut(_Out):
+    month: str
+    amount: int
+
+
+class ReasonOut(_Out):
+    code: str
+    params: dict[str, Any]
+
+
+class ExplainedReasonOut(_Out):
+    code: str
+    message: str  # in the caller's language
+    params: dict[str, Any]
+
+
+class IgnoredIncomeOut(_Out):
+    iin: str
+    type: str
+    month: date
+    amount: str
+    reason: str
+
+
+class ParameterUsedOut(_Out):
+    """A parameter value as a decision used it (and as `effective` shows it)."""
+
+    name: str
+    region_kato: str | None
+    value: Any
+    valid_from: date
+    recorded_at: IsoDateTime
+
+
+class DecisionOut(_Out):
+    """A decision as the rules made it (`Decision.to_dict()`)."""
+
+    eligible: bool
+    kind: Literal["conditional", "unconditional"]
+    assessment_quarter: str
+    period: PeriodOut
+    poverty_line: str
+    per_capita_income: str
+    members: int
+    monthly: list[MonthlyPaymentOut]
+    large_family_allowance: list[MonthlyAllowanceOut]
+    reasons: list[ReasonOut]
+    ignored_incomes: list[IgnoredIncomeOut]
+    parameters: list[ParameterUsedOut]
+    rules_version: str
+
+
+class EstimateOut(DecisionOut):
+    """A decision with each reason explained in the caller's language."""
+
+    reasons: list[ExplainedReasonOut]
+
+
+class StoredDecisionOut(_Out):
+    id: UUID
+    application_id: UUID
+    evidence_id: UUID
+    decided_at: IsoDateTime
+    input: dict[str, Any]  # the decision record, in the format it was stored in
+    decision: DecisionOut
+    # only with ?recompute=true: the decision made again with the parameters known when it was made
+    recomputed: EstimateOut | None = None
+    recomputed_identical: bool | None = None
+
+
+class ParameterOut(_Out):
+    id: UUID
+    name: str
+    region_kato: str | None
+    valid_from: date
+    valid_to: date | None
+    value: Any
+    recorded_at: IsoDateTime
+    recorded_by: str
+
+
+class ParametersOut(_Out):
+    parameters: list[ParameterOut]
+    # only when both `name` and `on` are asked: the value in effect (null if none)
+    effective: ParameterUsedOut | None = None
 
 
 def language(accept_language: str | None) -> str:

@@ -1,39 +1,48 @@
-"""Eligibility use cases: estimate (stateless), decide on verified evidence, parameters."""
+"""Eligibility use cases: estimate (stateless), decide on verified evidence, decide what waited
+for a parameter, show a decision, read and record parameters."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-from sqlalchemy import delete, select, text
 from sqlalchemy import event as orm_event
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.eligibility import repository
+from services.eligibility.adapters import ParameterCache
 from services.eligibility.domain import (
-    PARAMETER_KINDS,
+    Case,
     Decision,
+    Income,
+    InvalidParameter,
+    Member,
     MissingParameter,
     ParameterSet,
-    ParameterValue,
+    case_from_record,
+    case_to_record,
     decide,
-    parse_parameter_value,
+    lookup_levels,
+    new_parameter_value,
     render,
     validate_case,
+    value_to_json,
 )
-from services.eligibility.domain.parameters import value_to_json
-from services.eligibility.domain.rules import is_able_bodied
-from services.eligibility.domain.validation import is_known_region
-from services.eligibility.models import DecisionRecord, ParameterRecord, PendingDecision
-from services.eligibility.schemas import EstimateIn, ParameterIn, to_case
-from shared.calendar import utcnow
+from services.eligibility.models import DecisionRecord, ParameterRecord
+from services.eligibility.schemas import (
+    EstimateIn,
+    EstimateOut,
+    ParameterIn,
+    ParameterOut,
+    ParametersOut,
+    ParameterUsedOut,
+    StoredDecisionOut,
+    to_case,
+)
+from shared.calendar import parse_month, utcnow
 from shared.consumer import PermanentError
-from shared.db import asyncpg_dsn
 from shared.errors import InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
 from shared.events.contracts import EligibilityDecided, EligibilityDeferred, MonthlyAmount, VerificationCompleted
@@ -41,7 +50,6 @@ from shared.identity import Caller
 from shared.outbox import emit
 
 SOURCE = "eligibility"
-PARAMETERS_CHANNEL = "qamqor_parameters"
 log = logging.getLogger("qamqor.eligibility")
 
 
@@ -51,133 +59,32 @@ class MissingParameterError(QamqorError):
 
 # ---- parameters -----------------------------------------------------------------------------
 
-def to_parameter_value(record: ParameterRecord) -> ParameterValue:
-    raw = record.value
-    if isinstance(raw, list):
-        value: Any = tuple(raw)
-    elif isinstance(raw, bool):
-        value = raw
-    else:
-        value = parse_parameter_value(record.name, str(raw))
-    return ParameterValue(name=record.name, region_kato=record.region_kato, valid_from=record.valid_from,
-                          valid_to=record.valid_to, value=value, recorded_at=record.recorded_at)
-
-
-class ParameterCache:
-    """All parameter records, indexed in memory; reloaded when any process records a new value
-    (PostgreSQL NOTIFY), so an estimate costs no database round trip."""
-
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], database_url: str) -> None:
-        self.sessionmaker = sessionmaker
-        self.database_url = database_url
-        self._values: list[ParameterValue] | None = None
-        self._current: ParameterSet | None = None
-        self._lock = asyncio.Lock()
-        self._listener: asyncpg.Connection | None = None
-        # Set whenever parameters change, so decisions waiting for a missing value are retried.
-        self.changed = asyncio.Event()
-
-    async def __aenter__(self) -> "ParameterCache":
-        try:
-            self._listener = await asyncpg.connect(asyncpg_dsn(self.database_url))
-            await self._listener.add_listener(PARAMETERS_CHANNEL, lambda *_: self.invalidate())
-        except Exception:  # noqa: BLE001
-            log.warning("LISTEN for parameter changes unavailable; reloading on every change in this process only")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._listener is not None:
-            await self._listener.close()
-
-    def invalidate(self) -> None:
-        self._values = None
-        self._current = None
-        self.changed.set()
-
-    async def values(self) -> list[ParameterValue]:
-        if self._values is None:
-            async with self._lock:
-                if self._values is None:
-                    async with self.sessionmaker() as session:
-                        records = await repository.all_parameters(session)
-                    self._values = [to_parameter_value(r) for r in records]
-        return self._values
-
-    async def current(self) -> ParameterSet:
-        if self._current is None:
-            self._current = ParameterSet(await self.values())
-        return self._current
-
-    async def as_of(self, moment: datetime) -> ParameterSet:
-        return ParameterSet(await self.values(), as_of=moment)
-
-
-def parameter_out(record: ParameterRecord) -> dict[str, Any]:
-    return {
-        "id": str(record.id), "name": record.name, "region_kato": record.region_kato,
-        "valid_from": record.valid_from.isoformat(),
-        "valid_to": record.valid_to.isoformat() if record.valid_to else None,
-        "value": record.value, "recorded_at": record.recorded_at.isoformat(), "recorded_by": record.recorded_by,
-    }
-
-
-def _as_text(raw: Any) -> str:
-    """A JSON value as the parameter parser reads it (a CSV cell's text)."""
-    if isinstance(raw, list):
-        return " ".join(map(str, raw))
-    if isinstance(raw, bool):
-        return str(raw).lower()
-    return str(raw)
-
-
 async def record_parameter(*, session: AsyncSession, cache: ParameterCache, caller: Caller,
-                           body: ParameterIn) -> dict[str, Any]:
-    errors = []
-    if body.name not in PARAMETER_KINDS:
-        errors.append(field_error("name", f"unknown parameter; one of {', '.join(PARAMETER_KINDS)}"))
-    if body.region_kato is not None and not is_known_region(body.region_kato):
-        errors.append(field_error("region_kato", "unknown region: a 9-digit KATO code of one of the 20 regions"))
-    if body.valid_to is not None and body.valid_to < body.valid_from:
-        errors.append(field_error("valid_to", "must not be before valid_from"))
-    stored: Any = None
-    if not errors:
-        try:
-            typed = parse_parameter_value(body.name, _as_text(body.value))
-            ParameterValue(name=body.name, region_kato=body.region_kato, valid_from=body.valid_from,
-                           valid_to=body.valid_to, value=typed, recorded_at=utcnow())
-            stored = value_to_json(typed)
-        except ValueError as exc:
-            errors.append(field_error("value", str(exc)))
-    if errors:
-        raise InvalidInput("The parameter value cannot be recorded.", errors=errors)
-    record = ParameterRecord(name=body.name, region_kato=body.region_kato, valid_from=body.valid_from,
-                             valid_to=body.valid_to, value=stored, recorded_by=caller.id, recorded_at=utcnow())
-    session.add(record)
-    await session.flush()
+                           body: ParameterIn) -> ParameterRecord:
+    try:
+        value = new_parameter_value(name=body.name, region_kato=body.region_kato, valid_from=body.valid_from,
+                                    valid_to=body.valid_to, value=body.value, recorded_at=utcnow())
+    except InvalidParameter as invalid:
+        raise InvalidInput("The parameter value cannot be recorded.",
+                           errors=[field_error(e.path, e.message) for e in invalid.errors]) from None
+    record = await repository.add_parameter(session, ParameterRecord(
+        name=value.name, region_kato=value.region_kato, valid_from=value.valid_from, valid_to=value.valid_to,
+        value=value_to_json(value.value), recorded_by=caller.id, recorded_at=value.recorded_at))
     # This process forgets its parameters as soon as the value is committed (before the caller
     # hears 201); other processes hear of it through NOTIFY.
     orm_event.listen(session.sync_session, "after_commit", lambda _: cache.invalidate(), once=True)
-    await session.execute(text(f"SELECT pg_notify('{PARAMETERS_CHANNEL}', '')"))
-    return parameter_out(record)
+    await repository.announce_parameters_changed(session)
+    return record
 
 
 async def list_parameters(*, session: AsyncSession, cache: ParameterCache, name: str | None,
-                          region_kato: str | None, on: date | None) -> dict[str, Any]:
-    query = select(ParameterRecord).order_by(ParameterRecord.name, ParameterRecord.region_kato,
-                                             ParameterRecord.valid_from, ParameterRecord.recorded_at)
-    if name:
-        query = query.where(ParameterRecord.name == name)
-    if region_kato:
-        query = query.where(ParameterRecord.region_kato.in_([region_kato, region_kato[:2] + "0000000"])
-                            | ParameterRecord.region_kato.is_(None))
-    records = list((await session.execute(query)).scalars())
-    if on is not None:
-        records = [r for r in records if r.valid_from <= on and (r.valid_to is None or on <= r.valid_to)]
-    result: dict[str, Any] = {"parameters": [parameter_out(r) for r in records]}
+                          region_kato: str | None, on: date | None) -> ParametersOut:
+    records = await repository.parameters(
+        session, name=name, regions=lookup_levels(region_kato) if region_kato else None, valid_on=on)
+    result = ParametersOut(parameters=[ParameterOut.model_validate(r) for r in records])
     if on is not None and name:
-        params = await cache.current()
-        effective = params.find(name, on, region_kato)
-        result["effective"] = effective.to_dict() if effective else None
+        effective = (await cache.current()).find(name, on, region_kato)
+        result.effective = None if effective is None else ParameterUsedOut.model_validate(effective.to_dict())
     return result
 
 
@@ -190,14 +97,14 @@ def _explained(decision: Decision, lang: str) -> dict[str, Any]:
     return body
 
 
-def _decide(case, params: ParameterSet) -> Decision:  # noqa: ANN001
+def _decide(case: Case, params: ParameterSet) -> Decision:
     try:
         return decide(case, params)
     except MissingParameter as exc:
         raise MissingParameterError(str(exc), errors=[field_error(f"parameters.{exc.name}", str(exc))]) from exc
 
 
-def _validate(case) -> None:  # noqa: ANN001
+def _validate(case: Case) -> None:
     problems = validate_case(case)
     if problems:
         raise InvalidInput(f"The family cannot be assessed ({len(problems)} problem(s)).",
@@ -205,52 +112,52 @@ def _validate(case) -> None:  # noqa: ANN001
 
 
 async def estimate(*, cache: ParameterCache, body: EstimateIn, lang: str) -> dict[str, Any]:
+    """The decision the rules would make for this family today, explained in `lang` (JSON-ready)."""
     case = to_case(body)
     _validate(case)
     return _explained(_decide(case, await cache.current()), lang)
 
 
-def able_bodied_iins(case, params: ParameterSet) -> list[str]:  # noqa: ANN001
-    d = case.application_date
-    male = int(params.get("retirement_age_male", d, case.region_kato).value)
-    female = int(params.get("retirement_age_female", d, case.region_kato).value)
-    return [m.iin for m in case.members if is_able_bodied(m, d, male, female)]
+def case_from_evidence(event: VerificationCompleted) -> Case:
+    """The family verified evidence describes, as the rules read it."""
+    application = event.application
+    try:
+        return Case(
+            region_kato=application.region_kato,
+            application_date=application.application_date,
+            extension=application.extension,
+            members=tuple(Member(iin=m.iin, birth_date=m.birth_date, sex=m.sex, relation=m.relation,
+                                 employed=m.employed, full_time_student=m.full_time_student,
+                                 disability_group=m.disability_group, carer=m.carer) for m in event.members),
+            incomes=tuple(Income(iin=i.iin, type=i.type, month=parse_month(i.month), amount=i.amount)
+                          for i in event.incomes),
+        )
+    except ValueError as exc:  # a month that is not YYYY-MM
+        raise PermanentError(f"evidence cannot be read: {exc}") from None
 
 
-async def decide_on_evidence(session: AsyncSession, envelope: Envelope, *, cache: ParameterCache) -> None:
+async def decide_on_evidence(*, session: AsyncSession, envelope: Envelope, cache: ParameterCache) -> None:
     event: VerificationCompleted = envelope.payload()  # type: ignore[assignment]
     application = event.application
     if await repository.decision_for_application(session, application.application_id) is not None:
         return
-    body = EstimateIn(
-        region_kato=application.region_kato,
-        application_date=application.application_date,
-        extension=application.extension,
-        members=[m.model_dump() for m in event.members],
-        incomes=[i.model_dump() for i in event.incomes],
-    )
-    case = to_case(body)
+    case = case_from_evidence(event)
     problems = validate_case(case)
     if problems:
         raise PermanentError(f"evidence fails validation: {[p.path for p in problems]}")
     decided_at = utcnow()
-    params = await cache.current()
     try:
-        decision = decide(case, params)
-        able = able_bodied_iins(case, params)
+        decision = decide(case, await cache.current())
     except MissingParameter as exc:
         # Never decide on a stale value: the application waits, visibly, until the value is
-        # recorded; `retry_pending_decisions` then decides it.
+        # recorded; `decide_pending` then decides it.
         await _defer(session, envelope, event, str(exc))
         return
-    record = DecisionRecord(
+    record = await repository.add_decision(session, DecisionRecord(
         application_id=application.application_id, evidence_id=event.evidence_id, decided_at=decided_at,
-        rules_version=decision.rules_version, case_input=body.model_dump(mode="json"),
-        result=decision.to_dict(),
-    )
-    session.add(record)
-    await session.flush()
-    await session.execute(delete(PendingDecision).where(PendingDecision.application_id == application.application_id))
+        rules_version=decision.rules_version, case_input=case_to_record(case), result=decision.to_dict(),
+    ))
+    await repository.remove_pending(session, application.application_id)
     await emit(session, EligibilityDecided(
         application=application,
         decision_id=record.id,
@@ -265,57 +172,39 @@ async def decide_on_evidence(session: AsyncSession, envelope: Envelope, *, cache
                  for m in decision.monthly],
         reasons=list(decision.reason_codes),
         rules_version=decision.rules_version,
-        able_bodied_iins=able,
+        able_bodied_iins=list(decision.able_bodied_iins),
     ), source=SOURCE, key=str(application.application_id), cause=envelope)
 
 
 async def _defer(session: AsyncSession, envelope: Envelope, event: VerificationCompleted, reason: str) -> None:
-    inserted = (await session.execute(
-        insert(PendingDecision)
-        .values(application_id=event.application.application_id,
-                evidence_event=envelope.model_dump(mode="json"), reason=reason[:500])
-        .on_conflict_do_nothing()
-        .returning(PendingDecision.application_id)
-    )).first()
-    if inserted is None:
+    first_time = await repository.add_pending(session, application_id=event.application.application_id,
+                                              evidence_event=envelope.model_dump(mode="json"), reason=reason)
+    if not first_time:
         return  # already waiting (and already announced)
     log.warning("decision deferred: %s", reason, extra={"key": envelope.key})
     await emit(session, EligibilityDeferred(application=event.application, reason="MISSING_PARAMETER", detail=reason),
                source=SOURCE, key=envelope.key, cause=envelope)
 
 
-async def retry_pending_decisions(sessionmaker: async_sessionmaker[AsyncSession], cache: ParameterCache, *,
-                                  interval: float = 60.0) -> None:
-    """Runs for the life of the process: whenever parameters change (and at least every
-    `interval` seconds), try again to decide the applications that were waiting."""
-    while True:
-        try:
-            await asyncio.wait_for(cache.changed.wait(), timeout=interval)
-        except asyncio.TimeoutError:
-            pass
-        cache.changed.clear()
-        async with sessionmaker() as session, session.begin():
-            waiting = (await session.execute(
-                select(PendingDecision).order_by(PendingDecision.deferred_at).limit(500)
-                .with_for_update(skip_locked=True))).scalars().all()
-            for row in waiting:
-                await decide_on_evidence(session, Envelope.model_validate(row.evidence_event), cache=cache)
+async def decide_pending(*, session: AsyncSession, cache: ParameterCache) -> None:
+    """Try again to decide the applications that waited for a parameter value."""
+    for row in await repository.lock_pending(session):
+        await decide_on_evidence(session=session, envelope=Envelope.model_validate(row.evidence_event), cache=cache)
 
 
 async def get_decision(*, session: AsyncSession, cache: ParameterCache, decision_id: UUID, lang: str,
-                       recompute: bool) -> dict[str, Any]:
+                       recompute: bool) -> StoredDecisionOut:
     record = await repository.decision(session, decision_id)
     if record is None:
         raise NotFound(f"No decision {decision_id}.")
-    result = {
-        "id": str(record.id), "application_id": str(record.application_id),
-        "evidence_id": str(record.evidence_id), "decided_at": record.decided_at.isoformat(),
-        "input": record.case_input, "decision": record.result,
-    }
-    # Messages in the caller's language, rendered from the stored reasons.
+    shown = StoredDecisionOut.model_validate({
+        "id": record.id, "application_id": record.application_id, "evidence_id": record.evidence_id,
+        "decided_at": record.decided_at, "input": record.case_input, "decision": record.result,
+    })
     if recompute:
-        case = to_case(EstimateIn.model_validate(record.case_input))
-        again = decide(case, await cache.as_of(record.decided_at))
-        result["recomputed"] = _explained(again, lang)
-        result["recomputed_identical"] = again.to_dict() == record.result
-    return result
+        # The stored record in whatever format it was written, with the parameters known then.
+        again = decide(case_from_record(record.case_input), await cache.as_of(record.decided_at))
+        # Messages in the caller's language, rendered from the recomputed reasons.
+        shown.recomputed = EstimateOut.model_validate(_explained(again, lang))
+        shown.recomputed_identical = again.to_dict() == record.result
+    return shown

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select
 
 from services.eligibility.models import DecisionRecord
@@ -20,6 +21,7 @@ from shared.outbox import outbox
 from tests.support import eventually, person, publish
 
 ADMIN = frozenset({"parameters:read", "parameters:write"})
+ELIGIBILITY_SCOPES = frozenset({"eligibility:estimate", "applications:read", "parameters:read", "parameters:write"})
 
 
 def estimate_body(members: list[dict], incomes: list[dict], region: str = "150000000", on: str = "2026-04-15") -> dict:
@@ -162,3 +164,109 @@ async def test_missing_parameter_defers_the_decision_until_the_value_is_recorded
             ("2027-02", 41192, 6900), ("2027-03", 41192, 6900)]
         async with client.app.state.sessionmaker() as session:
             assert await session.get(PendingDecision, application_id) is None
+
+
+# The input of a decision exactly as the code before the domain's record format stored it: the
+# `EstimateIn` request body built from the evidence, dumped by pydantic (names and income sources
+# included, no "format" key).
+PREVIOUS_FORMAT_INPUT = {
+    "region_kato": "610000000",
+    "application_date": "2026-11-22",
+    "extension": False,
+    "members": [{"iin": "500303401155", "birth_date": "1950-03-03", "sex": "female", "relation": "applicant",
+                 "employed": False, "full_time_student": False, "disability_group": None, "carer": False,
+                 "full_name": "Test Applicant", "phone": None}],
+    "incomes": [{"iin": "500303401155", "type": "pension", "month": month, "amount": "20000.00",
+                 "source": "income_registry"} for month in ("2026-07", "2026-08", "2026-09")],
+    "expenses": None,
+    "history": {"ban_until": None, "false_information": False},
+}
+
+
+async def test_a_decision_stored_in_the_previous_format_recomputes_identically(running_service, broker,
+                                                                                internal_token):
+    """The same family decided now (stored in the current format) and stored as the previous code
+    stored it: both recompute to the decision that was made."""
+    application_id = uuid.uuid4()
+    event = Envelope.wrap(VerificationCompleted(
+        application=CaseContext(application_id=application_id, application_date=date(2026, 11, 22),
+                                region_kato="610000000", settlement="rural", channel="egov",
+                                bank_account=BankAccount(iban="KZ86125KZT5004100100", bank_code="HSBKKZKX")),
+        evidence_id=uuid.uuid4(), assessment_quarter="2026-Q3",
+        members=[FamilyMember(iin="500303401155", full_name="Test Applicant", birth_date=date(1950, 3, 3),
+                              sex="female", relation="applicant")],
+        incomes=[IncomeRecord(iin="500303401155", type="pension", month=m, amount="20000.00")
+                 for m in ("2026-07", "2026-08", "2026-09")],
+    ), source="verification", key=str(application_id))
+    reader = internal_token("ops", frozenset({"applications:read"}))
+    async with running_service("eligibility") as client:
+        await publish(broker.bootstrap, "qamqor.verification", event)
+
+        async def decided():
+            async with client.app.state.sessionmaker() as session:
+                return (await session.execute(select(DecisionRecord).where(
+                    DecisionRecord.application_id == application_id))).scalar_one_or_none()
+
+        current = await eventually(decided)
+        assert current.case_input["format"] == 2
+        assert "full_name" not in current.case_input["members"][0]  # the record keeps only what the rules read
+
+        previous = DecisionRecord(application_id=uuid.uuid4(), evidence_id=uuid.uuid4(),
+                                  decided_at=current.decided_at, rules_version=current.rules_version,
+                                  case_input=PREVIOUS_FORMAT_INPUT, result=current.result)
+        async with client.app.state.sessionmaker() as session, session.begin():
+            session.add(previous)
+
+        for record in (current, previous):
+            shown = await client.get(f"/v1/eligibility/decisions/{record.id}", params={"recompute": "true"},
+                                     headers=reader)
+            assert shown.status_code == 200, shown.text
+            body = shown.json()
+            assert body["recomputed_identical"] is True
+            assert body["recomputed"]["monthly"] == current.result["monthly"]
+        assert body["input"] == PREVIOUS_FORMAT_INPUT  # shown as it was stored
+
+        plain = (await client.get(f"/v1/eligibility/decisions/{previous.id}", headers=reader)).json()
+        assert set(plain) == {"id", "application_id", "evidence_id", "decided_at", "input", "decision"}
+        assert plain["decision"] == current.result and plain["id"] == str(previous.id)
+
+
+@pytest.mark.parametrize(("method", "path", "scope"), [
+    ("POST", "/v1/eligibility/estimate", "eligibility:estimate"),
+    ("GET", f"/v1/eligibility/decisions/{uuid.UUID(int=1)}", "applications:read"),
+    ("GET", "/v1/parameters", "parameters:read"),
+    ("POST", "/v1/parameters", "parameters:write"),
+])
+async def test_each_route_refuses_a_caller_without_its_scope(running_service, internal_token, method, path, scope):
+    body = {"name": "mci", "valid_from": "2027-01-01", "value": "4600"} if path == "/v1/parameters" else \
+        estimate_body([person(date(1950, 1, 1), "male", "applicant")], [])
+    every_other_scope = ELIGIBILITY_SCOPES - {scope} | {"applications:write", "stats:read"}
+    async with running_service("eligibility") as client:
+        refused = await client.request(method, path, json=body if method == "POST" else None,
+                                       headers=internal_token("portal", every_other_scope))
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["type"].endswith("forbidden") and scope in refused.json()["detail"]
+        allowed = await client.request(method, path, json=body if method == "POST" else None,
+                                       headers=internal_token("portal", frozenset({scope})))
+        assert allowed.status_code != 403, allowed.text
+
+
+async def test_an_estimate_counts_the_ban_from_a_terminated_contract(running_service, internal_token):
+    body = estimate_body([person(date(1985, 4, 10), "female", "applicant")], [], on="2026-04-15")
+    async with running_service("eligibility") as client:
+        async def reasons(history: dict) -> dict:
+            response = await client.post("/v1/eligibility/estimate", json=body | {"history": history},
+                                         headers=internal_token("portal"))
+            assert response.status_code == 200, response.text
+            return {r["code"]: r["params"] for r in response.json()["reasons"]}
+
+        # six months (ban_months) from 2025-10-15: barred up to and including 2026-04-15
+        barred = await reasons({"contract_terminated_on": "2025-10-15"})
+        assert barred["BAN_ACTIVE"] == {"ban_until": "2026-04-15", "application_date": "2026-04-15",
+                                        "contract_terminated_on": "2025-10-15", "ban_months": 6}
+        assert "BAN_ACTIVE" not in await reasons({"contract_terminated_on": "2025-10-14"})
+        assert "BAN_ACTIVE" in await reasons({"ban_until": "2026-04-15"})
+        late = await client.post("/v1/eligibility/estimate", headers=internal_token("portal"),
+                                 json=body | {"history": {"contract_terminated_on": "2026-04-16"}})
+        assert late.status_code == 422 and late.json()["errors"][0]["field"] == "history.contract_terminated_on"

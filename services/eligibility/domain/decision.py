@@ -94,6 +94,9 @@ class IgnoredIncome:
 class Decision:
     eligible: bool
     kind: str  # "conditional" | "unconditional" (describes the family even when not eligible)
+    # The members a social contract would bind; announced with the decision, not part of `to_dict`
+    # (the explanation counts them: CONDITIONAL_ABLE_BODIED).
+    able_bodied_iins: tuple[str, ...]
     assessment_quarter: str  # "2026-Q3"
     period_quarter: str  # "2026-Q4"
     period_months: tuple[str, ...]  # ("2026-11", "2026-12")

@@ -26,11 +26,6 @@ INCOME_TYPES = _INCOME_TYPES
 REGIONS = MappingProxyType(_REGIONS)
 
 
-def region_level_kato(region_kato: str) -> str:
-    """`611010000` (a district of Turkestan region) → `610000000` (the region)."""
-    return region_kato[:2] + "0000000"
-
-
 @dataclass(frozen=True, slots=True)
 class Member:
     iin: str
@@ -66,7 +61,11 @@ class Expenses:
 
 @dataclass(frozen=True, slots=True)
 class History:
+    # Art. 128: a ban on a new assignment, either as a date it runs to (established elsewhere) or
+    # as the day a family member's social contract was terminated through the recipient's fault,
+    # from which the rules count `ban_months`.
     ban_until: date | None = None
+    contract_terminated_on: date | None = None
     false_information: bool = False
 
 

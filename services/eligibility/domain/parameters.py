@@ -23,7 +23,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from .model import INCOME_TYPES, REGIONS
+from shared.regions import is_known_region, region_level_kato
+
+from .model import INCOME_TYPES, FieldError
 
 ParameterScalar = Decimal | tuple[str, ...] | bool
 
@@ -36,13 +38,21 @@ PARAMETER_KINDS: dict[str, str] = {
     "poverty_line_subsistence_share": "decimal",
     "poverty_line_median_share": "decimal",
     "child_supplement_mci": "decimal",
+    "child_supplement_min_age": "integer",
+    "child_supplement_max_age": "integer",
+    "adult_age": "integer",
+    "student_child_age_limit": "integer",
+    "large_family_allowance_mci_4_children": "decimal",
+    "large_family_allowance_mci_5_children": "decimal",
+    "large_family_allowance_mci_6_children": "decimal",
+    "large_family_allowance_mci_7_children": "decimal",
+    "large_family_allowance_mci_per_child_8_or_more": "decimal",
     "deposit_limit_mci": "decimal",
     "retirement_age_male": "integer",
     "retirement_age_female": "integer",
     "ban_months": "integer",
     "counted_income_types": "income_types",
     "disregarded_on_extension_income_types": "income_types",
-    "not_counted_income_types": "income_types",
     "consent_required": "bool",
 }
 
@@ -66,9 +76,8 @@ class MissingParameter(LookupError):
 
 
 def _value_error(name: str, value: object) -> str | None:
-    kind = PARAMETER_KINDS.get(name)
-    if kind is None:
-        return f"unknown parameter '{name}'"
+    """Why `value` cannot be a value of parameter `name` (a known one), or None."""
+    kind = PARAMETER_KINDS[name]
     if kind == "bool":
         return None if isinstance(value, bool) else "must be true or false"
     if kind == "income_types":
@@ -86,6 +95,17 @@ def _value_error(name: str, value: object) -> str | None:
     return None
 
 
+def _field_problems(name: str, region_kato: str | None, valid_from: date, valid_to: date | None) -> list[FieldError]:
+    problems = []
+    if name not in PARAMETER_KINDS:
+        problems.append(FieldError("name", f"unknown parameter; one of {', '.join(PARAMETER_KINDS)}"))
+    if region_kato is not None and not is_known_region(region_kato):
+        problems.append(FieldError("region_kato", "unknown region: a 9-digit KATO code of one of the 20 regions"))
+    if valid_to is not None and valid_to < valid_from:
+        problems.append(FieldError("valid_to", "must not be before valid_from"))
+    return problems
+
+
 @dataclass(frozen=True, slots=True)
 class ParameterValue:
     name: str
@@ -96,17 +116,15 @@ class ParameterValue:
     recorded_at: datetime
 
     def __post_init__(self) -> None:
-        problem = _value_error(self.name, self.value)
-        if problem:
-            raise ValueError(f"parameter {self.name}: {problem}")
-        if self.region_kato is not None and not (
-            len(self.region_kato) == 9 and self.region_kato.isdigit() and self.region_kato[:2] in REGIONS
-        ):
-            raise ValueError(f"parameter {self.name}: unknown region {self.region_kato!r}")
-        if self.valid_to is not None and self.valid_to < self.valid_from:
-            raise ValueError(f"parameter {self.name}: valid_to {self.valid_to} is before valid_from {self.valid_from}")
+        problems = [p.message for p in _field_problems(self.name, self.region_kato, self.valid_from, self.valid_to)]
+        if self.name in PARAMETER_KINDS:
+            value_problem = _value_error(self.name, self.value)
+            if value_problem:
+                problems.append(value_problem)
         if self.recorded_at.tzinfo is None:
-            raise ValueError(f"parameter {self.name}: recorded_at must carry a time zone")
+            problems.append("recorded_at must carry a time zone")
+        if problems:
+            raise ValueError(f"parameter {self.name}: {'; '.join(problems)}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,12 +136,57 @@ class ParameterValue:
         }
 
 
+class InvalidParameter(ValueError):
+    """A parameter value that cannot be recorded; `errors` names each field at fault."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
+
+
+def new_parameter_value(*, name: str, region_kato: str | None, valid_from: date, valid_to: date | None,
+                        value: object, recorded_at: datetime) -> ParameterValue:
+    """An administrator's value (text, a JSON number, true/false or a list) → a `ParameterValue`,
+    or `InvalidParameter` naming every field at fault: the name must be known, the region one of
+    the 20, the period not reversed, and the value of the parameter's kind."""
+    problems = _field_problems(name, region_kato, valid_from, valid_to)
+    if problems:
+        raise InvalidParameter(problems)
+    try:
+        typed = parse_parameter_value(name, _as_text(value))
+    except ValueError as error:
+        raise InvalidParameter([FieldError("value", str(error))]) from None
+    problem = _value_error(name, typed)
+    if problem:
+        raise InvalidParameter([FieldError("value", f"parameter {name}: {problem}")])
+    return ParameterValue(name, region_kato, valid_from, valid_to, typed, recorded_at)
+
+
+def _as_text(raw: object) -> str:
+    """A JSON value as the parameter parser reads it (a CSV cell's text)."""
+    if isinstance(raw, list):
+        return " ".join(map(str, raw))
+    if isinstance(raw, bool):
+        return str(raw).lower()
+    return str(raw)
+
+
 def value_to_json(value: ParameterScalar) -> Any:
+    """The typed value as it is stored (JSONB) and shown: a decimal as a string, a bool, a list."""
     if isinstance(value, bool):
         return value
     if isinstance(value, tuple):
         return list(value)
     return str(value)
+
+
+def value_from_json(name: str, raw: Any) -> ParameterScalar:
+    """A stored value (see `value_to_json`) → the typed value of parameter `name`."""
+    if isinstance(raw, list):
+        return tuple(raw)
+    if isinstance(raw, bool):
+        return raw
+    return parse_parameter_value(name, str(raw))
 
 
 def parse_parameter_value(name: str, raw: str) -> ParameterScalar:
@@ -144,6 +207,15 @@ def parse_parameter_value(name: str, raw: str) -> ParameterScalar:
         return Decimal(text)
     except InvalidOperation:
         raise ValueError(f"parameter {name}: {raw!r} is not a number") from None
+
+
+def lookup_levels(region_kato: str | None) -> tuple[str | None, ...]:
+    """Where a value for `region_kato` is looked for, most specific first: the code itself, then
+    its region (a district of Turkestan → Turkestan region), then the nation (None)."""
+    if region_kato is None:
+        return (None,)
+    region = region_level_kato(region_kato)
+    return (region_kato, None) if region == region_kato else (region_kato, region, None)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -179,12 +251,10 @@ class ParameterSet:
         except KeyError:
             pass
         found = None
-        if region_kato is not None:
-            found = self._valid_in(name, region_kato, on)
-            if found is None and region_kato[2:] != "0000000":
-                found = self._valid_in(name, region_kato[:2] + "0000000", on)
-        if found is None:
-            found = self._valid_in(name, None, on)
+        for level in lookup_levels(region_kato):
+            found = self._valid_in(name, level, on)
+            if found is not None:
+                break
         if len(self._lookups) > _CACHE_LIMIT:
             self._lookups.clear()
         self._lookups[key] = found

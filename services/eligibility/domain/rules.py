@@ -13,7 +13,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
-from shared.calendar import Quarter, month_label
+from shared.calendar import Quarter, assessment_quarter, month_label
 
 from .decision import (
     Decision,
@@ -25,21 +25,20 @@ from .decision import (
 from .model import Case, Expenses, History, Income, Member
 from .parameters import MissingParameter, ParameterSet, ParameterValue
 
-RULES_VERSION = "tsa-2025.1"
+# tsa-2025.2: the ages, the large-family rates and the ban's length are read from parameters
+# (and listed among the values a decision used) instead of being constants of the code.
+RULES_VERSION = "tsa-2025.2"
 
 _ONE = Decimal(1)
-_HUNDRED = Decimal(100)
 
-# Law on state benefits to families with children: monthly large-family allowance in MCI by number
-# of children; 8 or more get 4 MCI per child. Hundredths of an MCI, to keep the arithmetic integer.
-LARGE_FAMILY_RATE_HUNDREDTHS = {4: 1603, 5: 2004, 6: 2405, 7: 2806}
-LARGE_FAMILY_PER_CHILD_HUNDREDTHS_FROM_8 = 400
+# Law on state benefits to families with children: the monthly large-family allowance is a rate in
+# MCI for 4, 5, 6 and 7 children, and a rate per child from 8. The counts are the law's structure;
+# the rates are parameters.
 LARGE_FAMILY_MIN_CHILDREN = 4
-
-CHILD_SUPPLEMENT_MIN_AGE = 1
-CHILD_SUPPLEMENT_MAX_AGE = 6
-ADULT_AGE = 18
-STUDENT_CHILD_MAX_AGE = 23  # large-family allowance: full-time students count while under 23
+LARGE_FAMILY_PER_CHILD_FROM = 8
+LARGE_FAMILY_RATE_PARAMETERS = {c: f"large_family_allowance_mci_{c}_children"
+                                for c in range(LARGE_FAMILY_MIN_CHILDREN, LARGE_FAMILY_PER_CHILD_FROM)}
+LARGE_FAMILY_PER_CHILD_PARAMETER = "large_family_allowance_mci_per_child_8_or_more"
 
 IGNORED_OUTSIDE_QUARTER = "outside_assessment_quarter"
 IGNORED_NOT_COUNTED = "not_counted_type"
@@ -68,18 +67,9 @@ def tiyn_to_decimal(amount_tiyn: int) -> Decimal:
 
 # ----------------------------------------------------------------------------------------- periods
 
-def quarter_of(day: date) -> Quarter:
-    return Quarter.of(day)
-
-
-def assessment_quarter(application_date: date) -> Quarter:
-    """Q−1: the quarter before the one the application falls in (January → Q4 of the year before)."""
-    return quarter_of(application_date).previous()
-
-
 def assignment_months(application_date: date) -> tuple[date, ...]:
     """First days of the months paid: the month of application to the end of its quarter."""
-    last = quarter_of(application_date).last_month
+    last = Quarter.of(application_date).last_month
     return tuple(date(application_date.year, m, 1) for m in range(application_date.month, last + 1))
 
 
@@ -96,7 +86,7 @@ class Period:
 @lru_cache(maxsize=8192)
 def period_of(application_date: date) -> Period:
     months = assignment_months(application_date)
-    return Period(quarter_of(application_date), assessment_quarter(application_date), months,
+    return Period(Quarter.of(application_date), assessment_quarter(application_date), months,
                   tuple(month_label(m) for m in months))
 
 
@@ -111,6 +101,27 @@ def latest_birth_date_for_age(on: date, years: int) -> date:
         return on.replace(year=on.year - years)
     except ValueError:  # `on` is 29 February and that year is common: born 28 February qualifies
         return date(on.year - years, 2, 28)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later; the last day of the month when that month is shorter."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return date(year, month, min(day.day, (following - date(year, month, 1)).days))
+
+
+@dataclass(frozen=True, slots=True)
+class AgeLimits:
+    """The ages the rules turn on (policy values, read on the application date)."""
+
+    adult: int  # adult_age: able-bodied from this age; a large-family child until it
+    retirement_male: int  # retirement_age_male: able-bodied below it
+    retirement_female: int  # retirement_age_female
+    supplement_min: int  # child_supplement_min_age, inclusive
+    supplement_max: int  # child_supplement_max_age, inclusive
+    student_child_limit: int  # student_child_age_limit: full-time students count as children below it
 
 
 # ------------------------------------------------------------------------------------------ income
@@ -216,17 +227,18 @@ def _poverty_line(params: ParameterSet, region_kato: str, application_date: date
 
 # ------------------------------------------------------------------------------------ able-bodied
 
-def is_able_bodied(member: Member, on: date, retirement_age_male: int, retirement_age_female: int) -> bool:
-    """18 to below retirement age, no group 1/2 disability, not a full-time student, not a carer."""
+def is_able_bodied(member: Member, on: date, ages: AgeLimits) -> bool:
+    """Adult to below retirement age, no group 1/2 disability, not a full-time student, not a carer."""
     if member.disability_group in (1, 2) or member.full_time_student or member.carer:
         return False
     age = age_on(member.birth_date, on)
-    retirement_age = retirement_age_male if member.sex == "male" else retirement_age_female
-    return ADULT_AGE <= age < retirement_age
+    retirement_age = ages.retirement_male if member.sex == "male" else ages.retirement_female
+    return ages.adult <= age < retirement_age
 
 
-def able_bodied_count(members: Sequence[Member], on: date, retirement_age_male: int, retirement_age_female: int) -> int:
-    return sum(1 for m in members if is_able_bodied(m, on, retirement_age_male, retirement_age_female))
+def able_bodied_iins(members: Sequence[Member], on: date, ages: AgeLimits) -> tuple[str, ...]:
+    """The members a social contract binds (rules.md step 7), in the family's order."""
+    return tuple(m.iin for m in members if is_able_bodied(m, on, ages))
 
 
 def kind_of(able_bodied: int) -> str:
@@ -241,11 +253,11 @@ def monthly_tsa(poverty_line_tenge: int, per_capita_tiyn: int, members: int) -> 
     return divide_half_up((poverty_line_tenge * 100 - per_capita_tiyn) * members, 100)
 
 
-def supplement_children(members: Iterable[Member], month_first_day: date) -> int:
-    """Members aged 1 to 6 inclusive on the first day of the month paid."""
+def supplement_children(members: Iterable[Member], month_first_day: date, ages: AgeLimits) -> int:
+    """Members aged 1 to 6 inclusive (the parameters' ages) on the first day of the month paid."""
     return sum(
         1 for m in members
-        if CHILD_SUPPLEMENT_MIN_AGE <= age_on(m.birth_date, month_first_day) <= CHILD_SUPPLEMENT_MAX_AGE
+        if ages.supplement_min <= age_on(m.birth_date, month_first_day) <= ages.supplement_max
     )
 
 
@@ -253,39 +265,52 @@ def child_supplement_per_child(child_supplement_mci: Decimal, mci: Decimal) -> i
     return round_half_up_tenge(child_supplement_mci * mci)
 
 
-def child_supplement(members: Iterable[Member], month_first_day: date, child_supplement_mci: Decimal,
-                     mci: Decimal) -> int:
+def child_supplement(members: Iterable[Member], month_first_day: date, ages: AgeLimits,
+                     child_supplement_mci: Decimal, mci: Decimal) -> int:
     """The month's supplement: children aged 1–6 × (1.5 MCI of that month, half-up per child)."""
-    return supplement_children(members, month_first_day) * child_supplement_per_child(child_supplement_mci, mci)
+    return supplement_children(members, month_first_day, ages) * child_supplement_per_child(child_supplement_mci, mci)
 
 
-def is_large_family_child(member: Member, on: date) -> bool:
+def is_large_family_child(member: Member, on: date, ages: AgeLimits) -> bool:
+    """A child under 18, or under 23 and a full-time student (the parameters' ages)."""
     if member.relation != "child":
         return False
     age = age_on(member.birth_date, on)
-    return age < ADULT_AGE or (age < STUDENT_CHILD_MAX_AGE and member.full_time_student)
+    return age < ages.adult or (age < ages.student_child_limit and member.full_time_student)
 
 
-def large_family_children(members: Iterable[Member], on: date) -> int:
-    return sum(1 for m in members if is_large_family_child(m, on))
+def large_family_children(members: Iterable[Member], on: date, ages: AgeLimits) -> int:
+    return sum(1 for m in members if is_large_family_child(m, on, ages))
 
 
-def large_family_rate_hundredths(children: int) -> int:
-    """Monthly allowance in hundredths of an MCI for this many children (0 below 4)."""
+def large_family_rate_parameter(children: int) -> str | None:
+    """The parameter holding the monthly rate for this many children; None below 4 (no allowance)."""
     if children < LARGE_FAMILY_MIN_CHILDREN:
-        return 0
-    return LARGE_FAMILY_RATE_HUNDREDTHS.get(children, LARGE_FAMILY_PER_CHILD_HUNDREDTHS_FROM_8 * children)
+        return None
+    return LARGE_FAMILY_RATE_PARAMETERS.get(children, LARGE_FAMILY_PER_CHILD_PARAMETER)
 
 
-def large_family_allowance(children: int, mci: Decimal) -> int:
-    return round_half_up_tenge(Decimal(large_family_rate_hundredths(children)) * mci / _HUNDRED)
+def large_family_rate_mci(children: int, rate: Decimal) -> Decimal:
+    """The family's monthly rate in MCI: the rate itself for 4–7 children, per child from 8."""
+    return rate * children if children >= LARGE_FAMILY_PER_CHILD_FROM else rate
+
+
+def large_family_allowance(rate_mci: Decimal, mci: Decimal) -> int:
+    return round_half_up_tenge(rate_mci * mci)
 
 
 # ------------------------------------------------------------------------------------ disqualifiers
 
-def is_banned(history: History, application_date: date) -> bool:
+def ban_after_termination(terminated_on: date, ban_months: int) -> date:
+    """Art. 128: a contract terminated through the recipient's fault bars a new assignment for
+    `ban_months`; the ban runs to the same day that many months later, inclusive (an application
+    on it still finds the termination within the months before it)."""
+    return add_months(terminated_on, ban_months)
+
+
+def is_banned(ban_until: date | None, application_date: date) -> bool:
     """Art. 128: the ban runs to `ban_until` inclusive."""
-    return history.ban_until is not None and application_date <= history.ban_until
+    return ban_until is not None and application_date <= ban_until
 
 
 def loans_exceed(expenses: Expenses, members: int, subsistence_minimum: Decimal) -> bool:
@@ -335,19 +360,21 @@ class DayPolicy:
 
     line: PovertyLine
     counted: frozenset[str]
-    retirement_age_male: int
-    retirement_age_female: int
+    ages: AgeLimits
     used: tuple[ParameterValue, ...]
     # read only for extensions: the value, or the error to raise when an extension needs it
     disregarded_on_extension: ParameterValue | MissingParameter
+
+
+_AGE_PARAMETERS = ("adult_age", "retirement_age_male", "retirement_age_female", "child_supplement_min_age",
+                   "child_supplement_max_age", "student_child_age_limit")
 
 
 def day_policy(params: ParameterSet, region: str, day: date) -> DayPolicy:
     def compute() -> DayPolicy:
         line = poverty_line(params, region, day)
         counted = params.get("counted_income_types", day, region)
-        male = params.get("retirement_age_male", day, region)
-        female = params.get("retirement_age_female", day, region)
+        ages = [params.get(name, day, region) for name in _AGE_PARAMETERS]
         try:
             disregarded: ParameterValue | MissingParameter = params.get(
                 "disregarded_on_extension_income_types", day, region)
@@ -356,9 +383,8 @@ def day_policy(params: ParameterSet, region: str, day: date) -> DayPolicy:
         return DayPolicy(
             line=line,
             counted=frozenset(counted.value),
-            retirement_age_male=int(male.value),
-            retirement_age_female=int(female.value),
-            used=line.used + (counted, male, female),
+            ages=AgeLimits(*(int(a.value) for a in ages)),
+            used=line.used + (counted, *ages),
             disregarded_on_extension=disregarded,
         )
     return params.derived(("day_policy", region, day), compute)
@@ -403,17 +429,19 @@ def decide(case: Case, params: ParameterSet) -> Decision:
          "subsistence_term": line.subsistence_term, "median_income": line.median_income,
          "median_share": line.median_share, "median_term": line.median_term},
     ))
-    able = able_bodied_count(members, day, policy.retirement_age_male, policy.retirement_age_female)
-    kind = kind_of(able)
+    ages = policy.ages
+    able = able_bodied_iins(members, day, ages)
+    kind = kind_of(len(able))
     add(Reason(
         "CONDITIONAL_ABLE_BODIED" if able else "UNCONDITIONAL_NO_ABLE_BODIED",
-        {"able_bodied_members": able, "members": n},
+        {"able_bodied_members": len(able), "members": n},
     ))
 
     disqualified = False
-    if is_banned(case.history, day):
+    ban_until, ban_explained = _ban(case.history, reader)
+    if is_banned(ban_until, day):
         disqualified = True
-        add(Reason("BAN_ACTIVE", {"ban_until": case.history.ban_until, "application_date": day}))
+        add(Reason("BAN_ACTIVE", {"ban_until": ban_until, "application_date": day, **ban_explained}))
     if case.history.false_information:
         disqualified = True
         add(Reason("FALSE_INFORMATION", {}))
@@ -434,7 +462,7 @@ def decide(case: Case, params: ParameterSet) -> Decision:
         tsa = monthly_tsa(line.amount, per_capita, n)
         supplement_months = []
         for first_day, label in zip(months, period.labels):
-            children = supplement_children(members, first_day)
+            children = supplement_children(members, first_day, ages)
             supplement = 0
             if children:
                 share = reader.get("child_supplement_mci", day)
@@ -454,14 +482,14 @@ def decide(case: Case, params: ParameterSet) -> Decision:
     allowance: list[MonthlyAllowance] = []
     allowance_months = []
     for first_day, label in zip(months, period.labels):
-        children = large_family_children(members, first_day)
-        if children >= LARGE_FAMILY_MIN_CHILDREN:
+        children = large_family_children(members, first_day, ages)
+        rate_parameter = large_family_rate_parameter(children)
+        if rate_parameter is not None:
             mci = reader.get("mci", first_day)
-            amount = large_family_allowance(children, mci.value)
+            rate = large_family_rate_mci(children, reader.get(rate_parameter, day).value)
+            amount = large_family_allowance(rate, mci.value)
             allowance.append(MonthlyAllowance(label, amount))
-            allowance_months.append({"month": label, "children": children,
-                                     "rate_mci": tiyn_to_decimal(large_family_rate_hundredths(children)),
-                                     "amount": amount})
+            allowance_months.append({"month": label, "children": children, "rate_mci": rate, "amount": amount})
     if allowance_months:
         add(Reason("LARGE_FAMILY_ALLOWANCE", {
             "children": allowance_months[0]["children"],
@@ -473,6 +501,7 @@ def decide(case: Case, params: ParameterSet) -> Decision:
     return Decision(
         eligible=eligible,
         kind=kind,
+        able_bodied_iins=able,
         assessment_quarter=str(assessed),
         period_quarter=str(period.quarter),
         period_months=period.labels,
@@ -486,6 +515,20 @@ def decide(case: Case, params: ParameterSet) -> Decision:
         parameters=tuple(reader.used.values()),
         rules_version=RULES_VERSION,
     )
+
+
+def _ban(history: History, reader: _Reader) -> tuple[date | None, dict[str, object]]:
+    """The last day of a ban (art. 128) and what explains it beyond that day: `ban_until` as given,
+    or `ban_months` after a contract terminated through the recipient's fault — the length in force
+    on the termination day — whichever ends later."""
+    terminated = history.contract_terminated_on
+    if terminated is None:
+        return history.ban_until, {}
+    months = int(reader.get("ban_months", terminated).value)
+    after_termination = ban_after_termination(terminated, months)
+    if history.ban_until is not None and history.ban_until >= after_termination:
+        return history.ban_until, {}
+    return after_termination, {"contract_terminated_on": terminated, "ban_months": months}
 
 
 def _expense_reasons(expenses: Expenses, n: int, line: PovertyLine, reader: _Reader, day: date, add) -> bool:
@@ -518,12 +561,12 @@ def _expense_reasons(expenses: Expenses, n: int, line: PovertyLine, reader: _Rea
 
 
 __all__ = [
-    "RULES_VERSION", "MissingParameter", "Quarter", "PovertyLine", "IncomeAssessment",
-    "Period", "period_of", "quarter_of", "assessment_quarter", "assignment_months", "month_label", "age_on",
-    "latest_birth_date_for_age",
-    "assess_incomes", "per_capita_income", "per_capita_income_tiyn", "poverty_line", "is_able_bodied", "able_bodied_count",
-    "kind_of", "monthly_tsa", "supplement_children", "child_supplement_per_child", "child_supplement",
-    "is_large_family_child", "large_family_children", "large_family_rate_hundredths",
-    "large_family_allowance", "is_banned", "loans_exceed", "spending_exceeds", "deposit_limit",
+    "RULES_VERSION", "MissingParameter", "PovertyLine", "IncomeAssessment", "AgeLimits", "DayPolicy",
+    "Period", "period_of", "assignment_months", "age_on", "latest_birth_date_for_age", "add_months",
+    "assess_incomes", "per_capita_income", "per_capita_income_tiyn", "poverty_line", "day_policy",
+    "is_able_bodied", "able_bodied_iins", "kind_of", "monthly_tsa", "supplement_children",
+    "child_supplement_per_child", "child_supplement", "is_large_family_child", "large_family_children",
+    "large_family_rate_parameter", "large_family_rate_mci", "large_family_allowance",
+    "ban_after_termination", "is_banned", "loans_exceed", "spending_exceeds", "deposit_limit",
     "decide",
 ]

@@ -9,21 +9,13 @@ from datetime import date
 from decimal import Decimal
 
 from shared.iin import parse_iin
-from .model import INCOME_TYPES, REGIONS, RELATIONS, SEXES, Case, FieldError
+from shared.regions import is_known_region
+
+from .model import INCOME_TYPES, RELATIONS, SEXES, Case, FieldError
 
 _RELATIONS = frozenset(RELATIONS)
 _INCOME_TYPES = frozenset(INCOME_TYPES)
 _SEXES = frozenset(SEXES)
-
-
-def is_known_region(region_kato: object) -> bool:
-    return (
-        isinstance(region_kato, str)
-        and len(region_kato) == 9
-        and region_kato.isascii()
-        and region_kato.isdigit()
-        and region_kato[:2] in REGIONS
-    )
 
 
 def money_error(amount: object) -> str | None:
@@ -94,6 +86,10 @@ def validate_case(case: Case) -> list[FieldError]:
         problem = money_error(income.amount)
         if problem:
             add(FieldError(f"{path}.amount", problem))
+
+    terminated = case.history.contract_terminated_on
+    if terminated is not None and (not isinstance(terminated, date) or terminated > case.application_date):
+        add(FieldError("history.contract_terminated_on", "must be a date on or before the application date"))
 
     if case.expenses is not None:
         for field in ("non_mortgage_loans", "account_spending", "deposits"):

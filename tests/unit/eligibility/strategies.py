@@ -1,5 +1,6 @@
 """Hypothesis strategies: valid random families across 2024–2026, all regions, 1–9 members,
-incomes around the poverty line, expenses near their thresholds, bans around the application date."""
+incomes around the poverty line, expenses near their thresholds, bans around the application date
+(given as a date, or as a contract terminated about six months before)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 
 from services.eligibility.domain import INCOME_TYPES, REGIONS, Case, Expenses, History, Income, Member, compose_iin
 from services.eligibility.domain.parameters import ParameterSet
-from services.eligibility.domain.rules import assessment_quarter, latest_birth_date_for_age, poverty_line
+from services.eligibility.domain.rules import latest_birth_date_for_age, poverty_line
+from shared.calendar import assessment_quarter
 
 REGION_CODES = [code + "0000000" for code in REGIONS] + ["611010000", "151610000", "711110000"]
 OTHER_RELATIONS = ["spouse", "child", "child", "child", "parent", "sibling", "grandparent", "grandchild", "other"]
@@ -101,7 +103,11 @@ def cases(draw, min_members: int = 1, max_members: int = 9, params: ParameterSet
                 deposits=deposit_limit + draw(nudge),
             )
     ban = draw(st.one_of(st.none(), st.integers(-5, 5).map(lambda d: application_date + timedelta(days=d))))
-    history = History(ban_until=ban, false_information=draw(st.sampled_from([False] * 9 + [True])))
+    # six months (the shipped ban_months) before the application, give or take a few days
+    terminated = draw(st.one_of(st.none(), st.none(), st.integers(178, 188).map(
+        lambda d: application_date - timedelta(days=d))))
+    history = History(ban_until=ban, contract_terminated_on=terminated,
+                      false_information=draw(st.sampled_from([False] * 9 + [True])))
     return Case(
         region_kato=region,
         application_date=application_date,

@@ -13,9 +13,11 @@ Regional (2026-Q1 only, 2026-01-01..2026-03-31):
 - Turkestan 610000000: subsistence_minimum 48,000, median_income 80,000 → max(28,000; 33,600) = 33,600
 - Pavlodar 550000000: median_income 100,000        → 35,000 = 0.70 × 50,000: a tie, subsistence wins
 
-Shares: subsistence 0.70 from 2023-01-01; median 0.35 from 2025-01-01. Child supplement 1.5 MCI,
-deposit limit 200 MCI, retirement 63 (men) / 61 (women), ban 6 months, consent required, counted and
-not-counted types as rules.md, disregarded on extension: employment_measure.
+Shares: subsistence 0.70 from 2023-01-01; median 0.35 from 2025-01-01. Child supplement 1.5 MCI
+for ages 1 to 6, adult at 18, students count as large-family children under 23, large-family rates
+16.03 / 20.04 / 24.05 / 28.06 MCI for 4–7 children and 4 MCI per child from 8, deposit limit 200 MCI,
+retirement 63 (men) / 61 (women), ban 6 months, consent required, counted types as rules.md,
+disregarded on extension: employment_measure.
 
 So for Astana (710000000, national figures) the poverty line is:
 - application in 2026-Q2 (statistics 2026-Q1): max(0.35 × 110,000; 0.70 × 50,000) = 38,500 (median)
@@ -47,7 +49,6 @@ ASTANA, AKTOBE, TURKESTAN, PAVLODAR = "710000000", "150000000", "610000000", "55
 
 COUNTED = ("wage", "business", "pension", "benefit", "alimony", "rent", "interest", "farming",
            "employment_measure", "other")
-NOT_COUNTED = ("large_family_allowance", "disabled_child_allowance", "scholarship", "tsa", "disaster_aid")
 
 
 def value(name, amount, valid_from, valid_to=None, region=None, recorded_at=RECORDED) -> ParameterValue:
@@ -74,12 +75,20 @@ def world_values() -> list[ParameterValue]:
         value("poverty_line_subsistence_share", "0.70", "2023-01-01"),
         value("poverty_line_median_share", "0.35", "2025-01-01"),
         value("child_supplement_mci", "1.5", "2023-01-01"),
+        value("child_supplement_min_age", 1, "2023-01-01"),
+        value("child_supplement_max_age", 6, "2023-01-01"),
+        value("adult_age", 18, "2023-01-01"),
+        value("student_child_age_limit", 23, "2023-01-01"),
+        value("large_family_allowance_mci_4_children", "16.03", "2023-01-01"),
+        value("large_family_allowance_mci_5_children", "20.04", "2023-01-01"),
+        value("large_family_allowance_mci_6_children", "24.05", "2023-01-01"),
+        value("large_family_allowance_mci_7_children", "28.06", "2023-01-01"),
+        value("large_family_allowance_mci_per_child_8_or_more", "4.00", "2023-01-01"),
         value("deposit_limit_mci", 200, "2023-01-01"),
         value("retirement_age_male", 63, "2023-01-01"),
         value("retirement_age_female", 61, "2023-01-01"),
         value("ban_months", 6, "2023-01-01"),
         value("counted_income_types", COUNTED, "2023-01-01"),
-        value("not_counted_income_types", NOT_COUNTED, "2023-01-01"),
         value("disregarded_on_extension_income_types", ("employment_measure",), "2023-01-01"),
         value("consent_required", True, "2023-01-01"),
     ]

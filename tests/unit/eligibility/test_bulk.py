@@ -27,7 +27,8 @@ from services.eligibility.domain import (
     load_shipped_parameters,
     validate_case,
 )
-from services.eligibility.domain.bulk import (
+from bench.synthetic import synthetic_population
+from services.eligibility.reassessment import (
     EPOCH,
     NO_DAY,
     FamilyColumns,
@@ -36,7 +37,6 @@ from services.eligibility.domain.bulk import (
     month_first_day,
     reason_codes_of,
 )
-from services.eligibility.domain.synthetic import synthetic_population
 
 from .strategies import cases
 from .support import applicant, child, family, world, world_values
@@ -133,6 +133,7 @@ def columns_to_cases(columns: FamilyColumns, families: range) -> list[Case]:
                                                    Decimal(int(columns.income_amount[k])).scaleb(-2)))
     for f in families:
         ban = int(columns.ban_until_day[f])
+        terminated = int(columns.contract_terminated_day[f])
         cases.append(Case(
             region_kato=columns.regions[columns.region[f]],
             application_date=EPOCH + timedelta(days=int(columns.application_day[f])),
@@ -143,7 +144,9 @@ def columns_to_cases(columns: FamilyColumns, families: range) -> list[Case]:
                               Decimal(int(columns.non_mortgage_loans[f])).scaleb(-2),
                               Decimal(int(columns.account_spending[f])).scaleb(-2),
                               Decimal(int(columns.deposits[f])).scaleb(-2)) if columns.has_expenses[f] else None,
-            history=History(None if ban == NO_DAY else EPOCH + timedelta(days=ban), bool(columns.false_information[f])),
+            history=History(ban_until=None if ban == NO_DAY else EPOCH + timedelta(days=ban),
+                            contract_terminated_on=None if terminated == NO_DAY else EPOCH + timedelta(days=terminated),
+                            false_information=bool(columns.false_information[f])),
         ))
     return cases
 

@@ -6,13 +6,20 @@ from decimal import Decimal
 import pytest
 
 from services.eligibility.domain import (
+    PARAMETER_KINDS,
     REGIONS,
+    FieldError,
+    InvalidParameter,
     MissingParameter,
     ParameterSet,
     ParameterValue,
     decide,
     load_shipped_parameters,
+    lookup_levels,
+    new_parameter_value,
     parse_parameter_value,
+    value_from_json,
+    value_to_json,
 )
 from services.eligibility.domain.parameters import read_parameter_csv
 
@@ -173,9 +180,72 @@ def test_shipped_policy_values():
     assert SHIPPED.get("ban_months", on).value == 6
     assert SHIPPED.get("disregarded_on_extension_income_types", on).value == ("employment_measure",)
     assert SHIPPED.get("consent_required", on).value is True
-    counted = set(SHIPPED.get("counted_income_types", on).value)
-    not_counted = set(SHIPPED.get("not_counted_income_types", on).value)
-    assert counted.isdisjoint(not_counted) and len(counted | not_counted) == 15
+    # rules.md step 2: what counts is the rule; every other type of the vocabulary is not counted
+    assert set(SHIPPED.get("counted_income_types", on).value) == {
+        "wage", "business", "pension", "benefit", "alimony", "rent", "interest", "farming",
+        "employment_measure", "other"}
+    assert "not_counted_income_types" not in PARAMETER_KINDS  # no rule read it
+
+
+def test_shipped_rule_parameters():
+    on = date(2024, 1, 1)
+    ages = {name: SHIPPED.get(name, on).value for name in (
+        "child_supplement_min_age", "child_supplement_max_age", "adult_age", "student_child_age_limit")}
+    assert ages == {"child_supplement_min_age": 1, "child_supplement_max_age": 6, "adult_age": 18,
+                    "student_child_age_limit": 23}
+    rates = [SHIPPED.get(f"large_family_allowance_mci_{c}_children", on).value for c in (4, 5, 6, 7)]
+    assert rates == [Decimal("16.03"), Decimal("20.04"), Decimal("24.05"), Decimal("28.06")]
+    assert SHIPPED.get("large_family_allowance_mci_per_child_8_or_more", on).value == 4
+    # a contract terminated in 2023 bars an application of early 2024: its ban_months is shipped too
+    assert SHIPPED.get("ban_months", date(2023, 7, 1)).value == 6
+
+
+# ------------------------------------------------------------------------- recording a new value
+
+def record(**fields):
+    given = {"name": "mci", "region_kato": None, "valid_from": date(2027, 1, 1), "valid_to": None,
+             "value": "4600", "recorded_at": LATER} | fields
+    return new_parameter_value(**given)
+
+
+def test_a_new_value_is_typed_for_its_kind():
+    assert record().value == Decimal("4600")
+    assert record(name="consent_required", value=False).value is False
+    assert record(name="counted_income_types", value=["wage", "pension"]).value == ("wage", "pension")
+    assert record(name="poverty_line_median_share", value=0.4).value == Decimal("0.4")
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"name": "no_such_parameter"}, ["name"]),
+    ({"region_kato": "990000000"}, ["region_kato"]),
+    ({"region_kato": "71000000"}, ["region_kato"]),
+    ({"valid_to": date(2026, 12, 31)}, ["valid_to"]),
+    ({"name": "no_such_parameter", "region_kato": "99", "valid_to": date(2026, 1, 1)}, ["name", "region_kato", "valid_to"]),
+    ({"value": "-x"}, ["value"]),
+    ({"value": "-1"}, ["value"]),
+    ({"value": "4600.001"}, ["value"]),
+    ({"name": "adult_age", "value": "18.5"}, ["value"]),
+    ({"name": "counted_income_types", "value": ["wage", "salary"]}, ["value"]),
+])
+def test_a_new_value_names_every_field_at_fault(fields, expected):
+    with pytest.raises(InvalidParameter) as raised:
+        record(**fields)
+    assert [e.path for e in raised.value.errors] == expected
+    assert all(isinstance(e, FieldError) and e.message for e in raised.value.errors)
+
+
+@pytest.mark.parametrize(("name", "typed"), [
+    ("mci", Decimal("4325")), ("consent_required", True), ("counted_income_types", ("wage", "pension")),
+    ("poverty_line_median_share", Decimal("0.35")),
+])
+def test_a_stored_value_reads_back_as_it_was(name, typed):
+    assert value_from_json(name, value_to_json(typed)) == typed
+
+
+def test_lookup_levels_go_from_the_district_to_the_nation():
+    assert lookup_levels("611010000") == ("611010000", "610000000", None)
+    assert lookup_levels("610000000") == ("610000000", None)
+    assert lookup_levels(None) == (None,)
 
 
 def test_aktobe_poverty_line_for_assessment_quarter_2026_q1_is_37060():

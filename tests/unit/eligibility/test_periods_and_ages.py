@@ -4,13 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.eligibility.domain.rules import (
-    age_on,
-    assessment_quarter,
-    assignment_months,
-    latest_birth_date_for_age,
-    quarter_of,
-)
+from services.eligibility.domain.rules import add_months, age_on, assignment_months, latest_birth_date_for_age
+from shared.calendar import Quarter, assessment_quarter
 
 
 @pytest.mark.parametrize(("day", "assessed", "months"), [
@@ -24,7 +19,7 @@ from services.eligibility.domain.rules import (
 def test_assessment_quarter_and_months_paid(day, assessed, months):
     assert str(assessment_quarter(day)) == assessed
     assert [f"{m:%Y-%m}" for m in assignment_months(day)] == months
-    assert str(quarter_of(day).previous()) == assessed
+    assert str(Quarter.of(day).previous()) == assessed
 
 
 @pytest.mark.parametrize(("birth", "on", "age"), [
@@ -40,6 +35,17 @@ def test_age_in_full_years(birth, on, age):
     assert age_on(birth, on) == age
 
 
+@pytest.mark.parametrize(("day", "months", "later"), [
+    (date(2025, 11, 15), 6, date(2026, 5, 15)),
+    (date(2025, 8, 31), 6, date(2026, 2, 28)),  # no 31 February: the month's last day
+    (date(2023, 8, 31), 6, date(2024, 2, 29)),
+    (date(2025, 12, 31), 2, date(2026, 2, 28)),
+    (date(2025, 7, 10), 0, date(2025, 7, 10)),
+])
+def test_add_months_keeps_the_day_or_takes_the_last_of_a_shorter_month(day, months, later):
+    assert add_months(day, months) == later
+
+
 @given(st.dates(date(2020, 1, 1), date(2030, 12, 31)), st.integers(0, 90))
 def test_latest_birth_date_for_age_is_the_boundary(on, years):
     boundary = latest_birth_date_for_age(on, years)
@@ -53,6 +59,8 @@ def test_small_rules_read_like_rules_md():
     from services.eligibility.domain.rules import (
         child_supplement_per_child,
         large_family_allowance,
+        large_family_rate_mci,
+        large_family_rate_parameter,
         monthly_tsa,
         per_capita_income,
     )
@@ -61,6 +69,11 @@ def test_small_rules_read_like_rules_md():
     assert per_capita_income(Decimal("90000.03"), 2) == Decimal("15000.01")  # 15,000.005 half-up
     assert monthly_tsa(38500, 3800050, 3) == 1499  # (38,500 − 38,000.50) × 3 = 1,498.50
     assert child_supplement_per_child(Decimal("1.5"), Decimal(4325)) == 6488  # rules.md: 2026
-    assert large_family_allowance(4, Decimal(4325)) == 69330  # 16.03 × 4,325 = 69,329.75
-    assert large_family_allowance(3, Decimal(4325)) == 0
-    assert large_family_allowance(10, Decimal(4325)) == 173000  # 4 MCI × 10
+    assert large_family_allowance(Decimal("16.03"), Decimal(4325)) == 69330  # 16.03 × 4,325 = 69,329.75
+    assert large_family_rate_parameter(3) is None  # no allowance below 4 children
+    assert large_family_rate_parameter(4) == "large_family_allowance_mci_4_children"
+    assert large_family_rate_parameter(7) == "large_family_allowance_mci_7_children"
+    assert large_family_rate_parameter(10) == "large_family_allowance_mci_per_child_8_or_more"
+    assert large_family_rate_mci(7, Decimal("28.06")) == Decimal("28.06")
+    rate_for_10 = large_family_rate_mci(10, Decimal("4.00"))
+    assert rate_for_10 == 40 and large_family_allowance(rate_for_10, Decimal(4325)) == 173000  # 4 MCI × 10

@@ -20,7 +20,7 @@ from services.eligibility.domain import (
     load_shipped_parameters,
     validate_case,
 )
-from services.eligibility.domain.rules import assessment_quarter
+from shared.calendar import assessment_quarter
 
 from .strategies import cases
 

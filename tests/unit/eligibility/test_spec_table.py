@@ -15,7 +15,7 @@ from datetime import date
 import pytest
 
 from services.eligibility.domain import Case, History, decide, validate_case
-from services.eligibility.domain.bulk import cases_to_columns, decide_columns, reason_codes_of, month_first_day
+from services.eligibility.reassessment import cases_to_columns, decide_columns, month_first_day, reason_codes_of
 
 from .support import (
     AKTOBE,
@@ -242,6 +242,13 @@ ROWS = [
         [], {BELOW, MEDIAN, CONDITIONAL, "BAN_ACTIVE"}),
     Row("a ban that ended the day before no longer applies",
         family(A, history=History(ban_until=date(2026, 5, 14))), True, "conditional", 38500, "0.00",
+        each(MAY_JUNE, 38500), {BELOW, MEDIAN, CONDITIONAL}),
+    # ban_months 6: terminated 2025-11-15 → barred to 2026-05-15 inclusive
+    Row("a contract terminated through the family's fault bars a new assignment for ban_months, last day included",
+        family(A, history=History(contract_terminated_on=date(2025, 11, 15))), False, "conditional", 38500, "0.00",
+        [], {BELOW, MEDIAN, CONDITIONAL, "BAN_ACTIVE"}),
+    Row("ban_months after the termination a new assignment is possible",
+        family(A, history=History(contract_terminated_on=date(2025, 11, 14))), True, "conditional", 38500, "0.00",
         each(MAY_JUNE, 38500), {BELOW, MEDIAN, CONDITIONAL}),
     Row("false information established by a commission refuses the application",
         family(A, history=History(false_information=True)), False, "conditional", 38500, "0.00",

@@ -2,7 +2,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from services.eligibility.domain import Expenses, FieldError, Income, Member, validate_case
+from services.eligibility.domain import Expenses, FieldError, History, Income, Member, validate_case
 
 from .support import applicant, child, family, monthly, spouse
 
@@ -72,6 +72,12 @@ def test_income_errors():
 def test_expense_amounts():
     case = family(A, expenses=Expenses(True, False, Decimal("-5"), Decimal("0.001"), Decimal(0)))
     assert paths(case) == ["expenses.non_mortgage_loans", "expenses.account_spending"]
+
+
+def test_a_contract_cannot_be_terminated_after_the_application():
+    assert paths(family(A, history=History(contract_terminated_on=date(2026, 5, 16)))) == [
+        "history.contract_terminated_on"]
+    assert paths(family(A, history=History(contract_terminated_on=date(2026, 5, 15)))) == []
 
 
 def test_messages_do_not_contain_iins():

@@ -7,14 +7,17 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-from services.eligibility.domain import load_shipped_parameters
-from services.eligibility.domain.parameters import value_to_json
+from services.eligibility.domain.parameters import SHIPPED_PARAMETERS_DIR, read_parameter_csv, value_to_json
 from shared.ids import uuid7
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+
+# The files this release shipped; later migrations ship the files added since (0004:
+# rule_parameters.csv), so a fresh database and one migrated step by step hold the same rows.
+SHIPPED_HERE = ("national.csv", "policy.csv", "regional_statistics.csv")
 
 
 def upgrade() -> None:
@@ -28,7 +31,7 @@ def upgrade() -> None:
         {"id": uuid7(), "name": v.name, "region_kato": v.region_kato, "valid_from": v.valid_from,
          "valid_to": v.valid_to, "value": value_to_json(v.value), "recorded_at": v.recorded_at,
          "recorded_by": "release"}
-        for v in load_shipped_parameters()
+        for file in SHIPPED_HERE for v in read_parameter_csv(SHIPPED_PARAMETERS_DIR / file)
     ]
     op.bulk_insert(table, rows)
 

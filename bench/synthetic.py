@@ -3,7 +3,8 @@
 Shaped on the seed-003 figures (rules.md): recipients by region (Turkestan 20.3%, Shymkent 11.3%,
 Kyzylorda 8.2%, Almaty region 7.9%, Zhambyl 7.5%, Zhetysu 7%, the rest spread evenly), about 5.3
 members per family, about two thirds of them children; incomes around the regional poverty line.
-Used by the benchmark and by tests of the bulk path; the sandbox may seed from it too.
+Used by the eligibility benchmark (`bench/eligibility/bench_engine.py`) and by the tests of the
+reassessment path (`tests/unit/eligibility/test_bulk.py`).
 
 Each random 64-bit word is cut into several fields, so generating a million families costs a few
 passes over the data; blocks of families are generated on separate threads (numpy releases
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-
 import numpy as np
 
-from .bulk import (
+from services.eligibility.domain import ParameterSet
+from services.eligibility.domain.rules import poverty_line
+from services.eligibility.reassessment import (
     BLOCK_FAMILIES,
     INCOME_TYPE_CODES,
     NO_DAY,
@@ -26,9 +28,8 @@ from .bulk import (
     day_number,
     month_number,
 )
-from .model import REGIONS
-from .parameters import ParameterSet
-from .rules import Quarter, poverty_line
+from shared.calendar import Quarter
+from shared.regions import REGIONS
 
 _YEAR = 365.25
 
@@ -95,7 +96,7 @@ def synthetic_population(families: int, params: ParameterSet, *, period: Quarter
         consent=np.empty(families, np.bool_), home_or_car_purchase=np.empty(families, np.bool_),
         non_mortgage_loans=np.empty(families, np.int64), account_spending=np.empty(families, np.int64),
         deposits=np.empty(families, np.int64), ban_until_day=np.empty(families, np.int32),
-        false_information=np.empty(families, np.bool_),
+        contract_terminated_day=np.empty(families, np.int32), false_information=np.empty(families, np.bool_),
         member_family=np.empty(m_total, np.int32), birth_day=np.empty(m_total, np.int32),
         sex=np.empty(m_total, np.int8), relation=np.empty(m_total, np.int8),
         employed=np.empty(m_total, np.bool_), full_time_student=np.empty(m_total, np.bool_),
@@ -176,6 +177,10 @@ def _fill(cols: FamilyColumns, s: dict, a: int, b: int, rng: np.random.Generator
     age_days += older * _YEARS_15
     relation = np.full(m1 - m0, _CHILD, np.int8)
     third = rng.bit_generator.random_raw(f).view(np.int64)
+    # about one family in 64 had a contract terminated through its fault 0–255 days before
+    # applying: banned for `ban_months` (six) from then
+    terminated = ((third >> 45) & 63) == 1
+    cols.contract_terminated_day[a:b] = np.where(terminated, day - ((third >> 51) & 255).astype(np.int32), NO_DAY)
     with_spouse = (((word >> 48) & 3) != 0) & (size >= 2)
     with_grandparent = (((word >> 50) & 7) == 0) & (size >= 3)
     spouses, grandparents = starts[with_spouse] + 1, ends[with_grandparent] - 1

@@ -1,9 +1,9 @@
-"""The quarterly reassessment: the rules of `rules.py` over whole columns (numpy).
+"""The quarterly reassessment: the rules of `domain/rules.py` over whole columns (numpy).
 
 Input is columnar: a family table, a member table and an income table, the last two grouped by
 family (non-decreasing family index, as a database extract ordered by family gives them). Money is
 int64 tiyn, dates are int32 days since 1970-01-01, months are int32 month indexes (year*12 + m-1),
-codes index the vocabularies of `model.py`.
+codes index the vocabularies of `domain/model.py`.
 
 Everything that depends on parameters is resolved once per (region, application date) pair with
 the same functions `decide` uses, into small tables; the per-member and per-income work is then a
@@ -14,7 +14,7 @@ Ages: a member's age on the first day of month M is at least k years exactly whe
 `effective_birth_month + 12k <= M`, where the effective birth month is the birth month, or the month
 after it when the person was born after the 1st (29 February included: they turn older on 1 March
 in common years). That turns the month-based age rules (child supplement 1–6, large-family children
-under 18/23) into one table lookup per member.
+under 18/23; the ages are parameters) into one table lookup per member.
 """
 
 from __future__ import annotations
@@ -27,25 +27,27 @@ from decimal import Decimal
 
 import numpy as np
 
-from .decision import REASON_BIT, REASON_CODES
-from .model import INCOME_TYPES, RELATIONS, Case
-from .parameters import MissingParameter, ParameterSet
-from .rules import (
-    ADULT_AGE,
-    CHILD_SUPPLEMENT_MAX_AGE,
-    CHILD_SUPPLEMENT_MIN_AGE,
+from services.eligibility.domain.decision import REASON_BIT, REASON_CODES
+from services.eligibility.domain.model import INCOME_TYPES, RELATIONS, Case
+from services.eligibility.domain.parameters import MissingParameter, ParameterSet
+from services.eligibility.domain.rules import (
     LARGE_FAMILY_MIN_CHILDREN,
-    STUDENT_CHILD_MAX_AGE,
-    day_policy,
-    assessment_quarter,
+    LARGE_FAMILY_PER_CHILD_PARAMETER,
+    LARGE_FAMILY_RATE_PARAMETERS,
+    AgeLimits,
     assignment_months,
+    ban_after_termination,
     child_supplement_per_child,
+    day_policy,
     large_family_allowance,
+    large_family_rate_mci,
+    large_family_rate_parameter,
     latest_birth_date_for_age,
 )
+from shared.calendar import assessment_quarter
 
 EPOCH = date(1970, 1, 1)
-NO_DAY = np.iinfo(np.int32).min  # ban_until absent
+NO_DAY = np.iinfo(np.int32).min  # a date that is absent (ban_until, contract_terminated)
 MAX_MONTHS = 3
 MAX_MEMBERS = 255  # per family: the member counters are packed 8 bits each
 
@@ -83,6 +85,7 @@ class FamilyColumns:
     account_spending: np.ndarray  # int64 tiyn
     deposits: np.ndarray  # int64 tiyn
     ban_until_day: np.ndarray  # int32 days; NO_DAY when absent
+    contract_terminated_day: np.ndarray  # int32 days; NO_DAY when absent
     false_information: np.ndarray  # bool
     # members (M), grouped by family
     member_family: np.ndarray  # int32 family index
@@ -106,7 +109,7 @@ class FamilyColumns:
 
 _FAMILY_FIELDS = ("region", "application_day", "extension", "has_expenses", "consent",
                   "home_or_car_purchase", "non_mortgage_loans", "account_spending", "deposits",
-                  "ban_until_day", "false_information")
+                  "ban_until_day", "contract_terminated_day", "false_information")
 _MEMBER_FIELDS = ("member_family", "birth_day", "sex", "relation", "employed", "full_time_student",
                   "disability_group", "carer")
 _INCOME_FIELDS = ("income_family", "income_month", "income_type", "income_amount")
@@ -131,6 +134,8 @@ def cases_to_columns(cases: Sequence[Case]) -> FamilyColumns:
         fam["deposits"].append(int(e.deposits * 100) if e else 0)
         ban = case.history.ban_until
         fam["ban_until_day"].append(day_number(ban) if ban is not None else NO_DAY)
+        terminated = case.history.contract_terminated_on
+        fam["contract_terminated_day"].append(day_number(terminated) if terminated is not None else NO_DAY)
         fam["false_information"].append(case.history.false_information)
         for m in case.members:
             mem["member_family"].append(index)
@@ -150,7 +155,8 @@ def cases_to_columns(cases: Sequence[Case]) -> FamilyColumns:
     dtypes.update(
         region=np.int16, application_day=np.int32, extension=np.bool_, has_expenses=np.bool_,
         consent=np.bool_, home_or_car_purchase=np.bool_, non_mortgage_loans=np.int64,
-        account_spending=np.int64, deposits=np.int64, ban_until_day=np.int32, false_information=np.bool_,
+        account_spending=np.int64, deposits=np.int64, ban_until_day=np.int32, contract_terminated_day=np.int32,
+        false_information=np.bool_,
         member_family=np.int32, birth_day=np.int32, sex=np.int8, relation=np.int8, employed=np.bool_,
         full_time_student=np.bool_, disability_group=np.int8, carer=np.bool_,
         income_family=np.int32, income_month=np.int32, income_type=np.int8, income_amount=np.int64,
@@ -189,32 +195,41 @@ def reason_codes_of(mask: int) -> tuple[str, ...]:
 # byte 0: able-bodied members (added per member, not from the table)
 _SUPPLEMENT_SHIFT = (8, 16, 24)
 _LARGE_FAMILY_SHIFT = (32, 40, 48)
-_REL_MIN, _REL_MAX = -2, 12 * STUDENT_CHILD_MAX_AGE + 2  # months; outside this range nothing counts
-_REL_SPAN = _REL_MAX - _REL_MIN + 1
+_REL_MIN = -2  # months; below it (and above the oldest age that counts) nothing counts
 
 
-def _member_counter_table() -> np.ndarray:
+def _counted_ages(ages: AgeLimits) -> tuple[int, int, int, int]:
+    """The ages the member counters depend on (two policies with equal ones share a table)."""
+    return ages.supplement_min, ages.supplement_max, ages.adult, ages.student_child_limit
+
+
+def _rel_max(counted: list[tuple[int, int, int, int]]) -> int:
+    """Months since effective birth beyond which no counter counts, for any of these age rules."""
+    return 12 * max(max(s_max + 1, adult, student) for _, s_max, adult, student in counted) + 2
+
+
+def _member_counter_table(ages: tuple[int, int, int, int], rel_max: int) -> np.ndarray:
     """Counter contribution by (is child relation, full-time student, months since effective birth).
 
-    Index: (child * 2 + student) * _REL_SPAN + (rel - _REL_MIN), where rel = M0 - effective birth
-    month and M0 is the first month paid; for month j the member's age in months is rel + j.
+    Index: (child * 2 + student) * span + (rel - _REL_MIN), where span = rel_max - _REL_MIN + 1,
+    rel = M0 - effective birth month and M0 is the first month paid; for month j the member's age
+    in months is rel + j.
     """
-    table = np.zeros(4 * _REL_SPAN, dtype=np.int64)
+    supplement_min, supplement_max, adult, student_limit = ages
+    span = rel_max - _REL_MIN + 1
+    table = np.zeros(4 * span, dtype=np.int64)
     for child in (0, 1):
         for student in (0, 1):
-            for rel in range(_REL_MIN, _REL_MAX + 1):
+            for rel in range(_REL_MIN, rel_max + 1):
                 value = 0
                 for j in range(MAX_MONTHS):
                     months = rel + j
-                    if 12 * CHILD_SUPPLEMENT_MIN_AGE <= months < 12 * (CHILD_SUPPLEMENT_MAX_AGE + 1):
+                    if 12 * supplement_min <= months < 12 * (supplement_max + 1):
                         value += 1 << _SUPPLEMENT_SHIFT[j]
-                    if child and (months < 12 * ADULT_AGE or (student and months < 12 * STUDENT_CHILD_MAX_AGE)):
+                    if child and (months < 12 * adult or (student and months < 12 * student_limit)):
                         value += 1 << _LARGE_FAMILY_SHIFT[j]
-                table[(child * 2 + student) * _REL_SPAN + rel - _REL_MIN] = value
+                table[(child * 2 + student) * span + rel - _REL_MIN] = value
     return table
-
-
-_COUNTER_TABLE = _member_counter_table()
 
 _LUT_FIRST = date(1800, 1, 1)
 _LUT_LAST = date(2100, 12, 31)
@@ -247,13 +262,17 @@ class _ComboPolicy:
     assessment_first_month: int
     first_month: int
     months: int
-    adult_birth_day: int  # born on or before → 18 or older on D
+    ages: AgeLimits
+    adult_birth_day: int  # born on or before → adult on D
     retirement_birth_day: tuple[int, int]  # by sex: born on or before → retirement age on D
     consent_required: int  # 1, 0; -1 = parameter missing
     deposit_limit_tiyn: int  # floor of the limit in tiyn; -1 = parameter missing
     supplement_per_child: tuple[int, ...]  # per month paid; -1 = parameter missing
     mci: tuple[Decimal | None, ...]  # per month paid, for the large-family allowance; None = missing
-    missing: dict[tuple[str, int], MissingParameter]  # (slot, month) → the error decide would raise
+    # large-family rate parameter → its value on D; None = missing
+    large_family_rates: tuple[tuple[str, Decimal | None], ...]
+    # (slot, month or parameter) → the error decide would raise
+    missing: dict[tuple[str, int | str], MissingParameter]
 
 
 def _type_mask(types) -> int:
@@ -263,7 +282,8 @@ def _type_mask(types) -> int:
 def _combo_policy(params: ParameterSet, region: str, day: date) -> _ComboPolicy:
     policy = day_policy(params, region, day)  # raises MissingParameter, as decide would
     line = policy.line
-    missing: dict[tuple[str, int], MissingParameter] = {}
+    ages = policy.ages
+    missing: dict[tuple[str, int | str], MissingParameter] = {}
     if isinstance(policy.disregarded_on_extension, MissingParameter):
         missing[("extension", 0)] = policy.disregarded_on_extension
         disregarded: frozenset[str] = frozenset()
@@ -296,6 +316,13 @@ def _combo_policy(params: ParameterSet, region: str, day: date) -> _ComboPolicy:
         except MissingParameter as error:
             per_child.append(-1)
             missing[("supplement", j)] = error
+    rates: list[tuple[str, Decimal | None]] = []
+    for name in (*LARGE_FAMILY_RATE_PARAMETERS.values(), LARGE_FAMILY_PER_CHILD_PARAMETER):
+        try:
+            rates.append((name, params.get(name, day, region).value))
+        except MissingParameter as error:
+            rates.append((name, None))
+            missing[("rate", name)] = error
     return _ComboPolicy(
         poverty_line=line.amount,
         line_source_bit=REASON_BIT["POVERTY_LINE_FROM_MEDIAN" if line.source == "median" else "POVERTY_LINE_FROM_SUBSISTENCE"],
@@ -305,15 +332,27 @@ def _combo_policy(params: ParameterSet, region: str, day: date) -> _ComboPolicy:
         assessment_first_month=month_number(assessment_quarter(day).first_day),
         first_month=month_number(months[0]),
         months=len(months),
-        adult_birth_day=day_number(latest_birth_date_for_age(day, ADULT_AGE)),
-        retirement_birth_day=(day_number(latest_birth_date_for_age(day, policy.retirement_age_male)),
-                              day_number(latest_birth_date_for_age(day, policy.retirement_age_female))),
+        ages=ages,
+        adult_birth_day=day_number(latest_birth_date_for_age(day, ages.adult)),
+        retirement_birth_day=(day_number(latest_birth_date_for_age(day, ages.retirement_male)),
+                              day_number(latest_birth_date_for_age(day, ages.retirement_female))),
         consent_required=consent_required,
         deposit_limit_tiyn=deposit_limit_tiyn,
         supplement_per_child=tuple(per_child),
         mci=tuple(mcis),
+        large_family_rates=tuple(rates),
         missing=missing,
     )
+
+
+def _large_family_amounts(mci: Decimal | None, rates: dict[str, Decimal | None]) -> np.ndarray:
+    """The month's allowance by number of children: 0 below 4, -1 where a value it needs is missing."""
+    amounts = np.zeros(_COUNT_SLOTS, np.int64)
+    for children in range(LARGE_FAMILY_MIN_CHILDREN, _COUNT_SLOTS):
+        rate = rates[large_family_rate_parameter(children)]
+        amounts[children] = -1 if mci is None or rate is None else large_family_allowance(
+            large_family_rate_mci(children, rate), mci)
+    return amounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +361,10 @@ class _Policies:
 
     Amounts that depend on a count of children are tables: row r, column c is the amount for c
     children; `*_row[j, k]` is the offset of combo k's row for its j-th month paid (row 0 = zeros
-    for months not paid, row 1 = -1 where a needed parameter is missing).
+    for months not paid; -1 where a needed parameter is missing).
+
+    The member counters depend on the age parameters: one counter table per distinct set of
+    ages, `counter_offset[k]` the start of combo k's (None when every combo shares one).
     """
 
     combos: list[_ComboPolicy]
@@ -341,6 +383,10 @@ class _Policies:
     supplement_table: np.ndarray  # int64 flat rows of _COUNT_SLOTS
     large_family_row: np.ndarray  # int32 (3, C)
     large_family_table: np.ndarray  # int64 flat rows of _COUNT_SLOTS
+    counter_table: np.ndarray  # int64 flat tables of 4 * rel_span
+    counter_offset: np.ndarray | None  # int32 (C,)
+    rel_max: int
+    rel_span: int
     has_missing: bool  # some optional value is missing for some combo: check the families needing it
     extension_missing: np.ndarray  # bool: the disregarded-on-extension list is missing
 
@@ -354,11 +400,10 @@ def _resolve_policies(params: ParameterSet, combos: list[tuple[str, date]]) -> _
 
     counts = np.arange(_COUNT_SLOTS, dtype=np.int64)
     missing_supplement = np.where(counts >= 1, -1, 0)
-    missing_large_family = np.where(counts >= LARGE_FAMILY_MIN_CHILDREN, -1, 0)
     supplement_rows: dict[int, int] = {}
     supplement_table = [np.zeros(_COUNT_SLOTS, np.int64), missing_supplement]
-    large_family_rows: dict[Decimal, int] = {}
-    large_family_table = [np.zeros(_COUNT_SLOTS, np.int64), missing_large_family]
+    large_family_rows: dict[tuple, int] = {}
+    large_family_table = [np.zeros(_COUNT_SLOTS, np.int64)]
     supplement_row = np.zeros((MAX_MONTHS, len(policies)), np.int32)
     large_family_row = np.zeros((MAX_MONTHS, len(policies)), np.int32)
     for k, policy in enumerate(policies):
@@ -372,15 +417,17 @@ def _resolve_policies(params: ParameterSet, combos: list[tuple[str, date]]) -> _
                     row = supplement_rows[per_child] = len(supplement_table)
                     supplement_table.append(counts * per_child)
             supplement_row[j, k] = row * _COUNT_SLOTS
-            mci = policy.mci[j]
-            if mci is None:
-                row = 1
-            else:
-                row = large_family_rows.get(mci)
-                if row is None:
-                    row = large_family_rows[mci] = len(large_family_table)
-                    large_family_table.append(np.array([large_family_allowance(c, mci) for c in range(_COUNT_SLOTS)], np.int64))
+            key = (policy.mci[j], policy.large_family_rates)
+            row = large_family_rows.get(key)
+            if row is None:
+                row = large_family_rows[key] = len(large_family_table)
+                large_family_table.append(_large_family_amounts(policy.mci[j], dict(policy.large_family_rates)))
             large_family_row[j, k] = row * _COUNT_SLOTS
+    counted_ages = list(dict.fromkeys(_counted_ages(policy.ages) for policy in policies))
+    rel_max = _rel_max(counted_ages) if counted_ages else _REL_MIN
+    rel_span = rel_max - _REL_MIN + 1
+    counter_tables = [_member_counter_table(ages, rel_max) for ages in counted_ages]
+    table_of = {ages: i * 4 * rel_span for i, ages in enumerate(counted_ages)}
     return _Policies(
         combos=policies,
         poverty_line=column((p.poverty_line for p in policies), np.int64),
@@ -398,6 +445,11 @@ def _resolve_policies(params: ParameterSet, combos: list[tuple[str, date]]) -> _
         supplement_table=np.concatenate(supplement_table),
         large_family_row=large_family_row,
         large_family_table=np.concatenate(large_family_table),
+        counter_table=np.concatenate(counter_tables) if counter_tables else np.zeros(4 * rel_span, np.int64),
+        counter_offset=column((table_of[_counted_ages(p.ages)] for p in policies), np.int32)
+        if len(counted_ages) > 1 else None,
+        rel_max=rel_max,
+        rel_span=rel_span,
         has_missing=any(p.missing for p in policies),
         extension_missing=column((("extension", 0) in p.missing for p in policies), np.bool_),
     )
@@ -423,6 +475,7 @@ def decide_columns(columns: FamilyColumns, params: ParameterSet, *, workers: int
         columns = _sorted_by_family(columns)
     combo_of_family, combos = _combos(columns)
     policies = _resolve_policies(params, combos)
+    ban_until_day, ban_missing = _ban_until_days(columns, params)
     # one row per (combo, extension): which income types count differs on extensions
     policy_row = combo_of_family * 2 + columns.extension
 
@@ -436,7 +489,7 @@ def decide_columns(columns: FamilyColumns, params: ParameterSet, *, workers: int
     chunks = _chunks(columns)
 
     def run(chunk: tuple[int, int, int, int, int, int]) -> MissingParameter | None:
-        return _decide_chunk(columns, policies, combo_of_family, policy_row, chunk, out)
+        return _decide_chunk(columns, policies, combo_of_family, policy_row, ban_until_day, ban_missing, chunk, out)
 
     if workers > 1 and len(chunks) > 1:
         with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
@@ -447,6 +500,29 @@ def decide_columns(columns: FamilyColumns, params: ParameterSet, *, workers: int
         if error is not None:
             raise error.again()
     return out
+
+
+def _ban_until_days(columns: FamilyColumns, params: ParameterSet
+                    ) -> tuple[np.ndarray, dict[int, MissingParameter]]:
+    """Each family's last day of ban: the later of `ban_until` and, after a contract terminated
+    through the recipient's fault, the termination day + `ban_months` valid on that day (NO_DAY
+    for none). Families whose `ban_months` is missing are returned with the error `decide` raises."""
+    terminated = columns.contract_terminated_day
+    families = np.flatnonzero(terminated != NO_DAY)
+    if not len(families):
+        return columns.ban_until_day, {}
+    ban_until = columns.ban_until_day.copy()
+    missing: dict[int, MissingParameter] = {}
+    for f in families.tolist():
+        region, day = columns.regions[int(columns.region[f])], EPOCH + timedelta(days=int(terminated[f]))
+        try:
+            months = params.derived(("ban_months", region, day),
+                                    lambda r=region, d=day: int(params.get("ban_months", d, r).value))
+        except MissingParameter as error:
+            missing[f] = error
+            continue
+        ban_until[f] = max(int(ban_until[f]), day_number(ban_after_termination(day, months)))
+    return ban_until, missing
 
 
 def _unsorted(family: np.ndarray) -> bool:
@@ -519,6 +595,7 @@ _LARGE_FAMILY_BYTES_4_OR_MORE = 0x00_FC_FC_FC_00_00_00_00  # a byte >= 4 has a b
 
 
 def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, policy_row: np.ndarray,
+                  ban_until_day: np.ndarray, ban_missing: dict[int, MissingParameter],
                   chunk: tuple[int, int, int, int, int, int], out: BulkDecisions) -> MissingParameter | None:
     a, b, m0, m1, i0, i1 = chunk
     take = np.take
@@ -534,13 +611,15 @@ def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, poli
     birth = cols.birth_day[m0:m1]
     rel = take(p.first_month, member_combo)
     rel -= take(_EFFECTIVE_BIRTH_MONTH, birth - np.int32(_LUT_BASE))
-    np.clip(rel, _REL_MIN, _REL_MAX, out=rel)
+    np.clip(rel, _REL_MIN, p.rel_max, out=rel)
     rel -= _REL_MIN
     student = cols.full_time_student[m0:m1]
     row = (cols.relation[m0:m1] == _CHILD).view(np.int8) * np.int8(2)
     row += student.view(np.int8)
-    rel += row.astype(np.int32) * np.int32(_REL_SPAN)
-    counters = take(_COUNTER_TABLE, rel)
+    rel += row.astype(np.int32) * np.int32(p.rel_span)
+    if p.counter_offset is not None:
+        rel += take(p.counter_offset, member_combo)
+    counters = take(p.counter_table, rel)
     group = cols.disability_group[m0:m1]
     able = (group - np.int8(1)).view(np.uint8) >= 2  # not group 1 or 2
     able &= ~student
@@ -566,7 +645,7 @@ def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, poli
     line = take(p.poverty_line, combo)
     per_capita = (2 * total + 3 * n) // (6 * n)
     below = per_capita < line * 100
-    banned = cols.ban_until_day[a:b] >= cols.application_day[a:b]
+    banned = ban_until_day[a:b] >= cols.application_day[a:b]
     false_information = cols.false_information[a:b]
     has_expenses = cols.has_expenses[a:b]
     consent = cols.consent[a:b]
@@ -584,6 +663,11 @@ def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, poli
         extension_missing = cols.extension[a:b] & take(p.extension_missing, combo)
         if extension_missing.any():
             return _missing(p, combo, extension_missing, "extension", 0)
+    if ban_missing:
+        first = next((f for f in range(a, b) if f in ban_missing), None)
+        if first is not None:
+            return ban_missing[first]
+    if p.has_missing:
         if (refused & (consent_required < 0)).any():
             return _missing(p, combo, refused & (consent_required < 0), "consent", 0)
         if (checked & (deposit_limit < 0)).any():
@@ -604,9 +688,14 @@ def _decide_chunk(cols: FamilyColumns, p: _Policies, combo_all: np.ndarray, poli
         index += counter_bytes[:, 4 + j]
         take(p.large_family_table, index, out=out.large_family_allowance[j, a:b])
         if p.has_missing:
-            for amounts, slot in ((out.child_supplement, "supplement"), (out.large_family_allowance, "mci")):
-                if amounts[j, a:b].min(initial=0) < 0:
-                    return _missing(p, combo, amounts[j, a:b] < 0, slot, j)
+            if out.child_supplement[j, a:b].min(initial=0) < 0:
+                return _missing(p, combo, out.child_supplement[j, a:b] < 0, "supplement", j)
+            if out.large_family_allowance[j, a:b].min(initial=0) < 0:
+                family = int(np.argmax(out.large_family_allowance[j, a:b] < 0))
+                missing = p.combos[int(combo[family])].missing
+                if ("mci", j) in missing:
+                    return missing[("mci", j)]
+                return missing[("rate", large_family_rate_parameter(int(counter_bytes[family, 4 + j])))]
 
     bit = REASON_BIT
     reasons = np.where(below, bit["INCOME_BELOW_POVERTY_LINE"], bit["INCOME_NOT_BELOW_POVERTY_LINE"]).astype(np.int32)
@@ -638,6 +727,6 @@ def _missing(p: _Policies, combo: np.ndarray, flags: np.ndarray, slot: str, mont
 
 __all__ = [
     "FamilyColumns", "BulkDecisions", "cases_to_columns", "decide_columns", "reason_codes_of",
-    "day_number", "month_number", "month_first_day", "NO_DAY", "MAX_MONTHS",
+    "day_number", "month_number", "month_first_day", "EPOCH", "NO_DAY", "MAX_MONTHS", "BLOCK_FAMILIES",
     "SEX_CODES", "RELATION_CODES", "INCOME_TYPE_CODES",
 ]

@@ -1,0 +1,1 @@
+"""Benchmarks, and the synthetic population they and the tests share (`bench.synthetic`)."""
