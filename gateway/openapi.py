@@ -104,14 +104,9 @@ def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any] | 
 
 
 def _operation(doc: dict[str, Any] | None, route: Route) -> dict[str, Any]:
-    found = None
-    if doc is not None:
-        found = doc.get("paths", {}).get(route.path, {}).get(route.method.lower())
-        if found is None:  # a service may name the parameter differently: match by shape
-            for path, item in doc.get("paths", {}).items():
-                if _same_shape(path, route.path) and route.method.lower() in item:
-                    found = item[route.method.lower()]
-                    break
+    # The table uses the services' own paths, parameter names included (the route-table
+    # contract test keeps it so), so an operation is found by its exact path.
+    found = doc.get("paths", {}).get(route.path, {}).get(route.method.lower()) if doc is not None else None
     operation = copy.deepcopy(found) if found else {
         "summary": f"{route.method} {route.path}",
         "description": f"Served by {route.service} (its description was not available).",
@@ -129,11 +124,6 @@ def _operation(doc: dict[str, Any] | None, route: Route) -> dict[str, Any]:
     if route.signed:
         operation["parameters"] = list(operation.get("parameters", [])) + SIGNATURE_HEADERS
     return operation
-
-
-def _same_shape(a: str, b: str) -> bool:
-    pa, pb = a.strip("/").split("/"), b.strip("/").split("/")
-    return len(pa) == len(pb) and all(x == y or (x.startswith("{") and y.startswith("{")) for x, y in zip(pa, pb))
 
 
 class MergedOpenApi:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ import uvicorn
 from gateway.crypto import bank_signature
 from gateway.main import MIGRATIONS_DIR, create_app
 from gateway.routes import ROUTES
-from gateway.service import create_caller
+from gateway.callers import create_caller
 from gateway.settings import GatewaySettings, RateLimit
 from qamqor_cli.infra import free_port
 from shared.db import drop_database, ensure_database, migrate
@@ -143,6 +143,13 @@ def register(gateway) -> Callable[..., Any]:
         return Registered(c["id"], c["kind"], c["secret"], c["scopes"], c.get("bank_code"), c.get("signing_secret"))
 
     return make
+
+
+async def until(condition: Callable[[], Awaitable[bool]]) -> None:
+    """Polls until `condition()` holds: for a change that reaches this process from another one
+    (PostgreSQL NOTIFY). A test asserts that it arrives, never how fast."""
+    while not await condition():
+        await asyncio.sleep(0.01)
 
 
 async def get_token(client: httpx.AsyncClient, caller: Registered, scope: str | None = None) -> str:
