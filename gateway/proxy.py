@@ -127,20 +127,8 @@ class Upstreams:
         """Forward and stream the answer back; returns the status sent downstream. Raises one
         of the exceptions above if nothing has been sent downstream yet."""
         method = scope["method"]
-        raw_path = request_path(scope)
-        query = scope.get("query_string") or b""
-        url = upstream_url(self.bases[service], raw_path, query)
-        drop = DROP_UPSTREAM
-        for name, value in scope["headers"]:
-            if name == b"connection":  # RFC 9110 §7.6.1: the headers it names are hop-by-hop too
-                drop = drop | _connection_tokens(value)
-        headers = [(name, value) for name, value in scope["headers"] if name not in drop]
-        headers.append((INTERNAL_TOKEN_HEADER.encode(), internal_token.encode()))
-        headers.append((b"x-request-id", request_id.encode("latin-1")))
-        if client_ip:
-            headers.append((b"x-forwarded-for", client_ip.encode("latin-1")))
-        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
-
+        url = upstream_url(self.bases[service], request_path(scope), scope.get("query_string") or b"")
+        headers = upstream_headers(scope, internal_token=internal_token, request_id=request_id, client_ip=client_ip)
         streamed = {"started": False}
         if body is not None:
             content: bytes | AsyncIterator[bytes] | None = body
@@ -153,15 +141,8 @@ class Upstreams:
         attempts = 1 + (self.retries if method in IDEMPOTENT_METHODS else 0)
         response = await self._send(request, attempts, streamed)
         try:
-            out_headers = []
-            drop = DROP_DOWNSTREAM
-            for name, value in response.headers.raw:
-                name = name.lower()
-                if name == b"connection":
-                    drop = drop | _connection_tokens(value)
-                out_headers.append((name, value))
-            out_headers = [(name, value) for name, value in out_headers if name not in drop]
-            await send({"type": "http.response.start", "status": response.status_code, "headers": out_headers})
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": downstream_headers(response.headers.raw)})
             # One chunk of look-ahead so the last chunk carries more_body=False.
             previous: bytes | None = None
             async for chunk in response.aiter_raw():
@@ -212,6 +193,35 @@ class Upstreams:
                 yield chunk
             if not message.get("more_body", False):
                 return
+
+
+def upstream_headers(scope: Scope, *, internal_token: str, request_id: str,
+                     client_ip: str | None) -> list[tuple[bytes, bytes]]:
+    """The caller's headers less hop-by-hop ones and its credentials, plus what the gateway
+    vouches for: the internal token, the request id, the forwarding headers."""
+    drop = DROP_UPSTREAM
+    for name, value in scope["headers"]:
+        if name == b"connection":  # RFC 9110 §7.6.1: the headers it names are hop-by-hop too
+            drop = drop | _connection_tokens(value)
+    headers = [(name, value) for name, value in scope["headers"] if name not in drop]
+    headers.append((INTERNAL_TOKEN_HEADER.encode(), internal_token.encode()))
+    headers.append((b"x-request-id", request_id.encode("latin-1")))
+    if client_ip:
+        headers.append((b"x-forwarded-for", client_ip.encode("latin-1")))
+    headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
+    return headers
+
+
+def downstream_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The service's headers less hop-by-hop ones and those the ASGI server writes itself."""
+    drop = DROP_DOWNSTREAM
+    lowered = []
+    for name, value in raw:
+        name = name.lower()
+        if name == b"connection":
+            drop = drop | _connection_tokens(value)
+        lowered.append((name, value))
+    return [(name, value) for name, value in lowered if name not in drop]
 
 
 def _connection_tokens(value: bytes) -> frozenset[bytes]:
