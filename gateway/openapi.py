@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import aiohttp
 
 from gateway.routes import GATEWAY, ROUTES, SCOPES, Route
 
@@ -127,10 +127,10 @@ def _operation(doc: dict[str, Any] | None, route: Route) -> dict[str, Any]:
 
 
 class MergedOpenApi:
-    def __init__(self, gateway_doc: Callable[[], dict[str, Any]], client: httpx.AsyncClient,
+    def __init__(self, gateway_doc: Callable[[], dict[str, Any]], session: aiohttp.ClientSession,
                  service_urls: dict[str, str], *, cache_seconds: float, title: str = "Qamqor API") -> None:
         self.gateway_doc = gateway_doc
-        self.client = client
+        self.session = session
         self.service_urls = service_urls
         self.cache_seconds = cache_seconds
         self.title = title
@@ -153,9 +153,9 @@ class MergedOpenApi:
     async def _fetch(self, service: str) -> dict[str, Any] | None:
         url = self.service_urls[service].rstrip("/") + "/openapi.json"
         try:
-            response = await self.client.get(url, timeout=2.0)
-            response.raise_for_status()
-            return response.json()
-        except (httpx.HTTPError, ValueError):
+            async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=2.0)) as response:
+                response.raise_for_status()
+                return await response.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
             log.info("OpenAPI of %s not available", service)
             return None

@@ -1,13 +1,13 @@
 """What the gateway adds, and what its forwarding client costs: an authenticated GET through the
-gateway against the same GET straight to the service, with three forwarding clients side by
-side in one run on this machine.
+gateway against the same GET straight to the service, with the gateway's forwarding client
+(aiohttp) and httpx's stock transport side by side in one run on this machine.
 
     uv run python bench/gateway/bench_gateway.py [--rounds 3] [--requests 10000] [--concurrency 32]
 
 Every server is a real uvicorn process (uvloop + httptools, one worker each): the upstream is
-the stand-in service (the same internal-token and request-id middleware as every service); three
-gateways (`bench/gateway/forwarders.py`: the gateway's code with its hand-written transport,
-with httpx's stock transport, with aiohttp's client) run against one real PostgreSQL database.
+the stand-in service (the same internal-token and request-id middleware as every service); one
+gateway per forwarding client (`bench/gateway/forwarders.py`: the gateway as shipped, with
+aiohttp; the same with httpx's stock transport) runs against one real PostgreSQL database.
 The load generator is a raw asyncio HTTP/1.1 keep-alive client in this process, loopback only,
 bounded by request count. Two phases per target: latency (one connection, requests back to back:
 what one request costs) and throughput (N connections: requests/s at saturation, where latency
@@ -42,7 +42,7 @@ from shared.db import drop_database, ensure_database, migrate  # noqa: E402
 from shared.identity import Caller, generate_ed25519_pem, mint_internal_token  # noqa: E402
 
 PATH = "/v1/stats/summary"
-TRANSPORTS = ("hand-written", "httpx", "aiohttp")
+TRANSPORTS = ("aiohttp", "httpx")
 
 
 async def _one_connection(port: int, request: bytes, count: int, latencies: list[float]) -> None:
