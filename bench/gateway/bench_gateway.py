@@ -126,7 +126,7 @@ async def main() -> None:
     private, public = generate_ed25519_pem()
     (work / "internal_private.pem").write_bytes(private)
     (work / "internal_public.pem").write_bytes(public)
-    upstream_port, gateway_port = free_port(), free_port()
+    upstream_port = free_port()
     env = dict(os.environ)
     env.update({
         "QAMQOR_STANDIN_SERVICE": "reporting",

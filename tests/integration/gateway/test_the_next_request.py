@@ -9,8 +9,6 @@ misbehave on purpose, all behind the gateway's one pool."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -18,7 +16,6 @@ from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 
 from services.intake.main import MIGRATIONS_DIR as INTAKE_MIGRATIONS
 from services.intake.main import create_app as create_intake
@@ -26,41 +23,11 @@ from services.intake.settings import IntakeSettings
 from shared.db import drop_database, ensure_database, migrate
 from shared.errors import PROBLEM_JSON
 from shared.identity import Caller, mint_internal_token
-from tests.integration.gateway.conftest import get_token, running_gateway
+from tests.integration.gateway.conftest import UvicornOnSocket, get_token, running_gateway
 from tests.integration.gateway.standin import create_standin
 from tests.support import application_body, person
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class UvicornOnSocket:
-    """A uvicorn server in a background thread on a socket bound here, so requests wait in the
-    listen backlog until it serves them (no waiting for start-up), and it can restart on the
-    same port."""
-
-    def __init__(self, app: Any, port: int = 0, *, lifespan: str = "off") -> None:
-        self.app = app
-        self.lifespan = lifespan
-        self.socket = socket.socket()
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(("127.0.0.1", port))
-        self.socket.listen(128)
-        self.port = self.socket.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        await asyncio.to_thread(self.thread.join)
-
-    async def restart(self) -> "UvicornOnSocket":
-        await self.stop()
-        return UvicornOnSocket(self.app, self.port, lifespan=self.lifespan)
 
 
 async def _raw_server(handler: Handler) -> tuple[asyncio.AbstractServer, str]:
@@ -103,7 +70,7 @@ async def intake(postgres, broker, internal_keys, db_prefix):
                                        internal_public_key_file=internal_keys[1]))
     server = UvicornOnSocket(app, lifespan="on")
     yield server
-    await server.stop()
+    await asyncio.to_thread(server.stop)
 
 
 def _family() -> dict[str, Any]:
@@ -294,4 +261,4 @@ async def test_a_service_restarting_between_two_requests(make_settings, portal_h
             assert second.status_code == 200, second.text
             assert second.json()["method"] == "POST"
     finally:
-        await standin.stop()
+        await asyncio.to_thread(standin.stop)

@@ -11,7 +11,9 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from gateway.crypto import MasterKey, SecretHasher, bank_signature, new_token_key, public_key_from_jwk
-from gateway.frontdoor import _canonical
+from gateway.frontdoor import (
+    Inbound, _canonical, bearer_token, check_declared_size, check_scope, require_route, strip_spoofed_headers,
+)
 from gateway.openapi import merge
 from gateway.ratelimit import TokenBuckets, retry_after_header
 from gateway.routes import DEFAULT_SCOPES, PUBLIC_PATHS, ROUTES, SCOPES, RouteTable, example_path
@@ -19,6 +21,7 @@ from gateway.callers import CallerRecord
 from gateway.signatures import SignatureRejected, check_bank_signature
 from gateway.tokens import AccessTokens, InvalidToken, KeyRing, OAuthError, granted_scopes
 from gateway.settings import GatewaySettings, RateLimit
+from shared.errors import QamqorError
 from shared.identity import CALLER_KINDS
 
 # ---- route table --------------------------------------------------------------------------
@@ -63,6 +66,43 @@ def test_canonical_paths(path: str, ok: bool) -> None:
 def test_encoded_slashes_are_not_canonical() -> None:
     assert not _canonical("/v1/applications/a/b", b"/v1/applications/a%2Fb")
     assert not _canonical("/v1/applications/a\\b", b"/v1/applications/a%5cb")
+
+
+# ---- front-door stages --------------------------------------------------------------------
+
+
+def _refusal(stage, *args) -> QamqorError:  # noqa: ANN001
+    with pytest.raises(QamqorError) as refused:
+        stage(*args)
+    return refused.value
+
+
+def test_only_the_gateway_speaks_for_a_caller() -> None:
+    scope = {"headers": [(b"x-qamqor-internal-token", b"forged"), (b"x-qamqor-caller-id", b"admin"),
+                         (b"authorization", b"Bearer t"), (b"content-length", b"2"), (b"x-custom", b"kept")]}
+    inbound = strip_spoofed_headers(scope)
+    assert scope["headers"] == [(b"authorization", b"Bearer t"), (b"content-length", b"2"), (b"x-custom", b"kept")]
+    assert (inbound.authorization, inbound.content_length, inbound.chunked) == (b"Bearer t", b"2", False)
+
+
+def test_stages_refuse_with_the_status_a_caller_can_act_on() -> None:
+    assert check_declared_size(Inbound(content_length=b"10"), 10) is True
+    assert check_declared_size(Inbound(content_length=b"0"), 10) is False
+    assert check_declared_size(Inbound(chunked=True), 10) is True
+    assert _refusal(check_declared_size, Inbound(content_length=b"ten"), 10).status == 400
+    assert _refusal(check_declared_size, Inbound(content_length=b"11"), 10).status == 413
+
+    assert bearer_token(b"Bearer abc ") == "abc"
+    assert _refusal(bearer_token, None).headers == {"WWW-Authenticate": 'Bearer realm="qamqor"'}
+    assert 'error="invalid_request"' in _refusal(bearer_token, b"Basic abc").headers["WWW-Authenticate"]
+
+    route = RouteTable().match("GET", "/v1/payments")[0]
+    assert require_route("GET", route, ()) is route
+    assert _refusal(require_route, "DELETE", None, ("POST", "GET", "GET")).headers == {"Allow": "GET, POST"}
+    assert _refusal(require_route, "GET", None, ()).status == 404
+    check_scope(route, frozenset({"payments:read"}))
+    refused = _refusal(check_scope, route, frozenset({"applications:read"}))
+    assert refused.status == 403 and 'scope="payments:read"' in refused.headers["WWW-Authenticate"]
 
 
 # ---- token buckets ------------------------------------------------------------------------
