@@ -18,9 +18,8 @@ from pydantic import BaseModel, Field
 from gateway import repository
 from gateway.frontdoor import Gateway
 from gateway.ratelimit import retry_after_header
-from gateway.service import (
-    CallerRecord, OAuthError, create_caller, get_caller, granted_scopes, list_callers, rotate_secret, set_enabled,
-)
+from gateway.callers import CallerRecord, create_caller, get_caller, list_callers, rotate_secret, set_enabled
+from gateway.tokens import OAuthError, granted_scopes
 from shared.errors import PROBLEM_BASE, PROBLEM_JSON, Unauthorized, problem_response
 from shared.identity import Caller
 
@@ -272,7 +271,7 @@ async def audit(
     gw: GatewayDep, _: AdminDep,
     caller_id: str | None = None,
     request_id: str | None = None,
-    route: str | None = Query(default=None, description="a route template, e.g. /v1/applications/{id}"),
+    route: str | None = Query(default=None, description="a route template, e.g. /v1/applications/{application_id}"),
     status: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway import repository
 from gateway.crypto import MasterKey
 from gateway.models import CALLERS_CHANNEL, KEYS_CHANNEL
-from gateway.service import CallerRecord, KeyRing
+from gateway.callers import CallerRecord
+from gateway.tokens import KeyRing
 from shared.db import asyncpg_dsn
 
 log = logging.getLogger("qamqor.gateway.directory")

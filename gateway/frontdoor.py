@@ -1,9 +1,12 @@
-"""The front door: every HTTP request passes here first.
+"""The front door: every HTTP request passes here first, through named stages, in this order:
 
-In order: strip headers only the gateway may set → public path? serve it → authenticate the
-bearer token (401) → rate-limit the caller (429) → find the route (404/405) → check its scope
-(403) → size limit (413) → for bank routes: own bank code (403), signature, clock and nonce
-(401) → forward to the service, or hand to the gateway's own API. Every request but probes
+    strip_spoofed_headers → check_declared_size → (a public path is served) → authenticate (401)
+    → rate_limit (429) → require_route (404/405) → check_scope (403)
+    → check_bank_signature (bank routes: 403/401) → forward to the service, or to the gateway's own API
+
+A stage returns what the next one needs or refuses the request by raising the platform's one
+error type, `shared.errors.QamqorError` (status, problem slug, title, detail, headers); the
+refusal is rendered as problem+json in one place, `FrontDoor._refuse`. Every request but probes
 leaves an audit record. This is plain ASGI: the hot path pays for no framework routing.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import repository
 from gateway.audit import AuditLog
+from gateway.callers import CallerRecord, load_master_key
 from gateway.crypto import MasterKey, SecretHasher
 from gateway.directory import CallerDirectory
 from gateway.proxy import (
@@ -28,12 +32,11 @@ from gateway.proxy import (
     request_path,
 )
 from gateway.ratelimit import TokenBuckets, retry_after_header
-from gateway.routes import GATEWAY, PUBLIC_PATHS, RouteTable
-from gateway.service import (
-    AccessTokens, CallerRecord, InvalidToken, KeyRing, SignatureRejected, check_bank_signature, load_master_key,
-)
+from gateway.routes import GATEWAY, PUBLIC_PATHS, Route, RouteTable
 from gateway.settings import GatewaySettings
-from shared.errors import problem_response
+from gateway.signatures import SignatureRejected, check_bank_signature
+from gateway.tokens import AccessTokens, InvalidToken, KeyRing
+from shared.errors import Forbidden, NotFound, QamqorError, Unauthorized, problem_response
 from shared.identity import generate_ed25519_pem, mint_internal_token
 from shared.observability import request_id_var
 
@@ -140,6 +143,100 @@ class Exchange:
     service: str | None = None
 
 
+@dataclass(slots=True)
+class Inbound:
+    """What the first stage learns from the request's headers."""
+
+    authorization: bytes | None = None
+    content_length: bytes | None = None
+    chunked: bool = False
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+# ---- refusals -----------------------------------------------------------------------------
+
+
+def _invalid_token(reason: str) -> QamqorError:
+    return QamqorError(reason, status=401, slug="invalid-token", title="Invalid token",
+                       headers={"WWW-Authenticate": REALM + f', error="invalid_token", error_description="{reason}"'})
+
+
+def _too_large(limit: int) -> QamqorError:
+    return QamqorError(f"The request body may be at most {limit} bytes.", status=413, slug="payload-too-large",
+                       title="Payload too large")
+
+
+def _unavailable(detail: str) -> QamqorError:
+    return QamqorError(detail, status=503, slug="service-unavailable", title="Service unavailable",
+                       headers={"Retry-After": "1"})
+
+
+def _bad_signature(detail: str, slug: str = "invalid-signature", title: str = "Invalid signature") -> QamqorError:
+    return QamqorError(detail, status=401, slug=slug, title=title,
+                       headers={"WWW-Authenticate": 'QamqorSignature realm="qamqor"'})
+
+
+# ---- the stages that need no gateway state ------------------------------------------------
+
+
+def strip_spoofed_headers(scope: Scope) -> Inbound:
+    """Only the gateway speaks for a caller: its internal token and caller headers are dropped."""
+    inbound = Inbound()
+    for name, value in scope["headers"]:
+        if name == INTERNAL_HEADER or name.startswith(SPOOFABLE_PREFIX):
+            continue
+        if name == b"authorization":
+            inbound.authorization = value
+        elif name == b"content-length":
+            inbound.content_length = value
+        elif name == b"transfer-encoding":
+            inbound.chunked = True
+        inbound.headers.append((name, value))
+    scope["headers"] = inbound.headers
+    return inbound
+
+
+def check_declared_size(inbound: Inbound, limit: int) -> bool:
+    """Refuses a declared body over the limit (a chunked body is counted while it streams);
+    returns whether a body follows."""
+    if inbound.content_length is None:
+        return inbound.chunked
+    try:
+        length = int(inbound.content_length)
+    except ValueError:
+        raise QamqorError("Content-Length is not a number.") from None
+    if length > limit:
+        raise _too_large(limit)
+    return inbound.chunked or length > 0
+
+
+def bearer_token(authorization: bytes | None) -> str:
+    if authorization is None:
+        raise Unauthorized("A bearer token is required (POST /oauth/token).", headers={"WWW-Authenticate": REALM})
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("Use the Authorization: Bearer scheme.",
+                           headers={"WWW-Authenticate": REALM + ', error="invalid_request"'})
+    return token
+
+
+def require_route(method: str, route: Route | None, allowed: tuple[str, ...]) -> Route:
+    """After authentication, so that anonymous callers learn nothing about which paths exist."""
+    if route is not None:
+        return route
+    if allowed:
+        raise QamqorError(f"{method} is not allowed here.", status=405, slug="method-not-allowed",
+                          title="Method not allowed", headers={"Allow": ", ".join(sorted(set(allowed)))})
+    raise NotFound("No such route.")
+
+
+def check_scope(route: Route, scopes: frozenset[str]) -> None:
+    if route.scope not in scopes:
+        raise Forbidden(f"This route needs the scope {route.scope}.",
+                        headers={"WWW-Authenticate": REALM + f', error="insufficient_scope", scope="{route.scope}"'})
+
+
 def _canonical(path: str, raw_path: bytes | None) -> bool:
     """No empty, '.' or '..' segments and no encoded slashes: what is matched is what is sent."""
     if not path.startswith("/") or path.endswith("/") or "//" in path:
@@ -170,7 +267,13 @@ class FrontDoor:
             await send(message)
 
         try:
-            await self._handle(scope, receive, send_and_note, exchange)
+            await self._pass(scope, receive, send_and_note, exchange)
+        except QamqorError as refusal:
+            if exchange.status:  # a response is already under way: nothing else can be said
+                raise
+            await self._refuse(scope, receive, send_and_note, refusal)
+        except ClientGone:
+            exchange.status = 499
         finally:
             path = scope["path"]
             if path not in UNAUDITED:
@@ -183,156 +286,106 @@ class FrontDoor:
                     request_id=request_id_var.get() or "", client_ip=client[0] if client else None,
                 )
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:
-        gw = self.gateway
-        settings = gw.settings
-        authorization: bytes | None = None
-        content_length: bytes | None = None
-        has_body = False
-        headers = []
-        for name, value in scope["headers"]:
-            if name == INTERNAL_HEADER or name.startswith(SPOOFABLE_PREFIX):
-                continue  # only the gateway speaks for a caller
-            if name == b"authorization":
-                authorization = value
-            elif name == b"content-length":
-                content_length = value
-            elif name == b"transfer-encoding":
-                has_body = True
-            headers.append((name, value))
-        scope["headers"] = headers
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, refusal: QamqorError) -> None:
+        response = problem_response(status=refusal.status, slug=refusal.slug, title=refusal.title,
+                                    detail=refusal.detail, instance=scope["path"], headers=refusal.headers or None)
+        await response(scope, receive, send)
 
-        if content_length is not None:
-            try:
-                length = int(content_length)
-            except ValueError:
-                await _problem(scope, receive, send, 400, "bad-request", "Bad request",
-                               "Content-Length is not a number.")
-                return
-            if length > settings.max_body_bytes:
-                await _problem(scope, receive, send, 413, "payload-too-large", "Payload too large",
-                               f"The request body may be at most {settings.max_body_bytes} bytes.")
-                return
-            has_body = has_body or length > 0
-
-        path = scope["path"]
-        method = scope["method"]
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:
+        """The stages, in order."""
+        settings = self.gateway.settings
+        inbound = strip_spoofed_headers(scope)
+        has_body = check_declared_size(inbound, settings.max_body_bytes)
+        path, method = scope["path"], scope["method"]
         if path in PUBLIC_PATHS:
-            exchange.route = path
-            exchange.service = GATEWAY
+            exchange.route, exchange.service = path, GATEWAY
             await self._to_gateway_app(scope, receive, send)
             return
-
-        if _canonical(path, request_path(scope)):
-            route, params, allowed = gw.routes.match(method, path)
-        else:
-            route, params, allowed = None, {}, ()
-        if route is not None:
-            exchange.route = route.path
-            exchange.service = route.service
-
-        # -- authentication --
-        if authorization is None:
-            await _problem(scope, receive, send, 401, "unauthorized", "Authentication required",
-                           "A bearer token is required (POST /oauth/token).", {"WWW-Authenticate": REALM})
+        route, params, allowed = self._match(scope)
+        if route is not None:  # the audit record names the route even if the caller is refused
+            exchange.route, exchange.service = route.path, route.service
+        caller, scopes = await self._authenticate(bearer_token(inbound.authorization))
+        exchange.caller = caller
+        self._rate_limit(caller)
+        route = require_route(method, route, allowed)
+        scope["route"] = route  # metrics label the route template
+        check_scope(route, scopes)
+        body = await self._check_bank_signature(scope, receive, route, params, caller, inbound) if route.signed \
+            else None
+        if route.service == GATEWAY:
+            scope.setdefault("state", {})["caller"] = caller.identity(scopes)
+            await self._to_gateway_app(scope, receive, send)
             return
-        scheme, _, token = authorization.decode("latin-1").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            await _problem(scope, receive, send, 401, "unauthorized", "Authentication required",
-                           "Use the Authorization: Bearer scheme.",
-                           {"WWW-Authenticate": REALM + ', error="invalid_request"'})
-            return
+        await self._forward(scope, receive, send, route, caller, scopes, body=body, has_body=has_body)
+
+    def _match(self, scope: Scope) -> tuple[Route | None, dict[str, str], tuple[str, ...]]:
+        """Non-canonical paths (`..`, `//`, a trailing `/`, an encoded `/`) count as unknown."""
+        if _canonical(scope["path"], request_path(scope)):
+            return self.gateway.routes.match(scope["method"], scope["path"])
+        return None, {}, ()
+
+    async def _authenticate(self, token: str) -> tuple[CallerRecord, frozenset[str]]:
+        """The caller behind a valid token, as it is now, and the scopes the token grants it."""
+        gw = self.gateway
         try:
             claims = gw.tokens.verify(token)
         except InvalidToken as exc:
-            await _invalid_token(scope, receive, send, str(exc))
-            return
+            raise _invalid_token(str(exc)) from None
         caller = gw.directory.get(claims.caller_id)
         if caller is None:
             try:
                 caller = await gw.directory.lookup(claims.caller_id)
             except Exception:  # noqa: BLE001 — the registry is unreachable: not the caller's fault
                 log.warning("caller registry unavailable", exc_info=True)
-                await _problem(scope, receive, send, 503, "service-unavailable", "Service unavailable",
-                               "The caller registry cannot be reached; try again shortly.", {"Retry-After": "1"})
-                return
+                raise _unavailable("The caller registry cannot be reached; try again shortly.") from None
         if caller is None or not caller.enabled:
-            await _invalid_token(scope, receive, send, "The caller is disabled.")
-            return
+            raise _invalid_token("The caller is disabled.")
         if caller.credential_version != claims.credential_version:
-            await _invalid_token(scope, receive, send, "The caller's credentials were rotated; get a new token.")
-            return
-        exchange.caller = caller
+            raise _invalid_token("The caller's credentials were rotated; get a new token.")
         # A token never grants more than the caller holds now (scopes can be narrowed later).
         scopes = claims.scopes if claims.scopes <= caller.scopes else claims.scopes & caller.scopes
+        return caller, scopes
 
-        # -- rate limit --
-        wait = gw.buckets.take(caller.id, settings.rate_limit_for(caller.kind))
+    def _rate_limit(self, caller: CallerRecord) -> None:
+        wait = self.gateway.buckets.take(caller.id, self.gateway.settings.rate_limit_for(caller.kind))
         if wait:
-            await _problem(scope, receive, send, 429, "rate-limited", "Too many requests",
-                           f"The rate limit for {caller.kind} callers was exceeded.",
-                           {"Retry-After": retry_after_header(wait)})
-            return
+            raise QamqorError(f"The rate limit for {caller.kind} callers was exceeded.", status=429,
+                              slug="rate-limited", title="Too many requests",
+                              headers={"Retry-After": retry_after_header(wait)})
 
-        # -- route and scope --
-        if route is None:
-            if allowed:
-                await _problem(scope, receive, send, 405, "method-not-allowed", "Method not allowed",
-                               f"{method} is not allowed here.", {"Allow": ", ".join(sorted(set(allowed)))})
-            else:
-                await _problem(scope, receive, send, 404, "not-found", "Not found", "No such route.")
-            return
-        scope["route"] = route  # metrics label the route template
-        if route.scope not in scopes:
-            await _problem(scope, receive, send, 403, "forbidden", "Forbidden",
-                           f"This route needs the scope {route.scope}.",
-                           {"WWW-Authenticate": REALM + f', error="insufficient_scope", scope="{route.scope}"'})
-            return
+    async def _check_bank_signature(self, scope: Scope, receive: Receive, route: Route, params: dict[str, str],
+                                    caller: CallerRecord, inbound: Inbound) -> bytes:
+        """Own bank code, then signature and clock, then a nonce never seen before. Returns the
+        body, which had to be read because the signature covers it."""
+        gw = self.gateway
+        settings = gw.settings
+        if params.get("bank_code") != caller.bank_code:
+            raise Forbidden("A bank may call only its own bank_code.")
+        try:
+            body = await read_body(receive, settings.max_body_bytes)
+        except BodyTooLarge:
+            raise _too_large(settings.max_body_bytes) from None
+        try:
+            signed = check_bank_signature(
+                caller=caller, headers=_header_map(inbound.headers), method=scope["method"],
+                path=request_path(scope).decode("latin-1"), body=body, now=time.time(),
+                window_seconds=settings.signature_window_seconds)
+        except SignatureRejected as exc:
+            raise _bad_signature(str(exc)) from None
+        try:
+            fresh = await gw.remember_nonce(caller.id, signed.nonce, signed.timestamp)
+        except Exception:  # noqa: BLE001 — without the nonce store a replay cannot be ruled out
+            log.warning("nonce store unavailable", exc_info=True)
+            raise _unavailable("Signed requests cannot be checked right now; try again shortly.") from None
+        if not fresh:
+            raise _bad_signature("This nonce was already used.", "replayed-request", "Replayed request")
+        return body
 
-        # -- signed bank requests --
-        body: bytes | None = None
-        if route.signed:
-            if params.get("bank_code") != caller.bank_code:
-                await _problem(scope, receive, send, 403, "forbidden", "Forbidden",
-                               "A bank may call only its own bank_code.")
-                return
-            try:
-                body = await read_body(receive, settings.max_body_bytes)
-            except BodyTooLarge:
-                await _too_large(scope, receive, send, settings.max_body_bytes)
-                return
-            except ClientGone:
-                exchange.status = 499
-                return
-            try:
-                signed = check_bank_signature(
-                    caller=caller, headers=_header_map(headers), method=method,
-                    path=request_path(scope).decode("latin-1"), body=body,
-                    now=time.time(), window_seconds=settings.signature_window_seconds)
-            except SignatureRejected as exc:
-                await _problem(scope, receive, send, 401, "invalid-signature", "Invalid signature", str(exc),
-                               {"WWW-Authenticate": 'QamqorSignature realm="qamqor"'})
-                return
-            try:
-                fresh = await gw.remember_nonce(caller.id, signed.nonce, signed.timestamp)
-            except Exception:  # noqa: BLE001 — without the nonce store a replay cannot be ruled out
-                log.warning("nonce store unavailable", exc_info=True)
-                await _problem(scope, receive, send, 503, "service-unavailable", "Service unavailable",
-                               "Signed requests cannot be checked right now; try again shortly.",
-                               {"Retry-After": "1"})
-                return
-            if not fresh:
-                await _problem(scope, receive, send, 401, "replayed-request", "Replayed request",
-                               "This nonce was already used.", {"WWW-Authenticate": 'QamqorSignature realm="qamqor"'})
-                return
-
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, route: Route, caller: CallerRecord,
+                       scopes: frozenset[str], *, body: bytes | None, has_body: bool) -> None:
+        gw = self.gateway
         request_id = request_id_var.get() or ""
-        if route.service == GATEWAY:
-            scope.setdefault("state", {})["caller"] = caller.identity(scopes)
-            await self._to_gateway_app(scope, receive, send)
-            return
-
         client = scope.get("client")
         try:
             await gw.upstreams.forward(
@@ -341,19 +394,16 @@ class FrontDoor:
                 body=body, client_ip=client[0] if client else None, has_body=has_body)
         except UpstreamUnavailable as exc:
             log.warning("service %s unavailable: %s", route.service, exc)
-            await _problem(scope, receive, send, 503, "service-unavailable", "Service unavailable",
-                           f"The {route.service} service cannot be reached; try again shortly.", {"Retry-After": "1"})
+            raise _unavailable(f"The {route.service} service cannot be reached; try again shortly.") from None
         except UpstreamTimeout:
-            await _problem(scope, receive, send, 504, "gateway-timeout", "Gateway timeout",
-                           f"The {route.service} service did not answer in time.")
+            raise QamqorError(f"The {route.service} service did not answer in time.", status=504,
+                              slug="gateway-timeout", title="Gateway timeout") from None
         except UpstreamBroken as exc:
             log.warning("service %s broke the connection: %s", route.service, exc)
-            await _problem(scope, receive, send, 502, "bad-gateway", "Bad gateway",
-                           f"The {route.service} service gave no valid answer.")
+            raise QamqorError(f"The {route.service} service gave no valid answer.", status=502, slug="bad-gateway",
+                              title="Bad gateway") from None
         except BodyTooLarge:
-            await _too_large(scope, receive, send, settings.max_body_bytes)
-        except ClientGone:
-            exchange.status = 499
+            raise _too_large(gw.settings.max_body_bytes) from None
 
     async def _to_gateway_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.gateway.settings.max_body_bytes
@@ -378,26 +428,9 @@ class FrontDoor:
         except BodyTooLarge:
             if started:
                 raise
-            await _too_large(scope, receive, send, limit)
+            raise _too_large(limit) from None
 
 
 def _header_map(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers
             if name.startswith(b"x-qamqor-")}
-
-
-async def _problem(scope: Scope, receive: Receive, send: Send, status: int, slug: str, title: str, detail: str,
-                   headers: dict[str, str] | None = None) -> None:
-    response = problem_response(status=status, slug=slug, title=title, detail=detail, instance=scope["path"],
-                                headers=headers)
-    await response(scope, receive, send)
-
-
-async def _invalid_token(scope: Scope, receive: Receive, send: Send, reason: str) -> None:
-    await _problem(scope, receive, send, 401, "invalid-token", "Invalid token", reason,
-                   {"WWW-Authenticate": REALM + f', error="invalid_token", error_description="{reason}"'})
-
-
-async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-    await _problem(scope, receive, send, 413, "payload-too-large", "Payload too large",
-                   f"The request body may be at most {limit} bytes.")

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from gateway.api import callers, oauth
 from gateway.frontdoor import FrontDoor, Gateway
 from gateway.openapi import MergedOpenApi
-from gateway.proxy import Upstreams, make_client
+from gateway.proxy import Upstreams, make_session
 from gateway.settings import GatewaySettings
 from shared.db import make_engine, make_sessionmaker
 from shared.errors import install_error_handlers
@@ -47,12 +47,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = make_client(settings)
-        app.state.openapi = MergedOpenApi(app.openapi, client, settings.service_urls(),
+        session = make_session(settings)
+        app.state.openapi = MergedOpenApi(app.openapi, session, settings.service_urls(),
                                           cache_seconds=settings.openapi_cache_seconds)
         housekeeping: asyncio.Task | None = None
         try:
-            await gw.start(Upstreams(settings, client))
+            await gw.start(Upstreams(settings, session))
             housekeeping = asyncio.create_task(_housekeeping(gw))
             yield
         finally:
@@ -61,7 +61,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await housekeeping
             await gw.stop()
-            await client.aclose()
+            await session.close()
             await engine.dispose()
 
     app = FastAPI(title="Qamqor gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import aiohttp
 
 from gateway.routes import GATEWAY, ROUTES, SCOPES, Route
 
@@ -104,14 +104,9 @@ def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any] | 
 
 
 def _operation(doc: dict[str, Any] | None, route: Route) -> dict[str, Any]:
-    found = None
-    if doc is not None:
-        found = doc.get("paths", {}).get(route.path, {}).get(route.method.lower())
-        if found is None:  # a service may name the parameter differently: match by shape
-            for path, item in doc.get("paths", {}).items():
-                if _same_shape(path, route.path) and route.method.lower() in item:
-                    found = item[route.method.lower()]
-                    break
+    # The table uses the services' own paths, parameter names included (the route-table
+    # contract test keeps it so), so an operation is found by its exact path.
+    found = doc.get("paths", {}).get(route.path, {}).get(route.method.lower()) if doc is not None else None
     operation = copy.deepcopy(found) if found else {
         "summary": f"{route.method} {route.path}",
         "description": f"Served by {route.service} (its description was not available).",
@@ -131,16 +126,11 @@ def _operation(doc: dict[str, Any] | None, route: Route) -> dict[str, Any]:
     return operation
 
 
-def _same_shape(a: str, b: str) -> bool:
-    pa, pb = a.strip("/").split("/"), b.strip("/").split("/")
-    return len(pa) == len(pb) and all(x == y or (x.startswith("{") and y.startswith("{")) for x, y in zip(pa, pb))
-
-
 class MergedOpenApi:
-    def __init__(self, gateway_doc: Callable[[], dict[str, Any]], client: httpx.AsyncClient,
+    def __init__(self, gateway_doc: Callable[[], dict[str, Any]], session: aiohttp.ClientSession,
                  service_urls: dict[str, str], *, cache_seconds: float, title: str = "Qamqor API") -> None:
         self.gateway_doc = gateway_doc
-        self.client = client
+        self.session = session
         self.service_urls = service_urls
         self.cache_seconds = cache_seconds
         self.title = title
@@ -163,9 +153,9 @@ class MergedOpenApi:
     async def _fetch(self, service: str) -> dict[str, Any] | None:
         url = self.service_urls[service].rstrip("/") + "/openapi.json"
         try:
-            response = await self.client.get(url, timeout=2.0)
-            response.raise_for_status()
-            return response.json()
-        except (httpx.HTTPError, ValueError):
+            async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=2.0)) as response:
+                response.raise_for_status()
+                return await response.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
             log.info("OpenAPI of %s not available", service)
             return None

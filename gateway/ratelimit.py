@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from gateway.settings import RateLimit
 
 
 class TokenBuckets:
-    def __init__(self, *, max_keys: int = 100_000) -> None:
-        self._buckets: dict[str, list[float]] = {}  # key → [tokens, last refill (monotonic)]
+    def __init__(self, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._buckets: dict[str, list[float]] = {}  # key → [tokens, last refill (clock seconds)]
         self.max_keys = max_keys
+        self.clock = clock
 
     def take(self, key: str, limit: RateLimit) -> float:
         """0.0 if the request may pass; otherwise the seconds until a token is available."""
-        now = time.monotonic()
+        now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self.max_keys:

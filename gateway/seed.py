@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import repository
 from gateway.crypto import MasterKey, SecretHasher
-from gateway.service import CallerRecord, IssuedCredentials, create_caller, load_master_key, rotate_secret
+from gateway.callers import CallerRecord, IssuedCredentials, create_caller, load_master_key, rotate_secret
 from gateway.settings import GatewaySettings
 from shared.db import make_engine, make_sessionmaker
 

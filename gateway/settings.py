@@ -75,9 +75,12 @@ class GatewaySettings(ServiceSettings):
     token_rate_limit: RateLimit = RateLimit(rate=10, burst=60)
     max_body_bytes: int = 1_048_576
 
+    # Forwarding: connecting to a service; waiting for its answer once the request is sent; and
+    # waiting for a pooled connection plus connecting. (No write timeout: aiohttp has none, and a
+    # body of at most max_body_bytes fits in the socket buffers of a service that stops reading,
+    # so the read timeout catches that service too.)
     connect_timeout_seconds: float = 2.0
     read_timeout_seconds: float = 30.0
-    write_timeout_seconds: float = 30.0
     pool_timeout_seconds: float = 5.0
     upstream_max_connections: int = 200
     upstream_connect_retries: int = 2

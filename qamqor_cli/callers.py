@@ -15,9 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import repository
 from gateway.crypto import SecretHasher
-from gateway.service import (
-    create_caller, list_callers, load_master_key, rotate_secret, rotate_signing_key, set_enabled,
-)
+from gateway.callers import create_caller, list_callers, load_master_key, rotate_secret, set_enabled
+from gateway.tokens import rotate_signing_key
 from gateway.settings import GatewaySettings
 from shared.db import make_engine, make_sessionmaker
 from shared.errors import QamqorError

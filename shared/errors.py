@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.iin import mask_iins_in
 
@@ -115,7 +117,51 @@ def _loc_to_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out
 
 
+def _internal_error(path: str) -> JSONResponse:
+    return problem_response(
+        status=500,
+        slug="internal-error",
+        title="Internal error",
+        detail="An unexpected error occurred; it has been logged with the request id.",
+        instance=path,
+    )
+
+
+class UnexpectedErrorMiddleware:
+    """An unexpected exception in a route becomes a 500 problem, and the connection stays usable.
+    Starlette's own handler answers 500 too but then re-raises, and the server closes the
+    connection after the answer: a client's keep-alive pool cannot see that coming, so the next
+    request it sends on that connection — another caller's — fails. Here the error is logged
+    (the log formatter masks IINs) and answered, and the request ends normally."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def note_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, note_start)
+        except Exception:
+            logging.getLogger("qamqor.errors").exception(
+                "unhandled error on %s %s", scope["method"], mask_iins_in(scope["path"]))
+            if started:
+                raise  # part of an answer is out: only closing the connection can tell the client
+            await _internal_error(scope["path"])(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    # Added first, so it sits inside every other middleware, right around the routes.
+    app.add_middleware(UnexpectedErrorMiddleware)
+
     @app.exception_handler(QamqorError)
     async def _qamqor(request: Request, exc: QamqorError) -> JSONResponse:
         return problem_response(
@@ -154,13 +200,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        import logging
-
-        logging.getLogger("qamqor.errors").exception("unhandled error on %s", request.url.path)
-        return problem_response(
-            status=500,
-            slug="internal-error",
-            title="Internal error",
-            detail="An unexpected error occurred; it has been logged with the request id.",
-            instance=request.url.path,
-        )
+        # Reached only by an error in a middleware outside UnexpectedErrorMiddleware.
+        logging.getLogger("qamqor.errors").exception("unhandled error on %s", mask_iins_in(request.url.path))
+        return _internal_error(request.url.path)

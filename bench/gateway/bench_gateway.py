@@ -1,14 +1,18 @@
-"""What the gateway adds: an authenticated GET through the gateway against the same GET straight
-to the service, in one run on this machine.
+"""What the gateway adds, and what its forwarding client costs: an authenticated GET through the
+gateway against the same GET straight to the service, with the gateway's forwarding client
+(aiohttp) and httpx's stock transport side by side in one run on this machine.
 
-    uv run python bench/gateway/bench_gateway.py [--requests 20000] [--concurrency 32]
+    uv run python bench/gateway/bench_gateway.py [--rounds 3] [--requests 10000] [--concurrency 32]
 
-Both servers are real uvicorn processes (uvloop + httptools, one worker each): the upstream is
-the stand-in service (the same internal-token and request-id middleware as every service); the
-gateway is `gateway.main:create_app` against a real PostgreSQL database. The load generator is
-a raw asyncio HTTP/1.1 keep-alive client in this process, loopback only, bounded by request
-count. Two phases per target: latency (one connection, requests back to back: what one request
-costs) and throughput (N connections: requests/s at saturation, where latency includes queueing).
+Every server is a real uvicorn process (uvloop + httptools, one worker each): the upstream is
+the stand-in service (the same internal-token and request-id middleware as every service); one
+gateway per forwarding client (`bench/gateway/forwarders.py`: the gateway as shipped, with
+aiohttp; the same with httpx's stock transport) runs against one real PostgreSQL database.
+The load generator is a raw asyncio HTTP/1.1 keep-alive client in this process, loopback only,
+bounded by request count. Two phases per target: latency (one connection, requests back to back:
+what one request costs) and throughput (N connections: requests/s at saturation, where latency
+includes queueing). Targets alternate round after round; figures are medians over the rounds.
+CPU per request is the process's CPU time (user + system, from /proc) over the requests served.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from shared.db import drop_database, ensure_database, migrate  # noqa: E402
 from shared.identity import Caller, generate_ed25519_pem, mint_internal_token  # noqa: E402
 
 PATH = "/v1/stats/summary"
+TRANSPORTS = ("aiohttp", "httpx")
 
 
 async def _one_connection(port: int, request: bytes, count: int, latencies: list[float]) -> None:
@@ -101,7 +106,8 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000, help="per target and round, throughput phase")
     parser.add_argument("--latency-requests", type=int, default=3_000, help="per target in the latency phase")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating direct/gateway rounds; medians reported")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all targets; medians reported")
+    parser.add_argument("--transports", default=",".join(TRANSPORTS), help="forwarding clients to compare")
     options = parser.parse_args()
     try:
         import uvloop
@@ -120,7 +126,7 @@ async def main() -> None:
     private, public = generate_ed25519_pem()
     (work / "internal_private.pem").write_bytes(private)
     (work / "internal_public.pem").write_bytes(public)
-    upstream_port, gateway_port = free_port(), free_port()
+    upstream_port = free_port()
     env = dict(os.environ)
     env.update({
         "QAMQOR_STANDIN_SERVICE": "reporting",
@@ -138,67 +144,76 @@ async def main() -> None:
 
     upstream = _start(_uvicorn("tests.integration.gateway.standin:app_from_env", upstream_port), env, upstream_port,
                       work / "upstream.log")
-    gateway = _start(_uvicorn("gateway.main:create_app", gateway_port), env, gateway_port, work / "gateway.log")
+    gateways: dict[str, tuple[int, subprocess.Popen]] = {}
+    for transport in options.transports.split(","):
+        port = free_port()
+        gateways[transport] = (port, _start(_uvicorn("bench.gateway.forwarders:create_app", port),
+                                            env | {"QAMQOR_BENCH_TRANSPORT": transport}, port,
+                                            work / f"gateway-{transport}.log"))
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway_port}") as client:
-            for _ in range(100):
-                if (await client.get("/ready")).status_code == 200:
-                    break
-                await asyncio.sleep(0.1)
-            grant = await client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": ops["id"],
-                                                            "client_secret": ops["secret"]})
-            grant.raise_for_status()
-        through_gateway = {"Authorization": f"Bearer {grant.json()['access_token']}"}
+        tokens = {}
+        for transport, (port, _) in gateways.items():
+            tokens[transport] = await _access_token(port, ops)
         # Straight to the service with the token the gateway would have minted for this caller.
         internal = mint_internal_token(private, Caller(ops["id"], "ops", frozenset(ops["scopes"])), "bench", ttl=3600)
-        direct = {"x-qamqor-internal-token": internal}
-
-        targets = (("direct", upstream_port, direct), ("gateway", gateway_port, through_gateway))
-        for _, port, headers in targets:  # warm-up: connections, caches
+        targets = [("direct", upstream_port, {"x-qamqor-internal-token": internal}, None)] + [
+            (transport, port, {"Authorization": f"Bearer {tokens[transport]}"}, process.pid)
+            for transport, (port, process) in gateways.items()]
+        for _, port, headers, _ in targets:  # warm-up: connections, caches
             await load(port, headers, requests=2_000, concurrency=8)
-        rounds: dict[str, list[dict[str, dict[str, float]]]] = {"direct": [], "gateway": []}
-        # Direct and gateway alternate, round after round, so that other load on the machine
-        # falls on both alike; each figure below is the median over the rounds.
+        rounds: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name, *_ in targets}
+        # The targets alternate, round after round, so that other load on the machine falls on
+        # all of them alike; each figure below is the median over the rounds.
         for _ in range(options.rounds):
-            for name, port, headers in targets:
-                latency = await load(port, headers, requests=options.latency_requests, concurrency=1)
-                cpu_before = {p: _cpu_seconds(p) for p in (upstream.pid, gateway.pid)}
-                load_cpu_before = time.process_time()
-                throughput = await load(port, headers, requests=options.requests, concurrency=options.concurrency)
-                n = throughput["requests"]
-                # CPU per request of each process in the throughput phase (µs): where the cores go.
-                throughput["upstream_cpu_us"] = (_cpu_seconds(upstream.pid) - cpu_before[upstream.pid]) / n * 1e6
-                throughput["gateway_cpu_us"] = (_cpu_seconds(gateway.pid) - cpu_before[gateway.pid]) / n * 1e6
-                throughput["loadgen_cpu_us"] = (time.process_time() - load_cpu_before) / n * 1e6
-                rounds[name].append({"latency": latency, "throughput": throughput})
+            for name, port, headers, pid in targets:
+                measured = {}
+                for phase, requests, concurrency in (("latency", options.latency_requests, 1),
+                                                     ("throughput", options.requests, options.concurrency)):
+                    cpu_before = {p: _cpu_seconds(p) for p in (upstream.pid, pid) if p}
+                    result = await load(port, headers, requests=requests, concurrency=concurrency)
+                    n = result["requests"]
+                    result["upstream_cpu_us"] = (_cpu_seconds(upstream.pid) - cpu_before[upstream.pid]) / n * 1e6
+                    result["gateway_cpu_us"] = (_cpu_seconds(pid) - cpu_before[pid]) / n * 1e6 if pid else 0.0
+                    measured[phase] = result
+                rounds[name].append(measured)
         results = {name: {phase: {metric: statistics.median(r[phase][metric] for r in runs)
                                   for metric in runs[0][phase]}
                           for phase in ("latency", "throughput")}
                    for name, runs in rounds.items()}
     finally:
-        for process in (gateway, upstream):
+        for _, process in gateways.values():
             process.terminate()
             process.wait(10)
+        upstream.terminate()
+        upstream.wait(10)
         await drop_database(database_url)
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{platform.system()} {platform.release()}; 1-min load average before/after: "
-          f"{load_before:.2f}/{os.getloadavg()[0]:.2f} (other work on the machine shares the 2 cores)")
+          f"{load_before:.2f}/{os.getloadavg()[0]:.2f} (other work on the machine shares the cores)")
     print(f"GET {PATH}; {options.rounds} rounds, medians; latency phase: 1 connection × {options.latency_requests} "
           f"requests; throughput phase: {options.concurrency} connections × {options.requests} requests")
-    print(f"{'phase':<11}{'target':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
-    for phase in ("latency", "throughput"):
-        for name in ("direct", "gateway"):
-            r = results[name][phase]
-            print(f"{phase:<11}{name:<9}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}")
-        d, g = results["direct"][phase], results["gateway"][phase]
-        print(f"{phase:<11}{'added':<9}{g['rps'] - d['rps']:>9.0f}{g['p50_ms'] - d['p50_ms']:>9.2f}"
-              f"{g['p99_ms'] - d['p99_ms']:>9.2f}")
-    for name in ("direct", "gateway"):
-        t = results[name]["throughput"]
-        print(f"CPU per request, throughput phase, {name}: upstream {t['upstream_cpu_us']:.0f} µs, "
-              f"gateway {t['gateway_cpu_us']:.0f} µs, load generator {t['loadgen_cpu_us']:.0f} µs")
+    print(f"{'target':<14}{'gateway CPU µs/req':>19}{'':>3}{'1 conn: req/s':>14}{'p50 ms':>8}{'p99 ms':>8}"
+          f"{'':>3}{options.concurrency} conns: req/s{'p50 ms':>8}{'p99 ms':>8}")
+    for name, *_ in targets:
+        lat, thr = results[name]["latency"], results[name]["throughput"]
+        cpu = f"{lat['gateway_cpu_us']:.0f} / {thr['gateway_cpu_us']:.0f}" if name != "direct" else "—"
+        print(f"{name:<14}{cpu:>19}{'':>3}{lat['rps']:>14.0f}{lat['p50_ms']:>8.2f}{lat['p99_ms']:>8.2f}"
+              f"{'':>3}{thr['rps']:>15.0f}{thr['p50_ms']:>8.2f}{thr['p99_ms']:>8.2f}")
+    print("(gateway CPU µs/req: latency phase / throughput phase)")
     print(json.dumps({"medians": results, "rounds": rounds}))
+
+
+async def _access_token(port: int, caller: dict) -> str:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        for _ in range(100):
+            if (await client.get("/ready")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        grant = await client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": caller["id"],
+                                                        "client_secret": caller["secret"]})
+        grant.raise_for_status()
+        return grant.json()["access_token"]
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ gateway app itself, driven over ASGI."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,8 @@ import uvicorn
 from gateway.crypto import bank_signature
 from gateway.main import MIGRATIONS_DIR, create_app
 from gateway.routes import ROUTES
-from gateway.service import create_caller
+from gateway.callers import create_caller
 from gateway.settings import GatewaySettings, RateLimit
-from qamqor_cli.infra import free_port
 from shared.db import drop_database, ensure_database, migrate
 from shared.identity import CALLER_KINDS
 from tests.integration.gateway.standin import create_standin
@@ -40,31 +40,34 @@ async def gateway_database(postgres, db_prefix) -> str:
     return url
 
 
-class _ServerThread:
-    """uvicorn servers on their own event loop in a background thread."""
+class UvicornOnSocket:
+    """A uvicorn server in a background thread on a socket bound here, so requests wait in the
+    listen backlog until it serves them (nothing waits for its start-up), and it can restart on
+    the same port."""
 
-    def __init__(self, apps: dict[str, Any]) -> None:
-        self.ports = {name: free_port() for name in apps}
-        self.servers = [uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.ports[name], log_level="warning",
-                                                      lifespan="off"))
-                        for name, app in apps.items()]
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-
-    async def _serve(self) -> None:
-        await asyncio.gather(*(server.serve() for server in self.servers))
-
-    def start(self) -> None:
+    def __init__(self, app: Any, port: int = 0, *, lifespan: str = "off") -> None:
+        self.app = app
+        self.lifespan = lifespan
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port))
+        self.socket.listen(128)
+        self.port = self.socket.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not all(server.started for server in self.servers):
-            if time.monotonic() > deadline:
-                raise TimeoutError("stand-in services did not start")
-            time.sleep(0.02)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.should_exit = True
-        self.thread.join(10)
+        self.server.should_exit = True
+        self.thread.join()
+
+    async def restart(self) -> "UvicornOnSocket":
+        await asyncio.to_thread(self.stop)
+        return UvicornOnSocket(self.app, self.port, lifespan=self.lifespan)
 
 
 @pytest.fixture(scope="session")
@@ -72,10 +75,10 @@ def standins(internal_keys) -> dict[str, str]:
     """service name → URL of its stand-in."""
     _, public_file = internal_keys
     public = Path(public_file).read_bytes()
-    rig = _ServerThread({name: create_standin(name, public) for name in SERVICES})
-    rig.start()
-    yield {name: f"http://127.0.0.1:{port}" for name, port in rig.ports.items()}
-    rig.stop()
+    servers = {name: UvicornOnSocket(create_standin(name, public)) for name in SERVICES}
+    yield {name: server.url for name, server in servers.items()}
+    for server in servers.values():
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -143,6 +146,13 @@ def register(gateway) -> Callable[..., Any]:
         return Registered(c["id"], c["kind"], c["secret"], c["scopes"], c.get("bank_code"), c.get("signing_secret"))
 
     return make
+
+
+async def until(condition: Callable[[], Awaitable[bool]]) -> None:
+    """Polls until `condition()` holds: for a change that reaches this process from another one
+    (PostgreSQL NOTIFY). A test asserts that it arrives, never how fast."""
+    while not await condition():
+        await asyncio.sleep(0.01)
 
 
 async def get_token(client: httpx.AsyncClient, caller: Registered, scope: str | None = None) -> str:

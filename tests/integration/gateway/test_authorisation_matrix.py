@@ -1,19 +1,67 @@
-"""The authorisation matrix: every caller kind × every route in the route table, generated
-from the table itself. A caller whose default scopes include the route's scope is let through
-(to the stand-in service, which proves the internal token by echoing the caller it verified);
-any other caller gets 403; a request without a token gets 401 — all problem+json."""
+"""The authorisation matrix: every caller kind × every route, against the table below — the
+specification of who may call what, written out by hand rather than derived from
+DEFAULT_SCOPES, so a wrong default scope fails here. A kind marked `yes` is let through (to the
+stand-in service, which proves the internal token by echoing the caller it verified); a kind
+marked `-` gets 403; a request without a token gets 401 — all problem+json."""
 
 from __future__ import annotations
 
 import pytest
 
-from gateway.routes import DEFAULT_SCOPES, GATEWAY, PUBLIC_PATHS, ROUTES, Route, example_path
+from gateway.routes import GATEWAY, PUBLIC_PATHS, ROUTES, Route, example_path
 from shared.errors import PROBLEM_JSON
 from shared.identity import CALLER_KINDS
 from tests.integration.gateway.conftest import Registered, get_token, signed_headers
 
+ALLOWED = """
+route                                         portal  fdc  bank  sms_gateway  ops  case_worker  admin
+POST /v1/applications                          yes     -    -     -            -    -            -
+GET  /v1/applications                          yes     yes  -     -            yes  yes          -
+GET  /v1/applications/{application_id}         yes     yes  -     -            yes  yes          -
+GET  /v1/verifications/{application_id}        yes     yes  -     -            yes  yes          -
+POST /v1/eligibility/estimate                  yes     yes  -     -            -    -            -
+GET  /v1/eligibility/decisions/{decision_id}   yes     yes  -     -            yes  yes          -
+GET  /v1/parameters                            -       -    -     -            -    -            yes
+POST /v1/parameters                            -       -    -     -            -    -            yes
+GET  /v1/contracts                             yes     -    -     -            yes  yes          -
+GET  /v1/contracts/{contract_id}               yes     -    -     -            yes  yes          -
+POST /v1/contracts/{contract_id}/sign          yes     -    -     -            -    -            -
+GET  /v1/payments                              yes     yes  -     -            yes  -            -
+GET  /v1/payments/{payment_id}                 yes     yes  -     -            yes  -            -
+POST /v1/banks/{bank_code}/payment-status      -       -    yes   -            -    -            -
+GET  /v1/banks/{bank_code}/payment-orders      -       -    yes   -            -    -            -
+GET  /v1/stats/summary                         -       -    -     -            yes  -            yes
+GET  /v1/stats/regions                         -       -    -     -            yes  -            yes
+POST /v1/callers                               -       -    -     -            -    -            yes
+GET  /v1/callers                               -       -    -     -            -    -            yes
+GET  /v1/callers/{caller_id}                   -       -    -     -            -    -            yes
+POST /v1/callers/{caller_id}/rotate-secret     -       -    -     -            -    -            yes
+POST /v1/callers/{caller_id}/disable           -       -    -     -            -    -            yes
+POST /v1/callers/{caller_id}/enable            -       -    -     -            -    -            yes
+GET  /v1/audit                                 -       -    -     -            -    -            yes
+GET  /metrics                                  -       -    -     -            yes  -            yes
+"""
+
+
+def _allowed() -> dict[tuple[str, str], dict[str, bool]]:
+    header, *rows = ALLOWED.strip().splitlines()
+    kinds = header.split()[1:]
+    table = {}
+    for row in rows:
+        method, path, *marks = row.split()
+        assert len(marks) == len(kinds), row
+        table[(method, path)] = {kind: mark == "yes" for kind, mark in zip(kinds, marks)}
+    return table
+
+
+EXPECTED = _allowed()
 BANK_CODE = "CITIKZKA"
 _callers: dict[str, tuple[Registered, str]] = {}
+
+
+def test_the_matrix_covers_every_route_and_every_kind() -> None:
+    assert set(EXPECTED) == {(route.method, route.path) for route in ROUTES}
+    assert all(set(row) == set(CALLER_KINDS) for row in EXPECTED.values())
 
 
 async def caller_of(kind: str, register, gateway) -> tuple[Registered, str]:
@@ -49,7 +97,7 @@ async def test_caller_kind_on_route(case: tuple[str, Route], gateway, register) 
         headers |= signed_headers(caller, route.method, path, body) if caller.signing_secret else {}
     response = await gateway.request(route.method, path, content=body or None, headers=headers)
 
-    if route.scope not in DEFAULT_SCOPES[kind]:
+    if not EXPECTED[(route.method, route.path)][kind]:
         assert response.status_code == 403, response.text
         assert response.headers["content-type"] == PROBLEM_JSON
         assert "insufficient_scope" in response.headers["www-authenticate"]
@@ -66,7 +114,7 @@ async def test_caller_kind_on_route(case: tuple[str, Route], gateway, register) 
     assert seen["method"] == route.method
     assert seen["caller"]["id"] == caller.id
     assert seen["caller"]["kind"] == kind
-    assert seen["caller"]["scopes"] == sorted(DEFAULT_SCOPES[kind])
+    assert seen["caller"]["scopes"] == sorted(caller.scopes)
     assert seen["caller"]["bank_code"] == caller.bank_code
     # Only the gateway's own internal token arrives; spoofed caller headers and the bearer
     # token do not.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 from typer.testing import CliRunner
 
@@ -13,7 +12,9 @@ from gateway.seed import DEMO_CALLERS, seed_demo_callers
 from qamqor_cli.callers import callers_app, keys_app
 from qamqor_cli.infra import free_port
 from shared.identity import CALLER_KINDS
-from tests.integration.gateway.conftest import FAST_ARGON2, Registered, get_token, running_gateway, signed_headers
+from tests.integration.gateway.conftest import (
+    FAST_ARGON2, Registered, get_token, running_gateway, signed_headers, until,
+)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -67,12 +68,12 @@ async def test_cli_creates_rotates_and_disables(gateway, make_settings) -> None:
     def run(*args: str):
         return _cli(callers_app, list(args), env)
 
-    created = await asyncio.to_thread(run, "create", "--id", "cli-sms", "--kind", "sms_gateway")
-    assert created["scopes"] == ["sms:inbound"] and created["secret"]
+    created = await asyncio.to_thread(run, "create", "--id", "cli-ops", "--kind", "ops")
+    assert created["scopes"] == sorted(DEFAULT_SCOPES["ops"]) and created["secret"]
     narrowed = await asyncio.to_thread(run, "create", "--id", "cli-bank", "--kind", "bank", "--bank-code", "CASPKZKA",
                                        "--scopes", "bank:callbacks")
     assert narrowed["bank_code"] == "CASPKZKA" and narrowed["signing_secret"]
-    assert {"cli-sms", "cli-bank"} <= {c["id"] for c in await asyncio.to_thread(run, "list")}
+    assert {"cli-ops", "cli-bank"} <= {c["id"] for c in await asyncio.to_thread(run, "list")}
 
     # The CLI (another process, another working directory) and the gateway agree on the key that
     # seals signing secrets, so the printed signing secret works at once.
@@ -82,20 +83,22 @@ async def test_cli_creates_rotates_and_disables(gateway, make_settings) -> None:
     signed = await gateway.get(path, headers=bearer(await get_token(gateway, bank)) | signed_headers(bank, "GET", path))
     assert signed.status_code == 200, signed.text
 
-    sms = Registered("cli-sms", "sms_gateway", created["secret"], created["scopes"])
-    token = await get_token(gateway, sms)  # the running gateway has never seen it: read through
-    assert (await gateway.post("/v1/sms/inbound", headers=bearer(token), json={})).status_code == 200
+    ops = Registered("cli-ops", "ops", created["secret"], created["scopes"])
+    token = await get_token(gateway, ops)  # the running gateway has never seen it: read through
+    assert (await gateway.get("/v1/stats/summary", headers=bearer(token))).status_code == 200
 
-    rotated = await asyncio.to_thread(run, "rotate-secret", "cli-sms")
+    rotated = await asyncio.to_thread(run, "rotate-secret", "cli-ops")
     assert rotated["secret"] != created["secret"]
-    sms.secret = rotated["secret"]
-    token = await get_token(gateway, sms)
+    ops.secret = rotated["secret"]
+    token = await get_token(gateway, ops)
+    assert (await gateway.get("/v1/stats/summary", headers=bearer(token))).status_code == 200
 
-    await asyncio.to_thread(run, "disable", "cli-sms")  # another process: reaches us by NOTIFY
-    started = time.monotonic()
-    while (await gateway.post("/v1/sms/inbound", headers=bearer(token), json={})).status_code != 401:
-        assert time.monotonic() - started < 1.0
-        await asyncio.sleep(0.01)
+    await asyncio.to_thread(run, "disable", "cli-ops")  # another process: reaches us by NOTIFY
+
+    async def refused() -> bool:
+        return (await gateway.get("/v1/stats/summary", headers=bearer(token))).status_code == 401
+
+    await until(refused)
 
     failed = await asyncio.to_thread(CliRunner().invoke, callers_app, ["create", "--id", "cli-bad", "--kind", "bank"],
                                      env=env)
@@ -160,7 +163,7 @@ async def test_a_secret_sealed_under_another_master_key_spoils_only_its_caller(g
     import os
 
     from gateway.crypto import MasterKey
-    from gateway.service import create_caller
+    from gateway.callers import create_caller
 
     gw = gateway.gateway
     async with gw.sessionmaker() as session, session.begin():

@@ -127,7 +127,7 @@ async def test_every_request_is_audited_with_iins_masked(gateway, register) -> N
     records = {r["request_id"]: r for r in page.json()["items"]}
     record = records[answered.headers["x-request-id"]]
     assert record["path"] == "/v1/applications/7910******28"
-    assert record["route"] == "/v1/applications/{id}"
+    assert record["route"] == "/v1/applications/{application_id}"
     assert record["service"] == "intake"
     assert record["status"] == 200
     assert record["caller_kind"] == "portal"
@@ -167,5 +167,5 @@ async def test_health_ready_and_metrics(gateway, register) -> None:
     metrics = await gateway.get("/metrics", headers=bearer(await get_token(gateway, ops)))
     assert metrics.status_code == 200
     # Labelled by route template, not by raw path (bounded cardinality, no IINs).
-    assert any('route="/v1/applications/{id}"' in line and 'service="gateway"' in line
+    assert any('route="/v1/applications/{application_id}"' in line and 'service="gateway"' in line
                for line in metrics.text.splitlines() if line.startswith("qamqor_http_requests_total{"))

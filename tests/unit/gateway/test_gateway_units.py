@@ -6,21 +6,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import time
 
 import pytest
 from cryptography.exceptions import InvalidTag
 
 from gateway.crypto import MasterKey, SecretHasher, bank_signature, new_token_key, public_key_from_jwk
-from gateway.frontdoor import _canonical
+from gateway.frontdoor import (
+    Inbound, _canonical, bearer_token, check_declared_size, check_scope, require_route, strip_spoofed_headers,
+)
 from gateway.openapi import merge
 from gateway.ratelimit import TokenBuckets, retry_after_header
 from gateway.routes import DEFAULT_SCOPES, PUBLIC_PATHS, ROUTES, SCOPES, RouteTable, example_path
-from gateway.service import (
-    AccessTokens, CallerRecord, InvalidToken, KeyRing, OAuthError, SignatureRejected, check_bank_signature,
-    granted_scopes,
-)
+from gateway.callers import CallerRecord
+from gateway.signatures import SignatureRejected, check_bank_signature
+from gateway.tokens import AccessTokens, InvalidToken, KeyRing, OAuthError, granted_scopes
 from gateway.settings import GatewaySettings, RateLimit
+from shared.errors import QamqorError
 from shared.identity import CALLER_KINDS
 
 # ---- route table --------------------------------------------------------------------------
@@ -34,12 +35,12 @@ def test_every_route_matches_itself_and_only_itself() -> None:
         assert set(params) == set(route.params)
 
 
-def test_default_scopes_are_exactly_issue_3() -> None:
+def test_every_scope_guards_a_route_and_every_default_scope_exists() -> None:
     assert set(DEFAULT_SCOPES) == set(CALLER_KINDS)
     assert DEFAULT_SCOPES["bank"] == {"bank:callbacks"}
-    assert DEFAULT_SCOPES["admin"] == {"parameters:read", "parameters:write", "callers:admin", "payments:write",
-                                       "stats:read"}
-    assert len(SCOPES) == 16
+    assert DEFAULT_SCOPES["admin"] == {"parameters:read", "parameters:write", "callers:admin", "stats:read"}
+    assert set(SCOPES) == {route.scope for route in ROUTES}  # no scope without a route
+    assert set().union(*DEFAULT_SCOPES.values()) <= set(SCOPES)
     assert {"/health", "/oauth/token", "/.well-known/jwks.json", "/docs", "/openapi.json"} <= PUBLIC_PATHS
 
 
@@ -67,26 +68,80 @@ def test_encoded_slashes_are_not_canonical() -> None:
     assert not _canonical("/v1/applications/a\\b", b"/v1/applications/a%5cb")
 
 
+# ---- front-door stages --------------------------------------------------------------------
+
+
+def _refusal(stage, *args) -> QamqorError:  # noqa: ANN001
+    with pytest.raises(QamqorError) as refused:
+        stage(*args)
+    return refused.value
+
+
+def test_only_the_gateway_speaks_for_a_caller() -> None:
+    scope = {"headers": [(b"x-qamqor-internal-token", b"forged"), (b"x-qamqor-caller-id", b"admin"),
+                         (b"authorization", b"Bearer t"), (b"content-length", b"2"), (b"x-custom", b"kept")]}
+    inbound = strip_spoofed_headers(scope)
+    assert scope["headers"] == [(b"authorization", b"Bearer t"), (b"content-length", b"2"), (b"x-custom", b"kept")]
+    assert (inbound.authorization, inbound.content_length, inbound.chunked) == (b"Bearer t", b"2", False)
+
+
+def test_stages_refuse_with_the_status_a_caller_can_act_on() -> None:
+    assert check_declared_size(Inbound(content_length=b"10"), 10) is True
+    assert check_declared_size(Inbound(content_length=b"0"), 10) is False
+    assert check_declared_size(Inbound(chunked=True), 10) is True
+    assert _refusal(check_declared_size, Inbound(content_length=b"ten"), 10).status == 400
+    assert _refusal(check_declared_size, Inbound(content_length=b"11"), 10).status == 413
+
+    assert bearer_token(b"Bearer abc ") == "abc"
+    assert _refusal(bearer_token, None).headers == {"WWW-Authenticate": 'Bearer realm="qamqor"'}
+    assert 'error="invalid_request"' in _refusal(bearer_token, b"Basic abc").headers["WWW-Authenticate"]
+
+    route = RouteTable().match("GET", "/v1/payments")[0]
+    assert require_route("GET", route, ()) is route
+    assert _refusal(require_route, "DELETE", None, ("POST", "GET", "GET")).headers == {"Allow": "GET, POST"}
+    assert _refusal(require_route, "GET", None, ()).status == 404
+    check_scope(route, frozenset({"payments:read"}))
+    refused = _refusal(check_scope, route, frozenset({"applications:read"}))
+    assert refused.status == 403 and 'scope="payments:read"' in refused.headers["WWW-Authenticate"]
+
+
 # ---- token buckets ------------------------------------------------------------------------
 
 
+class Clock:
+    """Time that moves only when a test moves it."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_token_bucket_allows_a_burst_then_refuses_with_a_wait() -> None:
-    buckets = TokenBuckets()
+    buckets = TokenBuckets(clock=Clock(0.0))
     limit = RateLimit(rate=2, burst=3)
     assert [buckets.take("a", limit) for _ in range(3)] == [0.0, 0.0, 0.0]
-    wait = buckets.take("a", limit)
-    assert 0 < wait <= 0.5
-    assert retry_after_header(wait) == "1"
+    assert buckets.take("a", limit) == 0.5  # one token comes back every 1/rate seconds
+    assert retry_after_header(0.5) == "1"
     assert buckets.take("b", limit) == 0.0  # per key
 
 
-def test_token_bucket_refills() -> None:
-    buckets = TokenBuckets()
-    limit = RateLimit(rate=100, burst=1)
+def test_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
+    clock = Clock(0.0)  # a monotonic clock: seconds since some start
+    buckets = TokenBuckets(clock=clock)
+    limit = RateLimit(rate=100, burst=2)
+    assert [buckets.take("a", limit) for _ in range(2)] == [0.0, 0.0]
+    assert buckets.take("a", limit) == pytest.approx(0.01)
+    clock.advance(0.005)  # half a token back: still refused, with the rest of the wait
+    assert buckets.take("a", limit) == pytest.approx(0.005)
+    clock.advance(0.005)
     assert buckets.take("a", limit) == 0.0
-    assert buckets.take("a", limit) > 0
-    time.sleep(0.02)
-    assert buckets.take("a", limit) == 0.0
+    clock.advance(60)  # a long pause refills only up to the burst
+    assert [buckets.take("a", limit) for _ in range(3)][-1] > 0
 
 
 def test_token_buckets_stay_bounded() -> None:
@@ -166,26 +221,48 @@ def test_token_key_jwk_round_trip() -> None:
     assert public_key_from_jwk(jwk) is not None
 
 
-def _tokens(lifetime: int = 60) -> AccessTokens:
+def _tokens(lifetime: int = 60, *, clock: Clock, leeway: int = 0) -> AccessTokens:
     ring = KeyRing(MasterKey(os.urandom(32)))
     from gateway.models import SigningKeyRow
 
     kid, pem, jwk = new_token_key()
     ring._install([SigningKeyRow(kid=kid, algorithm="EdDSA", private_key_sealed=ring.master_key.seal(
         pem, f"token-signing-key:{kid}"), public_jwk=jwk, retired_at=None)])
-    return AccessTokens(ring, issuer="https://i", audience="a", lifetime=lifetime, leeway=0)
+    return AccessTokens(ring, issuer="https://i", audience="a", lifetime=lifetime, leeway=leeway, clock=clock)
 
 
 def test_access_token_round_trip_and_cache_expiry() -> None:
-    tokens = _tokens(lifetime=1)
+    clock = Clock()
+    tokens = _tokens(lifetime=1, clock=clock)
     caller = CallerRecord("p", "portal", frozenset({"x", "y"}), True, None, 3, "", None)
     token, expires_in = tokens.issue(caller, frozenset({"x"}))
     claims = tokens.verify(token)
     assert (claims.caller_id, claims.scopes, claims.credential_version, expires_in) == ("p", {"x"}, 3, 1)
+    assert claims.expires_at == clock.now + 1
     assert tokens.verify(token) is claims  # cached
-    time.sleep(1.1)
+    clock.advance(0.9)
+    assert tokens.verify(token) is claims
+    clock.advance(0.1)
     with pytest.raises(InvalidToken, match="expired"):
         tokens.verify(token)
+
+
+def test_token_time_claims_are_checked_against_the_clock() -> None:
+    clock = Clock()
+    issuer = _tokens(lifetime=60, clock=clock)
+    caller = CallerRecord("p", "portal", frozenset({"x"}), True, None, 1, "", None)
+    token, _ = issuer.issue(caller, frozenset({"x"}))
+
+    def verifier_at(now: float, leeway: int = 0) -> AccessTokens:
+        return AccessTokens(issuer.keyring, issuer="https://i", audience="a", lifetime=60, leeway=leeway,
+                            clock=Clock(now))
+    assert verifier_at(clock.now + 59).verify(token).caller_id == "p"
+    with pytest.raises(InvalidToken, match="expired"):  # never seen before: the signature path
+        verifier_at(clock.now + 60).verify(token)
+    assert verifier_at(clock.now + 62, leeway=5).verify(token).caller_id == "p"
+    with pytest.raises(InvalidToken, match="not valid"):  # issued in this verifier's future
+        verifier_at(clock.now - 10).verify(token)
+    assert verifier_at(clock.now - 3, leeway=5).verify(token).caller_id == "p"
 
 
 def test_granted_scopes() -> None:
@@ -228,8 +305,8 @@ def test_openapi_merge_renames_clashing_schemas() -> None:
         "responses": {"200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}}}}}},
         "components": {"schemas": {"Item": {"type": "object"}}}}
     doc = merge(gateway_doc, {"intake": intake, "payments": None}, title="t")
-    operation = doc["paths"]["/v1/applications/{id}"]["get"]
-    assert operation["summary"] == "One application"  # matched by shape despite the parameter name
+    operation = doc["paths"]["/v1/applications/{application_id}"]["get"]
+    assert operation["summary"] == "One application"
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] == \
         "#/components/schemas/intake_Item"
     assert doc["components"]["schemas"]["Item"] == {"type": "string"}
@@ -247,12 +324,12 @@ def test_openapi_merge_renames_clashing_schemas() -> None:
     ("http://intake.internal:80/prefix/", b"/v1/applications", b"", "http://intake.internal/prefix/v1/applications"),
     ("http://127.0.0.1:8001", "/v1/applications/é".encode(), b"", "http://127.0.0.1:8001/v1/applications/%C3%A9"),
 ])
-def test_upstream_url_equals_what_httpx_would_build(base: str, raw_path: bytes, query: bytes, expected: str) -> None:
-    import httpx
+def test_upstream_url_keeps_the_callers_encoding(base: str, raw_path: bytes, query: bytes, expected: str) -> None:
+    from yarl import URL
 
     from gateway.proxy import upstream_url
 
-    url = upstream_url(httpx.URL(base), raw_path, query)
+    url = upstream_url(URL(base.rstrip("/")), raw_path, query)
     assert str(url) == expected
-    assert url == httpx.URL(expected)
-    assert url.raw_path == httpx.URL(expected).raw_path
+    assert url == URL(expected, encoded=True)
+    assert url.raw_path_qs == URL(expected, encoded=True).raw_path_qs
