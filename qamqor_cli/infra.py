@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from urllib.parse import quote
 
@@ -97,11 +98,20 @@ class Broker:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
 
 
 def noida_binary() -> str:
-    found = shutil.which("noida-db") or str(Path(sys.executable).parent / "noida-db")
-    return found
+    """The broker's own executable, not the `noida-db` console script: that script runs it with
+    `subprocess.call`, which answers SIGINT by killing the broker a quarter of a second later,
+    before it has written its last second of data to disk."""
+    try:
+        binary = files("noida_db").joinpath("noida-db")
+        if binary.is_file():
+            return str(binary)
+    except ModuleNotFoundError:
+        pass
+    return shutil.which("noida-db") or str(Path(sys.executable).parent / "noida-db")
 
 
 def start_broker(data_dir: Path, port: int, log_file: Path | None = None) -> Broker:

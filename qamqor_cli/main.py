@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import select
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -32,20 +35,35 @@ def up(
     platform = start_platform(
         layout, on_step=lambda step: typer.echo(f"[{time.monotonic() - started:5.1f}s] starting {step}"))
     _print_welcome(platform, time.monotonic() - started)
+    # The launcher sleeps until a signal comes: Ctrl-C/SIGTERM to stop, SIGCHLD when a child
+    # exits (it is restarted at once). The handlers only note the signal; the wake-up fd makes
+    # select() return, so nothing polls the children while all is well.
     stopping = {"now": False}
 
     def _stop(*_: object) -> None:
         stopping["now"] = True
 
+    wake_read, wake_write = socket.socketpair()
+    for end in (wake_read, wake_write):
+        end.setblocking(False)
+    signal.set_wakeup_fd(wake_write.fileno())
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     try:
         while not stopping["now"]:
+            restarted = False
             for name, process in platform.processes.items():
                 if process.poll() is not None:
                     typer.echo(f"! {name} exited with {process.returncode}; restarting (log: {layout.logs_dir / name}.log)")
                     platform.start_process(name)
-            time.sleep(0.5)
+                    restarted = True
+            if restarted:
+                time.sleep(1.0)  # a process that fails at start-up is not restarted in a tight loop
+            select.select([wake_read], [], [], 60.0)
+            with contextlib.suppress(BlockingIOError):
+                while wake_read.recv(64):
+                    pass
     finally:
         typer.echo("stopping…")
         platform.stop()

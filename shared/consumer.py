@@ -5,16 +5,23 @@ the Kafka offset only after that transaction commits. A redelivered event finds 
 inbox and has no second effect. A failing handler is retried with backoff; after the last
 attempt the event goes to the dead-letter topic (through the outbox, with the error) and is
 marked in the inbox, so the partition is not blocked for ever.
+
+An idle consumer rests: aiokafka's fetcher sends the next fetch as soon as the last one comes
+back, and relies on the broker to hold an empty fetch for `fetch.max.wait.ms`. Apache Kafka does;
+the local broker (noida-db) answers at once, which made every idle consumer send thousands of
+fetches a second. `pace_fetches` makes the wait the client's own (see `FetchBackoff`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
@@ -34,6 +41,89 @@ class PermanentError(Exception):
     """A handler failure that retrying cannot fix: goes straight to the dead-letter topic."""
 
 
+class FetchBackoff:
+    """How long a consumer waits before its next fetch from one broker, given how the last went.
+
+    A fetch that brings records is followed at once by the next, so a busy consumer never waits.
+    After an empty fetch the next one is due `interval` after the empty one was *sent*, where the
+    interval is `ratio` times how long the consumer has gone without records, at least `first`
+    and at most `cap`: an event that arrives while the consumer rests waits at most `cap`, and one
+    that arrives shortly after the last waits a small fraction of that gap. A broker that holds an
+    empty fetch for fetch.max.wait.ms (Apache Kafka; aiokafka asks for 500 ms) has used the interval up by the
+    time it answers, so nothing is added there; a broker that answers at once (noida-db) gets at
+    most one fetch per interval.
+    """
+
+    def __init__(self, *, first: float = 0.001, ratio: float = 0.25, cap: float = 0.1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.first = first
+        self.ratio = ratio
+        self.cap = cap
+        self.clock = clock
+        self._last_records_at = clock()
+        self._sent_at = self._last_records_at
+
+    def fetch_sent(self) -> None:
+        self._sent_at = self.clock()
+
+    def pause_after(self, *, had_records: bool) -> float:
+        """Seconds to wait before the next fetch, now that the last one has come back."""
+        now = self.clock()
+        if had_records:
+            self._last_records_at = now
+            return 0.0
+        interval = min(self.cap, max(self.first, self.ratio * (now - self._last_records_at)))
+        return max(0.0, interval - (now - self._sent_at))
+
+
+def pace_fetches(
+    consumer: AIOKafkaConsumer,
+    backoff: Callable[[], FetchBackoff] = FetchBackoff,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> bool:
+    """Make a started consumer's fetcher wait after empty fetches, as `FetchBackoff` decides.
+
+    aiokafka has no public hook for this: its Fetcher runs a background task that sends one
+    fetch per broker node through `_proc_fetch_request` and sends no other fetch to that node
+    until it returns (the node is "in flight"). Waiting at the end of that coroutine therefore
+    spaces the fetches, and nothing else about fetching changes (positions, rebalances, errors,
+    records kept while the partition is consumed). Returns False, and leaves the consumer as it
+    is, if a future aiokafka no longer has that coroutine; tests/integration/test_fetch_pacing.py
+    fails then.
+    """
+    fetcher = getattr(consumer, "_fetcher", None)
+    fetch = getattr(fetcher, "_proc_fetch_request", None)
+    if fetch is None:
+        log.warning("this aiokafka has no Fetcher._proc_fetch_request; idle fetches are not paced")
+        return False
+    per_node: dict[int, FetchBackoff] = {}
+
+    async def paced_fetch(assignment, node_id, request):  # noqa: ANN001, ANN202 - aiokafka's signature
+        node = per_node.setdefault(node_id, backoff())
+        node.fetch_sent()
+        had_records = await fetch(assignment, node_id, request)
+        pause = node.pause_after(had_records=bool(had_records))
+        if pause > 0:
+            try:
+                await sleep(pause)
+            except asyncio.CancelledError:
+                # The fetcher cancels fetches on a rebalance and at close, and expects them to
+                # end quietly, as its own coroutine does.
+                return False
+        return had_records
+
+    fetcher._proc_fetch_request = paced_fetch  # type: ignore[union-attr]
+    return True
+
+
+def in_event_order(batches: dict[TopicPartition, list[ConsumerRecord]]) -> Iterator[ConsumerRecord]:
+    """The messages of one poll in the order they were published, across partitions and topics,
+    each partition's own order kept. A consumer that rests between fetches often gets an
+    application's `verified` and `decided` events (two topics) in one poll; handling them as
+    they happened keeps its status moves in order."""
+    return heapq.merge(*batches.values(), key=lambda message: message.timestamp)
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -46,6 +136,8 @@ class ConsumerRunner:
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
         instance_id: str | None = None,
+        fetch_backoff: Callable[[], FetchBackoff] = FetchBackoff,
+        idle_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.service = service
         self.bootstrap = bootstrap
@@ -55,6 +147,8 @@ class ConsumerRunner:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.instance_id = instance_id
+        self.fetch_backoff = fetch_backoff
+        self.idle_sleep = idle_sleep
         self.consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
@@ -73,6 +167,7 @@ class ConsumerRunner:
             heartbeat_interval_ms=2_000,
         )
         await self.consumer.start()
+        pace_fetches(self.consumer, self.fetch_backoff, self.idle_sleep)
 
     async def stop(self) -> None:
         if self.consumer is not None:
@@ -83,20 +178,24 @@ class ConsumerRunner:
         consumer = self.consumer
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=200)
-            for tp, messages in batches.items():
-                last_done = None
-                for message in messages:
-                    if not await self.process(message):
-                        consumer.seek(tp, message.offset)  # could not even dead-letter: try again later
-                        break
-                    last_done = message.offset
-                if last_done is not None:
-                    try:
-                        await consumer.commit({tp: last_done + 1})
-                    except (CommitFailedError, KafkaError):
-                        # Partition moved to another member; it will redeliver and the inbox
-                        # makes the repeat harmless.
-                        log.warning("offset commit failed for %s", tp, exc_info=True)
+            done: dict[TopicPartition, int] = {}
+            held: set[TopicPartition] = set()
+            for message in in_event_order(batches):
+                tp = TopicPartition(message.topic, message.partition)
+                if tp in held:
+                    continue
+                if not await self.process(message):
+                    consumer.seek(tp, message.offset)  # could not even dead-letter: try again later
+                    held.add(tp)
+                    continue
+                done[tp] = message.offset
+            if done:
+                try:
+                    await consumer.commit({tp: offset + 1 for tp, offset in done.items()})
+                except (CommitFailedError, KafkaError):
+                    # Partitions moved to another member; it will redeliver and the inbox
+                    # makes the repeat harmless.
+                    log.warning("offset commit failed for %s", sorted(done), exc_info=True)
 
     async def process(self, message: ConsumerRecord) -> bool:
         """Handle one message; True when it is done with (handled, duplicate, ignored or

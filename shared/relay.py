@@ -1,14 +1,17 @@
 """The outbox relay: publishes committed outbox rows to Kafka, in order, and marks them sent.
 
-It wakes on LISTEN/NOTIFY (sent by `record_event` at commit) and also polls, so a missed
-notification only delays publication. A crash between send and mark re-sends the row on the
-next start: delivery is at-least-once, and consumers' inboxes make it effectively once.
+It wakes on LISTEN/NOTIFY (sent by `record_event` at commit). While its listening connection
+is up nothing is missed, so it polls only as a safety net (every `listen_poll_interval`); when
+the connection is lost it polls every `poll_interval` and tries to listen again. A crash between
+send and mark re-sends the row on the next start: delivery is at-least-once, and consumers'
+inboxes make it effectively once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import asyncpg
 import orjson
@@ -34,6 +37,8 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         batch_size: int = 200,
         poll_interval: float = 1.0,
+        listen_poll_interval: float = 30.0,
+        listen_retry_interval: float = 10.0,
     ) -> None:
         self.service = service
         self.database_url = database_url
@@ -41,12 +46,22 @@ class OutboxRelay:
         self.producer = producer
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.listen_poll_interval = listen_poll_interval
+        self.listen_retry_interval = listen_retry_interval
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        self._next_listen_attempt = 0.0
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
 
     async def run(self) -> None:
-        await self._listen()
         while True:
+            if not self.listening and time.monotonic() >= self._next_listen_attempt:
+                await self._listen()
+            # Cleared before reading, so a row committed while this round reads wakes the next.
+            self._wake.clear()
             try:
                 sent = await self.publish_pending()
             except asyncio.CancelledError:
@@ -57,22 +72,31 @@ class OutboxRelay:
                 continue
             if sent >= self.batch_size:
                 continue  # more may be waiting
-            self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=self.listen_poll_interval if self.listening
+                                       else self.poll_interval)
             except asyncio.TimeoutError:
                 pass
 
     async def _listen(self) -> None:
+        await self.close()
+        listener = None
         try:
-            self._listener = await asyncpg.connect(asyncpg_dsn(self.database_url))
-            await self._listener.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
-        except Exception:
-            log.warning("LISTEN unavailable; relying on polling", exc_info=True)
+            listener = await asyncpg.connect(asyncpg_dsn(self.database_url), timeout=5)
+            await listener.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
+            # A lost connection wakes the relay at once: it polls again and listens anew.
+            listener.add_termination_listener(lambda *_: self._wake.set())
+            self._listener = listener
+        except Exception:  # noqa: BLE001
+            if listener is not None:
+                listener.terminate()
+            self._next_listen_attempt = time.monotonic() + self.listen_retry_interval
+            log.warning("LISTEN unavailable; polling every %.0fs", self.poll_interval, exc_info=True)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
+        listener, self._listener = self._listener, None
+        if listener is not None and not listener.is_closed():
+            await listener.close()
 
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many rows were sent."""

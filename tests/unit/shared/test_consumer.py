@@ -1,0 +1,117 @@
+"""The consumer's pure parts: the fetch pacing policy (no wait while records flow, a wait that
+grows with the time without records, capped, once fetches come back empty at once, and nothing
+added when the broker itself held the empty fetch: Apache Kafka's fetch.max.wait.ms), and the
+order in which one poll's messages are handled."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+
+from shared.consumer import FetchBackoff, in_event_order
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def empty_fetch_answered_at_once(backoff: FetchBackoff, clock: Clock) -> float:
+    """An empty fetch that the broker answers at once; the pause is then waited out."""
+    backoff.fetch_sent()
+    pause = backoff.pause_after(had_records=False)
+    clock.now += pause
+    return pause
+
+
+def test_a_fetch_with_records_is_followed_at_once() -> None:
+    clock = Clock()
+    backoff = FetchBackoff(first=0.001, ratio=0.25, cap=0.1, clock=clock)
+    for _ in range(5):
+        backoff.fetch_sent()
+        clock.now += 0.0002
+        assert backoff.pause_after(had_records=True) == 0.0
+
+
+def test_empty_fetches_answered_at_once_wait_longer_and_longer_up_to_the_cap() -> None:
+    clock = Clock()
+    backoff = FetchBackoff(first=0.001, ratio=0.25, cap=0.1, clock=clock)
+    pauses = [empty_fetch_answered_at_once(backoff, clock) for _ in range(60)]
+
+    assert pauses[0] == pytest.approx(0.001)
+    assert all(later >= earlier for earlier, later in zip(pauses, pauses[1:]))
+    assert pauses[-1] == pytest.approx(0.1)
+    assert max(pauses) == pytest.approx(0.1)
+    # An idle consumer reaches the cap after a few dozen fetches, then sends ten a second.
+    assert pauses.index(max(pauses)) < 30
+
+
+def test_the_wait_is_a_fraction_of_the_time_without_records() -> None:
+    clock = Clock()
+    backoff = FetchBackoff(first=0.001, ratio=0.25, cap=0.1, clock=clock)
+    backoff.fetch_sent()
+    backoff.pause_after(had_records=True)
+    clock.now += 0.040  # 40 ms since the last records
+    backoff.fetch_sent()
+    assert backoff.pause_after(had_records=False) == pytest.approx(0.010)
+
+
+def test_records_after_a_long_rest_make_the_next_empty_fetch_wait_briefly_again() -> None:
+    clock = Clock()
+    backoff = FetchBackoff(first=0.001, ratio=0.25, cap=0.1, clock=clock)
+    for _ in range(60):
+        empty_fetch_answered_at_once(backoff, clock)
+    backoff.fetch_sent()
+    assert backoff.pause_after(had_records=True) == 0.0
+
+    assert empty_fetch_answered_at_once(backoff, clock) == pytest.approx(0.001)
+
+
+def test_a_broker_that_held_the_empty_fetch_gets_no_extra_wait() -> None:
+    clock = Clock()
+    backoff = FetchBackoff(first=0.001, ratio=0.25, cap=0.1, clock=clock)
+    for _ in range(60):
+        empty_fetch_answered_at_once(backoff, clock)
+    backoff.fetch_sent()
+    clock.now += 0.5  # Apache Kafka answered after fetch.max.wait.ms
+    assert backoff.pause_after(had_records=False) == 0.0
+
+
+def test_a_broker_that_held_the_fetch_for_part_of_the_interval_gets_only_the_rest() -> None:
+    clock = Clock()
+    backoff = FetchBackoff(first=0.001, ratio=0.25, cap=0.1, clock=clock)
+    for _ in range(60):
+        empty_fetch_answered_at_once(backoff, clock)
+    backoff.fetch_sent()
+    clock.now += 0.030
+    assert backoff.pause_after(had_records=False) == pytest.approx(0.070)
+
+
+# ---- the order in which one poll's messages are handled -------------------------------------
+
+def record(topic: str, partition: int, offset: int, timestamp: int) -> ConsumerRecord:
+    return ConsumerRecord(topic=topic, partition=partition, offset=offset, timestamp=timestamp, timestamp_type=0,
+                          key=None, value=None, checksum=None, serialized_key_size=0, serialized_value_size=0,
+                          headers=())
+
+
+def test_one_polls_messages_are_handled_in_the_order_they_were_published_across_topics() -> None:
+    verified = [record("verification.events", 1, 10, timestamp=1_000), record("verification.events", 1, 11, 1_040)]
+    decided = [record("eligibility.events", 3, 7, timestamp=1_020)]
+    batches = {TopicPartition("eligibility.events", 3): decided, TopicPartition("verification.events", 1): verified}
+
+    handled = [(m.topic, m.offset) for m in in_event_order(batches)]
+
+    assert handled == [("verification.events", 10), ("eligibility.events", 7), ("verification.events", 11)]
+
+
+def test_a_partitions_own_order_is_kept_even_if_its_timestamps_go_back() -> None:
+    one = [record("a", 0, 1, timestamp=50), record("a", 0, 2, timestamp=10)]  # a producer's clock stepped back
+    other = [record("b", 0, 1, timestamp=30)]
+    handled = [(m.topic, m.offset) for m in in_event_order({TopicPartition("a", 0): one, TopicPartition("b", 0): other})]
+
+    assert [o for t, o in handled if t == "a"] == [1, 2]
+    assert len(handled) == 3
