@@ -1,3 +1,5 @@
+"""Every query of contracts: social contracts in and out as the domain's `SocialContract`."""
+
 from __future__ import annotations
 
 from uuid import UUID
@@ -5,25 +7,65 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.contracts.models import SocialContract
+from services.contracts import domain
+from services.contracts.models import SocialContract as ContractRow
+from shared.events.contracts import Obligation
 
 
-async def get(session: AsyncSession, contract_id: UUID, *, for_update: bool = False) -> SocialContract | None:
-    query = select(SocialContract).where(SocialContract.id == contract_id)
+def _contract(row: ContractRow) -> domain.SocialContract:
+    return domain.SocialContract(
+        id=row.id, application_id=row.application_id, decision_id=row.decision_id, status=row.status,
+        region_kato=row.region_kato, period_quarter=row.period_quarter,
+        obligations=tuple(Obligation.model_validate(o) for o in row.obligations),
+        drafted_at=row.drafted_at, signed_at=row.signed_at, signed_by=row.signed_by,
+    )
+
+
+def _write(row: ContractRow, contract: domain.SocialContract) -> None:
+    row.id = contract.id
+    row.application_id = contract.application_id
+    row.decision_id = contract.decision_id
+    row.status = contract.status
+    row.region_kato = contract.region_kato
+    row.period_quarter = contract.period_quarter
+    row.obligations = [o.model_dump(mode="json") for o in contract.obligations]
+    row.drafted_at = contract.drafted_at
+    row.signed_at = contract.signed_at
+    row.signed_by = contract.signed_by
+
+
+async def get(session: AsyncSession, contract_id: UUID, *, for_update: bool = False) -> domain.SocialContract | None:
+    query = select(ContractRow).where(ContractRow.id == contract_id)
     if for_update:
         query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    row = (await session.execute(query)).scalar_one_or_none()
+    return _contract(row) if row else None
 
 
-async def by_application(session: AsyncSession, application_id: UUID) -> SocialContract | None:
-    return (await session.execute(
-        select(SocialContract).where(SocialContract.application_id == application_id))).scalar_one_or_none()
+async def by_application(session: AsyncSession, application_id: UUID) -> domain.SocialContract | None:
+    row = (await session.execute(
+        select(ContractRow).where(ContractRow.application_id == application_id))).scalar_one_or_none()
+    return _contract(row) if row else None
 
 
-async def list_recent(session: AsyncSession, *, application_id: UUID | None, status: str | None, limit: int) -> list[SocialContract]:
-    query = select(SocialContract).order_by(SocialContract.id.desc()).limit(limit)
+async def list_recent(session: AsyncSession, *, application_id: UUID | None, status: str | None,
+                      limit: int) -> list[domain.SocialContract]:
+    query = select(ContractRow).order_by(ContractRow.id.desc()).limit(limit)
     if application_id:
-        query = query.where(SocialContract.application_id == application_id)
+        query = query.where(ContractRow.application_id == application_id)
     if status:
-        query = query.where(SocialContract.status == status)
-    return list((await session.execute(query)).scalars())
+        query = query.where(ContractRow.status == status)
+    return [_contract(row) for row in (await session.execute(query)).scalars()]
+
+
+async def add(session: AsyncSession, contract: domain.SocialContract) -> None:
+    row = ContractRow()
+    _write(row, contract)
+    session.add(row)
+    await session.flush()
+
+
+async def save(session: AsyncSession, contract: domain.SocialContract) -> None:
+    # The row is in the session already (it was loaded to be changed): no second query.
+    _write(await session.get_one(ContractRow, contract.id), contract)
+    await session.flush()

@@ -9,11 +9,7 @@ SUBSCRIBE = (TOPICS["verification"], TOPICS["eligibility"], TOPICS["contracts"],
 
 
 def handlers(app: FastAPI) -> dict:
-    return {
-        "verification.completed": service.on_verification_completed,
-        "eligibility.decided": service.on_eligibility_decided,
-        "eligibility.deferred": service.on_eligibility_deferred,
-        "contract.drafted": service.on_contract_drafted,
-        "contract.signed": service.on_contract_signed,
-        "payment.scheduled": service.on_payment_scheduled,
-    }
+    return {event_type: service.follow_flow for event_type in (
+        "verification.completed", "eligibility.decided", "eligibility.deferred",
+        "contract.drafted", "contract.signed", "payment.scheduled",
+    )}

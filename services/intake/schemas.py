@@ -6,11 +6,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.intake.domain import ApplicationForm, Member
 from shared.events.contracts import Relation, Settlement, Sex
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
 
 
 class BankAccountIn(_In):
@@ -40,10 +45,16 @@ class ApplicationIn(_In):
     extension: bool = False
     members: list[MemberIn] = Field(min_length=1, max_length=30)
 
+    def to_form(self) -> ApplicationForm:
+        return ApplicationForm(
+            channel=self.channel, region_kato=self.region_kato, settlement=self.settlement,
+            bank_iban=self.bank_account.iban, bank_code=self.bank_account.bank_code,
+            expense_check_consent=self.expense_check_consent, extension=self.extension,
+            members=tuple(Member(**m.model_dump()) for m in self.members),
+        )
 
-class MemberOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
 
+class MemberOut(_Out):
     iin: str
     full_name: str
     birth_date: date
@@ -55,13 +66,13 @@ class MemberOut(BaseModel):
     carer: bool
 
 
-class StatusChangeOut(BaseModel):
+class StatusChangeOut(_Out):
     status: str
     at: datetime
     detail: dict[str, Any] | None = None
 
 
-class ApplicationOut(BaseModel):
+class ApplicationOut(_Out):
     id: UUID
     status: str
     channel: str

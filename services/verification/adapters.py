@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import httpx
 
+from services.verification.settings import VerificationSettings
 from shared.calendar import Quarter, month_label
 from shared.events.contracts import IncomeRecord
 from shared.observability import REQUEST_ID_HEADER, request_id_var
@@ -35,3 +36,17 @@ class HttpIncomeRegistry(IncomeRegistry):
             IncomeRecord(iin=iin, type=row["type"], month=row["month"], amount=Decimal(str(row["amount"])))
             for row in response.json()["incomes"]
         ]
+
+
+class PooledIncomeRegistry:
+    """The income registry adapter with its pooled HTTP client, for the app's lifetime."""
+
+    def __init__(self, settings: VerificationSettings) -> None:
+        self.client = httpx.AsyncClient(base_url=settings.income_registry_url,
+                                        timeout=httpx.Timeout(settings.registry_timeout_seconds))
+
+    async def __aenter__(self) -> HttpIncomeRegistry:
+        return HttpIncomeRegistry(self.client)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from services.payments.models import Payment
 from shared.events import Envelope
 from shared.events.contracts import ContractSigned
-from tests.support import decided_event, eventually, publish
+from shared.outbox import outbox
+from tests.support import assert_refused_without_scope, decided_event, eventually, publish
 
 READ = frozenset({"payments:read"})
 BANK = frozenset({"bank:callbacks"})
@@ -51,6 +52,15 @@ async def test_schedule_once_per_month_and_bank_statuses(running_service, broker
                 Payment.application_id.in_([uuid.UUID(uncond_app), uuid.UUID(cond_app)]))) == 4
 
         payment_id = payments[0]["id"]
+        orders = (await client.get("/v1/banks/HSBKKZKX/payment-orders", params={"limit": 1000},
+                                   headers=internal_token("bank", BANK, bank_code="HSBKKZKX"))).json()
+        assert next(o for o in orders if o["id"] == payment_id) == payments[0] | {"iban": "KZ86125KZT5004100100"}
+        await assert_refused_without_scope(client, internal_token, "POST", "/v1/banks/HSBKKZKX/payment-status",
+                                           "bank:callbacks", json={"payment_id": payment_id, "status": "settled"})
+        async with client.app.state.sessionmaker() as session:
+            assert await session.scalar(select(Payment.status).where(Payment.id == uuid.UUID(payment_id))) == "scheduled"
+            assert await session.scalar(select(func.count()).select_from(outbox).where(
+                outbox.c.event_type.in_(["payment.settled", "payment.failed"]))) == 0
         other_bank = await client.post("/v1/banks/KCJBKZKX/payment-status",
                                        json={"payment_id": payment_id, "status": "settled"},
                                        headers=internal_token("bank", BANK, bank_code="KCJBKZKX"))
@@ -67,3 +77,16 @@ async def test_schedule_once_per_month_and_bank_statuses(running_service, broker
                                  json={"payment_id": payment_id, "status": "failed", "reason": "closed account"},
                                  headers=internal_token("bank", BANK, bank_code="HSBKKZKX"))
         assert flip.status_code == 409
+
+
+async def test_every_route_refuses_a_caller_without_its_scope(running_service, internal_token):
+    some_id = uuid.uuid4()
+    async with running_service("payments") as client:
+        for method, path, scope, request in [
+            ("GET", "/v1/payments", "payments:read", {"params": {"application_id": str(some_id)}}),
+            ("GET", f"/v1/payments/{some_id}", "payments:read", {}),
+            ("GET", "/v1/banks/HSBKKZKX/payment-orders", "bank:callbacks", {}),
+            ("POST", "/v1/banks/HSBKKZKX/payment-status", "bank:callbacks",
+             {"json": {"payment_id": str(some_id), "status": "settled"}}),
+        ]:
+            await assert_refused_without_scope(client, internal_token, method, path, scope, **request)

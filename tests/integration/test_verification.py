@@ -12,7 +12,7 @@ from services.verification.models import Evidence
 from shared.events import Envelope
 from shared.events.contracts import ApplicationSubmitted, BankAccount, CaseContext, FamilyMember
 from shared.outbox import inbox, outbox
-from tests.support import eventually, person, publish
+from tests.support import assert_refused_without_scope, eventually, person, publish
 
 
 def submitted_event(members: list[dict], application_date: date = date(2026, 11, 22)) -> Envelope:
@@ -63,3 +63,9 @@ async def test_gathers_assessment_quarter_incomes_once_even_if_delivered_twice(
         async with client.app.state.sessionmaker() as session:
             headers = await session.scalar(select(outbox.c.headers).where(outbox.c.key == app_id))
         assert headers["x-request-id"] == "req-from-gateway-1"  # the request id travels with the events
+
+
+async def test_the_evidence_route_refuses_a_caller_without_its_scope(running_service, internal_token):
+    async with running_service("verification") as client:
+        await assert_refused_without_scope(client, internal_token, "GET", f"/v1/verifications/{uuid.uuid4()}",
+                                           "applications:read")

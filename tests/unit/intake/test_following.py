@@ -1,0 +1,124 @@
+"""An application follows the flow: each event moves its status forward at most once, and the
+facts it carries (the decision, the contract) are kept."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pytest
+
+from services.intake import domain
+from shared.events.contracts import (
+    ContractDrafted,
+    ContractSigned,
+    EligibilityDeferred,
+    IncomeRecord,
+    PaymentScheduled,
+    ScheduledPayment,
+    VerificationCompleted,
+)
+from tests.support import decided_event
+
+from .support import form, submit
+
+AT = datetime(2026, 4, 2, 9, 0, tzinfo=timezone.utc)
+EVENT_ID = uuid.UUID(int=99)
+CONTRACT = uuid.UUID(int=7)
+DECISION = uuid.UUID(int=8)
+
+
+def submitted() -> domain.Application:
+    return submit(form())[0]
+
+
+def verified_event(a: domain.Application) -> VerificationCompleted:
+    return VerificationCompleted(
+        application=domain.case_context(a), evidence_id=uuid.UUID(int=5), assessment_quarter="2026-Q1",
+        members=[], incomes=[IncomeRecord(iin=a.members[0].iin, type="wage", month="2026-01", amount="1000.00")])
+
+
+def decided(a: domain.Application, eligible: bool = True):  # noqa: ANN201
+    return decided_event(eligible=eligible, application_id=a.id).payload()
+
+
+def deferred(a: domain.Application) -> EligibilityDeferred:
+    return EligibilityDeferred(application=domain.case_context(a), reason="MISSING_PARAMETER", detail="mci")
+
+
+def drafted(a: domain.Application) -> ContractDrafted:
+    return ContractDrafted(contract_id=CONTRACT, application_id=a.id, decision_id=DECISION, obligations=[])
+
+
+def signed(a: domain.Application) -> ContractSigned:
+    return ContractSigned(contract_id=CONTRACT, application_id=a.id, decision_id=DECISION, signed_at=AT)
+
+
+def scheduled(a: domain.Application) -> PaymentScheduled:
+    return PaymentScheduled(application_id=a.id, decision_id=DECISION, region_kato=a.region_kato, settlement="urban",
+                            bank_code=a.bank_code, total=51192, payments=[
+                                ScheduledPayment(payment_id=uuid.UUID(int=i), month=m, tsa=25596, child_supplement=0,
+                                                 total=25596) for i, m in enumerate(["2026-04", "2026-05"])])
+
+
+def follow(a: domain.Application, event):  # noqa: ANN001, ANN201
+    return domain.follow(a, event, event_id=EVENT_ID, at=AT)
+
+
+@pytest.mark.parametrize("event, status, detail", [
+    (verified_event, domain.VERIFIED, {"assessment_quarter": "2026-Q1", "incomes_found": 1}),
+    (deferred, domain.DECISION_PENDING, {"reason": "MISSING_PARAMETER", "detail": "mci"}),
+    (decided, domain.APPROVED, {"reasons": ["INCOME_BELOW_POVERTY_LINE"]}),
+    (lambda a: decided(a, eligible=False), domain.REJECTED, {"reasons": ["INCOME_BELOW_POVERTY_LINE"]}),
+    (drafted, domain.CONTRACT_DRAFTED, {"contract_id": str(CONTRACT)}),
+    (signed, domain.CONTRACT_SIGNED, {"contract_id": str(CONTRACT)}),
+    (scheduled, domain.PAYMENTS_SCHEDULED, {"payments": 2, "total": 51192}),
+])
+def test_each_event_moves_the_status_and_records_why(event, status, detail):
+    application = submitted()
+    followed, change = follow(application, event(application))
+    assert change == domain.StatusChange(status, AT, EVENT_ID, detail)
+    assert followed.status == status
+    assert followed.timeline == application.timeline + (change,)
+
+
+def test_a_decision_is_kept_without_the_family_it_was_made_for():
+    application = submitted()
+    followed, _ = follow(application, decided(application))
+    assert followed.decision["eligible"] is True and followed.decision["kind"] == "unconditional"
+    assert followed.decision["monthly"][0] == {"month": "2026-11", "tsa": 25596, "child_supplement": 0,
+                                               "total": 25596}
+    assert not {"application", "members", "able_bodied_iins"} & followed.decision.keys()
+
+
+def test_the_contract_is_kept():
+    application = submitted()
+    assert follow(application, drafted(application))[0].contract_id == CONTRACT
+
+
+def test_an_event_delivered_twice_moves_the_status_once():
+    application = submitted()
+    once, _ = follow(application, verified_event(application))
+    twice, change = follow(once, verified_event(application))
+    assert change is None and twice == once
+
+
+def test_a_late_event_never_moves_the_status_back():
+    application = replace(submitted(), status=domain.APPROVED)
+    followed, change = follow(application, verified_event(application))
+    assert change is None and followed.status == domain.APPROVED
+
+
+def test_a_rejection_is_final_and_frees_the_members():
+    application = submitted()
+    rejected, _ = follow(application, decided(application, eligible=False))
+    assert not rejected.holds_members
+    later, change = follow(rejected, drafted(application))
+    assert change is None and later.status == domain.REJECTED
+
+
+@pytest.mark.parametrize("event", [verified_event, deferred, decided, drafted, signed, scheduled])
+def test_every_event_names_its_application(event):
+    application = submitted()
+    assert domain.application_id_of(event(application)) == application.id

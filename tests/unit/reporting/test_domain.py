@@ -1,0 +1,55 @@
+"""The read model: what each event tells about its application's row."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+
+import pytest
+
+from services.reporting import domain
+from shared.events.contracts import (
+    ApplicationSubmitted,
+    ContractDrafted,
+    ContractSigned,
+    EligibilityDeferred,
+    PaymentScheduled,
+    VerificationCompleted,
+)
+from tests.support import decided_event, person
+
+AT = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+decided = decided_event(members=[person(date(1990, 1, 1), "female", "applicant"),
+                                 person(date(2020, 1, 1), "male", "child")], region="470000000").payload()
+APP = decided.application.application_id
+CONTEXT = decided.application
+WHERE = {"region_kato": "470000000", "settlement": "urban", "channel": "egov"}
+IDS = dict(contract_id=uuid.UUID(int=1), application_id=APP, decision_id=decided.decision_id)
+
+
+@pytest.mark.parametrize("event, stage, facts", [
+    (ApplicationSubmitted(application=CONTEXT, expense_check_consent=False, members=decided.members),
+     "submitted", WHERE | {"members": 2, "submitted_at": AT}),
+    (VerificationCompleted(application=CONTEXT, evidence_id=uuid.UUID(int=2), assessment_quarter="2026-Q3",
+                           members=decided.members, incomes=[]),
+     "verified", WHERE | {"members": 2}),
+    (EligibilityDeferred(application=CONTEXT, reason="MISSING_PARAMETER", detail="mci"), "decision_pending", WHERE),
+    (decided, "decided", WHERE | {"members": 2, "decided_at": AT, "eligible": True, "kind": "unconditional"}),
+    (ContractDrafted(**IDS, obligations=[]), "contract_drafted", {}),
+    (ContractSigned(**IDS, signed_at=AT), "contract_signed", {}),
+    (PaymentScheduled(application_id=APP, decision_id=decided.decision_id, region_kato="470000000",
+                      settlement="urban", bank_code="HSBKKZKX", payments=[], total=51192),
+     "payments_scheduled", {"scheduled_total": 51192}),
+])
+def test_each_event_marks_a_stage_and_tells_what_it_knows(event, stage, facts):
+    assert domain.fact_change(event, AT) == domain.FactChange(APP, stage, facts)
+
+
+def test_stages_run_in_the_order_of_the_flow():
+    assert domain.STAGES == ("submitted", "verified", "decision_pending", "decided", "contract_drafted",
+                             "contract_signed", "payments_scheduled")
+
+
+def test_undecided_applications_are_those_not_yet_decided():
+    assert domain.undecided({"submitted": 2, "verified": 1, "decision_pending": 4, "decided": 7,
+                             "payments_scheduled": 3}) == 7
