@@ -15,6 +15,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import repository
+from shared.wakeups import wait_for_wakeup
 from shared.iin import mask_iins_in
 
 log = logging.getLogger("qamqor.gateway.audit")
@@ -65,10 +66,7 @@ class AuditLog:
 
     async def _run(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.flush_seconds)
-            except TimeoutError:
-                pass
+            await wait_for_wakeup(self._wake, self.flush_seconds)
             self._wake.clear()
             try:
                 await self.flush()

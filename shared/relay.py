@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.calendar import utcnow
 from shared.db import asyncpg_dsn
 from shared.observability import EVENTS_PUBLISHED
+from shared.wakeups import wait_for_wakeup
 from shared.outbox import OUTBOX_CHANNEL, outbox
 
 log = logging.getLogger("qamqor.relay")
@@ -72,11 +73,7 @@ class OutboxRelay:
                 continue
             if sent >= self.batch_size:
                 continue  # more may be waiting
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.listen_poll_interval if self.listening
-                                       else self.poll_interval)
-            except asyncio.TimeoutError:
-                pass
+            await wait_for_wakeup(self._wake, self.listen_poll_interval if self.listening else self.poll_interval)
 
     async def _listen(self) -> None:
         await self.close()

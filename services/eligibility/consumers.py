@@ -1,13 +1,13 @@
 """What eligibility reacts to: verified evidence (an event), and parameter changes (the cache's
 signal), each running one use case in its own unit of work."""
 
-import asyncio
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.eligibility import service
 from services.eligibility.adapters import ParameterCache
+from shared.wakeups import wait_for_wakeup
 from shared.events.contracts import TOPICS
 
 SUBSCRIBE = (TOPICS["verification"],)
@@ -25,10 +25,7 @@ async def retry_pending_decisions(*, sessionmaker: async_sessionmaker[AsyncSessi
     """Runs for the life of the process: whenever parameters change (and at least every
     `interval` seconds), try again to decide the applications that were waiting."""
     while True:
-        try:
-            await asyncio.wait_for(cache.changed.wait(), timeout=interval)
-        except asyncio.TimeoutError:
-            pass
+        await wait_for_wakeup(cache.changed, interval)
         cache.changed.clear()
         async with sessionmaker() as session, session.begin():
             await service.decide_pending(session=session, cache=cache)
