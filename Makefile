@@ -31,6 +31,7 @@ demo: install
 bench: install
 	@$(UV) run python bench/eligibility/bench_engine.py
 	@$(UV) run python bench/gateway/bench_gateway.py
+	@$(UV) run python bench/idle/bench_idle.py
 
 clean:
 	rm -rf .pytest_cache .hypothesis

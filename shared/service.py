@@ -227,8 +227,8 @@ CallerDep = Annotated[Caller, Depends(_caller)]
 class RequireScope:
     """Defence in depth: the service checks the route's scope itself, from the caller in the
     gateway-signed internal token, so a mistake in the gateway's route table alone cannot expose
-    data. Declared on the route (`dependencies=[RequireScope("contracts:sign")]`), it runs before
-    any other dependency, so a refused caller never opens a database session."""
+    data. Declared on the route (`dependencies=[Depends(RequireScope("contracts:sign"))]`), it runs
+    before any other dependency, so a refused caller never opens a database session."""
 
     def __init__(self, scope: str) -> None:
         self.scope = scope

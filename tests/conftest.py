@@ -14,15 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.routes import SCOPES
 from qamqor_cli.infra import Broker, Postgres, ensure_postgres, free_port, start_broker
 from shared.identity import Caller, generate_ed25519_pem, mint_internal_token
 
-SCOPES_ALL = frozenset({
-    "applications:write", "applications:read", "consents:write", "eligibility:estimate",
-    "parameters:read", "parameters:write", "contracts:read", "contracts:write", "contracts:sign",
-    "payments:read", "payments:write", "bank:callbacks", "sms:inbound", "fdc:invite",
-    "stats:read", "callers:admin",
-})
+SCOPES_ALL = frozenset(SCOPES)
 
 
 @pytest.fixture(scope="session")
