@@ -169,9 +169,34 @@ class ConsumerRunner:
         await self.consumer.start()
         pace_fetches(self.consumer, self.fetch_backoff, self.idle_sleep)
 
-    async def stop(self) -> None:
-        if self.consumer is not None:
-            await self.consumer.stop()
+    async def stop(self, *, timeout: float = 10.0) -> None:
+        """Leave the group and close, but never hang a shutdown: a consumer stopped while its
+        JoinGroup is pending waits for the broker to answer it, and a broker holds a JoinGroup
+        until every known member rejoins (up to the rebalance timeout, minutes) — the local
+        broker never forgets a member that stopped without leaving, as static members do. After
+        `timeout` the join is abandoned and the connections closed."""
+        consumer = self.consumer
+        if consumer is None:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await consumer.stop()
+            return
+        except TimeoutError:
+            log.warning("the consumer did not leave its group within %.0f s; closing its connections", timeout)
+        # aiokafka has no public way to abandon a pending join: finish what stop() left undone.
+        coordinator, fetcher, client = (getattr(consumer, name, None) for name in ("_coordinator", "_fetcher", "_client"))
+        for task_name in ("_coordination_task", "_heartbeat_task", "_commit_refresh_task"):
+            task = getattr(coordinator, task_name, None)
+            if isinstance(task, asyncio.Task) and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        for part in (fetcher, client):
+            if part is not None:
+                try:
+                    await part.close()
+                except Exception:  # noqa: BLE001 - closing what is left, best effort
+                    log.warning("closing the consumer's %s failed", type(part).__name__, exc_info=True)
 
     async def run(self) -> None:
         assert self.consumer is not None, "start() first"

@@ -109,6 +109,24 @@ async def _broker_reachable(bootstrap: str) -> bool:
         return False
 
 
+async def _cancel_all(tasks: list[asyncio.Task], *, rounds: int = 5, grace: float = 2.0) -> None:
+    """Cancel the background loops and wait for them to end. A library below a loop may take one
+    cancellation for its own (a database driver or the Kafka client cleaning up after an
+    interrupted call) and carry on: such a loop is cancelled again, a few times, rather than
+    holding the process's shutdown for ever."""
+    pending = {task for task in tasks if not task.done()}
+    for _ in range(rounds):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=grace)
+        if pending:
+            log.warning("%d background loop(s) still running after cancellation; cancelling again", len(pending))
+    if pending:
+        log.error("%d background loop(s) would not stop; leaving them", len(pending))
+
+
 def create_service_app(spec: ServiceSpec) -> FastAPI:
     settings = spec.settings
     configure_logging(spec.name, settings.log_level)
@@ -165,9 +183,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancel_all(tasks)
             for cleanup in reversed(cleanups):
                 await cleanup()
             await engine.dispose()
