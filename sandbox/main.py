@@ -1,6 +1,7 @@
 """The sandbox: plays Qamqor's external state systems over HTTP for local runs and tests.
 
 - Income registry (state databases of incomes): `GET /registry/v1/incomes`.
+- National identity provider (eGov IDP): signed identity assertions and their JWKS (`sandbox/idp.py`).
 - Control API for tests and demos: `PUT /sandbox/persons/{iin}` sets a person's registry
   incomes (replacing the synthetic ones), `GET` shows them, `DELETE` restores the synthetic ones.
 
@@ -17,6 +18,7 @@ from typing import Annotated
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.idp import IdentityProvider, create_router as idp_router
 from sandbox.population import synthetic_incomes
 from shared.calendar import month_label, parse_month
 from shared.errors import InvalidInput, install_error_handlers
@@ -54,6 +56,7 @@ def create_app() -> FastAPI:
         return {"status": "ready"}
 
     app.add_route("/metrics", metrics_endpoint)
+    app.include_router(idp_router(IdentityProvider()))
 
     @app.put("/sandbox/persons/{iin}", tags=["control"])
     async def set_person(iin: Annotated[str, Field(pattern=r"^\d{12}$")], state: PersonState) -> dict:
