@@ -88,7 +88,7 @@ def problem_response(
         "detail": mask_iins_in(detail),
     }
     if instance:
-        body["instance"] = instance
+        body["instance"] = mask_iins_in(instance)  # a path may carry an IIN
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
@@ -176,6 +176,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        malformed = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if malformed is not None:
+            # Not a field's value but the body's syntax: 400, with where the parser stopped.
+            loc = malformed.get("loc", ())
+            position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+            reason = (malformed.get("ctx") or {}).get("error", "not valid JSON")
+            where = f" at position {position}" if position is not None else ""
+            return problem_response(
+                status=400, slug="malformed-json", title="Malformed JSON",
+                detail=f"The request body is not valid JSON: {reason}{where}.", instance=request.url.path,
+                errors=[{"field": "body", "message": f"{reason}{where}", "position": position}],
+            )
         errors = [field_error(_loc_to_path(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()]
         return problem_response(
             status=422,

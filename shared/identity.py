@@ -20,10 +20,19 @@ CALLER_KINDS = ("portal", "fdc", "bank", "sms_gateway", "ops", "case_worker", "a
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """The system that calls (`id`, `kind`, its granted `scopes`), and for whom.
+
+    `citizen_iin`: the portal acts for this citizen (a token exchanged for the citizen's eGov IDP
+    assertion, RFC 8693); services show such a caller only that citizen's families.
+    `regions`: the two-digit KATO region prefixes a case worker's caller serves.
+    """
+
     id: str
     kind: str
     scopes: frozenset[str] = field(default_factory=frozenset)
     bank_code: str | None = None
+    citizen_iin: str | None = None
+    regions: frozenset[str] = field(default_factory=frozenset)
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -50,6 +59,8 @@ def mint_internal_token(private_pem: bytes, caller: Caller, request_id: str, *, 
         "kind": caller.kind,
         "scopes": sorted(caller.scopes),
         "bank_code": caller.bank_code,
+        "citizen": caller.citizen_iin,
+        "regions": sorted(caller.regions),
         "rid": request_id,
         "iat": now,
         "exp": now + ttl,
@@ -96,4 +107,6 @@ class InternalTokenVerifier:
             kind=claims.get("kind", ""),
             scopes=frozenset(claims.get("scopes", ())),
             bank_code=claims.get("bank_code"),
+            citizen_iin=claims.get("citizen"),
+            regions=frozenset(claims.get("regions") or ()),
         ), int(claims["exp"])

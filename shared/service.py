@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.db import make_engine, make_sessionmaker
+from shared.access import DataSubjectsMiddleware
 from shared.errors import Forbidden, install_error_handlers, problem_response
+from shared.inputs import InputHygieneMiddleware
 from shared.identity import INTERNAL_TOKEN_HEADER, Caller, InternalTokenVerifier
 from shared.kafka import ensure_topics, make_producer
 from shared.consumer import ConsumerRunner, Handler
@@ -191,6 +193,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app = FastAPI(title=f"Qamqor {spec.name}", description=spec.description, lifespan=lifespan,
                   version="0.1.0")
     install_error_handlers(app)
+    app.add_middleware(DataSubjectsMiddleware)
+    app.add_middleware(InputHygieneMiddleware)
     public_key = settings.internal_public_key()
     app.add_middleware(InternalAuthMiddleware, verifier=InternalTokenVerifier(public_key) if public_key else None)
     app.add_middleware(RequestContextMiddleware, service=spec.name)

@@ -82,8 +82,11 @@ def internal_token(internal_keys) -> Callable[..., dict[str, str]]:
     private, _ = internal_keys
 
     def make(kind: str = "admin", scopes: frozenset[str] = SCOPES_ALL, caller_id: str | None = None,
-             bank_code: str | None = None) -> dict[str, str]:
-        caller = Caller(id=caller_id or f"test-{kind}", kind=kind, scopes=frozenset(scopes), bank_code=bank_code)
+             bank_code: str | None = None, citizen: str | None = None,
+             regions: frozenset[str] = frozenset()) -> dict[str, str]:
+        """`citizen`: the portal acts for this IIN; `regions`: a case worker's region prefixes."""
+        caller = Caller(id=caller_id or f"test-{kind}", kind=kind, scopes=frozenset(scopes), bank_code=bank_code,
+                        citizen_iin=citizen, regions=frozenset(regions))
         return {"x-qamqor-internal-token": mint_internal_token(private, caller, "test-request")}
 
     return make

@@ -123,6 +123,21 @@ class EligibilityDeferred(_Contract):
     detail: str
 
 
+@register("parameter.recorded", 1)
+class ParameterRecorded(_Contract):
+    """An administrator recorded an effective-dated parameter value (eligibility owns them).
+    Other services keep a replica of the few they apply themselves, e.g. intake's check that an
+    applicant is an adult (`adult_age`). `value`: a decimal as text, a bool, or a list of words."""
+
+    parameter_id: UUID
+    name: str
+    region_kato: str | None
+    valid_from: date
+    valid_to: date | None
+    value: str | bool | list[str]
+    recorded_at: datetime
+
+
 class Obligation(_Contract):
     iin: str
     measure: str  # stay_employed | job_placement | public_works | training | entrepreneurship_grant

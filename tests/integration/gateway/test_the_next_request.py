@@ -19,6 +19,7 @@ import pytest
 
 from services.intake.main import MIGRATIONS_DIR as INTAKE_MIGRATIONS
 from services.intake.main import create_app as create_intake
+from services.intake import service as intake_service
 from services.intake.settings import IntakeSettings
 from shared.db import drop_database, ensure_database, migrate
 from shared.errors import PROBLEM_JSON
@@ -60,6 +61,11 @@ def bearer(token: str) -> dict[str, str]:
 # ---- a 500 from the real intake service ---------------------------------------------------
 
 
+# A bug planted in the real intake service: listing this region's applications raises.
+BUG_REGION = "790000000"
+FAILING_REQUEST = f"/v1/applications?region_kato={BUG_REGION}"
+
+
 @pytest.fixture(scope="module")
 async def intake(postgres, broker, internal_keys, db_prefix):
     url = postgres.url(f"{db_prefix}_gateway_next_intake")
@@ -68,9 +74,20 @@ async def intake(postgres, broker, internal_keys, db_prefix):
     await asyncio.to_thread(migrate, url, INTAKE_MIGRATIONS)
     app = create_intake(IntakeSettings(environment="test", database_url=url, kafka_bootstrap=broker.bootstrap,
                                        internal_public_key_file=internal_keys[1]))
+    listing = intake_service.list_applications
+
+    async def list_with_a_bug(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("region_kato") == BUG_REGION:
+            raise RuntimeError("a bug planted by the test")
+        return await listing(*args, **kwargs)
+
+    intake_service.list_applications = list_with_a_bug
     server = UvicornOnSocket(app, lifespan="on")
-    yield server
-    await asyncio.to_thread(server.stop)
+    try:
+        yield server
+    finally:
+        intake_service.list_applications = listing
+        await asyncio.to_thread(server.stop)
 
 
 def _family() -> dict[str, Any]:
@@ -84,7 +101,7 @@ async def test_a_500_from_intake_keeps_its_connection_usable(intake, internal_ke
     body = orjson.dumps(_family())
     reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
     try:
-        writer.write(f"GET /v1/applications?status=%00 HTTP/1.1\r\nHost: intake\r\n"
+        writer.write(f"GET {FAILING_REQUEST} HTTP/1.1\r\nHost: intake\r\n"
                      f"x-qamqor-internal-token: {token}\r\n\r\n".encode())
         head, answer = await _read_response(reader)
         assert head.startswith(b"HTTP/1.1 500"), head
@@ -106,12 +123,13 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
 
 
 async def test_a_500_through_the_gateway_then_good_requests(intake, make_settings, register) -> None:
-    """Issue 7's reproduction: GET /v1/applications?status=%00, then applications are submitted
+    """Issue 7's reproduction (then `GET /v1/applications?status=%00`, which is a 422 since every
+    input is checked): a request that makes intake answer 500, then applications are submitted
     — each is answered 201 and saved."""
     async with running_gateway(make_settings(intake_url=intake.url)) as gateway:
         portal = await register("portal")
         headers = bearer(await get_token(gateway, portal))
-        failed = await gateway.get("/v1/applications?status=%00", headers=headers)
+        failed = await gateway.get(FAILING_REQUEST, headers=headers)
         assert failed.status_code == 500, failed.text
         assert failed.headers["content-type"] == PROBLEM_JSON
         for _ in range(3):

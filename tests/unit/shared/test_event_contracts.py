@@ -40,6 +40,9 @@ EXAMPLES: dict[tuple[str, int], BaseModel] = {
         able_bodied_iins=[]),
     ("eligibility.deferred", 1): c.EligibilityDeferred(application=CASE, reason="MISSING_PARAMETER",
                                                        detail="no value of parameter 'mci'"),
+    ("parameter.recorded", 1): c.ParameterRecorded(
+        parameter_id=OTHER, name="adult_age", region_kato=None, valid_from=date(2027, 1, 1), valid_to=None,
+        value="18", recorded_at=datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)),
     ("contract.drafted", 1): c.ContractDrafted(contract_id=OTHER, application_id=APP, decision_id=OTHER,
                                                obligations=[c.Obligation(iin=MEMBER.iin, measure="job_placement")]),
     ("contract.signed", 1): c.ContractSigned(contract_id=OTHER, application_id=APP, decision_id=OTHER,
