@@ -27,7 +27,7 @@ class EvidenceOut(_Out):
         "evidence_id": "0193a1b2-c3d4-7e5f-8a9b-000000000001",
         "application_id": "0193a1b2-c3d4-7e5f-8a9b-000000000002",
         "assessment_quarter": "2026-Q3",
-        "incomes": [{"iin": "900101400017", "type": "wage", "month": "2026-07", "amount": "70000.00",
+        "incomes": [{"iin": "840303300071", "type": "wage", "month": "2026-07", "amount": "70000.00",
                      "source": "income_registry"}],
         "sources": {"income_registry": {"quarter": "2026-Q3", "members_queried": 2}},
         "collected_at": "2026-11-22T10:00:00Z",
