@@ -181,3 +181,45 @@ async def assert_family_scoped(client, internal_token, path: str, *, scope: str,
         assert refused.status_code == 403, f"{kind} {path}: {refused.status_code} {refused.text}"
         assert refused.headers["content-type"] == "application/problem+json" and data_subjects(refused) == set()
     return member
+
+
+def assert_documents_what_it_answers(service: str) -> None:
+    """The service's OpenAPI: every /v1 operation has a typed success answer with an example, and
+    its real error answers as problem+json with the field-errors list (403 and 422 at least),
+    never FastAPI's default validation schema."""
+    import importlib
+
+    main = importlib.import_module(f"services.{service}.main")
+    settings = getattr(importlib.import_module(f"services.{service}.settings"), f"{service.capitalize()}Settings")
+    document = main.create_app(settings(environment="test")).openapi()
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+
+    def resolved(schema: dict) -> dict:
+        if "$ref" in schema:
+            return schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        if schema.get("type") == "array":
+            return resolved(schema["items"])
+        return schema
+
+    operations = [(method, path, operation) for path, item in document["paths"].items() if path.startswith("/v1/")
+                  for method, operation in item.items()]
+    assert operations
+    for method, path, operation in operations:
+        where = f"{method.upper()} {path}"
+        responses = operation["responses"]
+        [success] = [status for status in responses if status.startswith("2")]
+        body = resolved(responses[success]["content"]["application/json"]["schema"])
+        assert body.get("examples"), f"{where}: no example of its answer"
+        errors = sorted(status for status in responses if not status.startswith("2"))
+        assert {"403", "422"} <= set(errors), f"{where}: {errors}"
+        for status in errors:
+            content = responses[status]["content"]
+            assert list(content) == ["application/problem+json"], f"{where} {status}: {list(content)}"
+            problem = content["application/problem+json"]
+            assert {"type", "title", "status", "detail", "errors"} <= set(problem["schema"]["properties"])
+            assert problem["example"]["status"] == int(status) and responses[status]["description"]
+        if "requestBody" in operation:
+            assert {"400", "415"} <= set(errors), f"{where}: a body's errors undocumented"
+            request = resolved(operation["requestBody"]["content"]["application/json"]["schema"])
+            assert request.get("examples"), f"{where}: no example of its request"

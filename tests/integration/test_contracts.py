@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from services.contracts.models import SocialContract
 from shared.outbox import outbox
 from tests.support import (
+    assert_documents_what_it_answers,
     assert_family_scoped,
     assert_refused_without_scope,
     data_subjects,
@@ -129,3 +130,7 @@ async def test_every_route_refuses_a_caller_without_its_scope(running_service, i
             ("POST", f"/v1/contracts/{some_id}/sign", "contracts:sign"),  # 403 before any 404
         ]:
             await assert_refused_without_scope(client, internal_token, method, path, scope)
+
+
+def test_the_openapi_documents_each_answer_and_error():
+    assert_documents_what_it_answers("contracts")

@@ -18,7 +18,7 @@ from shared.events.contracts import (
     VerificationCompleted,
 )
 from shared.outbox import outbox
-from tests.support import assert_family_scoped, eventually, person, publish, someone_else
+from tests.support import assert_documents_what_it_answers, assert_family_scoped, eventually, person, publish, someone_else
 
 ADMIN = frozenset({"parameters:read", "parameters:write"})
 ELIGIBILITY_SCOPES = frozenset({"eligibility:estimate", "applications:read", "parameters:read", "parameters:write"})
@@ -452,3 +452,7 @@ async def test_an_estimate_at_the_bounds_and_as_a_what_if_extension_is_answered(
                                      headers=internal_token("portal"))
         assert answered.status_code == 200, answered.text
         assert answered.json()["eligible"] is False
+
+
+def test_the_openapi_documents_each_answer_and_error():
+    assert_documents_what_it_answers("eligibility")

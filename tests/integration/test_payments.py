@@ -13,6 +13,7 @@ from shared.events import Envelope
 from shared.events.contracts import ContractSigned
 from shared.outbox import outbox
 from tests.support import (
+    assert_documents_what_it_answers,
     assert_family_scoped,
     assert_refused_without_scope,
     decided_event,
@@ -127,3 +128,7 @@ async def test_every_route_refuses_a_caller_without_its_scope(running_service, i
              {"json": {"payment_id": str(some_id), "status": "settled"}}),
         ]:
             await assert_refused_without_scope(client, internal_token, method, path, scope, **request)
+
+
+def test_the_openapi_documents_each_answer_and_error():
+    assert_documents_what_it_answers("payments")

@@ -10,7 +10,7 @@ import pytest
 
 from shared.events import Envelope
 from shared.events.contracts import EligibilityDecided, PaymentScheduled, ScheduledPayment
-from tests.support import assert_refused_without_scope, decided_event, eventually, on_partition_of, person, publish
+from tests.support import assert_documents_what_it_answers, assert_refused_without_scope, decided_event, eventually, on_partition_of, person, publish
 
 STATS = frozenset({"stats:read"})
 # No other test has an application in Mangystau: the figures of this region are this test's own.
@@ -113,3 +113,7 @@ async def test_every_route_refuses_a_caller_without_its_scope(running_service, i
     async with running_service("reporting") as client:
         for path in ("/v1/stats/summary", "/v1/stats/regions"):
             await assert_refused_without_scope(client, internal_token, "GET", path, "stats:read")
+
+
+def test_the_openapi_documents_each_answer_and_error():
+    assert_documents_what_it_answers("reporting")

@@ -13,7 +13,7 @@ from services.verification.models import Evidence
 from shared.events import Envelope
 from shared.events.contracts import ApplicationSubmitted, BankAccount, CaseContext, FamilyMember
 from shared.outbox import inbox, outbox
-from tests.support import assert_family_scoped, assert_refused_without_scope, eventually, person, publish
+from tests.support import assert_documents_what_it_answers, assert_family_scoped, assert_refused_without_scope, eventually, person, publish
 
 
 def submitted_event(members: list[dict], application_date: date = date(2026, 11, 22),
@@ -92,3 +92,7 @@ async def test_evidence_is_read_by_the_family_and_the_case_workers_of_its_region
         unknown = await client.get(f"/v1/verifications/{uuid.uuid4()}",
                                    headers=internal_token("portal", citizen=son["iin"]))
         assert unknown.status_code == 404 and unknown.json()["detail"].startswith("No evidence gathered yet")
+
+
+def test_the_openapi_documents_each_answer_and_error():
+    assert_documents_what_it_answers("verification")

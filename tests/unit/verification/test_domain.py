@@ -48,3 +48,4 @@ def test_the_evidence_freezes_the_family_and_its_incomes_and_hands_them_on():
     assert completed.application == event.application and completed.evidence_id == evidence.id
     assert completed.assessment_quarter == "2026-Q3"
     assert completed.members == event.members and completed.incomes == incomes
+
