@@ -43,8 +43,9 @@ _BODY_PROBLEMS = {
              responses=problems(_BODY_PROBLEMS | {
                  403: "The token lacks eligibility:estimate",
                  422: "A field is invalid (each is named: a bound, an unregistered KATO code, a control character, "
-                      "an IIN that does not match its birth date…), or a parameter the rules need has no value "
-                      "for these dates (`missing-parameter`, naming `parameters.<name>`)",
+                      "an IIN that does not match its birth date…; an Accept-Language over 200 characters), or a "
+                      "parameter the rules need has no value for these dates (`missing-parameter`, naming "
+                      "`parameters.<name>`)",
              }))
 async def estimate(body: EstimateIn, request: Request, accept_language: AcceptLanguage = None) -> Response:
     # The result is already JSON-ready; returning it directly skips FastAPI's generic encoder
@@ -62,8 +63,8 @@ async def estimate(body: EstimateIn, request: Request, accept_language: AcceptLa
                 403: "The token lacks applications:read; a portal token not bound to a citizen; or a caller "
                      "kind that reads no family's decision (ops, fdc, bank, admin)",
                 404: "No such decision, or not one of the caller's families",
-                422: "`decision_id` is not a UUID, `recompute` not a boolean, or a control character in the "
-                     "path or query",
+                422: "`decision_id` is not a UUID, `recompute` not a boolean, an Accept-Language over 200 "
+                     "characters, or a control character in the path or query",
             }))
 async def get_decision(decision_id: UUID, request: Request, session: SessionDep, caller: CallerDep,
                        recompute: bool = False, accept_language: AcceptLanguage = None) -> StoredDecisionOut:
