@@ -1,11 +1,32 @@
-"""Reporting's responses: figures as integers (families, people, whole tenge)."""
+"""Reporting's responses: figures as integers (families, people, whole tenge) — statistics only,
+never a person's data."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shared.regions import is_registered_kato
+
+
+def _registered_kato(kato: str) -> str:
+    if not is_registered_kato(kato):
+        raise ValueError("not a code of the KATO classifier Qamqor ships (its regions and cities, e.g. "
+                         "610000000 Turkestan region)")
+    return kato
+
+
+RegisteredKato = Annotated[str, Field(pattern=r"^\d{9}$", description="A KATO code of the shipped classifier",
+                                      examples=["470000000"]), AfterValidator(_registered_kato)]
 
 
 class SummaryOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "applications_by_stage": {"payments_scheduled": 2, "decided": 1, "submitted": 4},
+        "approved_families": 2, "rejected_families": 1, "recipients": 5, "scheduled_total_tenge": 102384,
+        "undecided": 4}]})
+
     applications_by_stage: dict[str, int]
     approved_families: int
     rejected_families: int
@@ -15,6 +36,10 @@ class SummaryOut(BaseModel):
 
 
 class RegionStatsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "region_kato": "470000000", "region": "Mangystau", "applications": 7, "approved_families": 2,
+        "recipients": 5, "undecided": 4, "scheduled_total_tenge": 102384}]})
+
     region_kato: str
     region: str | None
     applications: int
@@ -22,3 +47,69 @@ class RegionStatsOut(BaseModel):
     recipients: int
     undecided: int
     scheduled_total_tenge: int
+
+
+# ---- problems: every error answer (RFC 9457 problem+json, as shared.errors writes it) ----------
+# The same text in every service's schemas.py (shared.errors has no model of its own answers yet),
+# so the gateway's merged document shows one model.
+
+class FieldErrorOut(BaseModel):
+    field: str = Field(description="The field at fault: `members[0].iin`, `query.region_kato`, `path`, `body`…")
+    message: str
+    position: int | None = Field(default=None, description="Malformed JSON only: where the parser stopped")
+
+
+class ProblemOut(BaseModel):
+    type: str = Field(description="https://qamqor.gov.kz/problems/<slug>")
+    title: str
+    status: int
+    detail: str
+    instance: str | None = Field(default=None, description="The request path, IINs masked")
+    errors: list[FieldErrorOut] = Field(default_factory=list, description="Present when fields are at fault")
+
+
+_PROBLEM_EXAMPLES: dict[int, dict[str, Any]] = {
+    400: {"type": "https://qamqor.gov.kz/problems/malformed-json", "title": "Malformed JSON", "status": 400,
+          "detail": "The request body is not valid JSON: EOF while parsing an object at position 17.",
+          "errors": [{"field": "body", "message": "EOF while parsing an object at position 17", "position": 17}]},
+    403: {"type": "https://qamqor.gov.kz/problems/forbidden", "title": "Forbidden", "status": 403,
+          "detail": "A bank caller does not read families' cases."},
+    404: {"type": "https://qamqor.gov.kz/problems/not-found", "title": "Not found", "status": 404,
+          "detail": "Not found."},
+    409: {"type": "https://qamqor.gov.kz/problems/conflict", "title": "Conflict", "status": 409,
+          "detail": "The request conflicts with the current state."},
+    415: {"type": "https://qamqor.gov.kz/problems/unsupported-media-type", "title": "Unsupported media type",
+          "status": 415, "detail": "The request body must be JSON (Content-Type: application/json).",
+          "errors": [{"field": "header.Content-Type", "message": "must be application/json"}]},
+    422: {"type": "https://qamqor.gov.kz/problems/validation-error", "title": "Invalid input", "status": 422,
+          "detail": "The request has 1 invalid field(s).",
+          "errors": [{"field": "query.region_kato", "message": "must not contain control characters"}]},
+}
+
+
+def _self_contained(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with nested models written in place: a response declared by hand
+    cannot point into the schema's own `$defs`."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return inline(schema)
+
+
+_PROBLEM_SCHEMA = _self_contained(ProblemOut)
+
+
+def problems(when: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a route: each status it really answers with, when, as problem+json (this
+    replaces FastAPI's default 422 schema, which is not what the service sends)."""
+    return {status: {"description": description, "content": {"application/problem+json": {
+        "schema": _PROBLEM_SCHEMA, "example": _PROBLEM_EXAMPLES[status]}}} for status, description in when.items()}
