@@ -59,7 +59,7 @@ async def submit_application(
     session: SessionDep,
     caller: CallerDep,
     citizen: CitizenDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     # The body is the stored answer of the first request with this key (replayed as it was).
     status, response = await service.submit(
