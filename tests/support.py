@@ -10,6 +10,9 @@ from shared.iin import make_iin
 
 _serial = itertools.count(100)
 
+# An account at Halyk Bank (bank code 601, BIC HSBKKZKX) with valid ISO 13616 check digits.
+HALYK_IBAN = "KZ20601KZT5004100100"
+
 
 def person(birth: date, sex: str, relation: str, **extra: Any) -> dict[str, Any]:
     return {
@@ -30,7 +33,7 @@ def application_body(members: list[dict[str, Any]], region: str = "610000000", *
         "channel": "egov",
         "region_kato": region,
         "settlement": "urban",
-        "bank_account": {"iban": "KZ86125KZT5004100100", "bank_code": "HSBKKZKX"},
+        "bank_account": {"iban": HALYK_IBAN, "bank_code": "HSBKKZKX"},
         "expense_check_consent": False,
         "members": members,
     } | extra
