@@ -6,7 +6,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from services.contracts import service
-from services.contracts.schemas import ContractOut, problems
+from services.contracts.schemas import ContractOut
+from shared.problems import problems
 from shared.service import CallerDep, RequireScope, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["contracts"])

@@ -21,8 +21,8 @@ from services.eligibility.schemas import (
     StoredDecisionOut,
     WorkingDate,
     language,
-    problems,
 )
+from shared.problems import problems
 from shared.errors import json_response
 from shared.service import CallerDep, RequireScope, SessionDep
 

@@ -16,6 +16,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.intake import domain
+from shared.problems import problems as shared_problems
 from shared.access import mask_name, mask_phone
 from shared.errors import PROBLEM_BASE
 from shared.events.contracts import Relation, Settlement, Sex
@@ -256,24 +257,6 @@ class BankOut(BaseModel):
 # ---- problems (RFC 9457) ------------------------------------------------------------------
 
 
-class FieldError(BaseModel):
-    field: str = Field(description="Where: `members[0].iin`, `bank_account.bank_code`, `query.limit`, `path.iin`, "
-                                   "`header.Idempotency-Key`, `body`")
-    message: str
-    position: int | None = Field(default=None, description="Malformed JSON: where the parser stopped")
-
-
-class Problem(BaseModel):
-    """An error answer (application/problem+json). IINs in it are masked."""
-
-    type: str = Field(examples=[PROBLEM_BASE + "validation-error"])
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    errors: list[FieldError] | None = Field(default=None, description="The fields at fault, each named")
-
-
 _DESCRIPTIONS = {
     400: "Malformed JSON, or a required header missing",
     403: "The caller may not do this: its scope, its kind, or whom it acts for",
@@ -362,10 +345,10 @@ PROBLEM_EXAMPLES: dict[str, tuple[int, dict[str, Any]]] = {
 def problems(*names: str) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route: the problems (by name in PROBLEM_EXAMPLES) it really answers
     with, grouped by status."""
-    responses: dict[int | str, dict[str, Any]] = {}
+    when: dict[int, str] = {}
+    examples: dict[int, dict[str, dict[str, Any]]] = {}
     for name in names:
         status, example = PROBLEM_EXAMPLES[name]
-        response = responses.setdefault(status, {"model": Problem, "description": _DESCRIPTIONS[status],
-                                                  "content": {"application/problem+json": {"examples": {}}}})
-        response["content"]["application/problem+json"]["examples"][name] = example
-    return responses
+        when[status] = _DESCRIPTIONS[status]
+        examples.setdefault(status, {})[name] = example["value"]
+    return shared_problems(when, examples)

@@ -6,7 +6,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from services.payments import service
-from services.payments.schemas import BankCode, PaymentOrderOut, PaymentOut, PaymentStatusIn, problems
+from services.payments.schemas import BankCode, PaymentOrderOut, PaymentOut, PaymentStatusIn
+from shared.problems import problems
 from shared.service import CallerDep, RequireScope, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["payments"])

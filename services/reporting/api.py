@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from services.reporting import service
-from services.reporting.schemas import RegionStatsOut, RegisteredKato, SummaryOut, problems
+from services.reporting.schemas import RegionStatsOut, RegisteredKato, SummaryOut
+from shared.problems import problems
 from shared.service import RequireScope, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["statistics"])

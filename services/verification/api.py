@@ -5,7 +5,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 
 from services.verification import service
-from services.verification.schemas import EvidenceOut, problems
+from services.verification.schemas import EvidenceOut
+from shared.problems import problems
 from shared.service import CallerDep, RequireScope, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["verification"])

@@ -96,9 +96,11 @@ async def test_decision_on_evidence_is_stored_emitted_and_recomputable(running_s
     async with running_service("eligibility") as client:
         await publish(broker.bootstrap, "qamqor.verification", event, times=2)
 
+        # Other tests' events share the broker: this test reads only its own application's.
         async def decided():
             async with client.app.state.sessionmaker() as session:
-                return (await session.execute(select(DecisionRecord))).scalars().all()
+                return (await session.execute(select(DecisionRecord).where(
+                    DecisionRecord.application_id == application_id))).scalars().all()
 
         decisions = await eventually(decided)
         assert len(decisions) == 1
@@ -106,7 +108,7 @@ async def test_decision_on_evidence_is_stored_emitted_and_recomputable(running_s
         assert record.result["eligible"] is True and record.result["kind"] == "unconditional"
         async with client.app.state.sessionmaker() as session:
             emitted = await session.scalar(select(func.count()).select_from(outbox).where(
-                outbox.c.event_type == "eligibility.decided"))
+                outbox.c.event_type == "eligibility.decided", outbox.c.key == str(application_id)))
         assert emitted == 1
 
         # A later change of parameters does not change how the stored decision recomputes.
