@@ -47,7 +47,7 @@ from services.eligibility.schemas import (
 from shared.access import FamilyAccess, family_access, note_data_subjects
 from shared.calendar import parse_month, utcnow
 from shared.consumer import PermanentError
-from shared.errors import Forbidden, InvalidInput, NotFound, QamqorError, field_error
+from shared.errors import InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
 from shared.events.contracts import EligibilityDecided, EligibilityDeferred, MonthlyAmount, VerificationCompleted
 from shared.identity import Caller
@@ -207,11 +207,7 @@ async def decide_pending(*, session: AsyncSession, cache: ParameterCache) -> Non
 def _decision_readers(caller: Caller) -> FamilyAccess:
     """A citizen reads their families' decisions, a case worker their regions'; ops reads only
     masked lists and statistics, and a decision holds each member's incomes."""
-    access = family_access(caller)
-    if access.masked:
-        raise Forbidden("A decision holds each member's incomes: ops reads statistics and masked application "
-                        "lists, not decisions.")
-    return access
+    return family_access(caller, unmaskable="A decision holds each member's incomes")
 
 
 async def get_decision(*, session: AsyncSession, cache: ParameterCache, caller: Caller, decision_id: UUID,

@@ -18,7 +18,7 @@ from uuid import UUID
 from schwifty import BIC, IBAN
 from schwifty.exceptions import InvalidChecksumDigits, SchwiftyException
 
-from shared.calendar import business_date
+from shared.calendar import age_on, business_date
 from shared.events.contracts import (
     ApplicationSubmitted,
     BankAccount,
@@ -188,11 +188,6 @@ def can_move(current: str, new: str) -> bool:
 # The policy parameters intake applies itself (a replica of eligibility's values).
 ADULT_AGE = "adult_age"
 REPLICATED_PARAMETERS = frozenset({ADULT_AGE})
-
-
-def age_on(birth_date: date, on: date) -> int:
-    """Full years at `on`. Born 29 February: a year older on 1 March in common years."""
-    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
 
 def replica_value_problem(name: str, value: object) -> str | None:
