@@ -362,7 +362,8 @@ class FrontDoor:
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, refusal: QamqorError) -> None:
         response = problem_response(status=refusal.status, slug=refusal.slug, title=refusal.title,
-                                    detail=refusal.detail, instance=scope["path"], headers=refusal.headers or None)
+                                    detail=refusal.detail, instance=scope["path"], errors=refusal.errors,
+                                    headers=refusal.headers or None)
         await response(scope, receive, send)
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:

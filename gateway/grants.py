@@ -134,7 +134,10 @@ async def token_exchange(gw: Gateway, form: dict[str, str], client: tuple[str, s
         raise OAuthError("temporarily_unavailable", str(exc), status=503, headers={"Retry-After": "5"}) from None
 
     scopes = granted_scopes(actor_scopes, form.get("scope"))
+    # Never longer than the assertion: one accepted only within the leeway has no life to give.
     remaining = citizen.expires_at - int(gw.tokens.clock())
+    if remaining < 1:
+        raise OAuthError("invalid_grant", "The subject_token has expired.")
     lifetime = min(gw.settings.citizen_token_lifetime_seconds, remaining)
     token, expires_in = gw.tokens.issue_for_citizen(caller, scopes, citizen_iin=citizen.iin, lifetime=lifetime)
     return Issued(token, expires_in, scopes, ACCESS_TOKEN_TYPE)

@@ -102,7 +102,7 @@ class IdpAssertions:
             raise InvalidAssertion("The subject_token's time claims are not valid.") from None
         if issued > now + self.leeway or (not_before is not None and not_before > now + self.leeway):
             raise InvalidAssertion("The subject_token is not valid yet.")
-        if expires <= now - self.leeway or expires - now < 1:
+        if expires <= now - self.leeway:
             raise InvalidAssertion("The subject_token has expired.")
         if claims["iss"] != self.issuer:
             raise InvalidAssertion("The subject_token was issued by another issuer.")

@@ -124,6 +124,7 @@ async def test_caller_kind_on_route(case: tuple[str, Route], gateway, register) 
     assert seen["caller"]["kind"] == kind
     assert seen["caller"]["scopes"] == sorted(caller.scopes)
     assert seen["caller"]["bank_code"] == caller.bank_code
+    assert seen["caller"]["citizen"] is None and seen["caller"]["regions"] == []
     # Only the gateway's own internal token arrives; spoofed caller headers and the bearer
     # token do not.
     assert seen["qamqor_headers"] == ["x-qamqor-internal-token"] + (
