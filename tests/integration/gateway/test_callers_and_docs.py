@@ -118,6 +118,8 @@ async def test_seed_demo_callers_keeps_working_secrets(gateway, make_settings) -
     assert all(b["signing_secret"] for b in banks)
     for entry in first:
         assert set(entry["scopes"]) == DEFAULT_SCOPES[entry["kind"]]
+    [case_worker] = [c for c in first if c["kind"] == "case_worker"]
+    assert case_worker["regions"] == ["61", "79"]
 
     tampered = [dict(c) for c in first]
     tampered[0]["secret"] = "forgotten"
