@@ -13,6 +13,7 @@ from gateway.crypto import MasterKey, SecretHasher
 from gateway.callers import (
     CallerRecord, IssuedCredentials, create_caller, load_master_key, rotate_secret, set_regions,
 )
+from gateway.routes import DEFAULT_SCOPES
 from gateway.settings import GatewaySettings
 from shared.db import make_engine, make_sessionmaker
 
@@ -50,6 +51,10 @@ async def _ensure(session: AsyncSession, demo: dict[str, Any], known: dict[str, 
                                           regions=demo.get("regions")))
     if sorted(row.regions or ()) != sorted(demo.get("regions") or ()):  # a state dir from before regions
         await set_regions(session=session, caller_id=row.id, regions=demo.get("regions") or [])
+    if sorted(row.scopes) != sorted(DEFAULT_SCOPES[row.kind]):  # the demo callers follow the kinds' scopes
+        row.scopes = sorted(DEFAULT_SCOPES[row.kind])
+        await session.flush()
+        await repository.notify_caller_changed(session, row.id)
     secret = (known or {}).get("secret")
     signing = CallerRecord.from_row(row, master_key).signing_secret
     # Kept only if the secret still verifies and a bank's signing secret can still be unsealed.
