@@ -131,6 +131,21 @@ async def test_seed_demo_callers_keeps_working_secrets(gateway, make_settings) -
         caller = Registered(entry["id"], entry["kind"], entry["secret"], entry["scopes"])
         assert await get_token(gateway, caller)
 
+    # A state dir from before issue 8: the demo ops caller held contracts and payments too.
+    from sqlalchemy import text
+
+    async with gateway.gateway.engine.begin() as conn:
+        await conn.execute(text("UPDATE callers SET scopes = ARRAY['stats:read', 'applications:read', "
+                                "'contracts:read', 'payments:read'], regions = '{}' WHERE kind IN ('ops', 'case_worker')"
+                                " AND id LIKE 'demo-%'"))
+    third = await seed_demo_callers(settings.database_url, second, settings=settings)
+    assert third == second
+    async with gateway.gateway.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT kind, scopes, regions FROM callers WHERE id IN "
+                                        "('demo-ops', 'demo-case-worker') ORDER BY kind"))).all()
+    assert [(k, sorted(s), r) for k, s, r in rows] == [
+        ("case_worker", sorted(DEFAULT_SCOPES["case_worker"]), ["61", "79"]), ("ops", sorted(DEFAULT_SCOPES["ops"]), [])]
+
 
 async def test_merged_openapi(gateway) -> None:
     response = await gateway.get("/openapi.json")
