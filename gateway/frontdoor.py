@@ -473,13 +473,15 @@ class FrontDoor:
                 internal_token=gw.internal_token(who.caller, who.scopes, request_id, who.citizen_iin),
                 request_id=request_id, body=body, client_ip=client[0] if client else None, has_body=has_body)
         except UpstreamUnavailable as exc:
-            log.warning("service %s unavailable: %s", route.service, exc)
+            # The reason's class, not its text: aiohttp's messages carry the URL, query string and all.
+            log.warning("service %s unavailable on %s %s: %s", route.service, route.method, route.path, _reason(exc))
             raise _unavailable(f"The {route.service} service cannot be reached; try again shortly.") from None
         except UpstreamTimeout:
             raise QamqorError(f"The {route.service} service did not answer in time.", status=504,
                               slug="gateway-timeout", title="Gateway timeout") from None
         except UpstreamBroken as exc:
-            log.warning("service %s broke the connection: %s", route.service, exc)
+            log.warning("service %s broke the connection on %s %s: %s", route.service, route.method, route.path,
+                        _reason(exc))
             raise QamqorError(f"The {route.service} service gave no valid answer.", status=502, slug="bad-gateway",
                               title="Bad gateway") from None
         except BodyTooLarge:
@@ -509,6 +511,11 @@ class FrontDoor:
             if started:
                 raise
             raise _too_large(limit) from None
+
+
+def _reason(exc: BaseException) -> str:
+    cause = exc.__cause__
+    return type(cause).__name__ if cause is not None else type(exc).__name__
 
 
 def _header_map(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:

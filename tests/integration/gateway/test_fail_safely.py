@@ -132,3 +132,33 @@ async def test_the_gateways_own_store_down_is_a_503(make_settings, register) -> 
             gw.sessionmaker = working
             await engine.dispose()
         assert (await gateway.get("/v1/audit", headers=admin)).status_code == 200
+
+
+async def test_a_failure_is_logged_without_the_request_it_failed(make_settings, register, caplog) -> None:
+    """aiohttp's error messages carry the whole URL: the gateway logs the route and the reason's
+    class, never the path or query string that may hold a person's data."""
+    import logging
+
+    from qamqor_cli.infra import free_port
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"SMTP ready\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    caplog.set_level(logging.INFO)
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    settings = make_settings(intake_url=f"http://127.0.0.1:{free_port()}",
+                             verification_url=f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    async with server, running_gateway(settings) as gateway:
+        logging.getLogger().addHandler(caplog.handler)  # the app's logging set-up replaced the root's handlers
+        headers = {"Authorization": f"Bearer {await get_token(gateway, await register('ops'))}"}
+        query = {"full_name": "Gulzhan Tokhtarovna", "phone": "+77017654321"}
+        assert (await gateway.get("/v1/applications", params=query, headers=headers)).status_code == 503
+        assert (await gateway.get("/v1/verifications/0190a1b2-c3d4-7e5f-8a9b-000000000001", params=query,
+                                  headers=headers)).status_code == 502
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("qamqor.gateway")]
+    assert any("service intake unavailable on GET /v1/applications" in line for line in lines), lines
+    assert any("service verification broke the connection" in line for line in lines), lines
+    assert not any("Gulzhan" in line or "7017654321" in line for line in lines)
