@@ -1,7 +1,8 @@
 """Callers: who may call the gateway. Created with an argon2id-hashed secret (shown once),
 rotated, disabled; every change commits together with a pg_notify, so every gateway instance
 sees it at once. A bank's signing secret is sealed with the master key (HMAC needs the secret
-itself, so it cannot be hashed)."""
+itself, so it cannot be hashed). A case worker's caller carries the regions it serves (two-digit
+KATO prefixes); the services show it only those regions' families."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from gateway.routes import DEFAULT_SCOPES, SCOPES
 from gateway.settings import GatewaySettings
 from shared.errors import Conflict, InvalidInput, NotFound, field_error
 from shared.identity import CALLER_KINDS, Caller
+from shared.regions import REGIONS
 
 log = logging.getLogger("qamqor.gateway")
 
@@ -58,6 +60,7 @@ class CallerRecord:
     credential_version: int
     secret_hash: str
     signing_secret: bytes | None
+    regions: frozenset[str] = frozenset()
 
     @staticmethod
     def from_row(row: CallerRow, master_key: MasterKey) -> "CallerRecord":
@@ -70,10 +73,13 @@ class CallerRecord:
                 # (401) until its secret is rotated; every other caller keeps working.
                 log.error("signing secret of %s cannot be unsealed with this master key", row.id)
         return CallerRecord(row.id, row.kind, frozenset(row.scopes), row.enabled, row.bank_code,
-                            row.credential_version, row.secret_hash, signing)
+                            row.credential_version, row.secret_hash, signing, frozenset(row.regions or ()))
 
-    def identity(self, scopes: frozenset[str]) -> Caller:
-        return Caller(id=self.id, kind=self.kind, scopes=scopes, bank_code=self.bank_code)
+    def identity(self, scopes: frozenset[str], citizen_iin: str | None = None) -> Caller:
+        """Who the services see: this caller, with the scopes of its token, acting for the citizen
+        its token was exchanged for (a portal), serving its regions (a case worker)."""
+        return Caller(id=self.id, kind=self.kind, scopes=scopes, bank_code=self.bank_code, citizen_iin=citizen_iin,
+                      regions=self.regions)
 
 
 @dataclass(frozen=True)
@@ -99,13 +105,27 @@ def caller_view(row: CallerRow) -> dict[str, Any]:
         "scopes": sorted(row.scopes),
         "enabled": row.enabled,
         "bank_code": row.bank_code,
+        "regions": sorted(row.regions or ()),
         "credential_version": row.credential_version,
         "created_at": row.created_at.isoformat() if row.created_at else None,
         "disabled_at": row.disabled_at.isoformat() if row.disabled_at else None,
     }
 
 
-def validate_new_caller(caller_id: str, kind: str, scopes: list[str] | None, bank_code: str | None) -> frozenset[str]:
+def region_errors(kind: str, regions: list[str] | None) -> list[dict[str, str]]:
+    """Only a case worker serves regions; each is a two-digit region prefix of the KATO."""
+    if regions is None:
+        return []
+    if kind != "case_worker":
+        return [field_error("regions", "only a case_worker caller serves regions")] if regions else []
+    unknown = sorted({r for r in regions if r not in REGIONS})
+    if unknown:
+        return [field_error("regions", f"not a region prefix: {', '.join(unknown)}; one of {', '.join(REGIONS)}")]
+    return []
+
+
+def validate_new_caller(caller_id: str, kind: str, scopes: list[str] | None, bank_code: str | None,
+                        regions: list[str] | None = None) -> frozenset[str]:
     errors = []
     if not CALLER_ID_RE.match(caller_id or ""):
         errors.append(field_error("id", "2–64 characters: lowercase letters, digits, '.', '_' or '-'"))
@@ -122,6 +142,7 @@ def validate_new_caller(caller_id: str, kind: str, scopes: list[str] | None, ban
             errors.append(field_error("bank_code", "a bank needs its BIC, e.g. HSBKKZKX"))
     elif bank_code is not None:
         errors.append(field_error("bank_code", "only a bank caller has a bank code"))
+    errors += region_errors(kind, regions)
     if errors:
         raise InvalidInput("The caller is not valid.", errors=errors)
     return granted
@@ -129,16 +150,16 @@ def validate_new_caller(caller_id: str, kind: str, scopes: list[str] | None, ban
 
 async def create_caller(
     *, session: AsyncSession, hasher: SecretHasher, master_key: MasterKey, caller_id: str, kind: str,
-    scopes: list[str] | None = None, bank_code: str | None = None,
+    scopes: list[str] | None = None, bank_code: str | None = None, regions: list[str] | None = None,
 ) -> IssuedCredentials:
-    granted = validate_new_caller(caller_id, kind, scopes, bank_code)
+    granted = validate_new_caller(caller_id, kind, scopes, bank_code, regions)
     if await repository.get_caller(session, caller_id) is not None:
         raise Conflict(f"A caller with id {caller_id!r} already exists.")
     secret = new_client_secret()
     signing = new_signing_secret() if kind == "bank" else None
     row = CallerRow(
         id=caller_id, kind=kind, scopes=sorted(granted), enabled=True, bank_code=bank_code,
-        credential_version=1, secret_hash=await asyncio.to_thread(hasher.hash, secret),
+        regions=sorted(set(regions or ())), credential_version=1, secret_hash=await asyncio.to_thread(hasher.hash, secret),
         signing_secret_sealed=master_key.seal(signing.encode(), _signing_label(caller_id)) if signing else None,
     )
     repository.add_caller(session, row)
@@ -178,6 +199,22 @@ async def set_enabled(*, session: AsyncSession, caller_id: str, enabled: bool) -
     if row.enabled != enabled:
         row.enabled = enabled
         row.disabled_at = None if enabled else datetime.now(timezone.utc)
+        row.updated_at = datetime.now(timezone.utc)
+        await session.flush()
+        await repository.notify_caller_changed(session, caller_id)
+    return caller_view(row)
+
+
+async def set_regions(*, session: AsyncSession, caller_id: str, regions: list[str]) -> dict[str, Any]:
+    """Replace a case worker's regions; every gateway instance applies the change at once (the
+    services see it in the next internal token)."""
+    row = await _existing(session, caller_id)
+    errors = region_errors(row.kind, regions)
+    if errors:
+        raise InvalidInput("The regions are not valid.", errors=errors)
+    wanted = sorted(set(regions))
+    if list(row.regions or ()) != wanted:
+        row.regions = wanted
         row.updated_at = datetime.now(timezone.utc)
         await session.flush()
         await repository.notify_caller_changed(session, caller_id)

@@ -53,6 +53,12 @@ class MasterKey:
         if len(key) != 32:
             raise ValueError("the master key must be 32 bytes")
         self._aead = AESGCM(key)
+        self._key = key
+
+    def derive(self, label: str) -> bytes:
+        """A 32-byte key for one other use (HKDF-Expand, RFC 5869, one block), so the master key
+        itself never keys anything but the sealing."""
+        return hmac.new(self._key, label.encode() + b"\x01", hashlib.sha256).digest()
 
     def seal(self, plaintext: bytes, label: str) -> bytes:
         nonce = os.urandom(12)

@@ -1,13 +1,15 @@
 """The front door: every HTTP request passes here first, through named stages, in this order:
 
     strip_spoofed_headers → check_declared_size → (a public path is served) → authenticate (401)
-    → rate_limit (429) → require_route (404/405) → check_scope (403)
+    → rate_limit (429) → require_route (404/405) → check_scope (403) → stated_purpose (422)
     → check_bank_signature (bank routes: 403/401) → forward to the service, or to the gateway's own API
 
 A stage returns what the next one needs or refuses the request by raising the platform's one
 error type, `shared.errors.QamqorError` (status, problem slug, title, detail, headers); the
 refusal is rendered as problem+json in one place, `FrontDoor._refuse`. Every request but probes
-leaves an audit record. This is plain ASGI: the hot path pays for no framework routing.
+leaves an audit record; every answer that carried people's data (the service names them in the
+`x-qamqor-data-subjects` header, which never leaves the gateway) leaves a data-access record per
+person. This is plain ASGI: the hot path pays for no framework routing.
 """
 
 from __future__ import annotations
@@ -23,21 +25,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import repository
-from gateway.audit import AuditLog
+from gateway.audit import MAX_STATED_PURPOSE, PURPOSE_HEADER, AuditLog, DataAccessLog, SubjectIndex, data_subjects
 from gateway.callers import CallerRecord, load_master_key
 from gateway.crypto import MasterKey, SecretHasher
 from gateway.directory import CallerDirectory
+from gateway.idp import IdpAssertions, http_fetcher
 from gateway.proxy import (
     BodyTooLarge, ClientGone, UpstreamBroken, UpstreamTimeout, UpstreamUnavailable, Upstreams, read_body,
     request_path,
 )
 from gateway.ratelimit import TokenBuckets, retry_after_header
-from gateway.routes import GATEWAY, PUBLIC_PATHS, Route, RouteTable
+from gateway.routes import DOCS_ASSETS_PREFIX, GATEWAY, PUBLIC_PATHS, Route, RouteTable
 from gateway.settings import GatewaySettings
 from gateway.signatures import SignatureRejected, check_bank_signature
 from gateway.tokens import AccessTokens, InvalidToken, KeyRing
-from shared.errors import Forbidden, NotFound, QamqorError, Unauthorized, problem_response
+from shared.access import DATA_SUBJECTS_HEADER
+from shared.errors import Forbidden, InvalidInput, NotFound, QamqorError, Unauthorized, field_error, problem_response
 from shared.identity import generate_ed25519_pem, mint_internal_token
+from shared.iin import mask_iins_in
+from shared.inputs import has_control_character
 from shared.observability import request_id_var
 
 log = logging.getLogger("qamqor.gateway")
@@ -46,6 +52,8 @@ UNAUDITED = frozenset({"/health", "/ready"})
 REALM = 'Bearer realm="qamqor"'
 SPOOFABLE_PREFIX = b"x-qamqor-caller"
 INTERNAL_HEADER = b"x-qamqor-internal-token"
+SUBJECTS_HEADER = DATA_SUBJECTS_HEADER.encode()
+PURPOSE = PURPOSE_HEADER.encode()
 
 
 def load_internal_private_key(settings: GatewaySettings) -> bytes:
@@ -88,12 +96,23 @@ class Gateway:
         self.tokens: AccessTokens
         self.directory: CallerDirectory
         self.upstreams: Upstreams
+        self.data_access: DataAccessLog
+        self.idp: IdpAssertions | None = None  # None: no identity provider configured, no token exchange
 
     async def start(self, upstreams: Upstreams) -> None:
         settings = self.settings
         self.upstreams = upstreams
         async with self.sessionmaker() as session, session.begin():
             self.master_key = await load_master_key(settings=settings, session=session)
+        self.data_access = DataAccessLog(
+            self.engine, SubjectIndex(self.master_key.derive("data-access-subject-index")),
+            flush_seconds=settings.audit_flush_seconds, batch_size=settings.audit_batch_size,
+            buffer_limit=settings.audit_buffer_limit)
+        if settings.idp_jwks_url:
+            self.idp = IdpAssertions(
+                jwks_url=settings.idp_jwks_url, issuer=settings.idp_issuer, audience=settings.idp_audience,
+                leeway=settings.token_leeway_seconds, fetch=http_fetcher(upstreams.session),
+                max_age=settings.idp_jwks_max_age_seconds, min_refetch=settings.idp_jwks_min_refetch_seconds)
         self.keyring = KeyRing(self.master_key)
         self.tokens = AccessTokens(self.keyring, issuer=settings.token_issuer, audience=settings.token_audience,
                                    lifetime=settings.token_lifetime_seconds, leeway=settings.token_leeway_seconds)
@@ -102,20 +121,25 @@ class Gateway:
                                          refresh_seconds=settings.caller_refresh_seconds)
         await self.directory.start()
         self.audit.start()
+        self.data_access.start()
 
     async def stop(self) -> None:
         await self.audit.stop()
+        if hasattr(self, "data_access"):
+            await self.data_access.stop()
         if hasattr(self, "directory"):
             await self.directory.stop()
 
-    def internal_token(self, caller: CallerRecord, scopes: frozenset[str], request_id: str) -> str:
-        """A gateway-signed internal token, reused for a few seconds per (caller, scopes)."""
-        key = (caller.id, caller.credential_version, scopes)
+    def internal_token(self, caller: CallerRecord, scopes: frozenset[str], request_id: str,
+                       citizen_iin: str | None = None) -> str:
+        """A gateway-signed internal token, reused for a few seconds per (caller as it is now,
+        scopes, citizen acted for): a change of the caller's regions takes effect at once."""
+        key = (caller.id, caller.credential_version, scopes, citizen_iin, caller.regions)
         now = time.monotonic()
         minted = self._minted.get(key)
         if minted is not None and now - minted[1] < self.settings.internal_token_reuse_seconds:
             return minted[0]
-        token = mint_internal_token(self.internal_private_key, caller.identity(scopes), request_id,
+        token = mint_internal_token(self.internal_private_key, caller.identity(scopes, citizen_iin), request_id,
                                     ttl=self.settings.internal_token_ttl_seconds)
         if len(self._minted) > 10_000:
             self._minted.clear()
@@ -135,12 +159,22 @@ class Gateway:
 
 @dataclass(slots=True)
 class Exchange:
-    """What the audit record needs to know about one request."""
+    """What the audit and data-access records need to know about one request."""
 
     status: int = 0
     caller: CallerRecord | None = None
+    citizen_iin: str | None = None  # the citizen a portal acts for
     route: str = "unmatched"
     service: str | None = None
+    stated_purpose: str | None = None
+    data_subjects: list[bytes] = field(default_factory=list)  # the service's header value(s), as sent
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    caller: CallerRecord
+    scopes: frozenset[str]
+    citizen_iin: str | None = None
 
 
 @dataclass(slots=True)
@@ -237,6 +271,37 @@ def check_scope(route: Route, scopes: frozenset[str]) -> None:
                         headers={"WWW-Authenticate": REALM + f', error="insufficient_scope", scope="{route.scope}"'})
 
 
+def stated_purpose(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The caller's own reason for this request (X-Qamqor-Purpose), for the data-access record:
+    at most 200 characters of UTF-8 text without control characters; IINs in it are masked."""
+    value = next((v for name, v in headers if name == PURPOSE), None)
+    if value is None:
+        return None
+    try:
+        text = value.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        text = None
+    if text is None or len(text) > MAX_STATED_PURPOSE or has_control_character(text):
+        raise InvalidInput("X-Qamqor-Purpose is not valid.", errors=[field_error(
+            "header.X-Qamqor-Purpose", f"at most {MAX_STATED_PURPOSE} characters of UTF-8 text, no control characters")])
+    return mask_iins_in(text) or None
+
+
+def take_data_subjects(message: Message, exchange: Exchange) -> None:
+    """Strips the services' data-subjects header from an answer, keeping its value for the record."""
+    headers = message.get("headers")
+    if not headers:
+        return
+    kept = []
+    for name, value in headers:
+        if name.lower() == SUBJECTS_HEADER:
+            exchange.data_subjects.append(value)
+        else:
+            kept.append((name, value))
+    if len(kept) != len(headers):
+        message["headers"] = kept
+
+
 def _canonical(path: str, raw_path: bytes | None) -> bool:
     """No empty, '.' or '..' segments and no encoded slashes: what is matched is what is sent."""
     if not path.startswith("/") or path.endswith("/") or "//" in path:
@@ -264,6 +329,7 @@ class FrontDoor:
         async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 exchange.status = message["status"]
+                take_data_subjects(message, exchange)
             await send(message)
 
         try:
@@ -279,17 +345,25 @@ class FrontDoor:
             if path not in UNAUDITED:
                 caller = exchange.caller
                 client = scope.get("client")
+                request_id = request_id_var.get() or ""
                 self.gateway.audit.record(
                     at=wall, caller_id=caller.id if caller else None, caller_kind=caller.kind if caller else None,
                     method=scope["method"], route=exchange.route, path=path, service=exchange.service,
                     status=exchange.status or 500, latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                    request_id=request_id_var.get() or "", client_ip=client[0] if client else None,
+                    request_id=request_id, client_ip=client[0] if client else None, citizen_iin=exchange.citizen_iin,
                 )
+                if exchange.data_subjects and caller is not None:
+                    subjects = [iin for value in exchange.data_subjects for iin in data_subjects(value)]
+                    self.gateway.data_access.record(
+                        at=wall, caller_id=caller.id, caller_kind=caller.kind, citizen_iin=exchange.citizen_iin,
+                        method=scope["method"], route=exchange.route, status=exchange.status or 500,
+                        request_id=request_id, stated_purpose=exchange.stated_purpose, subjects=subjects)
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, refusal: QamqorError) -> None:
         response = problem_response(status=refusal.status, slug=refusal.slug, title=refusal.title,
-                                    detail=refusal.detail, instance=scope["path"], headers=refusal.headers or None)
+                                    detail=refusal.detail, instance=scope["path"], errors=refusal.errors,
+                                    headers=refusal.headers or None)
         await response(scope, receive, send)
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:
@@ -298,26 +372,28 @@ class FrontDoor:
         inbound = strip_spoofed_headers(scope)
         has_body = check_declared_size(inbound, settings.max_body_bytes)
         path, method = scope["path"], scope["method"]
-        if path in PUBLIC_PATHS:
-            exchange.route, exchange.service = path, GATEWAY
+        if path in PUBLIC_PATHS or path.startswith(DOCS_ASSETS_PREFIX):
+            exchange.route, exchange.service = path if path in PUBLIC_PATHS else DOCS_ASSETS_PREFIX, GATEWAY
             await self._to_gateway_app(scope, receive, send)
             return
         route, params, allowed = self._match(scope)
         if route is not None:  # the audit record names the route even if the caller is refused
             exchange.route, exchange.service = route.path, route.service
-        caller, scopes = await self._authenticate(bearer_token(inbound.authorization))
-        exchange.caller = caller
+        who = await self._authenticate(bearer_token(inbound.authorization))
+        caller, scopes = who.caller, who.scopes
+        exchange.caller, exchange.citizen_iin = caller, who.citizen_iin
         self._rate_limit(caller)
         route = require_route(method, route, allowed)
         scope["route"] = route  # metrics label the route template
         check_scope(route, scopes)
+        exchange.stated_purpose = stated_purpose(inbound.headers)
         body = await self._check_bank_signature(scope, receive, route, params, caller, inbound) if route.signed \
             else None
         if route.service == GATEWAY:
-            scope.setdefault("state", {})["caller"] = caller.identity(scopes)
+            scope.setdefault("state", {})["caller"] = caller.identity(scopes, who.citizen_iin)
             await self._to_gateway_app(scope, receive, send)
             return
-        await self._forward(scope, receive, send, route, caller, scopes, body=body, has_body=has_body)
+        await self._forward(scope, receive, send, route, who, body=body, has_body=has_body)
 
     def _match(self, scope: Scope) -> tuple[Route | None, dict[str, str], tuple[str, ...]]:
         """Non-canonical paths (`..`, `//`, a trailing `/`, an encoded `/`) count as unknown."""
@@ -325,8 +401,10 @@ class FrontDoor:
             return self.gateway.routes.match(scope["method"], scope["path"])
         return None, {}, ()
 
-    async def _authenticate(self, token: str) -> tuple[CallerRecord, frozenset[str]]:
-        """The caller behind a valid token, as it is now, and the scopes the token grants it."""
+    async def _authenticate(self, token: str) -> Authenticated:
+        """The caller behind a valid token, as it is now, the scopes the token grants it and the
+        citizen it acts for (a portal's exchanged token): the portal's own state — enabled,
+        credential version, rate limit — governs a token acting for a citizen too."""
         gw = self.gateway
         try:
             claims = gw.tokens.verify(token)
@@ -345,7 +423,9 @@ class FrontDoor:
             raise _invalid_token("The caller's credentials were rotated; get a new token.")
         # A token never grants more than the caller holds now (scopes can be narrowed later).
         scopes = claims.scopes if claims.scopes <= caller.scopes else claims.scopes & caller.scopes
-        return caller, scopes
+        if claims.citizen_iin is not None and caller.kind != "portal":  # only a portal acts for citizens
+            raise _invalid_token("Only a portal may act for a citizen.")
+        return Authenticated(caller, scopes, claims.citizen_iin)
 
     def _rate_limit(self, caller: CallerRecord) -> None:
         wait = self.gateway.buckets.take(caller.id, self.gateway.settings.rate_limit_for(caller.kind))
@@ -382,24 +462,26 @@ class FrontDoor:
             raise _bad_signature("This nonce was already used.", "replayed-request", "Replayed request")
         return body
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send, route: Route, caller: CallerRecord,
-                       scopes: frozenset[str], *, body: bytes | None, has_body: bool) -> None:
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, route: Route, who: Authenticated, *,
+                       body: bytes | None, has_body: bool) -> None:
         gw = self.gateway
         request_id = request_id_var.get() or ""
         client = scope.get("client")
         try:
             await gw.upstreams.forward(
                 scope, receive, send, service=route.service,
-                internal_token=gw.internal_token(caller, scopes, request_id), request_id=request_id,
-                body=body, client_ip=client[0] if client else None, has_body=has_body)
+                internal_token=gw.internal_token(who.caller, who.scopes, request_id, who.citizen_iin),
+                request_id=request_id, body=body, client_ip=client[0] if client else None, has_body=has_body)
         except UpstreamUnavailable as exc:
-            log.warning("service %s unavailable: %s", route.service, exc)
+            # The reason's class, not its text: aiohttp's messages carry the URL, query string and all.
+            log.warning("service %s unavailable on %s %s: %s", route.service, route.method, route.path, _reason(exc))
             raise _unavailable(f"The {route.service} service cannot be reached; try again shortly.") from None
         except UpstreamTimeout:
             raise QamqorError(f"The {route.service} service did not answer in time.", status=504,
                               slug="gateway-timeout", title="Gateway timeout") from None
         except UpstreamBroken as exc:
-            log.warning("service %s broke the connection: %s", route.service, exc)
+            log.warning("service %s broke the connection on %s %s: %s", route.service, route.method, route.path,
+                        _reason(exc))
             raise QamqorError(f"The {route.service} service gave no valid answer.", status=502, slug="bad-gateway",
                               title="Bad gateway") from None
         except BodyTooLarge:
@@ -429,6 +511,11 @@ class FrontDoor:
             if started:
                 raise
             raise _too_large(limit) from None
+
+
+def _reason(exc: BaseException) -> str:
+    cause = exc.__cause__
+    return type(cause).__name__ if cause is not None else type(exc).__name__
 
 
 def _header_map(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:

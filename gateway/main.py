@@ -12,18 +12,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import text
+from sqlalchemy import exc as sa_exc, text
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from gateway.api import callers, oauth
 from gateway.frontdoor import FrontDoor, Gateway
 from gateway.openapi import MergedOpenApi
 from gateway.proxy import Upstreams, make_session
+from gateway.routes import DOCS_ASSETS_PREFIX
 from gateway.settings import GatewaySettings
 from shared.db import make_engine, make_sessionmaker
-from shared.errors import install_error_handlers
+from shared.errors import install_error_handlers, problem_response
+from shared.inputs import InputHygieneMiddleware
 from shared.observability import RequestContextMiddleware, configure_logging, metrics_endpoint
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -37,6 +43,29 @@ async def _housekeeping(gw: Gateway) -> None:
             await gw.purge_nonces()
         except Exception:  # noqa: BLE001
             log.warning("nonce purge failed", exc_info=True)
+
+
+class ApiInputHygiene:
+    """The services' input hygiene (control characters in path and query → 422, a body that is
+    not JSON → 415) for the gateway's own /v1 API; /oauth/token takes a form and checks it itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.checked = InputHygieneMiddleware(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            await self.checked(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _store_unavailable(request: Request, _: Exception) -> JSONResponse:
+    """The gateway's own database is down: nothing was changed, the request may be repeated."""
+    log.warning("gateway database unavailable on %s", request.url.path)
+    return problem_response(status=503, slug="service-unavailable", title="Service unavailable",
+                            detail="The gateway's store cannot be reached; try again shortly.",
+                            instance=request.url.path, headers={"Retry-After": "1"})
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -69,6 +98,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.gateway = gw
     app.state.settings = settings
     install_error_handlers(app)
+    for unavailable in (OSError, asyncio.TimeoutError, sa_exc.OperationalError, sa_exc.InterfaceError,
+                        asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError):
+        app.add_exception_handler(unavailable, _store_unavailable)
     app.include_router(oauth)
     app.include_router(callers)
 
@@ -95,16 +127,24 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(await request.app.state.openapi.document())
 
+    # Swagger UI from the swagger-ui-bundle package, served here: /docs works with no internet.
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Qamqor API",
-                                   oauth2_redirect_url="/docs/oauth2-redirect")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Qamqor API", oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=DOCS_ASSETS_PREFIX + "swagger-ui-bundle.js",
+            swagger_css_url=DOCS_ASSETS_PREFIX + "swagger-ui.css",
+            swagger_favicon_url=DOCS_ASSETS_PREFIX + "favicon-32x32.png",
+            # No badge fetched from the public validator.
+            swagger_ui_parameters={"validatorUrl": None})
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     async def docs_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
+    app.mount(DOCS_ASSETS_PREFIX.rstrip("/"), StaticFiles(directory=swagger_ui_path), name="docs-assets")
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.add_middleware(ApiInputHygiene)
     app.add_middleware(FrontDoor, gateway=gw)
     app.add_middleware(RequestContextMiddleware, service="gateway")
     return app

@@ -1,4 +1,5 @@
-"""The gateway's own database: callers, its token signing keys, bank nonces and the audit log."""
+"""The gateway's own database: callers, its token signing keys, bank nonces, the audit log and the
+record of every read of a person's data."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ class CallerRow(Base):
     # Not unique: a bank may run several API clients (e.g. two data centres), each with its
     # own secrets, all acting for the same bank code.
     bank_code: Mapped[str | None] = mapped_column(String(11), index=True)
+    # Case workers only: the two-digit KATO region prefixes whose families the caller serves.
+    regions: Mapped[list[str]] = mapped_column(ARRAY(String(2)), server_default="{}")
     # HMAC needs the secret itself, so it is sealed (AES-256-GCM) with the gateway master key.
     signing_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -92,6 +95,8 @@ class AuditRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     caller_id: Mapped[str | None] = mapped_column(String(64))
     caller_kind: Mapped[str | None] = mapped_column(String(20))
+    # The citizen a portal acted for (token exchange), masked: `7910******28`.
+    acting_for: Mapped[str | None] = mapped_column(String(12))
     method: Mapped[str] = mapped_column(String(10))
     route: Mapped[str] = mapped_column(String(200))
     path: Mapped[str] = mapped_column(String(500))
@@ -100,3 +105,31 @@ class AuditRow(Base):
     latency_ms: Mapped[float] = mapped_column()
     request_id: Mapped[str] = mapped_column(String(128))
     client_ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class DataAccessRow(Base):
+    """One person's data in one answer to one caller: who read whose data, when and why
+    (Kazakhstan's law on personal data, art. 7 and 12, expects the record). The person is kept
+    as an HMAC of the IIN under a key derived from the master key — the table can be searched by
+    IIN but holds none — and, for reading, masked."""
+
+    __tablename__ = "data_access_records"
+    __table_args__ = (
+        Index("ix_data_access_subject_at", "subject_hmac", "at"),
+        Index("ix_data_access_caller_at", "caller_id", "at"),
+        Index("ix_data_access_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    caller_id: Mapped[str] = mapped_column(String(64))
+    caller_kind: Mapped[str] = mapped_column(String(20))
+    acting_for: Mapped[str | None] = mapped_column(String(12))  # the citizen a portal acted for, masked
+    method: Mapped[str] = mapped_column(String(10))
+    route: Mapped[str] = mapped_column(String(200))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    request_id: Mapped[str] = mapped_column(String(128))
+    purpose: Mapped[str] = mapped_column(String(200))  # what the caller's job is, by its kind
+    stated_purpose: Mapped[str | None] = mapped_column(String(200))  # X-Qamqor-Purpose, if sent
+    subject_hmac: Mapped[str] = mapped_column(String(64))  # hex HMAC-SHA256 of the IIN
+    subject_masked: Mapped[str] = mapped_column(String(12))

@@ -4,7 +4,12 @@ The gateway's own operations plus, for every route in the route table, the ownin
 operation (fetched from its /openapi.json, cached for a minute). A service that is down is
 left out with a note, and its routes still appear from the table, so /docs always works.
 Each operation gets the OAuth2 scope the table requires; bank routes also their signature
-headers."""
+headers.
+
+Every error the API answers is RFC 9457 problem+json, whoever answers it, so every operation
+documents its errors — those the gateway itself may answer on that route and those its service
+declares — as `application/problem+json` with the one shared `Problem` schema (FastAPI's default
+`HTTPValidationError` is replaced: no service answers with it)."""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from typing import Any
 import aiohttp
 
 from gateway.routes import GATEWAY, ROUTES, SCOPES, Route
+from gateway.schemas import OAuthProblem, Problem
+from shared.errors import PROBLEM_JSON
 
 log = logging.getLogger("qamqor.gateway.openapi")
 
@@ -32,13 +39,93 @@ SIGNATURE_HEADERS = [
      "description": "lowercase hex HMAC-SHA256 with the bank's signing secret over "
                     "timestamp\\nnonce\\nMETHOD\\npath\\nhex(sha256(body))."},
 ]
-ERROR_RESPONSES = {
-    "401": {"description": "No valid bearer token (or, on bank routes, no valid signature)"},
-    "403": {"description": "The token lacks the route's scope"},
-    "429": {"description": "Rate limit exceeded; see Retry-After"},
-    "503": {"description": "The owning service is unavailable"},
-    "504": {"description": "The owning service did not answer in time"},
+ERROR_DESCRIPTIONS = {
+    "400": "Malformed request: JSON that does not parse (the position is named), a missing Idempotency-Key",
+    "401": "No valid bearer token (or, on bank routes, no valid signature)",
+    "403": "The token lacks the route's scope, or the caller may not see this",
+    "404": "No such resource, or not one this caller may see",
+    "409": "Conflicts with the current state",
+    "413": "The request body is too large",
+    "415": "The request body is not JSON",
+    "422": "A field, query parameter or path segment is not valid; `errors` names each",
+    "429": "Rate limit exceeded; see Retry-After",
+    "502": "The owning service gave no valid answer",
+    "503": "The owning service is unavailable and nothing was done; repeat after Retry-After",
+    "504": "The owning service did not answer in time",
 }
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
+WWW_AUTHENTICATE = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+DEFAULT_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def problem_schemas() -> dict[str, Any]:
+    """Problem, FieldProblem and OAuthProblem as components."""
+    schemas: dict[str, Any] = {}
+    for model in (Problem, OAuthProblem):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
+
+
+def error_statuses(route: Route | None, operation: dict[str, Any], method: str) -> set[str]:
+    """The errors an operation can answer: the gateway's on every route it guards, the input
+    checks' wherever there is input, and whatever the service itself declares."""
+    statuses = {code for code in operation.get("responses", {}) if code[:1] in ("4", "5")}
+    if route is None:  # a public gateway path documents its own
+        return statuses
+    statuses |= {"401", "403", "422", "429", "503"}  # 422: a control character in path or query
+    if route.service != GATEWAY:
+        statuses |= {"502", "504"}
+    if route.params:
+        statuses.add("404")
+    if method in ("post", "put", "patch"):
+        statuses |= {"400", "413", "415"}
+    return statuses
+
+
+def as_problems(operation: dict[str, Any], statuses: set[str]) -> None:
+    """Each error response as problem+json with the shared schema (OAuthProblem where the
+    operation says so), keeping the service's description and example."""
+    responses = operation.setdefault("responses", {})
+    for status in sorted(statuses):
+        response = responses.get(status) or {}
+        content = response.get("content") or {}
+        schema, example = PROBLEM_REF, None
+        for media in content.values():
+            ref = (media.get("schema") or {}).get("$ref", "")
+            if ref.endswith("/OAuthProblem"):
+                schema = {"$ref": ref}
+            example = example or media.get("example")
+        description = response.get("description")
+        if not description or description == "Validation Error":
+            description = ERROR_DESCRIPTIONS.get(status, "Error")
+        media_type: dict[str, Any] = {"schema": schema}
+        if example is not None:
+            media_type["example"] = example
+        converted: dict[str, Any] = {"description": description, "content": {PROBLEM_JSON: media_type}}
+        headers = dict(response.get("headers") or {})
+        if status in ("429", "503"):
+            headers |= RETRY_AFTER
+        if status == "401":
+            headers |= WWW_AUTHENTICATE
+        if headers:
+            converted["headers"] = headers
+        responses[status] = converted
+
+
+def _referenced(node: Any, found: set[str]) -> set[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                found.add(value.rsplit("/", 1)[1])
+            else:
+                _referenced(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _referenced(item, found)
+    return found
 
 
 def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -72,18 +159,34 @@ def merge(gateway_doc: dict[str, Any], service_docs: dict[str, dict[str, Any] | 
             schemas[renames.get(name, name)] = schema
         docs[service] = doc
 
+    schemas.update(problem_schemas())
     paths: dict[str, dict[str, Any]] = {}
     for path, item in gateway_doc.get("paths", {}).items():
         if not path.startswith("/v1/"):
             paths[path] = copy.deepcopy(item)
+            for method, operation in paths[path].items():
+                as_problems(operation, error_statuses(None, operation, method))
     for route in ROUTES:
         doc = docs.get(route.service)
         operation = _operation(doc, route)
+        as_problems(operation, error_statuses(route, operation, route.method.lower()))
         paths.setdefault(route.path, {})[route.method.lower()] = operation
+    # FastAPI's default validation schemas: no operation refers to them once errors are problems.
+    used = _referenced(paths, set())
+    while True:
+        more = _referenced({name: schemas[name] for name in used if name in schemas}, set(used))
+        if more == used:
+            break
+        used = more
+    for name in list(schemas):
+        if name.split("_", 1)[-1] in DEFAULT_VALIDATION_SCHEMAS and name not in used:
+            del schemas[name]
 
     missing = sorted(s for s, d in service_docs.items() if d is None)
     description = ("Every request goes through this gateway. Get a token with client credentials at "
-                   "/oauth/token; bank routes are also HMAC-signed (see the X-Qamqor-* headers).")
+                   "/oauth/token; a portal acting for a citizen exchanges its token and the citizen's eGov IDP "
+                   "assertion there (RFC 8693). Bank routes are also HMAC-signed (see the X-Qamqor-* headers). "
+                   "Every error is application/problem+json (RFC 9457).")
     if missing:
         description += f" Not reachable when this document was built: {', '.join(missing)}."
     return {
@@ -118,9 +221,6 @@ def _operation(doc: dict[str, Any] | None, route: Route) -> dict[str, Any]:
     operation["security"] = [{"oauth2": [route.scope]}, {"bearer": []}]
     operation["x-qamqor-scope"] = route.scope
     operation["x-qamqor-service"] = route.service
-    responses = operation.setdefault("responses", {})
-    for status, response in ERROR_RESPONSES.items():
-        responses.setdefault(status, response)
     if route.signed:
         operation["parameters"] = list(operation.get("parameters", [])) + SIGNATURE_HEADERS
     return operation

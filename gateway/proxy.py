@@ -13,6 +13,9 @@ A failing request never breaks the next one:
 - a request the service drops before answering (say, on a kept-alive connection it was closing)
   is retried once when that is safe (RFC 9110 §9.2.2, RFC 9112 §9.3.1): an idempotent method, or
   a POST carrying an Idempotency-Key, whose body is then read first so that it can be sent again;
+  dropped again, it is a 503 with Retry-After (the caller may safely repeat it; the service keeps
+  no half-applied effect — its transaction rolled back, or the key replays its first answer);
+  a POST without a key is never repeated: a 502, the service may have acted on it;
 - an answer is read ahead up to `READ_AHEAD_BYTES` before anything goes downstream, so an answer
   that breaks off early (a truncated body) is a 502 and not a response cut short;
 - a connection failure is retried twice, with backoff, for idempotent methods."""
@@ -47,10 +50,12 @@ DROP_UPSTREAM = HOP_BY_HOP | {b"host", b"authorization", b"cookie", b"expect", b
 DROP_DOWNSTREAM = HOP_BY_HOP | {b"date", b"server", b"x-request-id", b"set-cookie"}
 KEEPALIVE_SECONDS = 3.0
 READ_AHEAD_BYTES = 65_536
+MAX_ANSWER_HEADER_BYTES = 262_144
 
 
 class UpstreamUnavailable(Exception):
-    """Could not connect (503)."""
+    """Could not connect, or the service went away before answering a request that may safely be
+    repeated (503 with Retry-After)."""
 
 
 class UpstreamTimeout(Exception):
@@ -99,6 +104,9 @@ def make_session(settings: GatewaySettings) -> aiohttp.ClientSession:
         auto_decompress=False,
         skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         trust_env=False,
+        # A service names the people whose data a list carries in one header (x-qamqor-data-subjects,
+        # 13 bytes a person): room for a page of families, not aiohttp's default of 8 KiB.
+        max_field_size=MAX_ANSWER_HEADER_BYTES,
     )
 
 
@@ -230,9 +238,12 @@ class _Exchange:
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 if self.state.failure is not None:
                     raise self.state.failure from exc
+                dropped = isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError))
                 dropped_attempts -= 1
-                if dropped_attempts == 0 or not isinstance(exc, (aiohttp.ServerDisconnectedError,
-                                                                 aiohttp.ClientOSError)):
+                if dropped and dropped_attempts == 0 and self.replayable:
+                    # Nothing came back; repeating is safe (idempotent, or the key replays).
+                    raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
+                if dropped_attempts == 0 or not dropped:
                     raise UpstreamBroken(str(exc) or type(exc).__name__) from exc
                 log.info("service dropped %s %s before answering; sending it once more", self.method, self.url.path)
 

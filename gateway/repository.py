@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gateway.models import (
-    CALLERS_CHANNEL, KEYS_CHANNEL, AuditRow, BankNonceRow, CallerRow, DevMasterKeyRow, SigningKeyRow,
+    CALLERS_CHANNEL, KEYS_CHANNEL, AuditRow, BankNonceRow, CallerRow, DataAccessRow, DevMasterKeyRow, SigningKeyRow,
 )
 
 # ---- callers ----------------------------------------------------------------------------
@@ -127,6 +127,38 @@ async def query_audit(
     if before_id is not None:
         query = query.where(AuditRow.id < before_id)
     return (await session.execute(query.order_by(AuditRow.id.desc()).limit(limit))).scalars().all()
+
+
+# ---- data access ----------------------------------------------------------------------------
+
+
+async def insert_data_access_records(conn: AsyncConnection, records: list[dict[str, Any]]) -> None:
+    await conn.execute(insert(DataAccessRow), records)
+
+
+async def query_data_access(
+    session: AsyncSession,
+    *,
+    subject_hmac: str | None,
+    caller_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before_id: int | None,
+    limit: int,
+) -> Sequence[DataAccessRow]:
+    """Newest first, keyset-paginated by id."""
+    query = select(DataAccessRow)
+    if subject_hmac is not None:
+        query = query.where(DataAccessRow.subject_hmac == subject_hmac)
+    if caller_id is not None:
+        query = query.where(DataAccessRow.caller_id == caller_id)
+    if since is not None:
+        query = query.where(DataAccessRow.at >= since)
+    if until is not None:
+        query = query.where(DataAccessRow.at < until)
+    if before_id is not None:
+        query = query.where(DataAccessRow.id < before_id)
+    return (await session.execute(query.order_by(DataAccessRow.id.desc()).limit(limit))).scalars().all()
 
 
 async def database_now(session: AsyncSession) -> datetime:

@@ -4,7 +4,8 @@ The gateway authorises from this table alone and the merged OpenAPI lists exactl
 operations. tests/integration/test_route_table.py holds it to the truth: every route here is
 served by its service under the same method, path (parameter names included) and scope, and
 every /v1 route a service serves is here; the authorisation-matrix test checks who gets through. A path not listed here is refused
-(401 without a token, 404 with one); the only paths reachable without a token are PUBLIC_PATHS.
+(401 without a token, 404 with one); the only paths reachable without a token are PUBLIC_PATHS
+and the Swagger UI files under DOCS_ASSETS_PREFIX.
 """
 
 from __future__ import annotations
@@ -27,16 +28,19 @@ SCOPES: dict[str, str] = {
     "callers:admin": "Manage callers and read the audit log",
 }
 
+# What each kind of caller's job needs (issue 8); the services narrow further what a scope shows
+# (shared.access: a portal sees only the citizen it acts for, a case worker only its regions, ops
+# everything masked, an FDC only its status lookup).
 DEFAULT_SCOPES: dict[str, frozenset[str]] = {
     "portal": frozenset({
         "applications:write", "applications:read", "contracts:read", "contracts:sign", "eligibility:estimate",
         "payments:read",
     }),
-    "fdc": frozenset({"applications:read", "eligibility:estimate", "payments:read"}),
+    "fdc": frozenset({"eligibility:estimate", "applications:read"}),
     "bank": frozenset({"bank:callbacks"}),
     # No route for SMS replies exists yet; the issue that builds it adds its scope and route.
     "sms_gateway": frozenset(),
-    "ops": frozenset({"stats:read", "applications:read", "contracts:read", "payments:read"}),
+    "ops": frozenset({"stats:read", "applications:read"}),
     "case_worker": frozenset({"applications:read", "contracts:read"}),
     "admin": frozenset({"parameters:read", "parameters:write", "callers:admin", "stats:read"}),
 }
@@ -49,6 +53,8 @@ PUBLIC_PATHS = frozenset({
     "/health", "/ready", "/oauth/token", "/.well-known/jwks.json", "/docs", "/docs/oauth2-redirect",
     "/openapi.json",
 })
+# Swagger UI's own files, served by the gateway from the swagger-ui-bundle package (no CDN).
+DOCS_ASSETS_PREFIX = "/docs/assets/"
 
 GATEWAY = "gateway"
 
@@ -106,7 +112,9 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/v1/callers/{caller_id}/rotate-secret", GATEWAY, "callers:admin"),
     _route("POST", "/v1/callers/{caller_id}/disable", GATEWAY, "callers:admin"),
     _route("POST", "/v1/callers/{caller_id}/enable", GATEWAY, "callers:admin"),
+    _route("PUT", "/v1/callers/{caller_id}/regions", GATEWAY, "callers:admin"),
     _route("GET", "/v1/audit", GATEWAY, "callers:admin"),
+    _route("GET", "/v1/audit/data-access", GATEWAY, "callers:admin"),
     # Prometheus scrapes with an ops caller's token (client credentials), not anonymously.
     _route("GET", "/metrics", GATEWAY, "stats:read"),
 )

@@ -1,4 +1,5 @@
-"""Demo callers for `make run`: one of every kind, two of them banks."""
+"""Demo callers for `make run`: one of every kind, two of them banks; the case worker serves
+Turkestan region and Shymkent (the demo families live in Turkestan region)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import repository
 from gateway.crypto import MasterKey, SecretHasher
-from gateway.callers import CallerRecord, IssuedCredentials, create_caller, load_master_key, rotate_secret
+from gateway.callers import (
+    CallerRecord, IssuedCredentials, create_caller, load_master_key, rotate_secret, set_regions,
+)
+from gateway.routes import DEFAULT_SCOPES
 from gateway.settings import GatewaySettings
 from shared.db import make_engine, make_sessionmaker
 
-DEMO_CALLERS: tuple[dict[str, str], ...] = (
+DEMO_CALLERS: tuple[dict[str, Any], ...] = (
     {"id": "demo-portal", "kind": "portal"},
     {"id": "demo-fdc", "kind": "fdc"},
     {"id": "demo-bank-halyk", "kind": "bank", "bank_code": "HSBKKZKX"},
     {"id": "demo-bank-centercredit", "kind": "bank", "bank_code": "KCJBKZKX"},
     {"id": "demo-sms-gateway", "kind": "sms_gateway"},
     {"id": "demo-ops", "kind": "ops"},
-    {"id": "demo-case-worker", "kind": "case_worker"},
+    {"id": "demo-case-worker", "kind": "case_worker", "regions": ["61", "79"]},
     {"id": "demo-admin", "kind": "admin"},
 )
 
@@ -31,17 +35,26 @@ def _entry(issued: IssuedCredentials) -> dict[str, Any]:
                            "secret": issued.secret}
     if caller.get("bank_code"):
         out["bank_code"] = caller["bank_code"]
+    if caller.get("regions"):
+        out["regions"] = caller["regions"]
     if issued.signing_secret is not None:
         out["signing_secret"] = issued.signing_secret
     return out
 
 
-async def _ensure(session: AsyncSession, demo: dict[str, str], known: dict[str, Any] | None, *,
+async def _ensure(session: AsyncSession, demo: dict[str, Any], known: dict[str, Any] | None, *,
                   hasher: SecretHasher, master_key: MasterKey) -> dict[str, Any]:
     row = await repository.get_caller(session, demo["id"], for_update=True)
     if row is None:
         return _entry(await create_caller(session=session, hasher=hasher, master_key=master_key, caller_id=demo["id"],
-                                          kind=demo["kind"], bank_code=demo.get("bank_code")))
+                                          kind=demo["kind"], bank_code=demo.get("bank_code"),
+                                          regions=demo.get("regions")))
+    if sorted(row.regions or ()) != sorted(demo.get("regions") or ()):  # a state dir from before regions
+        await set_regions(session=session, caller_id=row.id, regions=demo.get("regions") or [])
+    if sorted(row.scopes) != sorted(DEFAULT_SCOPES[row.kind]):  # the demo callers follow the kinds' scopes
+        row.scopes = sorted(DEFAULT_SCOPES[row.kind])
+        await session.flush()
+        await repository.notify_caller_changed(session, row.id)
     secret = (known or {}).get("secret")
     signing = CallerRecord.from_row(row, master_key).signing_secret
     # Kept only if the secret still verifies and a bank's signing secret can still be unsealed.
@@ -50,6 +63,8 @@ async def _ensure(session: AsyncSession, demo: dict[str, str], known: dict[str, 
         out: dict[str, Any] = {"id": row.id, "kind": row.kind, "scopes": sorted(row.scopes), "secret": secret}
         if row.bank_code:
             out["bank_code"] = row.bank_code
+        if row.regions:
+            out["regions"] = sorted(row.regions)
         if signing is not None:
             out["signing_secret"] = signing.decode()
         return out

@@ -64,6 +64,18 @@ class GatewaySettings(ServiceSettings):
     internal_token_ttl_seconds: int = Field(default=60, ge=10, le=300)
     internal_token_reuse_seconds: float = Field(default=10.0, ge=0, le=30)
 
+    # The national identity provider (eGov IDP) whose assertions a portal exchanges for a token
+    # acting for the citizen (RFC 8693). Without a JWKS URL the token exchange is refused.
+    idp_jwks_url: str | None = None
+    idp_issuer: str = "https://idp.egov.kz"
+    idp_audience: str = "qamqor"
+    # A token acting for a citizen lives this long, and never longer than the assertion it came from.
+    citizen_token_lifetime_seconds: int = Field(default=300, gt=0, le=MAX_TOKEN_LIFETIME_SECONDS)
+    # The IDP's keys are fetched again after this long, or sooner when an assertion names an unknown
+    # key — but not more often than every `idp_jwks_min_refetch_seconds` (forged kids cost nothing).
+    idp_jwks_max_age_seconds: float = Field(default=3600.0, gt=0)
+    idp_jwks_min_refetch_seconds: float = Field(default=30.0, ge=0)
+
     # Argon2id parameters for client secrets (RFC 9106 "second recommended option" by default).
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -101,6 +113,8 @@ class GatewaySettings(ServiceSettings):
                 raise ValueError("token_lifetime_seconds above 600 is not allowed in production")
             if any(not url.startswith("https://") for url in (self.token_issuer,)):
                 raise ValueError("token_issuer must be an https URL in production")
+            if self.idp_jwks_url is not None and not self.idp_jwks_url.startswith("https://"):
+                raise ValueError("idp_jwks_url must be an https URL in production")
             if self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2:
                 raise ValueError("argon2 parameters below the OWASP minimum (19 MiB, t=2) in production")
         return self

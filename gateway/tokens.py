@@ -1,6 +1,10 @@
 """Access tokens: RFC 6749 client credentials → an EdDSA JWT (RFC 9068 shape) with a `kid`. The
 signing keys live in the gateway database (sealed with the master key), rotate, and stay
-verifiable until the last token they signed has expired."""
+verifiable until the last token they signed has expired.
+
+A portal acting for a citizen holds a token from an RFC 8693 token exchange: its `sub` is the
+citizen's IIN and its `act` claim names the portal (`{"sub": <portal caller id>}`); `client_id` and
+`cv` are the portal's, so disabling the portal or rotating its secret ends such tokens too."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from gateway.callers import CallerRecord
 from gateway.crypto import MasterKey, new_token_key, public_key_from_jwk
 from gateway.models import SigningKeyRow
 from shared.ids import uuid7
+from shared.iin import is_valid_iin
 
 TOKEN_ALGORITHM = "EdDSA"
 TOKEN_TYPE = "at+jwt"  # RFC 9068
@@ -115,6 +120,7 @@ class AccessClaims:
     scopes: frozenset[str]
     credential_version: int
     expires_at: float
+    citizen_iin: str | None = None  # the citizen the caller (a portal) acts for
 
 
 class AccessTokens:
@@ -145,6 +151,17 @@ class AccessTokens:
         if caller.bank_code:
             claims["bank_code"] = caller.bank_code
         return self.keyring.sign(claims), self.lifetime
+
+    def issue_for_citizen(self, caller: CallerRecord, scopes: frozenset[str], *, citizen_iin: str,
+                          lifetime: int) -> tuple[str, int]:
+        """RFC 8693 §4.1: the citizen is the subject, the portal the actor."""
+        now = int(self.clock())
+        claims: dict[str, Any] = {
+            "iss": self.issuer, "aud": self.audience, "sub": citizen_iin, "act": {"sub": caller.id},
+            "client_id": caller.id, "scope": " ".join(sorted(scopes)), "kind": caller.kind,
+            "cv": caller.credential_version, "iat": now, "nbf": now, "exp": now + lifetime, "jti": str(uuid7()),
+        }
+        return self.keyring.sign(claims), lifetime
 
     def verify(self, token: str) -> AccessClaims:
         if self._cache_version != self.keyring.version:
@@ -181,8 +198,15 @@ class AccessTokens:
         except jwt.InvalidTokenError:
             raise InvalidToken("The access token is not valid.") from None
         self._check_claims(claims)
-        return AccessClaims(str(claims["sub"]), frozenset(str(claims["scope"]).split()),
-                            int(claims.get("cv", 0)), float(claims["exp"]))
+        caller_id, citizen = str(claims["sub"]), None
+        actor = claims.get("act")
+        if actor is not None:  # a token acting for a citizen: the subject is the citizen
+            if not isinstance(actor, dict) or actor.get("sub") != claims.get("client_id") or "act" in actor \
+                    or not is_valid_iin(caller_id):
+                raise InvalidToken("The access token is not valid.")
+            caller_id, citizen = str(actor["sub"]), str(claims["sub"])
+        return AccessClaims(caller_id, frozenset(str(claims["scope"]).split()), int(claims.get("cv", 0)),
+                            float(claims["exp"]), citizen)
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
         now = self.clock()
@@ -206,19 +230,23 @@ class AccessTokens:
 
 
 class OAuthError(Exception):
-    """RFC 6749 §5.2 error: `error` is the registered code, 401 only for invalid_client."""
+    """RFC 6749 §5.2 / RFC 8693 §2.2.2 error: `error` is the registered code; 401 only for
+    invalid_client, 503 for temporarily_unavailable, 400 otherwise."""
 
-    def __init__(self, error: str, description: str) -> None:
+    def __init__(self, error: str, description: str, *, status: int | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
-        self.status = 401 if error == "invalid_client" else 400
+        self.status = status or (401 if error == "invalid_client" else 400)
+        self.headers = headers or {}
 
 
-def granted_scopes(caller: CallerRecord, requested: str | None) -> frozenset[str]:
+def granted_scopes(held: frozenset[str], requested: str | None) -> frozenset[str]:
+    """What a token grants: everything `held`, or the narrower `requested` (space-separated)."""
     if requested is None or not requested.strip():
-        return caller.scopes
+        return held
     wanted = frozenset(requested.split())
-    if not wanted <= caller.scopes:
+    if not wanted <= held:
         raise OAuthError("invalid_scope", "The requested scope exceeds what this client is granted.")
     return wanted

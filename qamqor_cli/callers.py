@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import repository
 from gateway.crypto import SecretHasher
-from gateway.callers import create_caller, list_callers, load_master_key, rotate_secret, set_enabled
+from gateway.callers import create_caller, list_callers, load_master_key, rotate_secret, set_enabled, set_regions
 from gateway.tokens import rotate_signing_key
 from gateway.settings import GatewaySettings
 from shared.db import make_engine, make_sessionmaker
@@ -63,15 +63,35 @@ def create(
     kind: str = typer.Option(..., "--kind", help="portal, fdc, bank, sms_gateway, ops, case_worker or admin"),
     scopes: str | None = typer.Option(None, "--scopes", help="comma-separated; default: the kind's scopes"),
     bank_code: str | None = typer.Option(None, "--bank-code", help="banks only: the BIC, e.g. HSBKKZKX"),
+    regions: str | None = typer.Option(None, "--regions",
+                                       help="case workers only: comma-separated region prefixes, e.g. 61,79"),
 ) -> None:
     """Register a caller and print its secret (and a bank's signing secret) once."""
-    scope_list = [s.strip() for s in scopes.split(",") if s.strip()] if scopes is not None else None
+    scope_list = _list(scopes)
 
     async def work(session: AsyncSession, settings: GatewaySettings) -> dict[str, Any]:
         master_key = await load_master_key(settings=settings, session=session)
         issued = await create_caller(session=session, hasher=_hasher(settings), master_key=master_key,
-                                     caller_id=caller_id, kind=kind, scopes=scope_list, bank_code=bank_code)
+                                     caller_id=caller_id, kind=kind, scopes=scope_list, bank_code=bank_code,
+                                     regions=_list(regions))
         return issued.as_dict()
+
+    _print(_run(work))
+
+
+def _list(value: str | None) -> list[str] | None:
+    return [item.strip() for item in value.split(",") if item.strip()] if value is not None else None
+
+
+@callers_app.command("set-regions")
+def set_regions_(
+    caller_id: str = typer.Argument(..., help="the case worker's caller id"),
+    regions: str = typer.Option(..., "--regions", help="comma-separated region prefixes, e.g. 61,79 (replaces)"),
+) -> None:
+    """Set the regions a case worker's caller serves; every gateway applies it at once."""
+
+    async def work(session: AsyncSession, _: GatewaySettings) -> dict[str, Any]:
+        return await set_regions(session=session, caller_id=caller_id, regions=_list(regions) or [])
 
     _print(_run(work))
 

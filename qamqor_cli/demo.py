@@ -1,4 +1,7 @@
-"""A walk through the flow over HTTP, as the portal would do it (used by `qamqor demo`)."""
+"""A walk through the flow over HTTP, as the portal would do it (used by `qamqor demo`): each
+family's applicant signs in at eGov IDP (the sandbox plays it), the portal exchanges its token and
+the applicant's assertion for a token acting for the applicant (RFC 8693), and submits, follows
+and signs as that citizen."""
 
 from __future__ import annotations
 
@@ -9,25 +12,53 @@ from typing import Any, Callable
 
 import httpx
 
+from sandbox.idp import SIGN_IN_PATH
 from shared.calendar import Quarter, business_date, month_label
 from shared.iin import make_iin
 
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
+ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+# A Halyk Bank account (bank code 601 in the IBAN: HSBKKZKX).
+DEMO_BANK_ACCOUNT = {"iban": "KZ20601KZT5004100100", "bank_code": "HSBKKZKX"}
+
 
 class GatewayClient:
-    """A caller of the public API: client-credentials token, then bearer requests."""
+    """A caller of the public API: a client-credentials token (or one acting for a citizen),
+    then bearer requests."""
 
-    def __init__(self, gateway: str, client_id: str, secret: str) -> None:
+    def __init__(self, gateway: str, client_id: str | None = None, secret: str | None = None, *,
+                 token: str | None = None) -> None:
+        self.gateway = gateway
         self.http = httpx.Client(base_url=gateway, timeout=10.0)
-        response = self.http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                                  auth=(client_id, secret))
+        if token is None:
+            response = self.http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                      auth=(client_id or "", secret or ""))
+            response.raise_for_status()
+            token = response.json()["access_token"]
+        self.token = token
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def acting_for(self, iin: str, idp: str) -> "GatewayClient":
+        """This portal acting for the citizen `iin`: the citizen signs in at the IDP (`idp`: the
+        sandbox's base URL), and the assertion is exchanged for a token (RFC 8693)."""
+        signed_in = httpx.post(idp.rstrip("/") + SIGN_IN_PATH, json={"iin": iin}, timeout=10.0)
+        signed_in.raise_for_status()
+        # The token endpoint takes no bearer token: the portal's token goes in the form, as actor_token.
+        response = httpx.post(self.gateway.rstrip("/") + "/oauth/token", timeout=10.0, data={
+            "grant_type": TOKEN_EXCHANGE, "subject_token": signed_in.json()["id_token"],
+            "subject_token_type": ID_TOKEN, "actor_token": self.token, "actor_token_type": ACCESS_TOKEN})
         response.raise_for_status()
-        self.http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        return GatewayClient(self.gateway, token=response.json()["access_token"])
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.get(path, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.post(path, **kwargs)
+
+    def close(self) -> None:
+        self.http.close()
 
     def wait_for(self, path: str, ready: Callable[[Any], bool], timeout: float = 20.0) -> Any:
         deadline = time.monotonic() + timeout
@@ -48,8 +79,8 @@ def member(iin: str, name: str, birth: date, sex: str, relation: str, **extra: A
 
 
 def run_demo(gateway: str, sandbox: str, callers: list[dict], echo: Callable[[str], None] = print) -> None:
-    portal = next(c for c in callers if c["kind"] == "portal")
-    client = GatewayClient(gateway, portal["id"], portal["secret"])
+    portal_caller = next(c for c in callers if c["kind"] == "portal")
+    portal = GatewayClient(gateway, portal_caller["id"], portal_caller["secret"])
     serial = int(time.time()) % 5000
     grandmother = make_iin(date(1955, 2, 11), "female", serial)
     grandchild = make_iin(date(2022, 6, 1), "male", serial + 1)
@@ -75,23 +106,26 @@ def run_demo(gateway: str, sandbox: str, callers: list[dict], echo: Callable[[st
         ],
     }
     for label, members in families.items():
+        # The applicant signs in at eGov; the portal acts for her from here on.
+        citizen = portal.acting_for(members[0]["iin"], sandbox)
         body = {"channel": "egov", "region_kato": "610000000", "settlement": "urban",
-                "bank_account": {"iban": "KZ86125KZT5004100100", "bank_code": "HSBKKZKX"},
-                "expense_check_consent": False, "members": members}
-        created = client.post("/v1/applications", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+                "bank_account": DEMO_BANK_ACCOUNT, "expense_check_consent": False, "members": members}
+        created = citizen.post("/v1/applications", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
         created.raise_for_status()
         app_id = created.json()["id"]
-        echo(f"\n{label}: application {app_id}")
-        decided = client.wait_for(f"/v1/applications/{app_id}", lambda a: a["decision"] is not None)
+        echo(f"\n{label}: application {app_id} (submitted by the applicant, signed in at eGov)")
+        decided = citizen.wait_for(f"/v1/applications/{app_id}", lambda a: a["decision"] is not None)
         decision = decided["decision"]
         echo(f"  decision: eligible={decision['eligible']} kind={decision['kind']} "
              f"poverty line={decision['poverty_line']} per-capita income={decision['per_capita_income']}")
         echo(f"  reasons: {', '.join(decision['reasons'])}")
         if decision["eligible"] and decision["kind"] == "conditional":
-            drafted = client.wait_for(f"/v1/applications/{app_id}", lambda a: a["contract_id"] is not None)
-            echo(f"  social contract {drafted['contract_id']} drafted; signing it")
-            client.post(f"/v1/contracts/{drafted['contract_id']}/sign").raise_for_status()
+            drafted = citizen.wait_for(f"/v1/applications/{app_id}", lambda a: a["contract_id"] is not None)
+            echo(f"  social contract {drafted['contract_id']} drafted; the applicant signs it")
+            citizen.post(f"/v1/contracts/{drafted['contract_id']}/sign").raise_for_status()
         if decision["eligible"]:
-            payments = client.wait_for(f"/v1/payments?application_id={app_id}", lambda p: len(p) > 0)
+            payments = citizen.wait_for(f"/v1/payments?application_id={app_id}", lambda p: len(p) > 0)
             for p in payments:
                 echo(f"  payment {p['month']}: TSA {p['tsa']} + child supplement {p['child_supplement']} = {p['total']} tenge")
+        citizen.close()
+    portal.close()

@@ -27,10 +27,15 @@ def up(
     state_dir: Path = typer.Option(Path(".qamqor"), help="Where local data, keys, logs and credentials live."),
     gateway_port: int = typer.Option(8000),
     kafka_port: int = typer.Option(19092),
+    port_offset: int = typer.Option(0, help="Added to every default port (gateway 8000, services 8001–8006, "
+                                            "sandbox 8100, broker 19092) when those are taken."),
+    db_prefix: str = typer.Option("qamqor", help="Databases are <prefix>_intake, …, <prefix>_gateway: another "
+                                                "prefix keeps a second platform's data apart on a shared server."),
 ) -> None:
     """Start PostgreSQL (if needed), the broker, every service, the sandbox and the gateway."""
-    layout = Layout(state_dir=state_dir.resolve(), kafka_port=kafka_port)
-    layout.ports["gateway"] = gateway_port
+    layout = Layout(state_dir=state_dir.resolve(), kafka_port=kafka_port + port_offset, db_prefix=db_prefix)
+    layout.ports = {name: port + port_offset for name, port in layout.ports.items()}
+    layout.ports["gateway"] = gateway_port + port_offset
     started = time.monotonic()
     platform = start_platform(
         layout, on_step=lambda step: typer.echo(f"[{time.monotonic() - started:5.1f}s] starting {step}"))
@@ -91,6 +96,8 @@ def _print_welcome(platform: Platform, seconds: float) -> None:
         typer.echo("")
         typer.echo("Get a token:")
         typer.echo(f"  curl -s -u {portal['id']}:{portal['secret']} -d grant_type=client_credentials {gateway}/oauth/token")
+        typer.echo("The portal acts for a citizen who signed in at eGov IDP (the sandbox plays it) by exchanging")
+        typer.echo("its token and the citizen's assertion: README.md, \"Try it with curl\".")
     typer.echo("\nCtrl-C stops everything.")
 
 
@@ -108,10 +115,11 @@ def migrate(state_dir: Path = typer.Option(Path(".qamqor"))) -> None:
 @app.command()
 def demo(
     gateway: str = typer.Option("http://127.0.0.1:8000"),
-    sandbox: str = typer.Option("http://127.0.0.1:8100"),
+    sandbox: str = typer.Option("http://127.0.0.1:8100", help="also plays eGov IDP, where citizens sign in"),
     state_dir: Path = typer.Option(Path(".qamqor")),
 ) -> None:
-    """Submit two demo families through the gateway and follow them to a payment schedule."""
+    """Two demo families, each submitted by its applicant (signed in at eGov IDP, the portal acting
+    for her), followed through the gateway to a payment schedule."""
     from qamqor_cli.demo import run_demo
 
     callers = json.loads((state_dir / "callers.json").read_text())

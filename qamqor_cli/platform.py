@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from qamqor_cli.infra import REPO_ROOT, Broker, Postgres, ensure_postgres, start_broker
+from sandbox.idp import AUDIENCE as IDP_AUDIENCE, ISSUER as IDP_ISSUER, JWKS_PATH as IDP_JWKS_PATH
 from shared.identity import generate_ed25519_pem
 
 SERVICES = ("intake", "verification", "eligibility", "contracts", "payments", "reporting")
@@ -33,6 +34,7 @@ class Layout:
     kafka_port: int = 19092
     kafka_partitions: int = 4
     environment: str = "development"
+    log_level: str = "INFO"
 
     @property
     def keys_dir(self) -> Path:
@@ -61,9 +63,10 @@ class Platform:
         layout = self.layout
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        prefix = f"QAMQOR_{name.upper()}_"
+        env[prefix + "LOG_LEVEL"] = layout.log_level
         if name == "sandbox":
             return env
-        prefix = f"QAMQOR_{name.upper()}_"
         env |= {
             prefix + "DATABASE_URL": self.postgres.url(layout.database(name)),
             prefix + "KAFKA_BOOTSTRAP": self.broker.bootstrap,
@@ -78,6 +81,10 @@ class Platform:
             env[prefix + "KEY_DIR"] = str(layout.keys_dir)
             for service in SERVICES:
                 env[prefix + f"{service.upper()}_URL"] = layout.url(service)
+            # The sandbox plays eGov IDP: the portal exchanges its citizens' assertions at the gateway.
+            env[prefix + "IDP_JWKS_URL"] = layout.url("sandbox") + IDP_JWKS_PATH
+            env[prefix + "IDP_ISSUER"] = IDP_ISSUER
+            env[prefix + "IDP_AUDIENCE"] = IDP_AUDIENCE
         return env
 
     def app_path(self, name: str) -> str:

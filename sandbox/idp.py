@@ -34,6 +34,9 @@ ASSERTION_LIFETIME_SECONDS = 300
 ISSUER = "https://idp.egov.sandbox.qamqor.kz"
 # The audience eGov IDP puts in assertions it issues for Qamqor's portal sign-ins.
 AUDIENCE = "qamqor"
+# Where the sandbox publishes the IDP's keys (under the sandbox's base URL).
+JWKS_PATH = "/idp/.well-known/jwks.json"
+SIGN_IN_PATH = "/idp/sandbox/sign-in"
 
 
 def _b64url(data: bytes) -> str:

@@ -3,7 +3,9 @@
 - Income registry (state databases of incomes): `GET /registry/v1/incomes`.
 - National identity provider (eGov IDP): signed identity assertions and their JWKS (`sandbox/idp.py`).
 - Control API for tests and demos: `PUT /sandbox/persons/{iin}` sets a person's registry
-  incomes (replacing the synthetic ones), `GET` shows them, `DELETE` restores the synthetic ones.
+  incomes (replacing the synthetic ones), `GET` shows what the registry answers for the person —
+  set or synthetic — over a range of months (by default the twelve before the current one), and
+  `DELETE` restores the synthetic ones.
 
 State set through the control API lives in this process's memory: restarting the sandbox
 returns every person to the seeded synthetic population.
@@ -11,16 +13,17 @@ returns every person to the seeded synthetic population.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.idp import IdentityProvider, create_router as idp_router
 from sandbox.population import synthetic_incomes
-from shared.calendar import month_label, parse_month
+from shared.calendar import business_date, month_label, parse_month
 from shared.errors import InvalidInput, install_error_handlers
 from shared.vocabulary import INCOME_TYPES
 from shared.observability import RequestContextMiddleware, configure_logging, metrics_endpoint
@@ -39,8 +42,38 @@ class PersonState(BaseModel):
     incomes: list[IncomeEntry] = []
 
 
+MAX_MONTHS = 36
+IinPath = Annotated[str, Path(pattern=r"^\d{12}$")]
+MonthQuery = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+def months_between(start: date, end: date) -> list[date]:
+    months: list[date] = []
+    cursor = start
+    while cursor <= end and len(months) < MAX_MONTHS:
+        months.append(cursor)
+        cursor = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
+    return months
+
+
+def registry_answer(persons: dict[str, PersonState], iin: str, months: list[date]) -> list[dict[str, Any]]:
+    """What the income registry answers for a person over these months: the incomes set through
+    the control API, or else the seeded synthetic population's."""
+    state = persons.get(iin)
+    if state is not None:
+        wanted = {month_label(m) for m in months}
+        return [e.model_dump(mode="json") for e in state.incomes if e.month in wanted]
+    return [{"month": month_label(m), **entry} for m in months for entry in synthetic_incomes(iin, m)]
+
+
+def last_twelve_months(today: date) -> tuple[date, date]:
+    end = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
+    start = date(end.year - (end.month < 12), end.month % 12 + 1, 1)
+    return start, end
+
+
 def create_app() -> FastAPI:
-    configure_logging("sandbox")
+    configure_logging("sandbox", os.environ.get("QAMQOR_SANDBOX_LOG_LEVEL", "INFO"))
     app = FastAPI(title="Qamqor sandbox of external systems")
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service="sandbox")
@@ -59,42 +92,41 @@ def create_app() -> FastAPI:
     app.include_router(idp_router(IdentityProvider()))
 
     @app.put("/sandbox/persons/{iin}", tags=["control"])
-    async def set_person(iin: Annotated[str, Field(pattern=r"^\d{12}$")], state: PersonState) -> dict:
+    async def set_person(iin: IinPath, state: PersonState) -> dict:
         for i, entry in enumerate(state.incomes):
             if entry.type not in INCOME_TYPES:
                 raise InvalidInput("unknown income type", errors=[{"field": f"incomes[{i}].type", "message": f"one of {INCOME_TYPES}"}])
         persons[iin] = state
         return {"iin": iin, "incomes": [e.model_dump(mode="json") for e in state.incomes]}
 
-    @app.get("/sandbox/persons/{iin}", tags=["control"])
-    async def get_person(iin: str) -> dict:
-        state = persons.get(iin)
-        return {"iin": iin, "synthetic": state is None,
-                "incomes": [e.model_dump(mode="json") for e in state.incomes] if state else []}
+    @app.get("/sandbox/persons/{iin}", tags=["control"],
+             summary="What the income registry answers for this person (set or synthetic)")
+    async def get_person(
+        iin: IinPath,
+        from_month: Annotated[str | None, Query(alias="from", pattern=MonthQuery)] = None,
+        to_month: Annotated[str | None, Query(alias="to", pattern=MonthQuery)] = None,
+    ) -> dict:
+        default_start, default_end = last_twelve_months(business_date())
+        start = parse_month(from_month) if from_month else default_start
+        end = parse_month(to_month) if to_month else default_end
+        months = months_between(start, end)
+        return {"iin": iin, "synthetic": iin not in persons,
+                "from": month_label(months[0]) if months else month_label(start),
+                "to": month_label(months[-1]) if months else month_label(end),
+                "incomes": registry_answer(persons, iin, months)}
 
     @app.delete("/sandbox/persons/{iin}", tags=["control"], status_code=204)
-    async def reset_person(iin: str) -> None:
+    async def reset_person(iin: IinPath) -> None:
         persons.pop(iin, None)
 
     @app.get("/registry/v1/incomes", tags=["income registry"])
     async def registry_incomes(
         iin: Annotated[str, Query(pattern=r"^\d{12}$")],
-        from_month: Annotated[str, Query(alias="from", pattern=r"^\d{4}-\d{2}$")],
-        to_month: Annotated[str, Query(alias="to", pattern=r"^\d{4}-\d{2}$")],
+        from_month: Annotated[str, Query(alias="from", pattern=MonthQuery)],
+        to_month: Annotated[str, Query(alias="to", pattern=MonthQuery)],
     ) -> dict:
-        start, end = parse_month(from_month), parse_month(to_month)
-        months: list[date] = []
-        cursor = start
-        while cursor <= end and len(months) < 36:
-            months.append(cursor)
-            cursor = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
-        state = persons.get(iin)
-        if state is not None:
-            wanted = {month_label(m) for m in months}
-            incomes = [e.model_dump(mode="json") for e in state.incomes if e.month in wanted]
-        else:
-            incomes = [{"month": month_label(m), **entry} for m in months for entry in synthetic_incomes(iin, m)]
-        return {"iin": iin, "incomes": incomes}
+        months = months_between(parse_month(from_month), parse_month(to_month))
+        return {"iin": iin, "incomes": registry_answer(persons, iin, months)}
 
     return app
 

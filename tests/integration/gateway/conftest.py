@@ -1,6 +1,7 @@
 """Gateway test rig: a migrated gateway database of this session, one stand-in service per
-real service (each a real uvicorn server on its own port, checking internal tokens), and the
-gateway app itself, driven over ASGI."""
+real service (each a real uvicorn server on its own port, checking internal tokens), the
+sandbox's eGov IDP (a real uvicorn server) the gateway verifies citizens' assertions with, and
+the gateway app itself, driven over ASGI."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from gateway.crypto import bank_signature
 from gateway.main import MIGRATIONS_DIR, create_app
 from gateway.routes import ROUTES
 from gateway.callers import create_caller
+from gateway.schemas import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT
 from gateway.settings import GatewaySettings, RateLimit
+from sandbox.idp import AUDIENCE as IDP_AUDIENCE, ISSUER as IDP_ISSUER
 from shared.db import drop_database, ensure_database, migrate
 from shared.identity import CALLER_KINDS
 from tests.integration.gateway.standin import create_standin
@@ -82,7 +85,7 @@ def standins(internal_keys) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def make_settings(gateway_database, standins, internal_keys, state_dir) -> Callable[..., GatewaySettings]:
+def make_settings(gateway_database, standins, internal_keys, state_dir, sandbox_url) -> Callable[..., GatewaySettings]:
     private_file = state_dir / "internal_private.pem"
     key_dir = state_dir / "gateway-keys"
 
@@ -91,6 +94,8 @@ def make_settings(gateway_database, standins, internal_keys, state_dir) -> Calla
             "environment": "test", "database_url": gateway_database, "internal_private_key_file": private_file,
             "key_dir": key_dir, "rate_limits": {kind: RateLimit(rate=1000, burst=1000) for kind in CALLER_KINDS},
             "token_rate_limit": RateLimit(rate=1000, burst=1000), "read_timeout_seconds": 5.0,
+            "idp_jwks_url": f"{sandbox_url}/idp/.well-known/jwks.json", "idp_issuer": IDP_ISSUER,
+            "idp_audience": IDP_AUDIENCE,
             **FAST_ARGON2,
         }
         values.update({f"{name}_url": url for name, url in standins.items()})
@@ -160,6 +165,27 @@ async def get_token(client: httpx.AsyncClient, caller: Registered, scope: str | 
     if scope is not None:
         form["scope"] = scope
     response = await client.post("/oauth/token", data=form)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+async def sign_in(sandbox_url: str, iin: str, **claims: Any) -> str:
+    """The citizen signs in at the sandbox's eGov IDP: the assertion the portal receives."""
+    async with httpx.AsyncClient(base_url=sandbox_url) as idp:
+        response = await idp.post("/idp/sandbox/sign-in", json={"iin": iin, **claims})
+    assert response.status_code == 200, response.text
+    return response.json()["id_token"]
+
+
+async def exchange(client: httpx.AsyncClient, actor_token: str, assertion: str, **extra: str) -> httpx.Response:
+    """The portal's RFC 8693 token exchange at the gateway."""
+    form = {"grant_type": TOKEN_EXCHANGE_GRANT, "subject_token": assertion, "subject_token_type": ID_TOKEN_TYPE,
+            "actor_token": actor_token, "actor_token_type": ACCESS_TOKEN_TYPE, **extra}
+    return await client.post("/oauth/token", data=form)
+
+
+async def citizen_token(client: httpx.AsyncClient, sandbox_url: str, actor_token: str, iin: str) -> str:
+    response = await exchange(client, actor_token, await sign_in(sandbox_url, iin))
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
 

@@ -3,7 +3,9 @@ real service, and one catch-all route that echoes what it saw (the caller from t
 token, the path, the headers named x-qamqor-*, the body's hash). The gateway tests and the
 benchmark run it under a real uvicorn server.
 
-`?delay=S` makes it answer after S seconds (for the 504 test); `?chunks=N` streams N chunks.
+`?delay=S` makes it answer after S seconds (for the 504 test); `?chunks=N` streams N chunks;
+`?subjects=IIN,IIN` names those people in the data-subjects header, as a service whose answer
+carries their data does (`shared.access.note_data_subjects`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from shared.access import DataSubjectsMiddleware, note_data_subjects
 from shared.errors import install_error_handlers
 from shared.identity import InternalTokenVerifier
 from shared.observability import RequestContextMiddleware
@@ -31,6 +34,7 @@ class Summary(BaseModel):
 def create_standin(service: str, public_pem: bytes) -> FastAPI:
     app = FastAPI(title=f"stand-in {service}")
     install_error_handlers(app)
+    app.add_middleware(DataSubjectsMiddleware)
     app.add_middleware(InternalAuthMiddleware, verifier=InternalTokenVerifier(public_pem))
     app.add_middleware(RequestContextMiddleware, service=f"standin-{service}")
 
@@ -46,7 +50,8 @@ def create_standin(service: str, public_pem: bytes) -> FastAPI:
             "path": request.url.path,
             "query": request.url.query,
             "caller": {"id": caller.id, "kind": caller.kind, "scopes": sorted(caller.scopes),
-                       "bank_code": caller.bank_code},
+                       "bank_code": caller.bank_code, "citizen": caller.citizen_iin,
+                       "regions": sorted(caller.regions)},
             "request_id": request.headers.get("x-request-id"),
             "qamqor_headers": sorted(k for k in request.headers if k.startswith("x-qamqor")),
             "authorization_forwarded": "authorization" in request.headers,
@@ -54,6 +59,9 @@ def create_standin(service: str, public_pem: bytes) -> FastAPI:
             "body_length": len(body),
             "body_sha256": hashlib.sha256(body).hexdigest(),
         }
+        subjects = request.query_params.get("subjects")
+        if subjects:
+            note_data_subjects(subjects.split(","))
         chunks = int(request.query_params.get("chunks", "0"))
         if chunks:
             async def stream():  # type: ignore[no-untyped-def]

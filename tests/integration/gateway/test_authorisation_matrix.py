@@ -2,7 +2,13 @@
 specification of who may call what, written out by hand rather than derived from
 DEFAULT_SCOPES, so a wrong default scope fails here. A kind marked `yes` is let through (to the
 stand-in service, which proves the internal token by echoing the caller it verified); a kind
-marked `-` gets 403; a request without a token gets 401 — all problem+json."""
+marked `-` gets 403; a request without a token gets 401 — all problem+json.
+
+What each job needs (issue 8): ops — statistics and application lists (the services mask them);
+FDC — the estimate and application reads (intake lets it use only the status lookup by IIN);
+case workers — applications and contracts (of their regions: the services filter); the portal —
+a family's whole case (acting for a citizen: the services show only the citizen's families).
+Where a service narrows further, its own tests say so; this table is the gateway's door."""
 
 from __future__ import annotations
 
@@ -18,16 +24,19 @@ route                                         portal  fdc  bank  sms_gateway  op
 POST /v1/applications                          yes     -    -     -            -    -            -
 GET  /v1/applications                          yes     yes  -     -            yes  yes          -
 GET  /v1/applications/{application_id}         yes     yes  -     -            yes  yes          -
+GET  /v1/fdc/families/{iin}/status             yes     yes  -     -            yes  yes          -
+GET  /v1/reference/banks                       -       -    -     -            -    -            yes
+PUT  /v1/reference/banks/{bic}                 -       -    -     -            -    -            yes
 GET  /v1/verifications/{application_id}        yes     yes  -     -            yes  yes          -
 POST /v1/eligibility/estimate                  yes     yes  -     -            -    -            -
 GET  /v1/eligibility/decisions/{decision_id}   yes     yes  -     -            yes  yes          -
 GET  /v1/parameters                            -       -    -     -            -    -            yes
 POST /v1/parameters                            -       -    -     -            -    -            yes
-GET  /v1/contracts                             yes     -    -     -            yes  yes          -
-GET  /v1/contracts/{contract_id}               yes     -    -     -            yes  yes          -
+GET  /v1/contracts                             yes     -    -     -            -    yes          -
+GET  /v1/contracts/{contract_id}               yes     -    -     -            -    yes          -
 POST /v1/contracts/{contract_id}/sign          yes     -    -     -            -    -            -
-GET  /v1/payments                              yes     yes  -     -            yes  -            -
-GET  /v1/payments/{payment_id}                 yes     yes  -     -            yes  -            -
+GET  /v1/payments                              yes     -    -     -            -    -            -
+GET  /v1/payments/{payment_id}                 yes     -    -     -            -    -            -
 POST /v1/banks/{bank_code}/payment-status      -       -    yes   -            -    -            -
 GET  /v1/banks/{bank_code}/payment-orders      -       -    yes   -            -    -            -
 GET  /v1/stats/summary                         -       -    -     -            yes  -            yes
@@ -38,7 +47,9 @@ GET  /v1/callers/{caller_id}                   -       -    -     -            -
 POST /v1/callers/{caller_id}/rotate-secret     -       -    -     -            -    -            yes
 POST /v1/callers/{caller_id}/disable           -       -    -     -            -    -            yes
 POST /v1/callers/{caller_id}/enable            -       -    -     -            -    -            yes
+PUT  /v1/callers/{caller_id}/regions           -       -    -     -            -    -            yes
 GET  /v1/audit                                 -       -    -     -            -    -            yes
+GET  /v1/audit/data-access                     -       -    -     -            -    -            yes
 GET  /metrics                                  -       -    -     -            yes  -            yes
 """
 
@@ -116,6 +127,7 @@ async def test_caller_kind_on_route(case: tuple[str, Route], gateway, register) 
     assert seen["caller"]["kind"] == kind
     assert seen["caller"]["scopes"] == sorted(caller.scopes)
     assert seen["caller"]["bank_code"] == caller.bank_code
+    assert seen["caller"]["citizen"] is None and seen["caller"]["regions"] == []
     # Only the gateway's own internal token arrives; spoofed caller headers and the bearer
     # token do not.
     assert seen["qamqor_headers"] == ["x-qamqor-internal-token"] + (

@@ -118,6 +118,8 @@ async def test_seed_demo_callers_keeps_working_secrets(gateway, make_settings) -
     assert all(b["signing_secret"] for b in banks)
     for entry in first:
         assert set(entry["scopes"]) == DEFAULT_SCOPES[entry["kind"]]
+    [case_worker] = [c for c in first if c["kind"] == "case_worker"]
+    assert case_worker["regions"] == ["61", "79"]
 
     tampered = [dict(c) for c in first]
     tampered[0]["secret"] = "forgotten"
@@ -128,6 +130,21 @@ async def test_seed_demo_callers_keeps_working_secrets(gateway, make_settings) -
     for entry in second:
         caller = Registered(entry["id"], entry["kind"], entry["secret"], entry["scopes"])
         assert await get_token(gateway, caller)
+
+    # A state dir from before issue 8: the demo ops caller held contracts and payments too.
+    from sqlalchemy import text
+
+    async with gateway.gateway.engine.begin() as conn:
+        await conn.execute(text("UPDATE callers SET scopes = ARRAY['stats:read', 'applications:read', "
+                                "'contracts:read', 'payments:read'], regions = '{}' WHERE kind IN ('ops', 'case_worker')"
+                                " AND id LIKE 'demo-%'"))
+    third = await seed_demo_callers(settings.database_url, second, settings=settings)
+    assert third == second
+    async with gateway.gateway.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT kind, scopes, regions FROM callers WHERE id IN "
+                                        "('demo-ops', 'demo-case-worker') ORDER BY kind"))).all()
+    assert [(k, sorted(s), r) for k, s, r in rows] == [
+        ("case_worker", sorted(DEFAULT_SCOPES["case_worker"]), ["61", "79"]), ("ops", sorted(DEFAULT_SCOPES["ops"]), [])]
 
 
 async def test_merged_openapi(gateway) -> None:
@@ -146,8 +163,57 @@ async def test_merged_openapi(gateway) -> None:
     flows = doc["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
     assert flows["tokenUrl"] == "/oauth/token" and "callers:admin" in flows["scopes"]
     assert doc["x-qamqor-unavailable-services"] == []
+
+    # Every error, whoever answers it, is problem+json with the one shared schema.
+    problem = doc["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "instance", "errors"} <= set(problem["properties"])
+    assert problem["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/FieldProblem"}
+    assert {"field", "message"} <= set(doc["components"]["schemas"]["FieldProblem"]["properties"])
+    assert "HTTPValidationError" not in json.dumps(doc) and "ValidationError" not in doc["components"]["schemas"]
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            errors = {code: r for code, r in operation["responses"].items() if code[0] in "45"}
+            for code, response in errors.items():
+                assert list(response["content"]) == ["application/problem+json"], (path, method, code)
+                ref = response["content"]["application/problem+json"]["schema"]["$ref"]
+                assert ref in ("#/components/schemas/Problem", "#/components/schemas/OAuthProblem"), (path, code)
+    for route in ROUTES:
+        codes = set(doc["paths"][route.path][route.method.lower()]["responses"])
+        expected = {"401", "403", "422", "429", "503"}
+        expected |= {"502", "504"} if route.service != "gateway" else set()
+        expected |= {"404"} if route.params else set()
+        expected |= {"400", "413", "415"} if route.method in ("POST", "PUT") else set()
+        assert expected <= codes, (route.path, expected - codes)
+        assert "Retry-After" in doc["paths"][route.path][route.method.lower()]["responses"]["503"]["headers"]
+    token = doc["paths"]["/oauth/token"]["post"]
+    form = token["requestBody"]["content"]["application/x-www-form-urlencoded"]
+    assert "urn:ietf:params:oauth:grant-type:token-exchange" in form["schema"]["properties"]["grant_type"]["enum"]
+    assert {"client_credentials", "token_exchange"} <= set(form["examples"])
+    assert {"400", "401", "429", "503"} <= set(token["responses"])
+    assert token["responses"]["400"]["content"]["application/problem+json"]["schema"]["$ref"].endswith("OAuthProblem")
+    regions = doc["paths"]["/v1/callers/{caller_id}/regions"]["put"]
+    assert regions["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/RegionsIn")
+    assert "/v1/audit/data-access" in doc["paths"]
+
+
+async def test_docs_work_offline(gateway) -> None:
+    """Swagger UI comes from the gateway itself: the page names no other host, and every file
+    it references is served (without a token)."""
+    import re
+
     docs = await gateway.get("/docs")
-    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert docs.status_code == 200 and "SwaggerUIBundle" in docs.text
+    assert not re.search(r"https?://", docs.text), "the page references another host"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(assets)
+    for asset in assets:
+        served = await gateway.get(asset)
+        assert served.status_code == 200, asset
+        assert len(served.content) > 100, asset
+    assert (await gateway.get("/docs/assets/swagger-ui-bundle.js")).headers["content-type"].startswith(
+        ("application/javascript", "text/javascript"))
+    assert (await gateway.get("/docs/assets/no-such-file.js")).status_code == 404
+    assert (await gateway.get("/docs/oauth2-redirect")).status_code == 200
 
 
 async def test_openapi_tolerates_a_service_that_is_down(make_settings) -> None:
@@ -173,3 +239,39 @@ async def test_a_secret_sealed_under_another_master_key_spoils_only_its_caller(g
     assert gw.directory.get("foreign-sealed-bank").signing_secret is None
     portal = await register("portal")
     assert (await gateway.get("/v1/applications", headers=bearer(await get_token(gateway, portal)))).status_code == 200
+
+
+def test_the_real_services_errors_become_problems(gateway) -> None:
+    """The real services' documents (FastAPI adds its HTTPValidationError 422 to each) merged: every
+    error of every operation is the shared Problem, and the default schema is gone."""
+    from gateway.openapi import merge
+    from tests.integration.test_route_table import SERVICES, service_app
+
+    service_docs = {name: service_app(name).openapi() for name in SERVICES}
+    assert any("HTTPValidationError" in json.dumps(d) for d in service_docs.values())
+    doc = merge(gateway.app.openapi(), service_docs, title="Qamqor API")
+    assert "HTTPValidationError" not in json.dumps(doc)
+    assert doc["x-qamqor-unavailable-services"] == []
+    for route in ROUTES:
+        operation = doc["paths"][route.path][route.method.lower()]
+        for code, response in operation["responses"].items():
+            if code[0] in "45":
+                assert response["content"]["application/problem+json"]["schema"]["$ref"].endswith("Problem"), \
+                    (route.path, code)
+            elif code.startswith("2") and route.service != "gateway" and route.path != "/metrics":
+                assert "application/json" in response.get("content", {}) or code == "204", (route.path, code)
+    refs = set()
+
+    def walk(node):  # noqa: ANN001, ANN202
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref":
+                    refs.add(value.rsplit("/", 1)[1])
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(doc)
+    assert refs <= set(doc["components"]["schemas"]), refs - set(doc["components"]["schemas"])

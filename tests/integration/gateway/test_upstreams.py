@@ -75,7 +75,9 @@ async def test_an_answer_delimited_by_closing_the_connection(make_settings, gate
     assert served == 2
 
 
-async def test_silence_is_a_504_garbage_and_hanging_up_are_502(make_settings, gateway, register) -> None:
+async def test_silence_is_a_504_garbage_is_a_502_hanging_up_a_503(make_settings, gateway, register) -> None:
+    """A GET the service hangs up on without answering may safely be repeated: the caller is told
+    to repeat it later (503 with Retry-After). An answer that is not HTTP is a 502."""
     release = asyncio.Event()
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -96,17 +98,19 @@ async def test_silence_is_a_504_garbage_and_hanging_up_are_502(make_settings, ga
     headers = await _ops_headers(gateway, register)
     (silent_server, silent_url), (garbage_server, garbage_url), (hangup_server, hangup_url) = [
         await _serve(handler) for handler in (silent, garbage, hangs_up)]
-    settings = make_settings(reporting_url=silent_url, payments_url=garbage_url, contracts_url=hangup_url,
+    settings = make_settings(reporting_url=silent_url, intake_url=garbage_url, verification_url=hangup_url,
                              read_timeout_seconds=0.2)
     async with silent_server, garbage_server, hangup_server, running_gateway(settings) as gw:
         try:
             assert (await gw.get("/v1/stats/summary", headers=headers)).status_code == 504
         finally:
             release.set()
-        for path in ("/v1/payments", "/v1/contracts"):
-            broken = await gw.get(path, headers=headers)
-            assert broken.status_code == 502, path
-            assert broken.headers["content-type"] == PROBLEM_JSON
+        broken = await gw.get("/v1/applications", headers=headers)
+        assert broken.status_code == 502
+        assert broken.headers["content-type"] == PROBLEM_JSON
+        gone = await gw.get("/v1/verifications/0190a1b2-c3d4-7e5f-8a9b-000000000001", headers=headers)
+        assert gone.status_code == 503
+        assert gone.headers["content-type"] == PROBLEM_JSON and gone.headers["retry-after"] == "1"
 
 
 async def test_a_full_pool_is_a_503(make_settings, gateway, register) -> None:

@@ -1,0 +1,96 @@
+"""The whole platform as `make run` starts it — separate processes, real HTTP, real PostgreSQL,
+the real broker, the sandbox playing the external systems and eGov IDP — started ONCE per test
+session and shared by every e2e module. The portal acts for citizens as the real one does: the
+citizen signs in at eGov IDP, the portal exchanges its token and the assertion for a token acting
+for the citizen (RFC 8693)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from qamqor_cli.demo import DEMO_BANK_ACCOUNT, GatewayClient
+from qamqor_cli.infra import free_port
+from qamqor_cli.platform import DEFAULT_PORTS, SERVICES, Layout, Platform, start_platform
+from shared.calendar import Quarter, business_date, month_label
+from shared.db import drop_database
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory, postgres, db_prefix) -> Platform:
+    layout = Layout(
+        state_dir=tmp_path_factory.mktemp("platform"),
+        db_prefix=f"{db_prefix}_e2e",
+        ports={name: free_port() for name in DEFAULT_PORTS},
+        kafka_port=free_port(),
+        environment="test",
+        log_level="DEBUG",  # every log line the code can write is written, and scanned for personal data
+    )
+    for name in SERVICES + ("gateway",):
+        asyncio.run(drop_database(postgres.url(layout.database(name))))
+    running = start_platform(layout)
+    yield running
+    running.stop()
+
+
+def caller_of(platform: Platform, kind: str) -> dict[str, Any]:
+    return next(c for c in platform.callers if c["kind"] == kind)
+
+
+@pytest.fixture(scope="session")
+def portal(platform) -> GatewayClient:
+    """The portal's own token: it acts for citizens through `citizen(...)`."""
+    caller = caller_of(platform, "portal")
+    return GatewayClient(platform.layout.url("gateway"), caller["id"], caller["secret"])
+
+
+@pytest.fixture(scope="session")
+def citizen(platform, portal):
+    """`citizen(iin)`: the portal acting for that citizen, who has just signed in at eGov IDP."""
+    def act_for(iin: str) -> GatewayClient:
+        return portal.acting_for(iin, platform.layout.url("sandbox"))
+
+    return act_for
+
+
+@pytest.fixture(scope="session")
+def sandbox(platform):
+    with httpx.Client(base_url=platform.layout.url("sandbox")) as client:
+        yield client
+
+
+def assessment_months() -> list[str]:
+    return [month_label(m) for m in Quarter.of(business_date()).previous().months()]
+
+
+def set_incomes(sandbox: httpx.Client, iin: str, kind: str | None, monthly: str) -> None:
+    incomes = [] if kind is None else [{"month": m, "type": kind, "amount": monthly} for m in assessment_months()]
+    sandbox.put(f"/sandbox/persons/{iin}", json={"incomes": incomes}).raise_for_status()
+
+
+def application(members: list[dict], region: str = "610000000") -> dict[str, Any]:
+    return {"channel": "egov", "region_kato": region, "settlement": "urban", "bank_account": DEMO_BANK_ACCOUNT,
+            "expense_check_consent": False, "members": members}
+
+
+def submit(client: GatewayClient, members: list[dict]) -> str:
+    response = client.post("/v1/applications", json=application(members),
+                           headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def estimate(client: GatewayClient, members: list[dict], incomes: list[dict]) -> dict:
+    """The same family through the stateless estimate: the flow must decide exactly this."""
+    response = client.post("/v1/eligibility/estimate", json={
+        "region_kato": "610000000", "application_date": business_date().isoformat(),
+        "members": [{k: m[k] for k in ("iin", "birth_date", "sex", "relation", "employed",
+                                       "full_time_student", "disability_group", "carer")} for m in members],
+        "incomes": incomes,
+    })
+    assert response.status_code == 200, response.text
+    return response.json()
