@@ -24,7 +24,7 @@ from services.intake.settings import IntakeSettings
 from shared.db import drop_database, ensure_database, migrate
 from shared.errors import PROBLEM_JSON
 from shared.identity import Caller, mint_internal_token
-from tests.integration.gateway.conftest import UvicornOnSocket, get_token, running_gateway
+from tests.integration.gateway.conftest import UvicornOnSocket, citizen_token, get_token, running_gateway
 from tests.integration.gateway.standin import create_standin
 from tests.support import application_body, person
 
@@ -96,13 +96,16 @@ def _family() -> dict[str, Any]:
 
 async def test_a_500_from_intake_keeps_its_connection_usable(intake, internal_keys) -> None:
     """The service end: after a 500, the same keep-alive connection carries the next request."""
+    ops = mint_internal_token(internal_keys[0], Caller("next-ops", "ops", frozenset({"applications:read"})), "r")
+    family = _family()
     token = mint_internal_token(internal_keys[0], Caller("next-portal", "portal",
-                                                         frozenset({"applications:read", "applications:write"})), "r")
-    body = orjson.dumps(_family())
+                                                         frozenset({"applications:read", "applications:write"}),
+                                                         citizen_iin=family["members"][0]["iin"]), "r")
+    body = orjson.dumps(family)
     reader, writer = await asyncio.open_connection("127.0.0.1", intake.port)
     try:
         writer.write(f"GET {FAILING_REQUEST} HTTP/1.1\r\nHost: intake\r\n"
-                     f"x-qamqor-internal-token: {token}\r\n\r\n".encode())
+                     f"x-qamqor-internal-token: {ops}\r\n\r\n".encode())
         head, answer = await _read_response(reader)
         assert head.startswith(b"HTTP/1.1 500"), head
         assert orjson.loads(answer)["type"].endswith("/internal-error")
@@ -122,18 +125,20 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, await reader.readexactly(length)
 
 
-async def test_a_500_through_the_gateway_then_good_requests(intake, make_settings, register) -> None:
+async def test_a_500_through_the_gateway_then_good_requests(intake, make_settings, register, sandbox_url) -> None:
     """Issue 7's reproduction (then `GET /v1/applications?status=%00`, which is a 422 since every
-    input is checked): a request that makes intake answer 500, then applications are submitted
-    — each is answered 201 and saved."""
+    input is checked): a request that makes intake answer 500 (an ops list), then citizens'
+    applications are submitted — each is answered 201 and saved."""
     async with running_gateway(make_settings(intake_url=intake.url)) as gateway:
-        portal = await register("portal")
-        headers = bearer(await get_token(gateway, portal))
-        failed = await gateway.get(FAILING_REQUEST, headers=headers)
+        ops = await register("ops")
+        failed = await gateway.get(FAILING_REQUEST, headers=bearer(await get_token(gateway, ops)))
         assert failed.status_code == 500, failed.text
         assert failed.headers["content-type"] == PROBLEM_JSON
+        portal_token = await get_token(gateway, await register("portal"))
         for _ in range(3):
-            submitted = await gateway.post("/v1/applications", json=_family(),
+            family = _family()
+            headers = bearer(await citizen_token(gateway, sandbox_url, portal_token, family["members"][0]["iin"]))
+            submitted = await gateway.post("/v1/applications", json=family,
                                            headers=headers | {"Idempotency-Key": str(uuid.uuid4())})
             assert submitted.status_code == 201, submitted.text
             saved = await gateway.get(f"/v1/applications/{submitted.json()['id']}", headers=headers)
