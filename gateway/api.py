@@ -45,7 +45,7 @@ def _admin(request: Request) -> Caller:
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
 AdminDep = Annotated[Caller, Depends(_admin)]
 
-CallerId = Annotated[str, Path(max_length=64, examples=["demo-case-worker"])]
+CallerId = Annotated[str, Path(max_length=64, examples=["portal-2"])]
 
 oauth = APIRouter(tags=["oauth"])
 callers = APIRouter(prefix="/v1", tags=["callers"])

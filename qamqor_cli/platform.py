@@ -35,6 +35,8 @@ class Layout:
     kafka_partitions: int = 4
     environment: str = "development"
     log_level: str = "INFO"
+    # Extra environment for every process (tests raise the gateway's rate limits with it).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def keys_dir(self) -> Path:
@@ -64,6 +66,7 @@ class Platform:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         prefix = f"QAMQOR_{name.upper()}_"
+        env |= layout.extra_env
         env[prefix + "LOG_LEVEL"] = layout.log_level
         if name == "sandbox":
             return env
