@@ -46,8 +46,18 @@ class FamilyAccess:
         return self.view == MASKED
 
 
-def family_access(caller: Caller) -> FamilyAccess:
-    """What `caller` may see of families; Forbidden for a caller whose job needs none."""
+def family_access(caller: Caller, *, unmaskable: str | None = None) -> FamilyAccess:
+    """What `caller` may see of families; Forbidden for a caller whose job needs none.
+
+    `unmaskable`: the data asked for has no masked form (a member's incomes, a contract's
+    obligations); it says what it is, and a caller with only a masked view is refused."""
+    access = _access_of(caller)
+    if unmaskable and access.masked:
+        raise Forbidden(f"{unmaskable}: a masked view reads statistics and masked application lists, not this.")
+    return access
+
+
+def _access_of(caller: Caller) -> FamilyAccess:
     if caller.kind == "portal":
         if caller.citizen_iin is None:
             raise Forbidden("The portal reads and changes a family's case only while acting for a citizen: "

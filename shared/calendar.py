@@ -73,6 +73,12 @@ def assessment_quarter(application_date: date) -> Quarter:
     return Quarter.of(application_date).previous()
 
 
+def age_on(birth_date: date, on: date) -> int:
+    """Full years at `on` (rules.md: ages are full years; born 29 February, a year older on
+    1 March in common years)."""
+    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+
+
 def month_label(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events import Envelope
+from shared.iin import mask_iins_in
 from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.observability import EVENTS_CONSUMED, request_id_var
 from shared.outbox import inbox, record_event
@@ -122,6 +123,16 @@ def in_event_order(batches: dict[TopicPartition, list[ConsumerRecord]]) -> Itera
     application's `verified` and `decided` events (two topics) in one poll; handling them as
     they happened keeps its status moves in order."""
     return heapq.merge(*batches.values(), key=lambda message: message.timestamp)
+
+
+def failure_text(exc: BaseException) -> str:
+    """Why a handler failed, for the dead-letter headers an operator reads: a validation error
+    names the fields, never the values (a member's name or IIN); any other text is IIN-masked."""
+    if isinstance(exc, ValidationError):
+        fields = [{"loc": list(e["loc"]), "type": e["type"], "msg": e["msg"]}
+                  for e in exc.errors(include_input=False, include_url=False, include_context=False)]
+        return f"ValidationError: {orjson.dumps(fields).decode()}"
+    return mask_iins_in(f"{type(exc).__name__}: {exc}")
 
 
 class ConsumerRunner:
@@ -229,7 +240,7 @@ class ConsumerRunner:
             envelope = Envelope.model_validate(orjson.loads(message.value))
         except (ValidationError, orjson.JSONDecodeError) as exc:
             log.error("undecodable message at %s/%s@%s", message.topic, message.partition, message.offset)
-            return await self._dead_letter_raw(message, repr(exc))
+            return await self._dead_letter_raw(message, failure_text(exc))
         handler = self.handlers.get(envelope.type)
         if handler is None:
             return True
@@ -242,14 +253,14 @@ class ConsumerRunner:
                     EVENTS_CONSUMED.labels(self.service, envelope.type, outcome).inc()
                     return True
                 except (PermanentError, ValidationError) as exc:
-                    return await self._dead_letter(message, envelope, repr(exc))
+                    return await self._dead_letter(message, envelope, failure_text(exc))
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - every failure is retried, then dead-lettered
                     if attempt == self.max_attempts:
                         log.exception("handler failed %d times; dead-lettering", attempt,
                                       extra={"event_id": envelope.id, "event_type": envelope.type})
-                        return await self._dead_letter(message, envelope, repr(exc))
+                        return await self._dead_letter(message, envelope, failure_text(exc))
                     delay = min(self.backoff_seconds * 2 ** (attempt - 1), 10.0)
                     log.warning("handler failed (attempt %d), retrying in %.1fs: %r", attempt, delay, exc,
                                 extra={"event_id": envelope.id, "event_type": envelope.type})

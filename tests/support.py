@@ -10,6 +10,9 @@ from shared.iin import make_iin
 
 _serial = itertools.count(100)
 
+# An account at Halyk Bank (bank code 601, BIC HSBKKZKX) with valid ISO 13616 check digits.
+HALYK_IBAN = "KZ20601KZT5004100100"
+
 
 def person(birth: date, sex: str, relation: str, **extra: Any) -> dict[str, Any]:
     return {
@@ -30,7 +33,7 @@ def application_body(members: list[dict[str, Any]], region: str = "610000000", *
         "channel": "egov",
         "region_kato": region,
         "settlement": "urban",
-        "bank_account": {"iban": "KZ86125KZT5004100100", "bank_code": "HSBKKZKX"},
+        "bank_account": {"iban": HALYK_IBAN, "bank_code": "HSBKKZKX"},
         "expense_check_consent": False,
         "members": members,
     } | extra
@@ -127,3 +130,99 @@ def sequential_ids(start: int = 1):  # noqa: ANN201
 
     counter = itertools.count(start)
     return lambda: _uuid.UUID(int=next(counter))
+
+
+def someone_else() -> str:
+    """The IIN of a citizen who belongs to no family of any test."""
+    return person(date(1970, 6, 6), "male", "other")["iin"]
+
+
+def data_subjects(response) -> set[str]:  # noqa: ANN001
+    """The people whose data the service says the answer carries (the gateway records them)."""
+    from shared.access import DATA_SUBJECTS_HEADER
+
+    header = response.headers.get(DATA_SUBJECTS_HEADER)
+    return set(header.split(",")) if header else set()
+
+
+async def assert_family_scoped(client, internal_token, path: str, *, scope: str, member_iin: str,  # noqa: ANN001
+                               region_kato: str, listing: bool = False, params: dict | None = None):  # noqa: ANN201
+    """The family-access rules of one read of a family's data, caller by caller. Every token holds
+    the route's scope, so each refusal is the rule's, not the scope's:
+    - the portal acting for a member: 200, the member named among the answer's data subjects;
+    - the portal acting for someone else: 404 — or, for a list, nothing listed;
+    - the portal acting for nobody: 403 `citizen-token-required`;
+    - a case worker of the family's region: 200; of other regions only: 404 (or nothing listed);
+    - ops (statistics and masked application lists only), fdc, bank, admin: 403.
+    Returns the member's answer."""
+    scopes = frozenset({scope})
+
+    async def get(**token):  # noqa: ANN003, ANN202
+        return await client.get(path, params=params, headers=internal_token(scopes=scopes, **token))
+
+    def hidden(response) -> None:  # noqa: ANN001
+        if listing:
+            assert response.status_code == 200 and response.json() == [], f"{path}: {response.text}"
+        else:
+            assert response.status_code == 404, f"{path}: {response.status_code} {response.text}"
+            assert response.headers["content-type"] == "application/problem+json"
+        assert data_subjects(response) == set()
+
+    member = await get(kind="portal", citizen=member_iin)
+    assert member.status_code == 200, f"{path}: {member.status_code} {member.text}"
+    assert member_iin in data_subjects(member)
+    hidden(await get(kind="portal", citizen=someone_else()))
+    unbound = await get(kind="portal")
+    assert unbound.status_code == 403 and unbound.json()["type"].endswith("citizen-token-required"), unbound.text
+    worker = await get(kind="case_worker", regions=frozenset({region_kato[:2]}))
+    assert worker.status_code == 200 and worker.json() == member.json(), worker.text
+    assert member_iin in data_subjects(worker)
+    other_regions = frozenset({"71", "75"} - {region_kato[:2]})
+    hidden(await get(kind="case_worker", regions=other_regions))
+    for kind in ("ops", "fdc", "bank", "admin"):
+        refused = await get(kind=kind, bank_code="HSBKKZKX" if kind == "bank" else None)
+        assert refused.status_code == 403, f"{kind} {path}: {refused.status_code} {refused.text}"
+        assert refused.headers["content-type"] == "application/problem+json" and data_subjects(refused) == set()
+    return member
+
+
+def assert_documents_what_it_answers(service: str) -> None:
+    """The service's OpenAPI: every /v1 operation has a typed success answer with an example, and
+    its real error answers as problem+json with the field-errors list (403 and 422 at least),
+    never FastAPI's default validation schema."""
+    import importlib
+
+    main = importlib.import_module(f"services.{service}.main")
+    settings = getattr(importlib.import_module(f"services.{service}.settings"), f"{service.capitalize()}Settings")
+    document = main.create_app(settings(environment="test")).openapi()
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+
+    def resolved(schema: dict) -> dict:
+        if "$ref" in schema:
+            return schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        if schema.get("type") == "array":
+            return resolved(schema["items"])
+        return schema
+
+    operations = [(method, path, operation) for path, item in document["paths"].items() if path.startswith("/v1/")
+                  for method, operation in item.items()]
+    assert operations
+    for method, path, operation in operations:
+        where = f"{method.upper()} {path}"
+        responses = operation["responses"]
+        [success] = [status for status in responses if status.startswith("2")]
+        body = resolved(responses[success]["content"]["application/json"]["schema"])
+        assert body.get("examples"), f"{where}: no example of its answer"
+        errors = sorted(status for status in responses if not status.startswith("2"))
+        assert {"403", "422"} <= set(errors), f"{where}: {errors}"
+        for status in errors:
+            content = responses[status]["content"]
+            assert list(content) == ["application/problem+json"], f"{where} {status}: {list(content)}"
+            problem = content["application/problem+json"]
+            assert {"type", "title", "status", "detail", "errors"} <= set(problem["schema"]["properties"])
+            assert problem["example"]["status"] == int(status) and responses[status]["description"]
+        if "requestBody" in operation:
+            assert {"400", "415"} <= set(errors), f"{where}: a body's errors undocumented"
+            request = resolved(operation["requestBody"]["content"]["application/json"]["schema"])
+            assert request.get("examples"), f"{where}: no example of its request"

@@ -25,6 +25,10 @@ class ContractNotSignable(Exception):
     """Only a drafted contract can be signed."""
 
 
+class NotTheApplicant(Exception):
+    """Only the family's applicant signs its social contract (another member may read it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SocialContract:
     id: UUID
@@ -35,8 +39,13 @@ class SocialContract:
     period_quarter: str
     obligations: tuple[Obligation, ...]
     drafted_at: datetime
+    # The family, from the decision: who may read the contract (its members) and sign it (its
+    # applicant). Empty for contracts drafted before the family was kept: only case workers see those.
+    applicant_iin: str | None = None
+    member_iins: tuple[str, ...] = ()
     signed_at: datetime | None = None
-    signed_by: str | None = None
+    signed_by: str | None = None  # the citizen (IIN) who signed
+    signed_via: str | None = None  # the portal that relayed the signature
 
 
 def initial_obligations(decision: EligibilityDecided) -> tuple[Obligation, ...]:
@@ -66,6 +75,8 @@ def draft(existing: SocialContract | None, decision: EligibilityDecided, *, cont
         period_quarter=decision.period_quarter,
         obligations=initial_obligations(decision),
         drafted_at=at,
+        applicant_iin=next((m.iin for m in decision.members if m.relation == "applicant"), None),
+        member_iins=tuple(m.iin for m in decision.members),
     )
     return contract, ContractDrafted(
         contract_id=contract.id, application_id=contract.application_id,
@@ -73,14 +84,18 @@ def draft(existing: SocialContract | None, decision: EligibilityDecided, *, cont
     )
 
 
-def sign(contract: SocialContract, signer: str, at: datetime) -> tuple[SocialContract, ContractSigned | None]:
-    """The family signs. Signing a signed contract again is a retry, not a second signature: the
-    contract is unchanged and nothing is announced."""
+def sign(contract: SocialContract, citizen_iin: str, portal: str,
+         at: datetime) -> tuple[SocialContract, ContractSigned | None]:
+    """The family's applicant signs, through `portal`. Signing a signed contract again is a retry,
+    not a second signature: the contract is unchanged and nothing is announced."""
+    if citizen_iin != contract.applicant_iin:
+        raise NotTheApplicant("The social contract is signed by the family's applicant; this citizen is "
+                              "another member of the family.")
     if contract.status == SIGNED:
         return contract, None
     if contract.status != DRAFTED:
         raise ContractNotSignable(f"A contract in status '{contract.status}' cannot be signed.")
-    signed = replace(contract, status=SIGNED, signed_at=at, signed_by=signer)
+    signed = replace(contract, status=SIGNED, signed_at=at, signed_by=citizen_iin, signed_via=portal)
     return signed, ContractSigned(
         contract_id=signed.id, application_id=signed.application_id,
         decision_id=signed.decision_id, signed_at=at,

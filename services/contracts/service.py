@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.contracts import domain, repository
 from services.contracts.schemas import ContractOut
+from shared.access import CITIZEN, FamilyAccess, family_access, note_data_subjects
 from shared.calendar import utcnow
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.events import Envelope
 from shared.events.contracts import EligibilityDecided
 from shared.identity import Caller
@@ -31,31 +32,57 @@ async def draft_on_conditional_approval(session: AsyncSession, envelope: Envelop
     await emit(session, event, source=SOURCE, key=str(contract.application_id), cause=envelope)
 
 
+def _contract_readers(caller: Caller) -> FamilyAccess:
+    """A citizen reads their families' contracts, a case worker their regions'; ops reads only
+    masked lists and statistics, and a contract names each member's obligations."""
+    return family_access(caller, unmaskable="A social contract names each member's obligations")
+
+
+def _signer(caller: Caller) -> FamilyAccess:
+    access = family_access(caller)
+    if access.view != CITIZEN:
+        raise Forbidden("A social contract is signed by the family's applicant, through a portal acting for "
+                        "them (a citizen-bound token).", slug="citizen-token-required",
+                        title="A citizen-bound token is required")
+    return access
+
+
 async def sign(*, session: AsyncSession, caller: Caller, contract_id: UUID) -> ContractOut:
-    contract = await _existing(session, contract_id, for_update=True)
+    access = _signer(caller)
+    contract = await _existing(session, access, contract_id, for_update=True)
     try:
-        signed, event = domain.sign(contract, caller.id, utcnow())
+        signed, event = domain.sign(contract, access.citizen_iin, caller.id, utcnow())  # type: ignore[arg-type]
+    except domain.NotTheApplicant as refusal:
+        raise Forbidden(str(refusal), slug="applicant-signs", title="Only the applicant signs") from None
     except domain.ContractNotSignable as refusal:
         raise Conflict(str(refusal), slug="contract-not-signable") from None
     if event is not None:
         await repository.save(session, signed)
         await emit(session, event, source=SOURCE, key=str(signed.application_id),
                    correlation_id=str(signed.application_id))
-    return ContractOut.model_validate(signed)
+    return _shown(signed)
 
 
-async def get_contract(*, session: AsyncSession, contract_id: UUID) -> ContractOut:
-    return ContractOut.model_validate(await _existing(session, contract_id))
+async def get_contract(*, session: AsyncSession, caller: Caller, contract_id: UUID) -> ContractOut:
+    return _shown(await _existing(session, _contract_readers(caller), contract_id))
 
 
-async def list_contracts(*, session: AsyncSession, application_id: UUID | None, status: str | None,
-                         limit: int) -> list[ContractOut]:
-    contracts = await repository.list_recent(session, application_id=application_id, status=status, limit=limit)
-    return [ContractOut.model_validate(c) for c in contracts]
+async def list_contracts(*, session: AsyncSession, caller: Caller, application_id: UUID | None,
+                         status: str | None, limit: int) -> list[ContractOut]:
+    contracts = await repository.list_recent(session, access=_contract_readers(caller),
+                                             application_id=application_id, status=status, limit=limit)
+    return [_shown(c) for c in contracts]
 
 
-async def _existing(session: AsyncSession, contract_id: UUID, *, for_update: bool = False) -> domain.SocialContract:
+def _shown(contract: domain.SocialContract) -> ContractOut:
+    note_data_subjects(contract.member_iins)
+    return ContractOut.model_validate(contract)
+
+
+async def _existing(session: AsyncSession, access: FamilyAccess, contract_id: UUID, *,
+                    for_update: bool = False) -> domain.SocialContract:
     contract = await repository.get(session, contract_id, for_update=for_update)
-    if contract is None:
+    # A contract of a family the caller may not see answers as if there were none.
+    if contract is None or not access.may_see(contract.member_iins, contract.region_kato):
         raise NotFound(f"No contract {contract_id}.")
     return contract

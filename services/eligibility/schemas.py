@@ -1,64 +1,109 @@
 """Requests and responses of the eligibility API; `to_case` turns an estimate request into the
-domain's `Case` (stored decisions keep their input in the domain's own record format, not this)."""
+domain's `Case` (stored decisions keep their input in the domain's own record format, not this).
+
+Every request is checked at the door, each field by itself (the rules engine then checks the
+family as a whole): amounts bounded, codes registered, dates within the years Qamqor works in."""
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
-from services.eligibility.domain import Case, Expenses, History, Income, Member
+from services.eligibility.domain import (
+    INCOME_TYPES,
+    PARAMETER_KINDS,
+    RELATIONS,
+    Case,
+    Expenses,
+    History,
+    Income,
+    Member,
+)
 from shared.calendar import parse_month
+from shared.inputs import InputModel
+from shared.regions import is_registered_kato
+
+# ---- checked at the door ----------------------------------------------------------------------
+
+MAX_AMOUNT = Decimal("1000000000.00")  # a billion tenge: above any income or expense a family reports
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _registered_kato(kato: str) -> str:
+    if not is_registered_kato(kato):
+        raise ValueError("not a code of the KATO classifier Qamqor ships (its regions and cities, e.g. "
+                         "610000000 Turkestan region)")
+    return kato
 
 
-class MemberIn(_In):
-    iin: str = Field(pattern=r"^\d{12}$")
-    birth_date: date
+RegisteredKato = Annotated[str, Field(pattern=r"^\d{9}$", description="A KATO code of the shipped classifier",
+                                      examples=["610000000"]), AfterValidator(_registered_kato)]
+Iin = Annotated[str, Field(pattern=r"^\d{12}$", description="Individual identification number (12 digits)")]
+Money = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2,
+                                 description="Tenge, at most 2 decimals, 0 to 1,000,000,000.00")]
+# Qamqor's years: the rules' dates, quarters and months stay well inside what a date can hold.
+WorkingDate = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
+BirthDate = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2099, 12, 31))]
+Month = Annotated[str, Field(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM",
+                             examples=["2026-07"])]
+ParameterName = Literal[tuple(PARAMETER_KINDS)]  # type: ignore[valid-type]
+
+
+class MemberIn(InputModel):
+    iin: Iin
+    birth_date: BirthDate
     sex: Literal["male", "female"]
-    relation: Literal["applicant", "spouse", "child", "parent", "sibling", "grandparent", "grandchild", "other"]
+    relation: Literal[RELATIONS]  # type: ignore[valid-type]
     employed: bool = False
     full_time_student: bool = False
     disability_group: Literal[1, 2, 3] | None = None
     carer: bool = False
     # Accepted so a member can be sent as the application has it; the rules do not read them.
-    full_name: str | None = None
-    phone: str | None = None
+    full_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"\S")
+    phone: str | None = Field(default=None, pattern=r"^\+7\d{10}$")
 
 
-class IncomeIn(_In):
-    iin: str = Field(pattern=r"^\d{12}$")
-    type: str
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
-    amount: Decimal
-    source: str | None = None
+class IncomeIn(InputModel):
+    iin: Iin
+    type: Literal[INCOME_TYPES]  # type: ignore[valid-type]
+    month: Month
+    amount: Money
+    source: str | None = Field(default=None, max_length=40)
 
 
-class ExpensesIn(_In):
+class ExpensesIn(InputModel):
     consent: bool
     home_or_car_purchase: bool = False
-    non_mortgage_loans: Decimal = Decimal(0)
-    account_spending: Decimal = Decimal(0)
-    deposits: Decimal = Decimal(0)
+    non_mortgage_loans: Money = Decimal(0)
+    account_spending: Money = Decimal(0)
+    deposits: Money = Decimal(0)
 
 
-class HistoryIn(_In):
-    ban_until: date | None = None
+class HistoryIn(InputModel):
+    ban_until: WorkingDate | None = None
     # A family member's social contract terminated through the recipient's fault on this day: the
     # rules bar a new assignment for `ban_months` from it.
-    contract_terminated_on: date | None = None
+    contract_terminated_on: WorkingDate | None = None
     false_information: bool = False
 
 
-class EstimateIn(_In):
-    region_kato: str
-    application_date: date
+class EstimateIn(InputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "region_kato": "150000000", "application_date": "2026-04-15",
+        "members": [
+            {"iin": "900505400013", "birth_date": "1990-05-05", "sex": "female", "relation": "applicant"},
+            {"iin": "150505500018", "birth_date": "2015-05-05", "sex": "male", "relation": "child"}],
+        "incomes": [{"iin": "900505400013", "type": "wage", "month": month, "amount": "40000.00"}
+                    for month in ("2026-01", "2026-02", "2026-03")],
+    }]})
+
+    region_kato: RegisteredKato
+    application_date: WorkingDate
+    # A what-if: the estimate of an extension (on an application the system sets it, never a caller).
     extension: bool = False
     members: list[MemberIn] = Field(min_length=1, max_length=30)
     incomes: list[IncomeIn] = Field(default_factory=list, max_length=2000)
@@ -82,12 +127,42 @@ def to_case(body: EstimateIn) -> Case:
     )
 
 
-class ParameterIn(_In):
-    name: str
-    region_kato: str | None = None
-    valid_from: date
-    valid_to: date | None = None
-    value: Any
+def _parameter_value(raw: Any) -> Any:
+    """What an administrator may send as a value, before the parameter's own kind is checked."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, (int, float)):
+        if not math.isfinite(raw):
+            raise ValueError("must be a finite number")
+        return Decimal(str(raw))
+    if isinstance(raw, str) and len(raw) <= 100:
+        return raw
+    if isinstance(raw, list) and len(raw) <= 50 and all(isinstance(t, str) and len(t) <= 40 for t in raw):
+        return raw
+    raise ValueError("must be a number, a decimal as text (at most 100 characters), true or false, or a list "
+                     "of at most 50 income types")
+
+
+ParameterValueIn = Annotated[Any, PlainValidator(_parameter_value), WithJsonSchema({
+    "anyOf": [{"type": "number"}, {"type": "string", "maxLength": 100}, {"type": "boolean"},
+              {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 40}}],
+    "description": "A decimal (a JSON number or text), true/false, or a list of income types, as the "
+                   "parameter's kind wants"})]
+
+
+class ParameterIn(InputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "mci", "valid_from": "2027-01-01", "valid_to": "2027-12-31", "value": "4600"},
+        {"name": "poverty_line_median_share", "valid_from": "2027-01-01", "value": "0.4"},
+    ]})
+
+    name: ParameterName
+    region_kato: RegisteredKato | None = None
+    valid_from: WorkingDate
+    valid_to: WorkingDate | None = None
+    value: ParameterValueIn
+    # A value more than 50 % away from the one it follows is refused unless this says it is meant.
+    confirm_large_change: bool = False
 
 
 # ---- responses ------------------------------------------------------------------------------
@@ -95,6 +170,36 @@ class ParameterIn(_In):
 # times keep Python's ISO form, so stored decisions and responses read the same.
 
 IsoDateTime = Annotated[datetime, PlainSerializer(lambda moment: moment.isoformat(), return_type=str)]
+
+
+_DECISION_EXAMPLE: dict[str, Any] = {
+    "eligible": True, "kind": "conditional", "assessment_quarter": "2026-Q1",
+    "period": {"quarter": "2026-Q2", "months": ["2026-04", "2026-05", "2026-06"]},
+    "poverty_line": "37060", "per_capita_income": "20000.00", "members": 2,
+    "monthly": [{"month": month, "tsa": 34120, "child_supplement": 0, "total": 34120}
+                for month in ("2026-04", "2026-05", "2026-06")],
+    "large_family_allowance": [],
+    "reasons": [{"code": "INCOME_BELOW_POVERTY_LINE",
+                 "params": {"per_capita_income": "20000.00", "poverty_line": 37060,
+                            "counted_income_total": "120000.00", "members": 2}},
+                {"code": "CONDITIONAL_ABLE_BODIED", "params": {"able_bodied_members": 1, "members": 2}}],
+    "ignored_incomes": [],
+    "parameters": [{"name": "median_income", "region_kato": "150000000", "value": "105886",
+                    "valid_from": "2026-01-01", "recorded_at": "2023-12-01T00:00:00+00:00"}],
+    "rules_version": "tsa-2025.2",
+}
+_EXPLAINED_EXAMPLE: dict[str, Any] = _DECISION_EXAMPLE | {"reasons": [
+    {"code": "INCOME_BELOW_POVERTY_LINE",
+     "message": "Average monthly income per family member, 20 000.00 ₸, is below the poverty line of 37 060 ₸.",
+     "params": {"per_capita_income": "20000.00", "poverty_line": 37060, "counted_income_total": "120000.00",
+                "members": 2}},
+    {"code": "CONDITIONAL_ABLE_BODIED",
+     "message": "The family has 1 able-bodied member(s): assistance is conditional on a signed social contract.",
+     "params": {"able_bodied_members": 1, "members": 2}}]}
+_PARAMETER_EXAMPLE: dict[str, Any] = {
+    "id": "0193a1b2-c3d4-7e5f-8a9b-000000000010", "name": "mci", "region_kato": None,
+    "valid_from": "2027-01-01", "valid_to": "2027-12-31", "value": "4600",
+    "recorded_at": "2026-11-30T09:00:00+00:00", "recorded_by": "admin-1"}
 
 
 class _Out(BaseModel):
@@ -150,6 +255,8 @@ class ParameterUsedOut(_Out):
 class DecisionOut(_Out):
     """A decision as the rules made it (`Decision.to_dict()`)."""
 
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_DECISION_EXAMPLE]})
+
     eligible: bool
     kind: Literal["conditional", "unconditional"]
     assessment_quarter: str
@@ -168,10 +275,20 @@ class DecisionOut(_Out):
 class EstimateOut(DecisionOut):
     """A decision with each reason explained in the caller's language."""
 
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_EXPLAINED_EXAMPLE]})
+
     reasons: list[ExplainedReasonOut]
 
 
 class StoredDecisionOut(_Out):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "0193a1b2-c3d4-7e5f-8a9b-000000000003", "application_id": "0193a1b2-c3d4-7e5f-8a9b-000000000002",
+        "evidence_id": "0193a1b2-c3d4-7e5f-8a9b-000000000001", "decided_at": "2026-04-15T10:00:00+00:00",
+        "input": {"format": 2, "region_kato": "150000000", "application_date": "2026-04-15", "extension": False,
+                  "members": [], "incomes": [], "expenses": None,
+                  "history": {"ban_until": None, "contract_terminated_on": None, "false_information": False}},
+        "decision": _DECISION_EXAMPLE}]})
+
     id: UUID
     application_id: UUID
     evidence_id: UUID
@@ -184,6 +301,8 @@ class StoredDecisionOut(_Out):
 
 
 class ParameterOut(_Out):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_PARAMETER_EXAMPLE]})
+
     id: UUID
     name: str
     region_kato: str | None
@@ -195,6 +314,11 @@ class ParameterOut(_Out):
 
 
 class ParametersOut(_Out):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "parameters": [_PARAMETER_EXAMPLE],
+        "effective": {"name": "mci", "region_kato": None, "value": "4600", "valid_from": "2027-01-01",
+                      "recorded_at": "2026-11-30T09:00:00+00:00"}}]})
+
     parameters: list[ParameterOut]
     # only when both `name` and `on` are asked: the value in effect (null if none)
     effective: ParameterUsedOut | None = None
@@ -207,3 +331,9 @@ def language(accept_language: str | None) -> str:
         if tag in ("kk", "ru", "en"):
             return tag
     return "en"
+
+
+# ---- problems: every error answer (RFC 9457 problem+json, as shared.errors writes it) ----------
+# The same text in every service's schemas.py (shared.errors has no model of its own answers yet),
+# so the gateway's merged document shows one model.
+

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.eligibility import repository
 from services.eligibility.adapters import ParameterCache
 from services.eligibility.domain import (
+    PARAMETER_KINDS,
     Case,
     Decision,
     Income,
@@ -24,8 +25,10 @@ from services.eligibility.domain import (
     case_from_record,
     case_to_record,
     decide,
+    family_of_record,
     lookup_levels,
     new_parameter_value,
+    recorded_event,
     render,
     validate_case,
     value_to_json,
@@ -41,12 +44,14 @@ from services.eligibility.schemas import (
     StoredDecisionOut,
     to_case,
 )
+from shared.access import FamilyAccess, family_access, note_data_subjects
 from shared.calendar import parse_month, utcnow
 from shared.consumer import PermanentError
 from shared.errors import InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
 from shared.events.contracts import EligibilityDecided, EligibilityDeferred, MonthlyAmount, VerificationCompleted
 from shared.identity import Caller
+from shared.ids import uuid7
 from shared.outbox import emit
 
 SOURCE = "eligibility"
@@ -61,15 +66,22 @@ class MissingParameterError(QamqorError):
 
 async def record_parameter(*, session: AsyncSession, cache: ParameterCache, caller: Caller,
                            body: ParameterIn) -> ParameterRecord:
+    follows = None
+    if body.name in PARAMETER_KINDS:
+        follows = (await cache.current()).followed(body.name, body.valid_from, body.region_kato)
     try:
         value = new_parameter_value(name=body.name, region_kato=body.region_kato, valid_from=body.valid_from,
-                                    valid_to=body.valid_to, value=body.value, recorded_at=utcnow())
+                                    valid_to=body.valid_to, value=body.value, recorded_at=utcnow(),
+                                    follows=follows, confirm_large_change=body.confirm_large_change)
     except InvalidParameter as invalid:
         raise InvalidInput("The parameter value cannot be recorded.",
                            errors=[field_error(e.path, e.message) for e in invalid.errors]) from None
     record = await repository.add_parameter(session, ParameterRecord(
-        name=value.name, region_kato=value.region_kato, valid_from=value.valid_from, valid_to=value.valid_to,
-        value=value_to_json(value.value), recorded_by=caller.id, recorded_at=value.recorded_at))
+        id=uuid7(), name=value.name, region_kato=value.region_kato, valid_from=value.valid_from,
+        valid_to=value.valid_to, value=value_to_json(value.value), recorded_by=caller.id,
+        recorded_at=value.recorded_at))
+    # In the same transaction: services keeping a replica (intake's adult_age) follow the value.
+    await emit(session, recorded_event(value, record.id), source=SOURCE, key=value.name)
     # This process forgets its parameters as soon as the value is committed (before the caller
     # hears 201); other processes hear of it through NOTIFY.
     orm_event.listen(session.sync_session, "after_commit", lambda _: cache.invalidate(), once=True)
@@ -192,11 +204,21 @@ async def decide_pending(*, session: AsyncSession, cache: ParameterCache) -> Non
         await decide_on_evidence(session=session, envelope=Envelope.model_validate(row.evidence_event), cache=cache)
 
 
-async def get_decision(*, session: AsyncSession, cache: ParameterCache, decision_id: UUID, lang: str,
-                       recompute: bool) -> StoredDecisionOut:
+def _decision_readers(caller: Caller) -> FamilyAccess:
+    """A citizen reads their families' decisions, a case worker their regions'; ops reads only
+    masked lists and statistics, and a decision holds each member's incomes."""
+    return family_access(caller, unmaskable="A decision holds each member's incomes")
+
+
+async def get_decision(*, session: AsyncSession, cache: ParameterCache, caller: Caller, decision_id: UUID,
+                       lang: str, recompute: bool) -> StoredDecisionOut:
+    access = _decision_readers(caller)
     record = await repository.decision(session, decision_id)
-    if record is None:
+    members, region_kato = family_of_record(record.case_input) if record is not None else ((), "")
+    # A decision of a family the caller may not see answers as if there were none.
+    if record is None or not access.may_see(members, region_kato):
         raise NotFound(f"No decision {decision_id}.")
+    note_data_subjects(members)
     shown = StoredDecisionOut.model_validate({
         "id": record.id, "application_id": record.application_id, "evidence_id": record.evidence_id,
         "decided_at": record.decided_at, "input": record.case_input, "decision": record.result,

@@ -3,46 +3,129 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 
 from services.intake import service
-from services.intake.schemas import ApplicationIn, ApplicationOut
+from services.intake.schemas import (
+    ApplicationIn,
+    ApplicationOut,
+    ApplicationStatus,
+    BankIn,
+    BankOut,
+    Bic,
+    Iin,
+    KatoCode,
+    TsaStatusOut,
+    problems,
+)
+from shared.access import FamilyAccess, family_access
 from shared.idempotency import require_key
 from shared.service import CallerDep, RequireScope, SessionDep
 
-router = APIRouter(prefix="/v1", tags=["applications"])
+router = APIRouter(prefix="/v1")
 
 
-@router.post("/applications", status_code=201, response_model=ApplicationOut,
+# Who the caller acts for is settled before the request's parameters and body are read: a
+# caller refused here learns nothing from validation errors.
+def _family_access(caller: CallerDep) -> FamilyAccess:
+    return family_access(caller)
+
+
+def _applying_citizen(caller: CallerDep) -> str:
+    return service.applying_citizen(caller)
+
+
+def _fdc_only(caller: CallerDep) -> None:
+    service.fdc_only(caller)
+
+
+AccessDep = Annotated[FamilyAccess, Depends(_family_access)]
+CitizenDep = Annotated[str, Depends(_applying_citizen)]
+
+
+@router.post("/applications", status_code=201, response_model=ApplicationOut, tags=["applications"],
              dependencies=[Depends(RequireScope("applications:write"))],
-             summary="Submit an application for targeted social assistance")
+             responses=problems("malformed-json", "idempotency-key-required", "missing-scope", "portal-only",
+                                "citizen-token-required", "not-the-applicant", "active-application-exists",
+                                "unsupported-media-type", "invalid-application", "extension-not-accepted",
+                                "idempotency-key-reused", "parameter-missing"),
+             summary="Submit an application for targeted social assistance",
+             description="The portal submits for the citizen it acts for (a citizen-bound token), who must be "
+                         "the family's applicant. The `Idempotency-Key` makes a retry safe: the same key and body "
+                         "give the same answer, and no second application.")
 async def submit_application(
     body: ApplicationIn,
     session: SessionDep,
     caller: CallerDep,
+    citizen: CitizenDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     # The body is the stored answer of the first request with this key (replayed as it was).
     status, response = await service.submit(
-        session=session, caller=caller, idempotency_key=require_key(idempotency_key), body=body
+        session=session, caller=caller, citizen=citizen, idempotency_key=require_key(idempotency_key), body=body
     )
     return JSONResponse(response, status_code=status, headers={"Location": f"/v1/applications/{response['id']}"})
 
 
-@router.get("/applications/{application_id}", response_model=ApplicationOut,
+@router.get("/applications/{application_id}", response_model=ApplicationOut, tags=["applications"],
             dependencies=[Depends(RequireScope("applications:read"))],
-            summary="An application with its status timeline and decision")
-async def get_application(application_id: UUID, session: SessionDep) -> ApplicationOut:
-    return await service.get_application(session=session, application_id=application_id)
+            responses=problems("missing-scope", "citizen-token-required", "kind-without-access", "not-found",
+                               "invalid-application-id"),
+            summary="An application with its status timeline and decision",
+            description="The citizen sees their own families, a case worker the families of their regions, ops "
+                        "every family masked; any other application is 404.")
+async def get_application(application_id: UUID, session: SessionDep, access: AccessDep) -> ApplicationOut:
+    return await service.get_application(session=session, access=access, application_id=application_id)
 
 
-@router.get("/applications", response_model=list[ApplicationOut], dependencies=[Depends(RequireScope("applications:read"))],
-            summary="Recent applications")
+@router.get("/applications", response_model=list[ApplicationOut], tags=["applications"],
+            dependencies=[Depends(RequireScope("applications:read"))],
+            responses=problems("missing-scope", "citizen-token-required", "kind-without-access",
+                               "masked-view-no-person-search", "invalid-query", "control-character"),
+            summary="Recent applications the caller may see",
+            description="The latest first, within the caller's view (the citizen's own families, a case "
+                        "worker's regions, or every family masked for ops). `iin` narrows to one person's "
+                        "applications; a masked view may not search by person.")
 async def list_applications(
     session: SessionDep,
-    status: str | None = None,
-    region_kato: Annotated[str | None, Query(pattern=r"^\d{9}$")] = None,
+    access: AccessDep,
+    status: ApplicationStatus | None = None,
+    region_kato: Annotated[KatoCode | None, Query()] = None,
+    iin: Annotated[Iin | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ApplicationOut]:
-    return await service.list_applications(session=session, status=status, region_kato=region_kato, limit=limit)
+    return await service.list_applications(session=session, access=access, status=status, region_kato=region_kato,
+                                           iin=iin, limit=limit)
+
+
+@router.get("/fdc/families/{iin}/status", response_model=TsaStatusOut, tags=["applications"],
+            dependencies=[Depends(RequireScope("applications:read")), Depends(_fdc_only)],
+            responses=problems("missing-scope", "fdc-only", "invalid-iin"),
+            summary="Where a person's targeted social assistance stands (Family Development Centres)",
+            description="The status, period and monthly amount of the latest application the person is a "
+                        "member of; `none` if they never applied. For FDC callers only.")
+async def tsa_status(iin: Annotated[Iin, Path()], session: SessionDep) -> TsaStatusOut:
+    return await service.tsa_status(session=session, iin=iin)
+
+
+@router.get("/reference/banks", response_model=list[BankOut], tags=["reference data"],
+            dependencies=[Depends(RequireScope("parameters:read"))],
+            responses=problems("missing-scope", "control-character"),
+            summary="The banks that pay social benefits",
+            description="An application's account must be at one of the active banks, named by its BIC.")
+async def list_banks(session: SessionDep, active: bool | None = None) -> list[BankOut]:
+    return await service.list_banks(session=session, active=active)
+
+
+@router.put("/reference/banks/{bic}", response_model=BankOut, tags=["reference data"],
+            dependencies=[Depends(RequireScope("parameters:write"))],
+            responses={201: {"model": BankOut, "description": "The bank was added"}}
+            | problems("malformed-json", "missing-scope", "bank-code-taken", "unsupported-media-type",
+                       "invalid-bank"),
+            summary="Add, rename or deactivate a participating bank",
+            description="200 when the bank changed, 201 when it was added. Where the national bank registry "
+                        "knows the BIC, the code must be the registry's.")
+async def put_bank(bic: Annotated[Bic, Path()], body: BankIn, session: SessionDep, caller: CallerDep) -> JSONResponse:
+    added, bank = await service.put_bank(session=session, caller=caller, bic=bic, body=body)
+    return JSONResponse(bank.model_dump(mode="json"), status_code=201 if added else 200)

@@ -12,4 +12,4 @@ def handlers(app: FastAPI) -> dict:
     return {event_type: service.follow_flow for event_type in (
         "verification.completed", "eligibility.decided", "eligibility.deferred",
         "contract.drafted", "contract.signed", "payment.scheduled",
-    )}
+    )} | {"parameter.recorded": service.record_parameter}

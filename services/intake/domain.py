@@ -1,16 +1,24 @@
 """Applications: the family's check at the door and the status an application moves through.
 Pure Python: the application's states and the rules that move it; the service loads, calls these,
-saves and emits."""
+saves and emits.
+
+The check at the door also needs two pieces of reference data intake keeps itself: the banks
+that pay social benefits (an administrator maintains the table) and a replica of the policy
+parameters intake applies (eligibility owns them and announces each value it records)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
-from shared.calendar import business_date
+from schwifty import BIC, IBAN
+from schwifty.exceptions import InvalidChecksumDigits, SchwiftyException
+
+from shared.calendar import age_on, business_date
 from shared.events.contracts import (
     ApplicationSubmitted,
     BankAccount,
@@ -24,7 +32,7 @@ from shared.events.contracts import (
     VerificationCompleted,
 )
 from shared.iin import iin_problems, mask_iin
-from shared.regions import is_known_region
+from shared.regions import is_registered_kato, region_level_kato
 
 # The statuses a citizen sees, in the order the flow reaches them.
 SUBMITTED = "submitted"
@@ -66,6 +74,23 @@ class ActiveApplicationExists(ApplicationRefused):
     """A member is already on an application that is neither decided negatively nor withdrawn."""
 
 
+class NotTheApplicant(ApplicationRefused):
+    """The citizen the portal acts for is not the family's applicant: a citizen applies for
+    their own family only, as its applicant."""
+
+
+class MissingParameter(LookupError):
+    """A policy parameter the check at the door applies has no value for the day: the
+    application is refused for now rather than checked against a guessed value."""
+
+    def __init__(self, name: str, region_kato: str, on: date) -> None:
+        super().__init__(f"no value of parameter '{name}' valid on {on.isoformat()} for region {region_kato} "
+                         "(nor nationally)")
+        self.name = name
+        self.region_kato = region_kato
+        self.on = on
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     iin: str
@@ -90,8 +115,30 @@ class ApplicationForm:
     bank_iban: str
     bank_code: str
     expense_check_consent: bool
-    extension: bool
     members: tuple[Member, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipatingBank:
+    """A bank that pays social benefits into its customers' accounts."""
+
+    bic: str
+    code: str  # the 3-digit Kazakh bank code: characters 5-7 of every IBAN the bank issues
+    name: str
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterValue:
+    """A replica of a parameter value eligibility recorded: valid from `valid_from` to `valid_to`
+    (both inclusive; None = open), for one KATO code or nationally (`region_kato` None)."""
+
+    name: str
+    region_kato: str | None
+    valid_from: date
+    valid_to: date | None
+    value: str | bool | tuple[str, ...]
+    recorded_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +185,50 @@ def can_move(current: str, new: str) -> bool:
     return _ORDER.get(new, -1) > _ORDER.get(current, -1)
 
 
+# The policy parameters intake applies itself (a replica of eligibility's values).
+ADULT_AGE = "adult_age"
+REPLICATED_PARAMETERS = frozenset({ADULT_AGE})
+
+
+def replica_value_problem(name: str, value: object) -> str | None:
+    """Why `value` cannot be a value of the replicated parameter `name`, or None."""
+    if name == ADULT_AGE:
+        age = _whole_number(value)
+        return None if age is not None and 0 <= age <= 100 else "must be a whole number of years between 0 and 100"
+    return f"intake does not apply parameter '{name}'"
+
+
+def _whole_number(value: object) -> int | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    return int(number) if number.is_finite() and number == number.to_integral_value() else None
+
+
+def parameter_value(values: Collection[ParameterValue], name: str, region_kato: str,
+                    on: date) -> str | bool | tuple[str, ...] | None:
+    """The value of `name` for `region_kato` on `on`, as eligibility applies it: the most specific
+    level wins (the exact KATO code, then its region, then national), and within a level the
+    value recorded last among those valid on the day. None when no value is valid."""
+    valid = [v for v in values if v.name == name and v.valid_from <= on and (v.valid_to is None or on <= v.valid_to)]
+    for level in (region_kato, region_level_kato(region_kato), None):
+        candidates = [v for v in valid if v.region_kato == level]
+        if candidates:
+            return max(candidates, key=lambda v: v.recorded_at).value
+    return None
+
+
+def adult_age(values: Collection[ParameterValue], region_kato: str, on: date) -> int:
+    value = parameter_value(values, ADULT_AGE, region_kato, on)
+    age = _whole_number(value)
+    if age is None:
+        raise MissingParameter(ADULT_AGE, region_kato, on)
+    return age
+
+
 def family_problems(members: Collection[Member], today: date) -> list[tuple[str, str]]:
     """(field path, message) for every reason the family as stated cannot be accepted."""
     problems: list[tuple[str, str]] = []
@@ -157,28 +248,104 @@ def family_problems(members: Collection[Member], today: date) -> list[tuple[str,
     return problems
 
 
-def application_problems(form: ApplicationForm, today: date) -> list[tuple[str, str]]:
+def applicant_age_problems(members: Collection[Member], today: date, adult: int) -> list[tuple[str, str]]:
+    """The applicant speaks and signs for the family: an adult by the policy's `adult_age`."""
+    return [(f"members[{i}].birth_date", f"the applicant must be at least {adult} years old on the application date")
+            for i, m in enumerate(members)
+            if m.relation == "applicant" and m.birth_date <= today and age_on(m.birth_date, today) < adult]
+
+
+def bank_account_problems(iban: str, bic: str, banks: Mapping[str, ParticipatingBank]) -> list[tuple[str, str]]:
+    """The benefit is paid into this account: a valid Kazakh IBAN (ISO 13616 check digits) at a
+    bank that pays social benefits, named by its BIC. `banks`: the participating banks by BIC."""
+    try:
+        account = IBAN(iban, validate_bban=True)
+    except InvalidChecksumDigits:
+        return [("bank_account.iban", "the check digits are wrong (ISO 13616 mod 97): a digit is mistyped")]
+    except SchwiftyException as error:
+        return [("bank_account.iban", f"not a valid IBAN: {str(error).lower()}")]
+    if account.country_code != "KZ":
+        return [("bank_account.iban", "must be a Kazakh IBAN (KZ...)")]
+    bank = banks.get(bic)
+    if bank is None or not bank.active:
+        return [("bank_account.bank_code", f"{bic} is not a bank that pays social benefits")]
+    code = account.bank_code
+    if code != bank.code:
+        owner = next((b for b in banks.values() if b.code == code and b.active), None)
+        named = f"{owner.bic} ({owner.name})" if owner else _registered_bank(account)
+        return [("bank_account.bank_code", f"the IBAN is an account at bank code {code}, {named}; "
+                                           f"{bic} is bank code {bank.code}")]
+    return []
+
+
+def _registered_bank(account: IBAN) -> str:
+    """The bank a Kazakh bank code names in the national registry (schwifty ships it)."""
+    try:
+        bic = account.bic
+    except SchwiftyException:
+        bic = None
+    if bic is None:
+        return "which no bank in the registry has"
+    return f"{bic} ({account.bank_name}), which does not pay social benefits"
+
+
+def bank_record_problems(bank: ParticipatingBank) -> list[tuple[str, str]]:
+    """An administrator's record of a bank agrees with the national bank registry where the
+    registry knows the BIC (a BIC it does not know yet — a new or renamed bank — is taken as
+    recorded)."""
+    try:
+        registered = BIC(bank.bic).domestic_bank_codes
+    except SchwiftyException as error:
+        return [("path.bic", f"not a valid BIC: {str(error).lower()}")]
+    if registered and bank.code not in registered:
+        return [("code", f"the national bank registry gives {bank.bic} bank code {', '.join(registered)}")]
+    return []
+
+
+def application_problems(form: ApplicationForm, today: date,
+                         banks: Mapping[str, ParticipatingBank]) -> list[tuple[str, str]]:
     problems = family_problems(form.members, today)
-    if not is_known_region(form.region_kato):
-        problems.append(("region_kato", "unknown region: the first two digits of the KATO code name no region"))
+    if not is_registered_kato(form.region_kato):
+        problems.append(("region_kato", "not a code of the KATO classifier"))
+    problems += bank_account_problems(form.bank_iban, form.bank_code, banks)
     return problems
 
 
-def submit(form: ApplicationForm, *, submitted_by: str, at: datetime, members_on_active_applications: Collection[str],
-           new_id: Callable[[], UUID]) -> tuple[Application, ApplicationSubmitted]:
-    """A family applies at `at`; its application date is that day in Almaty.
-    `members_on_active_applications`: the IINs of the form already on an active application."""
-    today = business_date(at)
-    problems = application_problems(form, today)
-    if problems:
-        raise InvalidApplication(f"The family as submitted cannot be accepted ({len(problems)} problem(s)).", problems)
-    iins = [m.iin for m in form.members]
-    taken = sorted(set(iins) & set(members_on_active_applications))
-    if taken:
+def refuse_members_on_active_applications(members: Collection[Member], taken: Collection[str]) -> None:
+    """One active application per person. `taken`: IINs already on an active application."""
+    iins = [m.iin for m in members]
+    on_active = sorted(set(iins) & set(taken))
+    if on_active:
         raise ActiveApplicationExists(
             "A member already has an active application; it must be decided or withdrawn first.",
-            [(f"members[{iins.index(i)}].iin", f"{mask_iin(i)} already has an active application") for i in taken],
+            [(f"members[{iins.index(i)}].iin", f"{mask_iin(i)} already has an active application") for i in on_active],
         )
+
+
+def refuse_unless_applicant(members: Collection[Member], citizen_iin: str) -> None:
+    """A citizen submits for their own family, as its applicant (they will sign its contract)."""
+    if not any(m.relation == "applicant" and m.iin == citizen_iin for m in members):
+        raise NotTheApplicant(
+            "The citizen the portal acts for must be the family's applicant.",
+            [("members", "the member with relation 'applicant' must be the citizen the portal acts for")],
+        )
+
+
+def submit(form: ApplicationForm, *, submitted_by: str, at: datetime, members_on_active_applications: Collection[str],
+           banks: Mapping[str, ParticipatingBank], parameters: Collection[ParameterValue],
+           new_id: Callable[[], UUID]) -> tuple[Application, ApplicationSubmitted]:
+    """A family applies at `at`; its application date is that day in Almaty.
+    `members_on_active_applications`: the IINs of the form already on an active application;
+    `banks`: the participating banks by BIC; `parameters`: the replica of the policy parameters.
+    A new application is never an extension: the system opens those itself."""
+    today = business_date(at)
+    problems = application_problems(form, today, banks)
+    if problems:
+        raise InvalidApplication(f"The family as submitted cannot be accepted ({len(problems)} problem(s)).", problems)
+    problems = applicant_age_problems(form.members, today, adult_age(parameters, form.region_kato, today))
+    if problems:
+        raise InvalidApplication(f"The family as submitted cannot be accepted ({len(problems)} problem(s)).", problems)
+    refuse_members_on_active_applications(form.members, members_on_active_applications)
     application = Application(
         id=new_id(),
         status=SUBMITTED,
@@ -186,7 +353,7 @@ def submit(form: ApplicationForm, *, submitted_by: str, at: datetime, members_on
         region_kato=form.region_kato,
         settlement=form.settlement,
         application_date=today,
-        extension=form.extension,
+        extension=False,
         expense_check_consent=form.expense_check_consent,
         bank_iban=form.bank_iban,
         bank_code=form.bank_code,
@@ -257,3 +424,42 @@ def _move(application: Application, status: str, event_id: UUID, at: datetime,
         return application, None
     change = StatusChange(status, at, event_id, detail)
     return replace(application, status=status, timeline=application.timeline + (change,)), change
+
+
+# What a Family Development Centre (FDC) is told about a person: where their targeted social
+# assistance stands, not the family's file.
+NONE = "none"
+TSA_STATUS = {
+    SUBMITTED: "applying", VERIFIED: "applying", DECISION_PENDING: "applying",
+    APPROVED: "approved", CONTRACT_DRAFTED: "approved", CONTRACT_SIGNED: "approved",
+    PAYMENTS_SCHEDULED: "paid",
+    REJECTED: "rejected", WITHDRAWN: "withdrawn",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TsaStatus:
+    status: str  # none | applying | approved | paid | rejected | withdrawn
+    application_id: UUID | None = None
+    application_status: str | None = None
+    period_quarter: str | None = None
+    period_from: str | None = None  # YYYY-MM, the first month paid
+    period_to: str | None = None
+    monthly_amount: int | None = None  # tenge, the first month's total (TSA and child supplement)
+
+
+def tsa_status(latest: Application | None) -> TsaStatus:
+    """A person's TSA status from the latest application they are a member of (None: never applied)."""
+    if latest is None:
+        return TsaStatus(NONE)
+    decision = latest.decision or {}
+    monthly = (decision.get("monthly") or []) if decision.get("eligible") else []
+    return TsaStatus(
+        status=TSA_STATUS[latest.status],
+        application_id=latest.id,
+        application_status=latest.status,
+        period_quarter=decision.get("period_quarter") if monthly else None,
+        period_from=monthly[0]["month"] if monthly else None,
+        period_to=monthly[-1]["month"] if monthly else None,
+        monthly_amount=monthly[0]["total"] if monthly else None,
+    )

@@ -74,3 +74,36 @@ class StatusChange(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     event_id: Mapped[UUID | None]
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class ParticipatingBank(Base):
+    """The banks that pay social benefits into their customers' accounts; an administrator
+    maintains the table (seeded from the national bank registry schwifty ships)."""
+
+    __tablename__ = "participating_banks"
+    __table_args__ = (
+        # An IBAN names its bank by this code: among active banks it names one.
+        Index("uq_participating_bank_active_code", "code", unique=True, postgresql_where=text("active")),
+    )
+
+    bic: Mapped[str] = mapped_column(String(8), primary_key=True)
+    code: Mapped[str] = mapped_column(String(3))
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class ParameterReplica(Base):
+    """The values of the policy parameters intake applies itself (eligibility owns them and
+    announces each with `parameter.recorded`)."""
+
+    __tablename__ = "parameter_replica"
+
+    parameter_id: Mapped[UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), index=True)
+    region_kato: Mapped[str | None] = mapped_column(String(9))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    value: Mapped[Any] = mapped_column(JSONB)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

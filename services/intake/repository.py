@@ -1,16 +1,35 @@
-"""Every query of intake: applications in and out as the domain's `Application`."""
+"""Every query of intake: applications in and out as the domain's `Application`, the
+participating banks and the replica of the policy parameters."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import domain
 from services.intake.models import Application as ApplicationRow
 from services.intake.models import ApplicationMember as MemberRow
+from services.intake.models import ParameterReplica as ParameterRow
+from services.intake.models import ParticipatingBank as BankRow
 from services.intake.models import StatusChange as StatusChangeRow
+
+ACTIVE_MEMBER_INDEX = "uq_member_active_iin"
+ACTIVE_BANK_CODE_INDEX = "uq_participating_bank_active_code"
+
+
+class MemberOnActiveApplication(Exception):
+    """The database refused the application: a member is already on an active one (another
+    submission got there first, between the check and the write)."""
+
+
+class BankCodeTaken(Exception):
+    """Another active bank has this bank code."""
 
 _MEMBER_COLUMNS = ("iin", "full_name", "birth_date", "sex", "relation", "phone", "employed", "full_time_student",
                    "disability_group", "carer")
@@ -46,13 +65,31 @@ async def active_iins(session: AsyncSession, iins: list[str]) -> set[str]:
 
 
 async def list_recent(session: AsyncSession, *, status: str | None, region_kato: str | None,
+                      region_prefixes: Collection[str] | None, members: Collection[str],
                       limit: int) -> list[domain.Application]:
+    """The latest applications first. `region_prefixes`: only these regions (None: all);
+    `members`: only applications each of these IINs is a member of."""
+    if region_prefixes is not None and not region_prefixes:
+        return []
     query = select(ApplicationRow).order_by(ApplicationRow.id.desc()).limit(limit)
     if status:
         query = query.where(ApplicationRow.status == status)
     if region_kato:
         query = query.where(ApplicationRow.region_kato == region_kato)
+    if region_prefixes is not None:
+        query = query.where(func.substr(ApplicationRow.region_kato, 1, 2).in_(sorted(region_prefixes)))
+    for iin in members:
+        query = query.where(exists().where(MemberRow.application_id == ApplicationRow.id, MemberRow.iin == iin))
     return [_application(row) for row in (await session.execute(query)).scalars()]
+
+
+async def latest_with_member(session: AsyncSession, iin: str) -> domain.Application | None:
+    """The latest application `iin` is a member of."""
+    query = (select(ApplicationRow)
+             .where(exists().where(MemberRow.application_id == ApplicationRow.id, MemberRow.iin == iin))
+             .order_by(ApplicationRow.submitted_at.desc(), ApplicationRow.id.desc()).limit(1))
+    row = (await session.execute(query)).scalar_one_or_none()
+    return _application(row) if row else None
 
 
 async def add(session: AsyncSession, application: domain.Application) -> None:
@@ -62,8 +99,16 @@ async def add(session: AsyncSession, application: domain.Application) -> None:
                            **{c: getattr(m, c) for c in _MEMBER_COLUMNS}) for i, m in enumerate(application.members)],
         timeline=[_status_change(application.id, change) for change in application.timeline],
     )
-    session.add(row)
-    await session.flush()  # the unique index on active members speaks here, inside the request
+    try:
+        # A savepoint: when the unique index on active members refuses the row, the request's
+        # transaction stays usable to say which member.
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError as error:
+        if ACTIVE_MEMBER_INDEX in str(error.orig):
+            raise MemberOnActiveApplication from None  # the error names the IIN: not passed on
+        raise
 
 
 async def save(session: AsyncSession, application: domain.Application, change: domain.StatusChange | None) -> None:
@@ -77,3 +122,49 @@ async def save(session: AsyncSession, application: domain.Application, change: d
     if change is not None:
         row.timeline.append(_status_change(row.id, change))
     await session.flush()
+
+
+# ---- reference data ---------------------------------------------------------------------------
+
+def _bank(row: BankRow) -> domain.ParticipatingBank:
+    return domain.ParticipatingBank(bic=row.bic, code=row.code, name=row.name, active=row.active)
+
+
+async def banks(session: AsyncSession) -> dict[str, domain.ParticipatingBank]:
+    rows = await session.execute(select(BankRow).order_by(BankRow.code, BankRow.bic))
+    return {row.bic: _bank(row) for row in rows.scalars()}
+
+
+async def put_bank(session: AsyncSession, bank: domain.ParticipatingBank, *, by: str,
+                   at: datetime) -> bool:
+    """Add or change a bank; True if it was added."""
+    row = await session.get(BankRow, bank.bic, with_for_update=True)
+    added = row is None
+    if row is None:
+        row = BankRow(bic=bank.bic)
+        session.add(row)
+    row.code, row.name, row.active, row.updated_by, row.updated_at = bank.code, bank.name, bank.active, by, at
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as error:
+        if ACTIVE_BANK_CODE_INDEX in str(error.orig):
+            raise BankCodeTaken from None
+        raise
+    return added
+
+
+async def parameter_values(session: AsyncSession, name: str) -> list[domain.ParameterValue]:
+    rows = await session.execute(select(ParameterRow).where(ParameterRow.name == name))
+    return [domain.ParameterValue(name=r.name, region_kato=r.region_kato, valid_from=r.valid_from,
+                                  valid_to=r.valid_to, value=tuple(r.value) if isinstance(r.value, list) else r.value,
+                                  recorded_at=r.recorded_at) for r in rows.scalars()]
+
+
+async def add_parameter_value(session: AsyncSession, parameter_id: UUID, value: domain.ParameterValue) -> None:
+    """Keep a value; one announced twice is kept once."""
+    await session.execute(insert(ParameterRow).values(
+        parameter_id=parameter_id, name=value.name, region_kato=value.region_kato, valid_from=value.valid_from,
+        valid_to=value.valid_to, value=list(value.value) if isinstance(value.value, tuple) else value.value,
+        recorded_at=value.recorded_at,
+    ).on_conflict_do_nothing(index_elements=["parameter_id"]))

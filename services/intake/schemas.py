@@ -1,88 +1,354 @@
+"""Intake's HTTP contract: request bodies (every one an `InputModel`: unknown fields and control
+characters refused), the answers, and the problems each route really returns.
+
+What an answer shows of a family depends on who asks (shared.access):
+- the citizen the portal acts for sees their own family in full, phones included;
+- a case worker sees the families of their regions in full, phones masked;
+- ops see every family masked: IIN `7910******28`, name `A. S.`, birth date null, phone masked.
+"""
+
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from services.intake.domain import ApplicationForm, Member
+from services.intake import domain
+from shared.problems import problems as shared_problems
+from shared.access import mask_name, mask_phone
+from shared.errors import PROBLEM_BASE
 from shared.events.contracts import Relation, Settlement, Sex
+from shared.iin import has_valid_check_digit, mask_iin
+from shared.inputs import InputModel
+from shared.regions import is_registered_kato
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _registered_kato(code: str) -> str:
+    if not is_registered_kato(code):
+        raise ValueError("not a code of the KATO classifier")
+    return code
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+def _iin_check_digit(iin: str) -> str:
+    if not has_valid_check_digit(iin):
+        raise ValueError("IIN check digit is wrong")
+    return iin
 
 
-class BankAccountIn(_In):
-    iban: str = Field(pattern=r"^KZ\d{2}[0-9A-Z]{16}$", description="Kazakh IBAN, 20 characters")
-    bank_code: str = Field(pattern=r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$", description="BIC of the bank")
+def _not_blank(text: str) -> str:
+    trimmed = text.strip()
+    if not trimmed:
+        raise ValueError("must not be blank")
+    return trimmed
 
 
-class MemberIn(_In):
-    iin: str = Field(pattern=r"^\d{12}$")
-    full_name: str = Field(min_length=1, max_length=200)
-    birth_date: date
-    sex: Sex
-    relation: Relation
-    phone: str | None = Field(default=None, pattern=r"^\+7\d{10}$")
+# Reusable field types: the same check wherever the value comes in (body, query or path).
+KatoCode = Annotated[str, Field(pattern=r"^\d{9}$", description="A code of the KATO classifier (9 digits)",
+                                examples=["610000000"]), AfterValidator(_registered_kato)]
+Iin = Annotated[str, Field(pattern=r"^\d{12}$", description="Individual identification number (12 digits)",
+                           examples=["900517401231"]), AfterValidator(_iin_check_digit)]
+Bic = Annotated[str, Field(pattern=r"^[A-Z]{4}KZ[A-Z0-9]{2}$", description="BIC of a Kazakh bank (8 characters)",
+                           examples=["HSBKKZKX"])]
+PersonName = Annotated[str, Field(min_length=1, max_length=200, description="Full name; not blank",
+                                  examples=["Aigul Serikovna Nurlanova"]), AfterValidator(_not_blank)]
+ApplicationStatus = Literal["submitted", "verified", "decision_pending", "approved", "rejected", "contract_drafted",
+                            "contract_signed", "payments_scheduled", "withdrawn"]
+
+_APPLICANT = {"iin": "900517401231", "full_name": "Aigul Serikovna Nurlanova", "birth_date": "1990-05-17",
+              "sex": "female", "relation": "applicant", "phone": "+77011234567", "employed": False,
+              "full_time_student": False, "disability_group": None, "carer": False}
+_CHILD = {"iin": "210302504566", "full_name": "Timur Nurlanov", "birth_date": "2021-03-02", "sex": "male",
+          "relation": "child", "phone": None, "employed": False, "full_time_student": False,
+          "disability_group": None, "carer": False}
+HALYK_IBAN = "KZ20601KZT5004100100"
+
+
+# ---- requests -----------------------------------------------------------------------------
+
+
+class BankAccountIn(InputModel):
+    iban: str = Field(pattern=r"^KZ\d{2}[0-9A-Z]{16}$", examples=[HALYK_IBAN],
+                      description="Kazakh IBAN, 20 characters without spaces; its check digits (ISO 13616 "
+                                  "mod 97) must hold and its bank code (characters 5-7) must be the bank named "
+                                  "by `bank_code`")
+    bank_code: Bic = Field(description="BIC of a bank that pays social benefits (GET /v1/reference/banks)")
+
+
+class MemberIn(InputModel):
+    iin: Iin
+    full_name: PersonName
+    birth_date: date = Field(description="Must match the IIN; the applicant must be an adult (policy parameter "
+                                         "`adult_age`) on the application date")
+    sex: Sex = Field(description="Must match the IIN")
+    relation: Relation = Field(description="Exactly one member is the applicant: the citizen the portal acts for")
+    phone: str | None = Field(default=None, pattern=r"^\+7\d{10}$", examples=["+77011234567"])
     employed: bool = False
     full_time_student: bool = False
     disability_group: Literal[1, 2, 3] | None = None
     carer: bool = False
 
 
-class ApplicationIn(_In):
+class ApplicationIn(InputModel):
+    """A family applies. `extension` is not accepted: the system sets it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "channel": "egov", "region_kato": "610000000", "settlement": "urban",
+        "bank_account": {"iban": HALYK_IBAN, "bank_code": "HSBKKZKX"}, "expense_check_consent": True,
+        "members": [_APPLICANT, _CHILD],
+    }]})
+
     channel: Literal["egov", "fdc", "office"]
-    region_kato: str = Field(pattern=r"^\d{9}$")
+    region_kato: KatoCode
     settlement: Settlement
     bank_account: BankAccountIn
     expense_check_consent: bool = False
-    extension: bool = False
     members: list[MemberIn] = Field(min_length=1, max_length=30)
 
-    def to_form(self) -> ApplicationForm:
-        return ApplicationForm(
+    def to_form(self) -> domain.ApplicationForm:
+        return domain.ApplicationForm(
             channel=self.channel, region_kato=self.region_kato, settlement=self.settlement,
             bank_iban=self.bank_account.iban, bank_code=self.bank_account.bank_code,
-            expense_check_consent=self.expense_check_consent, extension=self.extension,
-            members=tuple(Member(**m.model_dump()) for m in self.members),
+            expense_check_consent=self.expense_check_consent,
+            members=tuple(domain.Member(**m.model_dump()) for m in self.members),
         )
 
 
-class MemberOut(_Out):
-    iin: str
-    full_name: str
-    birth_date: date
-    sex: str
-    relation: str
+class BankIn(InputModel):
+    """A participating bank as an administrator records it (added, renamed or deactivated)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "601", "name": "АО \"Народный Банк Казахстана\"", "active": True}]})
+
+    code: str = Field(pattern=r"^\d{3}$", description="The 3-digit Kazakh bank code (IBAN characters 5-7)")
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+    active: bool = Field(default=True, description="false: accounts at this bank are no longer accepted")
+
+
+# ---- answers ------------------------------------------------------------------------------
+
+
+class MemberOut(BaseModel):
+    iin: str = Field(description="12 digits; masked (`9005******31`) in a masked view")
+    full_name: str = Field(description="Initials only (`A. S. N.`) in a masked view")
+    birth_date: date | None = Field(description="null in a masked view")
+    sex: Sex
+    relation: Relation
+    phone: str | None = Field(description="In clear only to the citizen of this family; masked (`+7701*****67`) "
+                                          "for every other caller who may see the family")
     employed: bool
     full_time_student: bool
     disability_group: int | None
     carer: bool
 
+    @classmethod
+    def of(cls, member: domain.Member, *, masked: bool, phone_in_clear: bool) -> MemberOut:
+        return cls(
+            iin=mask_iin(member.iin) if masked else member.iin,
+            full_name=mask_name(member.full_name) if masked else member.full_name,
+            birth_date=None if masked else member.birth_date,
+            sex=member.sex, relation=member.relation,  # type: ignore[arg-type]
+            phone=member.phone if phone_in_clear else mask_phone(member.phone),
+            employed=member.employed, full_time_student=member.full_time_student,
+            disability_group=member.disability_group, carer=member.carer,
+        )
 
-class StatusChangeOut(_Out):
-    status: str
+
+class StatusChangeOut(BaseModel):
+    status: ApplicationStatus
     at: datetime
     detail: dict[str, Any] | None = None
 
 
-class ApplicationOut(_Out):
+class ApplicationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "status": "submitted", "channel": "egov",
+        "region_kato": "610000000", "settlement": "urban", "application_date": "2026-04-01", "extension": False,
+        "expense_check_consent": True, "submitted_at": "2026-03-31T20:00:00Z", "masked": False,
+        "members": [_APPLICANT, _CHILD],
+        "timeline": [{"status": "submitted", "at": "2026-03-31T20:00:00Z", "detail": None}],
+        "decision": None, "contract_id": None,
+    }, {
+        "id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "status": "submitted", "channel": "egov",
+        "region_kato": "610000000", "settlement": "urban", "application_date": "2026-04-01", "extension": False,
+        "expense_check_consent": True, "submitted_at": "2026-03-31T20:00:00Z", "masked": True,
+        "members": [_APPLICANT | {"iin": "9005******31", "full_name": "A. S. N.", "birth_date": None,
+                                  "phone": "+7701*****67"},
+                    _CHILD | {"iin": "2103******66", "full_name": "T. N.", "birth_date": None}],
+        "timeline": [{"status": "submitted", "at": "2026-03-31T20:00:00Z", "detail": None}],
+        "decision": None, "contract_id": None,
+    }]})
+
     id: UUID
-    status: str
+    status: ApplicationStatus
     channel: str
     region_kato: str
-    settlement: str
+    settlement: Settlement
     application_date: date
-    extension: bool
+    extension: bool = Field(description="Set by the system: the application continues an assigned benefit")
     expense_check_consent: bool
     submitted_at: datetime
+    masked: bool = Field(description="true: the caller's view masks personal data (IINs, names, birth dates, "
+                                     "phones)")
     members: list[MemberOut]
     timeline: list[StatusChangeOut]
     decision: dict[str, Any] | None
     contract_id: UUID | None
+
+    @classmethod
+    def of(cls, application: domain.Application, *, masked: bool, phones_in_clear: bool) -> ApplicationOut:
+        return cls(
+            id=application.id, status=application.status,  # type: ignore[arg-type]
+            channel=application.channel, region_kato=application.region_kato,
+            settlement=application.settlement,  # type: ignore[arg-type]
+            application_date=application.application_date, extension=application.extension,
+            expense_check_consent=application.expense_check_consent, submitted_at=application.submitted_at,
+            masked=masked,
+            members=[MemberOut.of(m, masked=masked, phone_in_clear=phones_in_clear) for m in application.members],
+            timeline=[StatusChangeOut(status=c.status, at=c.at, detail=c.detail)  # type: ignore[arg-type]
+                      for c in application.timeline],
+            decision=application.decision, contract_id=application.contract_id,
+        )
+
+
+class TsaStatusOut(BaseModel):
+    """Where a person's targeted social assistance stands, for a Family Development Centre."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "status": "paid", "application_id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+        "application_status": "payments_scheduled", "period_quarter": "2026-Q2", "period_from": "2026-04",
+        "period_to": "2026-06", "monthly_amount": 25596,
+    }, {"status": "none", "application_id": None, "application_status": None, "period_quarter": None,
+        "period_from": None, "period_to": None, "monthly_amount": None}]})
+
+    status: Literal["none", "applying", "approved", "paid", "rejected", "withdrawn"] = Field(
+        description="none: never applied; applying: submitted, being verified or decided; approved: assigned, "
+                    "the contract not yet signed or payments not yet scheduled; paid: payments scheduled")
+    application_id: UUID | None = Field(description="The latest application the person is a member of")
+    application_status: ApplicationStatus | None
+    period_quarter: str | None = Field(description="The quarter the benefit is assigned for (YYYY-Qn)")
+    period_from: str | None = Field(description="The first month paid (YYYY-MM)")
+    period_to: str | None = Field(description="The last month paid (YYYY-MM)")
+    monthly_amount: int | None = Field(description="Tenge a month (TSA and child supplement), the first month's")
+
+    @classmethod
+    def of(cls, status: domain.TsaStatus) -> TsaStatusOut:
+        return cls(status=status.status, application_id=status.application_id,  # type: ignore[arg-type]
+                   application_status=status.application_status,  # type: ignore[arg-type]
+                   period_quarter=status.period_quarter, period_from=status.period_from,
+                   period_to=status.period_to, monthly_amount=status.monthly_amount)
+
+
+class BankOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"bic": "HSBKKZKX", "code": "601", "name": "АО \"Народный Банк Казахстана\"", "active": True}]})
+
+    bic: str
+    code: str = Field(description="The 3-digit Kazakh bank code (IBAN characters 5-7)")
+    name: str
+    active: bool
+
+    @classmethod
+    def of(cls, bank: domain.ParticipatingBank) -> BankOut:
+        return cls(bic=bank.bic, code=bank.code, name=bank.name, active=bank.active)
+
+
+# ---- problems (RFC 9457) ------------------------------------------------------------------
+
+
+_DESCRIPTIONS = {
+    400: "Malformed JSON, or a required header missing",
+    403: "The caller may not do this: its scope, its kind, or whom it acts for",
+    404: "No such application, or none the caller may see",
+    409: "The request conflicts with what is recorded",
+    415: "The body is not JSON",
+    422: "A field is invalid; each is named",
+    503: "A policy parameter the check needs has no value yet; retry later",
+}
+
+
+def _example(status: int, slug: str, title: str, detail: str, *errors: tuple[str, str]) -> tuple[int, dict[str, Any]]:
+    value: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    if errors:
+        value["errors"] = [{"field": field, "message": message} for field, message in errors]
+    return status, {"summary": title, "value": value}
+
+
+# The problems intake's routes answer with, by name; each route lists those it really returns.
+PROBLEM_EXAMPLES: dict[str, tuple[int, dict[str, Any]]] = {
+    "malformed-json": _example(400, "malformed-json", "Malformed JSON",
+                               "The request body is not valid JSON: EOF while parsing an object at position 17.",
+                               ("body", "EOF while parsing an object at position 17")),
+    "idempotency-key-required": _example(
+        400, "idempotency-key-required", "Idempotency-Key required", "This request needs an Idempotency-Key "
+        "header (1-200 characters) so that a retry does not create a second record.",
+        ("header.Idempotency-Key", "required, 1-200 characters")),
+    "missing-scope": _example(403, "forbidden", "Forbidden", "This route needs the scope applications:read."),
+    "citizen-token-required": _example(
+        403, "citizen-token-required", "A citizen-bound token is required",
+        "The portal reads and changes a family's case only while acting for a citizen: exchange the citizen's "
+        "eGov IDP assertion for a token (POST /oauth/token, grant_type "
+        "urn:ietf:params:oauth:grant-type:token-exchange)."),
+    "kind-without-access": _example(403, "forbidden", "Forbidden", "A bank caller does not read families' cases."),
+    "portal-only": _example(403, "portal-only", "Only the portal submits applications",
+                            "Applications are submitted by the portal, acting for the citizen who applies."),
+    "not-the-applicant": _example(
+        403, "not-the-applicant", "Not the family's applicant",
+        "The citizen the portal acts for must be the family's applicant.",
+        ("members", "the member with relation 'applicant' must be the citizen the portal acts for")),
+    "masked-view-no-person-search": _example(
+        403, "masked-view-no-person-search", "No search by person in a masked view",
+        "A masked view does not search by person: a person's applications are read by the citizen, or by a case "
+        "worker of their region.", ("query.iin", "not allowed in a masked view")),
+    "fdc-only": _example(403, "fdc-only", "Only a Family Development Centre looks up a status",
+                         "The TSA status lookup is for Family Development Centres."),
+    "not-found": _example(404, "not-found", "Not found", "No application 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b."),
+    "active-application-exists": _example(
+        409, "active-application-exists", "Active application exists",
+        "A member already has an active application; it must be decided or withdrawn first.",
+        ("members[0].iin", "9005******31 already has an active application")),
+    "bank-code-taken": _example(409, "bank-code-taken", "Bank code taken",
+                                "Bank code 601 belongs to another active bank; deactivate it first.",
+                                ("code", "bank code 601 is HSBKKZKX's")),
+    "unsupported-media-type": _example(415, "unsupported-media-type", "Unsupported media type",
+                                       "The request body must be JSON (Content-Type: application/json).",
+                                       ("header.Content-Type", "must be application/json")),
+    "invalid-application": _example(
+        422, "validation-error", "Invalid input", "The family as submitted cannot be accepted (2 problem(s)).",
+        ("bank_account.bank_code", "the IBAN is an account at bank code 125, NBRKKZKX (ГУ Национальный Банк РК), "
+                                   "which does not pay social benefits; HSBKKZKX is bank code 601"),
+        ("members[0].birth_date", "the applicant must be at least 18 years old on the application date")),
+    "extension-not-accepted": _example(422, "validation-error", "Invalid input", "The request has 1 invalid field(s).",
+                                       ("extension", "Extra inputs are not permitted")),
+    "idempotency-key-reused": _example(
+        422, "idempotency-key-reused", "Idempotency-Key reused",
+        "This Idempotency-Key was already used with a different request body.",
+        ("header.Idempotency-Key", "already used with another body")),
+    "invalid-query": _example(422, "validation-error", "Invalid input", "The request has 1 invalid field(s).",
+                              ("query.region_kato", "Value error, not a code of the KATO classifier")),
+    "invalid-application-id": _example(422, "validation-error", "Invalid input", "The request has 1 invalid field(s).",
+                                       ("path.application_id", "Input should be a valid UUID")),
+    "invalid-iin": _example(422, "validation-error", "Invalid input", "The request has 1 invalid field(s).",
+                            ("path.iin", "Value error, IIN check digit is wrong")),
+    "invalid-bank": _example(422, "validation-error", "Invalid input", "The bank cannot be recorded (1 problem(s)).",
+                             ("code", "the national bank registry gives HSBKKZKX bank code 601")),
+    "control-character": _example(422, "validation-error", "Invalid input", "The request has 1 invalid field(s).",
+                                  ("query.status", "must not contain control characters")),
+    "parameter-missing": _example(
+        503, "parameter-missing", "A policy parameter has no value",
+        "Intake cannot check the application now: no value of parameter 'adult_age' valid on 2026-04-01 for "
+        "region 610000000 (nor nationally). An administrator of eligibility records it; try again later."),
+}
+
+
+def problems(*names: str) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: the problems (by name in PROBLEM_EXAMPLES) it really answers
+    with, grouped by status."""
+    when: dict[int, str] = {}
+    examples: dict[int, dict[str, dict[str, Any]]] = {}
+    for name in names:
+        status, example = PROBLEM_EXAMPLES[name]
+        when[status] = _DESCRIPTIONS[status]
+        examples.setdefault(status, {})[name] = example["value"]
+    return shared_problems(when, examples)

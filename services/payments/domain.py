@@ -45,6 +45,9 @@ class Assignment:
     settlement: str
     bank_iban: str
     bank_code: str
+    # The family, from the decision: its members read its payments. Empty for assignments made
+    # before the family was kept (only case workers of the region see those).
+    member_iins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,7 @@ def assign(existing: Assignment | None, decision: EligibilityDecided, *, already
         settlement=context.settlement,
         bank_iban=context.bank_account.iban,
         bank_code=context.bank_account.bank_code,
+        member_iins=tuple(m.iin for m in decision.members),
     )
     if assignment.status == AWAITING_CONTRACT:
         return Scheduling(assignment)

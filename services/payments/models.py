@@ -4,8 +4,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, DateTime, String, UniqueConstraint, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, DateTime, String, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.ids import uuid7
@@ -30,6 +30,8 @@ class Assignment(Base):
     settlement: Mapped[str] = mapped_column(String(10))
     bank_iban: Mapped[str] = mapped_column(String(34))
     bank_code: Mapped[str] = mapped_column(String(11))
+    # The family's members (who may read its payments); empty before migration 0002_payment_family.
+    member_iins: Mapped[list[str]] = mapped_column(ARRAY(String(12)), server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

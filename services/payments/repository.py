@@ -21,12 +21,14 @@ _PAYMENT_COLUMNS = ("id", "application_id", "decision_id", "month", "tsa", "chil
 
 def _assignment(row: AssignmentRow) -> domain.Assignment:
     return domain.Assignment(**{c: getattr(row, c) for c in _ASSIGNMENT_COLUMNS},
-                             monthly=tuple(MonthlyAmount.model_validate(m) for m in row.monthly))
+                             monthly=tuple(MonthlyAmount.model_validate(m) for m in row.monthly),
+                             member_iins=tuple(row.member_iins))
 
 
 def _assignment_values(assignment: domain.Assignment) -> dict:
     return {c: getattr(assignment, c) for c in _ASSIGNMENT_COLUMNS} | {
-        "monthly": [m.model_dump(mode="json") for m in assignment.monthly]}
+        "monthly": [m.model_dump(mode="json") for m in assignment.monthly],
+        "member_iins": list(assignment.member_iins)}
 
 
 def _payment(row: PaymentRow) -> domain.Payment:
@@ -39,6 +41,12 @@ async def assignment_for_decision(session: AsyncSession, decision_id: UUID, *,
     if for_update:
         query = query.with_for_update()
     row = (await session.execute(query)).scalar_one_or_none()
+    return _assignment(row) if row else None
+
+
+async def assignment_for_application(session: AsyncSession, application_id: UUID) -> domain.Assignment | None:
+    row = (await session.execute(
+        select(AssignmentRow).where(AssignmentRow.application_id == application_id))).scalar_one_or_none()
     return _assignment(row) if row else None
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments import domain, repository
 from services.payments.schemas import PaymentOrderOut, PaymentOut
+from shared.access import FamilyAccess, family_access, note_data_subjects
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.events import Envelope
 from shared.events.contracts import ContractSigned, EligibilityDecided
@@ -51,14 +52,32 @@ async def _record(session: AsyncSession, step: domain.Scheduling, *, cause: Enve
         await emit(session, step.event, source=SOURCE, key=str(step.assignment.application_id), cause=cause)
 
 
-async def list_payments(*, session: AsyncSession, application_id: UUID) -> list[PaymentOut]:
-    return [PaymentOut.model_validate(p) for p in await repository.payments_of(session, application_id)]
+def _payment_readers(caller: Caller) -> FamilyAccess:
+    """A citizen reads their families' payments, a case worker their regions'; ops reads only
+    masked lists and statistics, and a payment is a family's benefit. Banks read their orders."""
+    return family_access(caller, unmaskable="Payments are a family's assistance")
 
 
-async def get_payment(*, session: AsyncSession, payment_id: UUID) -> PaymentOut:
+async def list_payments(*, session: AsyncSession, caller: Caller, application_id: UUID) -> list[PaymentOut]:
+    access = _payment_readers(caller)
+    assignment = await repository.assignment_for_application(session, application_id)
+    # Nothing listed for a family the caller may not see: as for an application with no payments.
+    if assignment is None or not access.may_see(assignment.member_iins, assignment.region_kato):
+        return []
+    payments = await repository.payments_of(session, application_id)
+    if payments:
+        note_data_subjects(assignment.member_iins)
+    return [PaymentOut.model_validate(p) for p in payments]
+
+
+async def get_payment(*, session: AsyncSession, caller: Caller, payment_id: UUID) -> PaymentOut:
+    access = _payment_readers(caller)
     payment = await repository.get_payment(session, payment_id)
-    if payment is None:
+    assignment = None if payment is None else await repository.assignment_for_decision(session, payment.decision_id)
+    # A payment of a family the caller may not see answers as if there were none.
+    if assignment is None or not access.may_see(assignment.member_iins, assignment.region_kato):
         raise NotFound(f"No payment {payment_id}.")
+    note_data_subjects(assignment.member_iins)
     return PaymentOut.model_validate(payment)
 
 

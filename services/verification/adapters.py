@@ -13,6 +13,12 @@ from shared.events.contracts import IncomeRecord
 from shared.observability import REQUEST_ID_HEADER, request_id_var
 
 
+class RegistryError(Exception):
+    """The registry did not give a member's incomes. Its text says how without naming the member
+    (an httpx error names the URL, whose query holds the IIN): it reaches logs and, once retries
+    are exhausted, the dead-letter headers."""
+
+
 class IncomeRegistry(abc.ABC):
     @abc.abstractmethod
     async def incomes(self, iin: str, quarter: Quarter) -> list[IncomeRecord]: ...
@@ -26,16 +32,24 @@ class HttpIncomeRegistry(IncomeRegistry):
 
     async def incomes(self, iin: str, quarter: Quarter) -> list[IncomeRecord]:
         months = quarter.months()
-        response = await self.client.get(
-            "/registry/v1/incomes",
-            params={"iin": iin, "from": month_label(months[0]), "to": month_label(months[-1])},
-            headers={REQUEST_ID_HEADER: request_id_var.get() or ""},
-        )
-        response.raise_for_status()
-        return [
-            IncomeRecord(iin=iin, type=row["type"], month=row["month"], amount=Decimal(str(row["amount"])))
-            for row in response.json()["incomes"]
-        ]
+        try:
+            response = await self.client.get(
+                "/registry/v1/incomes",
+                params={"iin": iin, "from": month_label(months[0]), "to": month_label(months[-1])},
+                headers={REQUEST_ID_HEADER: request_id_var.get() or ""},
+            )
+            response.raise_for_status()
+            return [
+                IncomeRecord(iin=iin, type=row["type"], month=row["month"], amount=Decimal(str(row["amount"])))
+                for row in response.json()["incomes"]
+            ]
+        # `from None`: the original (with the URL, or the rejected value) is not chained into tracebacks.
+        except httpx.HTTPStatusError as error:
+            raise RegistryError(f"the income registry answered {error.response.status_code}") from None
+        except httpx.HTTPError as error:
+            raise RegistryError(f"the income registry could not be reached ({type(error).__name__})") from None
+        except (KeyError, TypeError, ArithmeticError, ValueError) as error:  # a pydantic error is a ValueError
+            raise RegistryError(f"the income registry's answer cannot be read ({type(error).__name__})") from None
 
 
 class PooledIncomeRegistry:

@@ -24,6 +24,13 @@ class Evidence:
     incomes: tuple[IncomeRecord, ...]
     sources: dict[str, Any]
     collected_at: datetime
+    # Where the family applied: a case worker sees the evidence of the regions they serve.
+    # None for evidence gathered before it was kept (then no case worker sees it).
+    region_kato: str | None = None
+
+    @property
+    def member_iins(self) -> tuple[str, ...]:
+        return tuple(m.iin for m in self.members)
 
 
 def quarter_to_assess(submitted: ApplicationSubmitted) -> Quarter:
@@ -43,6 +50,7 @@ def freeze(submitted: ApplicationSubmitted, incomes: Iterable[IncomeRecord], *, 
         incomes=tuple(incomes),
         sources={"income_registry": {"quarter": quarter, "members_queried": len(submitted.members)}},
         collected_at=at,
+        region_kato=submitted.application.region_kato,
     )
     return evidence, VerificationCompleted(
         application=submitted.application,

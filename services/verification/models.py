@@ -27,3 +27,5 @@ class Evidence(Base):
     incomes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     sources: Mapped[dict[str, Any]] = mapped_column(JSONB)
     collected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # NULL for evidence gathered before the region was kept (migration 0002_evidence_region).
+    region_kato: Mapped[str | None] = mapped_column(String(9))

@@ -21,7 +21,7 @@ async def by_application(session: AsyncSession, application_id: UUID) -> domain.
         id=row.id, application_id=row.application_id, assessment_quarter=row.assessment_quarter,
         members=tuple(FamilyMember.model_validate(m) for m in row.members),
         incomes=tuple(IncomeRecord.model_validate(i) for i in row.incomes),
-        sources=row.sources, collected_at=row.collected_at,
+        sources=row.sources, collected_at=row.collected_at, region_kato=row.region_kato,
     )
 
 
@@ -30,6 +30,6 @@ async def add(session: AsyncSession, evidence: domain.Evidence) -> None:
         id=evidence.id, application_id=evidence.application_id, assessment_quarter=evidence.assessment_quarter,
         members=[m.model_dump(mode="json") for m in evidence.members],
         incomes=[i.model_dump(mode="json") for i in evidence.incomes],
-        sources=evidence.sources, collected_at=evidence.collected_at,
+        sources=evidence.sources, collected_at=evidence.collected_at, region_kato=evidence.region_kato,
     ))
     await session.flush()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +18,7 @@ from shared.events.contracts import (
     VerificationCompleted,
 )
 from shared.outbox import outbox
-from tests.support import eventually, person, publish
+from tests.support import assert_documents_what_it_answers, assert_family_scoped, eventually, person, publish, someone_else
 
 ADMIN = frozenset({"parameters:read", "parameters:write"})
 ELIGIBILITY_SCOPES = frozenset({"eligibility:estimate", "applications:read", "parameters:read", "parameters:write"})
@@ -96,9 +96,11 @@ async def test_decision_on_evidence_is_stored_emitted_and_recomputable(running_s
     async with running_service("eligibility") as client:
         await publish(broker.bootstrap, "qamqor.verification", event, times=2)
 
+        # Other tests' events share the broker: this test reads only its own application's.
         async def decided():
             async with client.app.state.sessionmaker() as session:
-                return (await session.execute(select(DecisionRecord))).scalars().all()
+                return (await session.execute(select(DecisionRecord).where(
+                    DecisionRecord.application_id == application_id))).scalars().all()
 
         decisions = await eventually(decided)
         assert len(decisions) == 1
@@ -106,15 +108,16 @@ async def test_decision_on_evidence_is_stored_emitted_and_recomputable(running_s
         assert record.result["eligible"] is True and record.result["kind"] == "unconditional"
         async with client.app.state.sessionmaker() as session:
             emitted = await session.scalar(select(func.count()).select_from(outbox).where(
-                outbox.c.event_type == "eligibility.decided"))
+                outbox.c.event_type == "eligibility.decided", outbox.c.key == str(application_id)))
         assert emitted == 1
 
         # A later change of parameters does not change how the stored decision recomputes.
-        await client.post("/v1/parameters", headers=internal_token("admin", ADMIN), json={
+        changed = await client.post("/v1/parameters", headers=internal_token("admin", ADMIN), json={
             "name": "subsistence_minimum", "region_kato": "610000000", "valid_from": "2026-07-01",
-            "value": "90000"})
+            "value": "90000", "confirm_large_change": True})
+        assert changed.status_code == 201, changed.text
         shown = await client.get(f"/v1/eligibility/decisions/{record.id}", params={"recompute": "true"},
-                                 headers=internal_token("ops", frozenset({"applications:read"})))
+                                 headers=internal_token("portal", citizen=grandmother["iin"]))
         assert shown.status_code == 200
         assert shown.json()["recomputed_identical"] is True
 
@@ -198,7 +201,7 @@ async def test_a_decision_stored_in_the_previous_format_recomputes_identically(r
         incomes=[IncomeRecord(iin="500303401155", type="pension", month=m, amount="20000.00")
                  for m in ("2026-07", "2026-08", "2026-09")],
     ), source="verification", key=str(application_id))
-    reader = internal_token("ops", frozenset({"applications:read"}))
+    reader = internal_token("portal", frozenset({"applications:read"}), citizen="500303401155")
     async with running_service("eligibility") as client:
         await publish(broker.bootstrap, "qamqor.verification", event)
 
@@ -248,7 +251,7 @@ async def test_each_route_refuses_a_caller_without_its_scope(running_service, in
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert refused.json()["type"].endswith("forbidden") and scope in refused.json()["detail"]
         allowed = await client.request(method, path, json=body if method == "POST" else None,
-                                       headers=internal_token("portal", frozenset({scope})))
+                                       headers=internal_token("portal", frozenset({scope}), citizen=someone_else()))
         assert allowed.status_code != 403, allowed.text
 
 
@@ -270,3 +273,188 @@ async def test_an_estimate_counts_the_ban_from_a_terminated_contract(running_ser
         late = await client.post("/v1/eligibility/estimate", headers=internal_token("portal"),
                                  json=body | {"history": {"contract_terminated_on": "2026-04-16"}})
         assert late.status_code == 422 and late.json()["errors"][0]["field"] == "history.contract_terminated_on"
+
+
+# ---- who reads a decision -------------------------------------------------------------------
+
+async def test_a_decision_is_read_by_its_family_and_the_case_workers_of_its_region_only(running_service,
+                                                                                         internal_token):
+    from services.eligibility.domain import ParameterSet, case_from_record, decide, load_shipped_parameters
+
+    grandmother = "500303401155"
+    result = decide(case_from_record(PREVIOUS_FORMAT_INPUT), ParameterSet(load_shipped_parameters())).to_dict()
+    record = DecisionRecord(application_id=uuid.uuid4(), evidence_id=uuid.uuid4(),
+                            decided_at=datetime(2026, 11, 22, 10, tzinfo=UTC), rules_version=result["rules_version"],
+                            case_input=PREVIOUS_FORMAT_INPUT, result=result)
+    async with running_service("eligibility") as client:
+        async with client.app.state.sessionmaker() as session, session.begin():
+            session.add(record)
+        shown = await assert_family_scoped(client, internal_token, f"/v1/eligibility/decisions/{record.id}",
+                                           scope="applications:read", member_iin=grandmother,
+                                           region_kato="610000000")
+        assert shown.json()["decision"] == result
+        assert shown.headers["x-qamqor-data-subjects"] == grandmother
+
+
+# ---- parameters checked at the door ------------------------------------------------------------
+
+@pytest.mark.parametrize(("fields", "field", "says"), [
+    ({"name": "poverty_line_subsistence_share", "value": "70"}, "value", "strictly between 0 and 1"),
+    ({"name": "poverty_line_subsistence_share", "value": 1}, "value", "strictly between 0 and 1"),
+    ({"name": "poverty_line_median_share", "value": "0"}, "value", "strictly between 0 and 1"),
+    ({"name": "mci", "value": "0"}, "value", "above 0"),
+    ({"name": "median_income", "value": "10000000.01"}, "value", "at most 10000000"),
+    ({"name": "adult_age", "value": 101}, "value", "between 0 and 100"),
+    ({"name": "retirement_age_female", "value": "-1"}, "value", "non-negative"),
+    ({"name": "ban_months", "value": 121}, "value", "between 0 and 120"),
+    ({"name": "consent_required", "value": "perhaps"}, "value", "not true/false"),
+    ({"name": "mci", "value": {"amount": 4600}}, "value", "must be a number"),
+    ({"name": "mci", "value": "46\u000000"}, "value", "control characters"),
+    ({"name": "mcii"}, "name", "Input should be"),
+    ({"region_kato": "611010000"}, "region_kato", "KATO classifier"),
+    ({"region_kato": "99"}, "region_kato", "pattern"),
+    ({"valid_from": "0001-01-01"}, "valid_from", "greater than or equal"),
+    ({"note": "typo"}, "note", "Extra inputs are not permitted"),
+])
+async def test_a_parameter_value_out_of_its_sane_range_is_refused_naming_the_field(
+        running_service, internal_token, fields, field, says):
+    body = {"name": "mci", "valid_from": "2026-07-01", "valid_to": "2026-12-31", "value": "4325"} | fields
+    async with running_service("eligibility") as client:
+        refused = await client.post("/v1/parameters", json=body, headers=internal_token("admin", ADMIN))
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        errors = refused.json()["errors"]
+        assert [e["field"] for e in errors] == [field] and says in errors[0]["message"], errors
+        async with client.app.state.sessionmaker() as session:
+            assert await session.scalar(select(func.count()).select_from(outbox).where(
+                outbox.c.event_type == "parameter.recorded")) == 0
+
+
+async def test_a_share_given_as_a_share_is_recorded(running_service, internal_token):
+    async with running_service("eligibility") as client:
+        recorded = await client.post("/v1/parameters", headers=internal_token("admin", ADMIN), json={
+            "name": "poverty_line_subsistence_share", "valid_from": "2027-01-01", "value": "0.7"})
+        assert recorded.status_code == 201, recorded.text
+        assert recorded.json()["value"] == "0.7"
+
+
+async def test_a_value_far_from_the_one_it_follows_needs_a_confirmation(running_service, internal_token):
+    """2027 has no MCI yet: a 2027 value follows 2026's 4,325. 46,000 (a zero too many) is refused
+    naming the value it follows; the same value confirmed is recorded."""
+    body = {"name": "mci", "valid_from": "2027-01-01", "valid_to": "2027-12-31", "value": "46000"}
+    async with running_service("eligibility") as client:
+        refused = await client.post("/v1/parameters", json=body, headers=internal_token("admin", ADMIN))
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["errors"]
+        assert error["field"] == "value"
+        assert "4325" in error["message"] and "confirm_large_change" in error["message"]
+        close = await client.post("/v1/parameters", json=body | {"value": "6400"},  # +48 %: not far
+                                  headers=internal_token("admin", ADMIN))
+        assert close.status_code == 201, close.text
+        confirmed = await client.post("/v1/parameters", json=body | {"confirm_large_change": True},
+                                      headers=internal_token("admin", ADMIN))
+        assert confirmed.status_code == 201, confirmed.text
+        # a regional value follows the value the region has in effect (here the national one)
+        regional = await client.post("/v1/parameters", headers=internal_token("admin", ADMIN), json={
+            "name": "subsistence_minimum", "region_kato": "750000000", "valid_from": "2026-10-01",
+            "value": "5085"})
+        assert regional.status_code == 422 and "50851" in regional.json()["errors"][0]["message"]
+
+
+async def test_a_recorded_parameter_is_announced_in_the_same_transaction(running_service, internal_token):
+    from services.eligibility import service
+    from services.eligibility.models import ParameterRecord
+    from services.eligibility.schemas import ParameterIn
+    from shared.events.contracts import ParameterRecorded
+    from shared.identity import Caller
+
+    async with running_service("eligibility") as client:
+        recorded = await client.post("/v1/parameters", headers=internal_token("admin", ADMIN, caller_id="admin-7"),
+                                     json={"name": "adult_age", "valid_from": "2027-01-01", "value": 18})
+        assert recorded.status_code == 201, recorded.text
+
+        async def published():
+            async with client.app.state.sessionmaker() as session:
+                return (await session.execute(select(outbox).where(
+                    outbox.c.event_type == "parameter.recorded"))).mappings().all()
+
+        [row] = await eventually(lambda: _all_published(published))
+        assert (row["topic"], row["key"]) == ("qamqor.eligibility", "adult_age")
+        event = ParameterRecorded.model_validate(row["envelope"]["data"])
+        assert event == ParameterRecorded(
+            parameter_id=uuid.UUID(recorded.json()["id"]), name="adult_age", region_kato=None,
+            valid_from=date(2027, 1, 1), valid_to=None, value="18",
+            recorded_at=datetime.fromisoformat(recorded.json()["recorded_at"]))
+
+        # a recording whose transaction rolls back leaves neither the value nor its announcement
+        class RolledBack(Exception):
+            pass
+
+        with pytest.raises(RolledBack):
+            async with client.app.state.sessionmaker() as session, session.begin():
+                await service.record_parameter(
+                    session=session, cache=client.app.state.parameters, caller=Caller(id="admin-7", kind="admin"),
+                    body=ParameterIn(name="adult_age", valid_from=date(2028, 1, 1), value=18))
+                raise RolledBack
+        async with client.app.state.sessionmaker() as session:
+            assert len(await published()) == 1
+            assert await session.scalar(select(func.count()).select_from(ParameterRecord).where(
+                ParameterRecord.valid_from == date(2028, 1, 1))) == 0
+
+
+async def _all_published(rows):  # noqa: ANN001, ANN202
+    found = await rows()
+    return found if found and all(row["published_at"] is not None for row in found) else None
+
+
+# ---- the estimate checked at the door -----------------------------------------------------------
+
+def _estimate_with(change) -> dict:  # noqa: ANN001
+    mother = person(date(1990, 5, 5), "female", "applicant")
+    body = estimate_body([mother], [{"iin": mother["iin"], "type": "wage", "month": "2026-01", "amount": "1000.00"}])
+    change(body)
+    return body
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda b: b.update(region_kato="611010000"), "region_kato"),  # a region's prefix, not a classifier code
+    (lambda b: b.update(application_date="0001-01-15"), "application_date"),
+    (lambda b: b.update(application_date="9999-12-31"), "application_date"),
+    (lambda b: b["incomes"][0].update(amount="-1"), "incomes[0].amount"),
+    (lambda b: b["incomes"][0].update(amount="1000000000.01"), "incomes[0].amount"),
+    (lambda b: b["incomes"][0].update(amount="10.001"), "incomes[0].amount"),
+    (lambda b: b["incomes"][0].update(amount="NaN"), "incomes[0].amount"),
+    (lambda b: b["incomes"][0].update(month="0000-01"), "incomes[0].month"),
+    (lambda b: b["incomes"][0].update(type="lottery"), "incomes[0].type"),
+    (lambda b: b["incomes"][0].update(source="registry\u0000"), "incomes[0].source"),
+    (lambda b: b["members"][0].update(full_name="\u0007"), "members[0].full_name"),
+    (lambda b: b["members"][0].update(full_name="   "), "members[0].full_name"),
+    (lambda b: b["members"][0].update(birth_date="0001-01-01"), "members[0].birth_date"),
+    (lambda b: b.update(members=b["members"] * 31), "members"),
+    (lambda b: b.update(incomes=b["incomes"] * 2001), "incomes"),
+    (lambda b: b.update(expenses={"consent": True, "deposits": "-5"}), "expenses.deposits"),
+    (lambda b: b.update(history={"contract_terminated_on": "0001-01-01"}), "history.contract_terminated_on"),
+])
+async def test_an_estimate_out_of_bounds_is_refused_naming_the_field(running_service, internal_token, change, field):
+    async with running_service("eligibility") as client:
+        refused = await client.post("/v1/eligibility/estimate", json=_estimate_with(change),
+                                    headers=internal_token("portal"))
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert {e["field"] for e in refused.json()["errors"]} == {field}, refused.json()["errors"]
+
+
+async def test_an_estimate_at_the_bounds_and_as_a_what_if_extension_is_answered(running_service, internal_token):
+    def at_the_bounds(body: dict) -> None:
+        body["incomes"][0]["amount"] = "1000000000.00"
+        body.update(extension=True, expenses={"consent": True, "deposits": "0"})
+
+    async with running_service("eligibility") as client:
+        answered = await client.post("/v1/eligibility/estimate", json=_estimate_with(at_the_bounds),
+                                     headers=internal_token("portal"))
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["eligible"] is False
+
+
+def test_the_openapi_documents_each_answer_and_error():
+    assert_documents_what_it_answers("eligibility")

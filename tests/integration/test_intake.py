@@ -1,4 +1,6 @@
-"""Intake against real PostgreSQL and the real broker."""
+"""Intake against real PostgreSQL and the real broker. The portal submits and reads for the
+citizen it acts for (a citizen-bound token): here, the family's applicant. Who sees what is in
+tests/integration/intake/."""
 
 from __future__ import annotations
 
@@ -24,10 +26,17 @@ def _family():
     ]
 
 
+def _citizen(internal_token, family_or_body) -> dict[str, str]:  # noqa: ANN001
+    """The portal acting for the family's applicant."""
+    members = family_or_body["members"] if isinstance(family_or_body, dict) else family_or_body
+    applicant = next((m for m in members if m.get("relation") == "applicant" and "iin" in m), members[0])
+    return internal_token("portal", citizen=applicant["iin"])
+
+
 async def test_submit_and_read_back(running_service, internal_token, broker):
     async with running_service("intake") as client:
-        headers = internal_token("portal") | {"Idempotency-Key": str(uuid.uuid4())}
         body = application_body(_family())
+        headers = _citizen(internal_token, body) | {"Idempotency-Key": str(uuid.uuid4())}
         created = await client.post("/v1/applications", json=body, headers=headers)
         assert created.status_code == 201, created.text
         app = created.json()
@@ -39,13 +48,17 @@ async def test_submit_and_read_back(running_service, internal_token, broker):
         assert again.status_code == 201 and again.json()["id"] == app["id"]
 
         # Same key, another body: refused.
-        other = application_body(_family())
+        other = application_body(body["members"][:1] + [person(date(2022, 1, 5), "female", "child")])
         reused = await client.post("/v1/applications", json=other, headers=headers)
         assert reused.status_code == 422
         assert reused.headers["content-type"] == "application/problem+json"
 
-        fetched = await client.get(f"/v1/applications/{app['id']}", headers=internal_token("portal"))
+        fetched = await client.get(f"/v1/applications/{app['id']}", headers=_citizen(internal_token, body))
         assert fetched.status_code == 200 and fetched.json()["members"][0]["iin"] == body["members"][0]["iin"]
+        assert fetched.json()["members"][0]["phone"] == "+77011234567"  # the citizen's own family
+        # The answer names whose data it carries; the gateway records the read.
+        assert fetched.headers["x-qamqor-data-subjects"] == ",".join(m["iin"] for m in body["members"])
+        assert created.headers["x-qamqor-data-subjects"] == fetched.headers["x-qamqor-data-subjects"]
 
         async with client.app.state.sessionmaker() as session:
             count = await session.scalar(select(func.count()).select_from(outbox).where(outbox.c.key == app["id"]))
@@ -75,10 +88,10 @@ async def test_one_active_application_per_person(running_service, internal_token
     async with running_service("intake") as client:
         family = _family()
         first = await client.post("/v1/applications", json=application_body(family),
-                                  headers=internal_token("portal") | {"Idempotency-Key": "k1"})
+                                  headers=_citizen(internal_token, family) | {"Idempotency-Key": "k1"})
         assert first.status_code == 201
         second = await client.post("/v1/applications", json=application_body([family[0] | {"relation": "applicant"}]),
-                                   headers=internal_token("portal") | {"Idempotency-Key": "k2"})
+                                   headers=_citizen(internal_token, family) | {"Idempotency-Key": "k2"})
         assert second.status_code == 409
         problem = second.json()
         assert problem["errors"][0]["field"] == "members[0].iin"
@@ -91,23 +104,43 @@ async def test_one_active_application_per_person(running_service, internal_token
     (lambda b: b["members"][0].update(sex="male"), "members[0].sex"),
     (lambda b: b["members"][1].update(relation="applicant"), "members"),
     (lambda b: b.update(region_kato="990000000"), "region_kato"),
+    (lambda b: b.update(region_kato="611010000"), "region_kato"),  # a Turkestan prefix, not a classifier code
     (lambda b: b["members"].append(dict(b["members"][1])), "members[2].iin"),
     (lambda b: b["members"][0].pop("full_name"), "members[0].full_name"),
+    (lambda b: b["members"][0].update(full_name="   "), "members[0].full_name"),
+    (lambda b: b["members"][0].update(full_name="A" * 201), "members[0].full_name"),
+    (lambda b: b["members"][1].update(full_name="Timur\x00"), "members[1].full_name"),
+    (lambda b: b["members"][1].update(full_name="Timur\nNurlanov"), "members[1].full_name"),
+    (lambda b: b["members"][0].update(phone="87011234567"), "members[0].phone"),
+    (lambda b: b["members"][0].update(iin="90051740123x"), "members[0].iin"),
     (lambda b: b["bank_account"].update(iban="XX"), "bank_account.iban"),
+    (lambda b: b["bank_account"].update(iban="KZ21601KZT5004100100"), "bank_account.iban"),  # check digits
+    # The README's old example: the National Bank's account paired with Halyk's BIC.
+    (lambda b: b["bank_account"].update(iban="KZ86125KZT5004100100"), "bank_account.bank_code"),
+    (lambda b: b["bank_account"].update(bank_code="NBRKKZKX"), "bank_account.bank_code"),
+    (lambda b: b["bank_account"].update(bank_code="hsbkkzkx"), "bank_account.bank_code"),
+    (lambda b: b.update(extension=True), "extension"),  # the system sets it
+    (lambda b: b["members"][0].update(birth_date="2015-05-17", iin=person(date(2015, 5, 17), "female",
+                                                                          "applicant")["iin"]),
+     "members[0].birth_date"),  # a child cannot apply
 ])
 async def test_bad_input_is_422_and_writes_nothing(running_service, internal_token, mutate, field):
     async with running_service("intake") as client:
         body = application_body(_family())
         mutate(body)
         response = await client.post("/v1/applications", json=body,
-                                     headers=internal_token("portal") | {"Idempotency-Key": str(uuid.uuid4())})
+                                     headers=_citizen(internal_token, body) | {"Idempotency-Key": str(uuid.uuid4())})
         assert response.status_code == 422, response.text
         problem = response.json()
         assert response.headers["content-type"] == "application/problem+json"
         assert {"type", "title", "status", "detail"} <= problem.keys()
         assert field in [e["field"] for e in problem["errors"]]
+        for member in body["members"]:  # no personal data in the problem
+            for value in (member.get("iin"), member.get("full_name"), member.get("birth_date"), member.get("phone")):
+                assert not value or value.strip() == "" or value not in response.text
         async with client.app.state.sessionmaker() as session:
             assert await session.scalar(select(func.count()).select_from(outbox)) == 0
+            assert await session.scalar(select(func.count()).select_from(Application)) == 0
 
 
 async def test_requests_without_internal_token_are_refused(running_service):
@@ -120,10 +153,11 @@ async def test_requests_without_internal_token_are_refused(running_service):
 
 async def test_unknown_application_is_404(running_service, internal_token):
     async with running_service("intake") as client:
-        response = await client.get(f"/v1/applications/{uuid.uuid4()}", headers=internal_token("portal"))
+        citizen = internal_token("portal", citizen=_family()[0]["iin"])
+        response = await client.get(f"/v1/applications/{uuid.uuid4()}", headers=citizen)
         assert response.status_code == 404
-        bad = await client.get("/v1/applications/not-a-uuid", headers=internal_token("portal"))
-        assert bad.status_code == 422
+        bad = await client.get("/v1/applications/not-a-uuid", headers=citizen)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "path.application_id"
 
 
 async def test_every_route_refuses_a_caller_without_its_scope_and_writes_nothing(running_service, internal_token):
@@ -133,6 +167,11 @@ async def test_every_route_refuses_a_caller_without_its_scope_and_writes_nothing
         await assert_refused_without_scope(client, internal_token, "GET", "/v1/applications", "applications:read")
         await assert_refused_without_scope(client, internal_token, "GET", f"/v1/applications/{uuid.uuid4()}",
                                            "applications:read")
+        await assert_refused_without_scope(client, internal_token, "GET", "/v1/fdc/families/900517401231/status",
+                                           "applications:read")
+        await assert_refused_without_scope(client, internal_token, "GET", "/v1/reference/banks", "parameters:read")
+        await assert_refused_without_scope(client, internal_token, "PUT", "/v1/reference/banks/BRKEKZKA",
+                                           "parameters:write", json={"code": "914", "name": "Bereke Bank"})
         async with client.app.state.sessionmaker() as session:
             for table in (Application.__table__, idempotency_keys, outbox):
                 assert await session.scalar(select(func.count()).select_from(table)) == 0, table.name
@@ -143,13 +182,14 @@ async def test_the_status_follows_the_decision_and_a_rejection_frees_the_family(
     family = _family()
     async with running_service("intake") as client:
         created = await client.post("/v1/applications", json=application_body(family),
-                                    headers=internal_token("portal") | {"Idempotency-Key": str(uuid.uuid4())})
+                                    headers=_citizen(internal_token, family) | {"Idempotency-Key": str(uuid.uuid4())})
         app_id = created.json()["id"]
         await publish(broker.bootstrap, "qamqor.eligibility",
                       decided_event(eligible=False, application_id=uuid.UUID(app_id)), times=2)
 
         async def rejected():
-            application = (await client.get(f"/v1/applications/{app_id}", headers=internal_token("portal"))).json()
+            application = (await client.get(f"/v1/applications/{app_id}",
+                                            headers=_citizen(internal_token, family))).json()
             return application if application["status"] == "rejected" else None
 
         application = await eventually(rejected)
@@ -159,7 +199,7 @@ async def test_the_status_follows_the_decision_and_a_rejection_frees_the_family(
 
         # A rejected application no longer holds its members: the family may apply again.
         again = await client.post("/v1/applications", json=application_body(family),
-                                  headers=internal_token("portal") | {"Idempotency-Key": str(uuid.uuid4())})
+                                  headers=_citizen(internal_token, family) | {"Idempotency-Key": str(uuid.uuid4())})
         assert again.status_code == 201, again.text
 
         # ... and goes on along the flow: its application.submitted is published. Waiting for it

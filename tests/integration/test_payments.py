@@ -4,7 +4,7 @@ banks report statuses only for their own orders."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import func, select
 
@@ -12,41 +12,51 @@ from services.payments.models import Payment
 from shared.events import Envelope
 from shared.events.contracts import ContractSigned
 from shared.outbox import outbox
-from tests.support import assert_refused_without_scope, decided_event, eventually, publish
+from tests.support import (
+    assert_documents_what_it_answers,
+    assert_family_scoped,
+    assert_refused_without_scope,
+    decided_event,
+    eventually,
+    person,
+    publish,
+)
 
 READ = frozenset({"payments:read"})
 BANK = frozenset({"bank:callbacks"})
 
 
 async def test_schedule_once_per_month_and_bank_statuses(running_service, broker, internal_token):
-    unconditional = decided_event(kind="unconditional")
-    conditional = decided_event(kind="conditional")
+    grandmother = person(date(1952, 8, 8), "female", "applicant")
+    mother = person(date(1995, 8, 8), "female", "applicant")
+    unconditional = decided_event(kind="unconditional", members=[grandmother])
+    conditional = decided_event(kind="conditional", members=[mother])
     uncond_app = unconditional.data["application"]["application_id"]
     cond_app = conditional.data["application"]["application_id"]
     async with running_service("payments") as client:
         await publish(broker.bootstrap, "qamqor.eligibility", unconditional, times=3)
         await publish(broker.bootstrap, "qamqor.eligibility", conditional)
 
-        async def schedule(app_id):
+        async def schedule(app_id, citizen):
             async def check():
                 rows = (await client.get("/v1/payments", params={"application_id": app_id},
-                                         headers=internal_token("portal", READ))).json()
+                                         headers=internal_token("portal", READ, citizen=citizen))).json()
                 return rows or None
             return check
 
-        payments = await eventually(await schedule(uncond_app))
+        payments = await eventually(await schedule(uncond_app, grandmother["iin"]))
         assert [(p["month"], p["total"], p["status"]) for p in payments] == [
             ("2026-11", 25596, "scheduled"), ("2026-12", 25596, "scheduled")]
 
         # Conditional: nothing until the contract is signed.
         assert (await client.get("/v1/payments", params={"application_id": cond_app},
-                                 headers=internal_token("portal", READ))).json() == []
+                                 headers=internal_token("portal", READ, citizen=mother["iin"]))).json() == []
         signed = Envelope.wrap(ContractSigned(
             contract_id=uuid.uuid4(), application_id=uuid.UUID(cond_app),
             decision_id=uuid.UUID(conditional.data["decision_id"]), signed_at=datetime.now(timezone.utc),
         ), source="contracts", key=cond_app)
         await publish(broker.bootstrap, "qamqor.contracts", signed, times=2)
-        assert len(await eventually(await schedule(cond_app))) == 2
+        assert len(await eventually(await schedule(cond_app, mother["iin"]))) == 2
         async with client.app.state.sessionmaker() as session:
             assert await session.scalar(select(func.count()).select_from(Payment).where(
                 Payment.application_id.in_([uuid.UUID(uncond_app), uuid.UUID(cond_app)]))) == 4
@@ -79,6 +89,34 @@ async def test_schedule_once_per_month_and_bank_statuses(running_service, broker
         assert flip.status_code == 409
 
 
+async def test_payments_are_read_by_the_family_and_the_case_workers_of_its_region_only(
+        running_service, broker, internal_token):
+    father = person(date(1980, 9, 9), "male", "applicant")
+    daughter = person(date(2021, 9, 9), "female", "child")
+    decided = decided_event(kind="unconditional", members=[father, daughter], region="550000000")
+    app_id = decided.data["application"]["application_id"]
+    async with running_service("payments") as client:
+        await publish(broker.bootstrap, "qamqor.eligibility", decided)
+        as_daughter = internal_token("portal", READ, citizen=daughter["iin"])
+
+        async def scheduled():
+            return (await client.get("/v1/payments", params={"application_id": app_id}, headers=as_daughter)).json()
+
+        payments = await eventually(scheduled)
+        listed = await assert_family_scoped(client, internal_token, "/v1/payments", params={"application_id": app_id},
+                                            scope="payments:read", member_iin=daughter["iin"],
+                                            region_kato="550000000", listing=True)
+        assert listed.json() == payments
+        assert listed.headers["x-qamqor-data-subjects"] == f"{father['iin']},{daughter['iin']}"
+        one = await assert_family_scoped(client, internal_token, f"/v1/payments/{payments[0]['id']}",
+                                         scope="payments:read", member_iin=daughter["iin"], region_kato="550000000")
+        assert one.json() == payments[0]
+        # the bank routes name a bank code the way the route table does
+        odd = await client.get("/v1/banks/hsbk/payment-orders",
+                               headers=internal_token("bank", BANK, bank_code="hsbk"))
+        assert odd.status_code == 422 and odd.json()["errors"][0]["field"] == "path.bank_code"
+
+
 async def test_every_route_refuses_a_caller_without_its_scope(running_service, internal_token):
     some_id = uuid.uuid4()
     async with running_service("payments") as client:
@@ -90,3 +128,7 @@ async def test_every_route_refuses_a_caller_without_its_scope(running_service, i
              {"json": {"payment_id": str(some_id), "status": "settled"}}),
         ]:
             await assert_refused_without_scope(client, internal_token, method, path, scope, **request)
+
+
+def test_the_openapi_documents_each_answer_and_error():
+    assert_documents_what_it_answers("payments")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import pytest
+
 from shared.events import Envelope
 from shared.events.contracts import EligibilityDecided, PaymentScheduled, ScheduledPayment
-from tests.support import assert_refused_without_scope, decided_event, eventually, on_partition_of, person, publish
+from tests.support import assert_documents_what_it_answers, assert_refused_without_scope, decided_event, eventually, on_partition_of, person, publish
 
 STATS = frozenset({"stats:read"})
 # No other test has an application in Mangystau: the figures of this region are this test's own.
@@ -75,16 +77,43 @@ async def test_a_regions_figures_are_exact_and_a_redelivery_counts_once(running_
         assert next(r for r in everywhere if r["region_kato"] == REGION) == mangystau
 
 
-async def test_a_region_filter_must_be_a_kato_code(running_service, internal_token):
+@pytest.mark.parametrize("region", ["47", "471010000", "990000000", "47000000\u0000"])
+async def test_a_region_filter_must_be_a_code_of_the_classifier(running_service, internal_token, region):
     async with running_service("reporting") as client:
         for path in ("/v1/stats/summary", "/v1/stats/regions"):
-            response = await client.get(path, params={"region_kato": "47"}, headers=internal_token("ops", STATS))
+            response = await client.get(path, params={"region_kato": region}, headers=internal_token("ops", STATS))
             assert response.status_code == 422
             assert response.headers["content-type"] == "application/problem+json"
             assert [e["field"] for e in response.json()["errors"]] == ["query.region_kato"]
+
+
+async def test_statistics_carry_no_personal_data(running_service, broker, internal_token):
+    """Figures only: no IIN, name or birth date of a family reaches a statistics answer, and no
+    answer names data subjects."""
+    members = family(2)
+    decided = decided_event(kind="unconditional", members=members, region="430000000")
+    async with running_service("reporting") as client:
+        await publish(broker.bootstrap, "qamqor.eligibility", decided)
+
+        async def counted():
+            figures = await client.get("/v1/stats/regions", params={"region_kato": "430000000"},
+                                       headers=internal_token("ops", STATS))
+            return figures if figures.json() else None
+
+        regions = await eventually(counted)
+        summary = await client.get("/v1/stats/summary", headers=internal_token("ops", STATS))
+        for answer in (regions, summary):
+            assert "x-qamqor-data-subjects" not in answer.headers
+            for member in members:
+                assert member["iin"] not in answer.text and member["full_name"] not in answer.text
+                assert member["birth_date"] not in answer.text
 
 
 async def test_every_route_refuses_a_caller_without_its_scope(running_service, internal_token):
     async with running_service("reporting") as client:
         for path in ("/v1/stats/summary", "/v1/stats/regions"):
             await assert_refused_without_scope(client, internal_token, "GET", path, "stats:read")
+
+
+def test_the_openapi_documents_each_answer_and_error():
+    assert_documents_what_it_answers("reporting")

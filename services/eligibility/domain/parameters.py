@@ -11,6 +11,10 @@ A `ParameterSet` answers "which value of X applies in region R on day D":
    `as_of=decided_at` sees exactly the values it saw then.
 
 No value → `MissingParameter`: a decision is refused rather than computed with a stale value.
+
+Every numeric parameter has a sane range (`PARAMETER_BOUNDS`): a value outside it is a typo, never a
+policy (a share of "70" meant 0.70). An administrator's value far from the one it follows
+(`is_large_change`) is recorded only when the administrator confirms it is meant.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+from shared.events.contracts import ParameterRecorded
 from shared.regions import is_known_region, region_level_kato
 
 from .model import INCOME_TYPES, FieldError
@@ -55,6 +61,66 @@ PARAMETER_KINDS: dict[str, str] = {
     "disregarded_on_extension_income_types": "income_types",
     "consent_required": "bool",
 }
+
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The sane range of a numeric parameter."""
+
+    low: Decimal
+    high: Decimal
+    low_excluded: bool = False
+    high_excluded: bool = False
+    hint: str = ""
+
+    def admits(self, value: Decimal) -> bool:
+        above = value > self.low if self.low_excluded else value >= self.low
+        below = value < self.high if self.high_excluded else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.low_excluded and self.high_excluded:
+            text = f"strictly between {self.low} and {self.high}"
+        elif self.low_excluded:
+            text = f"above {self.low} and at most {self.high}"
+        else:
+            text = f"between {self.low} and {self.high}"
+        return text + (f" ({self.hint})" if self.hint else "")
+
+
+_SHARE = Bounds(Decimal(0), Decimal(1), low_excluded=True, high_excluded=True, hint="a share: 0.7, not 70")
+_AGE = Bounds(Decimal(0), Decimal(100), hint="years")
+_MCI_MULTIPLE = Bounds(Decimal(0), Decimal(10_000), hint="a number of MCI")
+_MONTHLY_TENGE = Bounds(Decimal(0), Decimal(10_000_000), low_excluded=True, hint="tenge a month")
+
+PARAMETER_BOUNDS: dict[str, Bounds] = {
+    "mci": Bounds(Decimal(0), Decimal(100_000), low_excluded=True, hint="tenge"),
+    "subsistence_minimum": _MONTHLY_TENGE,
+    "median_income": _MONTHLY_TENGE,
+    "poverty_line_subsistence_share": _SHARE,
+    "poverty_line_median_share": _SHARE,
+    "child_supplement_mci": _MCI_MULTIPLE,
+    "child_supplement_min_age": _AGE,
+    "child_supplement_max_age": _AGE,
+    "adult_age": _AGE,
+    "student_child_age_limit": _AGE,
+    "large_family_allowance_mci_4_children": _MCI_MULTIPLE,
+    "large_family_allowance_mci_5_children": _MCI_MULTIPLE,
+    "large_family_allowance_mci_6_children": _MCI_MULTIPLE,
+    "large_family_allowance_mci_7_children": _MCI_MULTIPLE,
+    "large_family_allowance_mci_per_child_8_or_more": _MCI_MULTIPLE,
+    "deposit_limit_mci": _MCI_MULTIPLE,
+    "retirement_age_male": _AGE,
+    "retirement_age_female": _AGE,
+    "ban_months": Bounds(Decimal(0), Decimal(120), hint="months"),
+}
+assert set(PARAMETER_BOUNDS) == {name for name, kind in PARAMETER_KINDS.items()
+                                 if kind in ("money", "decimal", "integer")}
+
+# A new value more than this far from the value it follows (as a fraction of that value) needs
+# the administrator's confirmation.
+LARGE_CHANGE = Decimal("0.5")
 
 SHIPPED_PARAMETERS_DIR = Path(__file__).resolve().parent.parent / "parameters"
 _CACHE_LIMIT = 200_000
@@ -92,6 +158,9 @@ def _value_error(name: str, value: object) -> str | None:
         return "must have at most 2 decimal places"
     if kind == "integer" and value != value.to_integral_value():
         return "must be a whole number"
+    bounds = PARAMETER_BOUNDS[name]
+    if not bounds.admits(value):
+        return f"must be {bounds}"
     return None
 
 
@@ -144,11 +213,21 @@ class InvalidParameter(ValueError):
         super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
 
 
+def is_large_change(previous: Decimal, new: Decimal) -> bool:
+    """`new` is more than LARGE_CHANGE away from `previous` (any change of a zero is large)."""
+    if previous == 0:
+        return new != 0
+    return abs(new - previous) > LARGE_CHANGE * abs(previous)
+
+
 def new_parameter_value(*, name: str, region_kato: str | None, valid_from: date, valid_to: date | None,
-                        value: object, recorded_at: datetime) -> ParameterValue:
+                        value: object, recorded_at: datetime, follows: ParameterValue | None = None,
+                        confirm_large_change: bool = False) -> ParameterValue:
     """An administrator's value (text, a JSON number, true/false or a list) → a `ParameterValue`,
     or `InvalidParameter` naming every field at fault: the name must be known, the region one of
-    the 20, the period not reversed, and the value of the parameter's kind."""
+    the 20, the period not reversed, the value of the parameter's kind and within its bounds, and
+    — unless `confirm_large_change` — not far from `follows`, the value it follows
+    (`ParameterSet.followed`)."""
     problems = _field_problems(name, region_kato, valid_from, valid_to)
     if problems:
         raise InvalidParameter(problems)
@@ -159,7 +238,22 @@ def new_parameter_value(*, name: str, region_kato: str | None, valid_from: date,
     problem = _value_error(name, typed)
     if problem:
         raise InvalidParameter([FieldError("value", f"parameter {name}: {problem}")])
+    if (follows is not None and not confirm_large_change and isinstance(typed, Decimal)
+            and isinstance(follows.value, Decimal) and is_large_change(follows.value, typed)):
+        where = f"region {follows.region_kato}" if follows.region_kato else "nationally"
+        raise InvalidParameter([FieldError("value", (
+            f"parameter {name}: {typed} is more than {LARGE_CHANGE:.0%} away from {follows.value}, the value it "
+            f"follows (in effect {where} from {follows.valid_from.isoformat()}); if it is meant, send it again "
+            f"with \"confirm_large_change\": true"))])
     return ParameterValue(name, region_kato, valid_from, valid_to, typed, recorded_at)
+
+
+def recorded_event(value: ParameterValue, parameter_id: UUID) -> ParameterRecorded:
+    """The announcement of a recorded value: services that apply a parameter themselves keep a
+    replica (intake: `adult_age`)."""
+    return ParameterRecorded(parameter_id=parameter_id, name=value.name, region_kato=value.region_kato,
+                             valid_from=value.valid_from, valid_to=value.valid_to,
+                             value=value_to_json(value.value), recorded_at=value.recorded_at)
 
 
 def _as_text(raw: object) -> str:
@@ -265,6 +359,16 @@ class ParameterSet:
         if found is None:
             raise MissingParameter(name, region_kato, on, self.as_of)
         return found
+
+    def followed(self, name: str, on: date, region_kato: str | None = None) -> ParameterValue | None:
+        """The value a new one from `on` follows: the one in effect on `on` (the region's, its
+        region's or the nation's, as `find`), or else the last one in effect before it."""
+        found = self.find(name, on, region_kato)
+        if found is not None:
+            return found
+        ends = [value.valid_to for level in lookup_levels(region_kato) for value in self._index.get((name, level), ())
+                if value.valid_to is not None and value.valid_to < on]
+        return self.find(name, max(ends), region_kato) if ends else None
 
     def derived(self, key: Any, compute: Callable[[], Any]) -> Any:
         """Memoise a value computed purely from this set (e.g. a region's poverty line on a day)."""

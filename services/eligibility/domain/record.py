@@ -96,6 +96,11 @@ def case_from_record(record: dict[str, Any]) -> Case:
     )
 
 
+def family_of_record(record: dict[str, Any]) -> tuple[tuple[str, ...], str]:
+    """(the members' IINs, the region) of a stored record of any format: who may read the decision."""
+    return tuple(m["iin"] for m in record["members"]), record["region_kato"]
+
+
 def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 

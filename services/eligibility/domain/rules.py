@@ -13,7 +13,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
-from shared.calendar import Quarter, assessment_quarter, month_label
+from shared.calendar import Quarter, age_on, assessment_quarter, month_label
 
 from .decision import (
     Decision,
@@ -88,11 +88,6 @@ def period_of(application_date: date) -> Period:
     months = assignment_months(application_date)
     return Period(Quarter.of(application_date), assessment_quarter(application_date), months,
                   tuple(month_label(m) for m in months))
-
-
-def age_on(birth_date: date, on: date) -> int:
-    """Full years at `on`. Born 29 February: a year older on 1 March in common years."""
-    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
 
 def latest_birth_date_for_age(on: date, years: int) -> date:

@@ -42,6 +42,9 @@ def test_a_conditional_approval_drafts_a_contract_binding_the_able_bodied():
     assert (contract.id, contract.application_id, contract.decision_id) == (
         CONTRACT_ID, d.application.application_id, d.decision_id)
     assert (contract.region_kato, contract.period_quarter) == ("610000000", "2026-Q4")
+    # the family the contract binds: its members read it, its applicant signs it
+    assert contract.applicant_iin == MOTHER["iin"]
+    assert contract.member_iins == (MOTHER["iin"], FATHER["iin"], GRANDMOTHER["iin"])
     assert event.contract_id == CONTRACT_ID and event.application_id == d.application.application_id
     assert event.decision_id == d.decision_id and tuple(event.obligations) == contract.obligations
 
@@ -56,10 +59,11 @@ def test_a_decision_delivered_again_drafts_nothing():
     assert draft(existing=contract) is None
 
 
-def test_signing_a_drafted_contract_signs_it_and_says_so():
+def test_the_applicant_signs_a_drafted_contract_and_it_says_so():
     contract, _ = draft()
-    signed, event = domain.sign(contract, "portal-1", SIGNED_AT)
-    assert (signed.status, signed.signed_at, signed.signed_by) == (domain.SIGNED, SIGNED_AT, "portal-1")
+    signed, event = domain.sign(contract, MOTHER["iin"], "portal-1", SIGNED_AT)
+    assert (signed.status, signed.signed_at) == (domain.SIGNED, SIGNED_AT)
+    assert (signed.signed_by, signed.signed_via) == (MOTHER["iin"], "portal-1")  # the citizen, and the relay
     assert signed.obligations == contract.obligations
     assert (event.contract_id, event.application_id, event.decision_id, event.signed_at) == (
         contract.id, contract.application_id, contract.decision_id, SIGNED_AT)
@@ -67,12 +71,28 @@ def test_signing_a_drafted_contract_signs_it_and_says_so():
 
 def test_signing_again_is_a_retry_not_a_second_signature():
     contract, _ = draft()
-    signed, _ = domain.sign(contract, "portal-1", SIGNED_AT)
-    again, event = domain.sign(signed, "portal-2", datetime(2026, 12, 1, tzinfo=timezone.utc))
+    signed, _ = domain.sign(contract, MOTHER["iin"], "portal-1", SIGNED_AT)
+    again, event = domain.sign(signed, MOTHER["iin"], "portal-2", datetime(2026, 12, 1, tzinfo=timezone.utc))
     assert event is None and again == signed
+
+
+@pytest.mark.parametrize("signer", [FATHER["iin"], GRANDMOTHER["iin"], "700606300015"])
+def test_only_the_applicant_signs(signer):
+    contract, _ = draft()
+    with pytest.raises(domain.NotTheApplicant, match="applicant"):
+        domain.sign(contract, signer, "portal-1", SIGNED_AT)
+    signed, _ = domain.sign(contract, MOTHER["iin"], "portal-1", SIGNED_AT)
+    with pytest.raises(domain.NotTheApplicant):  # nor "signs again" what the applicant signed
+        domain.sign(signed, signer, "portal-1", SIGNED_AT)
+
+
+def test_a_contract_drafted_before_its_family_was_kept_is_signed_by_no_one():
+    contract, _ = draft()
+    with pytest.raises(domain.NotTheApplicant):
+        domain.sign(replace(contract, applicant_iin=None, member_iins=()), MOTHER["iin"], "portal-1", SIGNED_AT)
 
 
 def test_a_terminated_contract_cannot_be_signed():
     contract, _ = draft()
     with pytest.raises(domain.ContractNotSignable, match="terminated"):
-        domain.sign(replace(contract, status=domain.TERMINATED), "portal-1", SIGNED_AT)
+        domain.sign(replace(contract, status=domain.TERMINATED), MOTHER["iin"], "portal-1", SIGNED_AT)

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from services.eligibility.domain import (
+    PARAMETER_BOUNDS,
     PARAMETER_KINDS,
     REGIONS,
     FieldError,
@@ -14,10 +15,12 @@ from services.eligibility.domain import (
     ParameterSet,
     ParameterValue,
     decide,
+    is_large_change,
     load_shipped_parameters,
     lookup_levels,
     new_parameter_value,
     parse_parameter_value,
+    recorded_event,
     value_from_json,
     value_to_json,
 )
@@ -269,3 +272,85 @@ def test_shipped_values_cover_january_2024_applications():
     decision = decide(family(applicant(), region="790000000", on="2024-01-10"), SHIPPED)
     assert decision.assessment_quarter == "2023-Q4"
     assert decision.poverty_line == 28397  # 0.70 × 40,567 = 28,396.9
+
+
+# ------------------------------------------------------------------- sane ranges and large changes
+
+@pytest.mark.parametrize(("name", "admitted", "refused"), [
+    ("poverty_line_subsistence_share", ["0.01", "0.7", "0.99"], ["0", "1", "70"]),
+    ("poverty_line_median_share", ["0.35"], ["0", "1.5", "35"]),
+    ("mci", ["0.01", "4325", "100000"], ["0", "100000.01"]),
+    ("subsistence_minimum", ["50851", "10000000"], ["0", "10000000.01"]),
+    ("median_income", ["105886"], ["0", "20000000"]),
+    ("adult_age", ["0", "18", "100"], ["101"]),
+    ("retirement_age_male", ["63"], ["150"]),
+    ("student_child_age_limit", ["23"], ["230"]),
+    ("child_supplement_max_age", ["6"], ["101"]),
+    ("ban_months", ["0", "6", "120"], ["121"]),
+    ("deposit_limit_mci", ["200"], ["10001"]),
+    ("large_family_allowance_mci_4_children", ["16.03"], ["16030"]),
+])
+def test_every_numeric_parameter_has_a_sane_range(name, admitted, refused):
+    for text in admitted:
+        assert record(name=name, value=text).value == Decimal(text)
+    for text in refused:
+        with pytest.raises(InvalidParameter) as raised:
+            record(name=name, value=text)
+        [error] = raised.value.errors
+        assert error.path == "value" and str(PARAMETER_BOUNDS[name]) in error.message
+
+
+def test_a_share_refused_says_how_a_share_is_written():
+    with pytest.raises(InvalidParameter, match="strictly between 0 and 1 \\(a share: 0.7, not 70\\)"):
+        record(name="poverty_line_subsistence_share", value="70")
+
+
+def test_the_shipped_values_are_within_their_ranges():
+    for shipped in SHIPPED.values:
+        bounds = PARAMETER_BOUNDS.get(shipped.name)
+        assert bounds is None or bounds.admits(shipped.value), shipped
+
+
+@pytest.mark.parametrize(("previous", "new", "large"), [
+    ("4325", "6487", False), ("4325", "6488", True),  # 4325 × 1.5 = 6487.5
+    ("4325", "2163", False), ("4325", "2162", True),  # 4325 × 0.5 = 2162.5
+    ("0.70", "0.35", False), ("0.70", "0.34", True),
+    ("6", "6", False), ("0", "0", False), ("0", "1", True),
+])
+def test_a_large_change_is_more_than_half_the_value_it_follows(previous, new, large):
+    assert is_large_change(Decimal(previous), Decimal(new)) is large
+
+
+def test_a_large_change_is_recorded_only_when_confirmed():
+    follows = value("mci", 4325, "2026-01-01", "2026-12-31")
+    with pytest.raises(InvalidParameter) as raised:
+        record(value="46000", follows=follows)
+    [error] = raised.value.errors
+    assert error.path == "value"
+    assert "46000 is more than 50% away from 4325" in error.message and "2026-01-01" in error.message
+    assert record(value="46000", follows=follows, confirm_large_change=True).value == Decimal("46000")
+    assert record(value="4600", follows=follows).value == Decimal("4600")
+    # lists and booleans have no distance
+    assert record(name="consent_required", value=False, follows=value("consent_required", True, "2024-01-01")).value \
+        is False
+
+
+def test_a_new_value_follows_the_one_in_effect_or_else_the_last_before_it():
+    params = world()
+    assert params.followed("mci", date(2026, 7, 1)).value == 4000  # in effect
+    assert params.followed("mci", date(2027, 1, 1)).value == 4000  # the last, 2026's
+    assert params.followed("mci", date(2019, 1, 1)) is None  # nothing before
+    # a region follows what it has in effect: its own value, else its region's or the nation's
+    assert params.followed("subsistence_minimum", date(2026, 2, 1), "610000000").value == 48000
+    assert params.followed("subsistence_minimum", date(2026, 2, 1), ASTANA).value == 50000
+    assert params.followed("subsistence_minimum", date(2026, 4, 1), "610000000").value == 50000
+
+
+def test_a_recorded_value_is_announced_with_its_id_and_value_as_stored():
+    import uuid
+
+    announced = recorded_event(record(name="adult_age", value="18", valid_to=date(2027, 12, 31)), uuid.UUID(int=5))
+    assert announced.model_dump() == {
+        "parameter_id": uuid.UUID(int=5), "name": "adult_age", "region_kato": None,
+        "valid_from": date(2027, 1, 1), "valid_to": date(2027, 12, 31), "value": "18", "recorded_at": LATER}
+    assert recorded_event(record(name="counted_income_types", value=["wage"]), uuid.UUID(int=6)).value == ["wage"]

@@ -19,6 +19,7 @@ from services.eligibility.domain import (
     case_from_record,
     case_to_record,
     decide,
+    family_of_record,
 )
 
 from .strategies import cases
@@ -92,3 +93,13 @@ def test_the_previous_format_with_bank_data_and_a_ban():
 def test_a_format_from_the_future_is_refused():
     with pytest.raises(ValueError, match="format 3"):
         case_from_record(FORMAT_1 | {"format": 3})
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_the_family_of_a_record_is_who_may_read_its_decision(case):
+    assert family_of_record(case_to_record(case)) == (tuple(m.iin for m in case.members), case.region_kato)
+
+
+def test_the_family_of_a_format_1_record():
+    assert family_of_record(FORMAT_1) == (tuple(m["iin"] for m in FORMAT_1["members"]), "610000000")

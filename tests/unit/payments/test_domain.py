@@ -34,6 +34,9 @@ def test_an_unconditional_approval_is_scheduled_at_once_month_by_month():
     step = assign(d)
     assert step.assignment.status == domain.SCHEDULED
     assert step.assignment.monthly == tuple(d.monthly)
+    # the family (its members read its payments) and its region (its case workers do)
+    assert step.assignment.member_iins == tuple(m.iin for m in d.members)
+    assert step.assignment.region_kato == "610000000"
     assert [(p.id, p.month, p.total, p.status, p.bank_code) for p in step.payments] == [
         (uuid.UUID(int=1), "2026-11", 25596, domain.PAYMENT_SCHEDULED, "KCJBKZKX"),
         (uuid.UUID(int=2), "2026-12", 25596, domain.PAYMENT_SCHEDULED, "KCJBKZKX")]

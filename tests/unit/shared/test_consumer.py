@@ -115,3 +115,21 @@ def test_a_partitions_own_order_is_kept_even_if_its_timestamps_go_back() -> None
 
     assert [o for t, o in handled if t == "a"] == [1, 2]
     assert len(handled) == 3
+
+
+def test_a_dead_letter_names_the_fields_not_the_values() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    from shared.consumer import failure_text
+
+    class Member(BaseModel):
+        full_name: str
+        birth_date: int
+
+    try:
+        Member.model_validate({"full_name": 7, "birth_date": "Aigul Serikovna 1955-02-11"})
+    except ValidationError as exc:
+        text = failure_text(exc)
+    assert "full_name" in text and "birth_date" in text
+    assert "Aigul" not in text and "1955" not in text
+    assert failure_text(RuntimeError("no income for 550211400017")) == "RuntimeError: no income for 5502******17"

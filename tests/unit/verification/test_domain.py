@@ -42,7 +42,10 @@ def test_the_evidence_freezes_the_family_and_its_incomes_and_hands_them_on():
     assert (evidence.id, evidence.application_id, evidence.assessment_quarter, evidence.collected_at) == (
         uuid.UUID(int=9), uuid.UUID(int=3), "2026-Q3", AT)
     assert evidence.members == tuple(event.members) and evidence.incomes == tuple(incomes)
+    assert evidence.region_kato == "610000000"  # a case worker of the region reads it
+    assert evidence.member_iins == tuple(m.iin for m in event.members)
     assert evidence.sources == {"income_registry": {"quarter": "2026-Q3", "members_queried": 2}}
     assert completed.application == event.application and completed.evidence_id == evidence.id
     assert completed.assessment_quarter == "2026-Q3"
     assert completed.members == event.members and completed.incomes == incomes
+

@@ -6,7 +6,6 @@ Create Date: 2026-11-22 21:12:54.066546
 """
 from alembic import op
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from shared.migrations import create_plumbing_tables, drop_plumbing_tables
 
