@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +26,10 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 EVENTS_PUBLISHED = Counter("qamqor_events_published_total", "Outbox events published", ["service", "topic"])
+OUTBOX_OLDEST_UNSENT = Gauge("qamqor_outbox_oldest_unsent_seconds",
+                              "Age of the oldest outbox row not yet published (0 when none waits)", ["service"])
+OUTBOX_PUBLISH_FAILURES = Counter("qamqor_outbox_publish_failures_total",
+                                  "Outbox batches the broker did not take", ["service"])
 EVENTS_CONSUMED = Counter("qamqor_events_consumed_total", "Events handled", ["service", "type", "outcome"])
 
 

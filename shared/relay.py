@@ -5,13 +5,22 @@ is up nothing is missed, so it polls only as a safety net (every `listen_poll_in
 the connection is lost it polls every `poll_interval` and tries to listen again. A crash between
 send and mark re-sends the row on the next start: delivery is at-least-once, and consumers'
 inboxes make it effectively once.
+
+A batch that cannot be published (the broker is away, or the producer is in a state it cannot
+leave — an idempotent producer that lost track of its sequence numbers after an outage answers
+every later send with OutOfOrderSequenceNumber) is not retried with the same producer: the relay
+notes the failure on the rows (`attempts`, `last_error`), waits a bounded, growing time, builds a
+new producer and tries again. So it heals by itself when the broker returns, and resends each row
+at most once per attempt instead of flooding the topic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
+from collections.abc import Callable
 
 import asyncpg
 import orjson
@@ -21,11 +30,26 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.calendar import utcnow
 from shared.db import asyncpg_dsn
-from shared.observability import EVENTS_PUBLISHED
-from shared.wakeups import wait_for_wakeup
+from shared.observability import EVENTS_PUBLISHED, OUTBOX_OLDEST_UNSENT, OUTBOX_PUBLISH_FAILURES
 from shared.outbox import OUTBOX_CHANNEL, outbox
+from shared.wakeups import wait_for_wakeup
 
 log = logging.getLogger("qamqor.relay")
+
+
+class PublishFailed(Exception):
+    """A batch could not be published; `seqs` are its rows."""
+
+    def __init__(self, seqs: list[int], cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.seqs = seqs
+        self.cause = cause
+
+
+def retry_delay(failures: int, *, first: float = 0.5, cap: float = 10.0, jitter: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with full jitter in its upper half: 0.5 s, 1 s, 2 s … at most `cap`."""
+    ceiling = min(cap, first * 2 ** max(failures - 1, 0))
+    return ceiling / 2 + jitter() * ceiling / 2
 
 
 class OutboxRelay:
@@ -35,45 +59,109 @@ class OutboxRelay:
         service: str,
         database_url: str,
         sessionmaker: async_sessionmaker[AsyncSession],
-        producer: AIOKafkaProducer,
+        producer_factory: Callable[[], AIOKafkaProducer],
         batch_size: int = 200,
+        publish_timeout: float = 15.0,
         poll_interval: float = 1.0,
         listen_poll_interval: float = 30.0,
         listen_retry_interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
         self.service = service
         self.database_url = database_url
         self.sessionmaker = sessionmaker
-        self.producer = producer
+        self.producer_factory = producer_factory
+        self.producer: AIOKafkaProducer | None = None
         self.batch_size = batch_size
+        # While the broker is away a producer neither delivers nor fails a send; the relay gives
+        # a batch this long, then releases its rows and tries again with a new producer.
+        self.publish_timeout = publish_timeout
         self.poll_interval = poll_interval
         self.listen_poll_interval = listen_poll_interval
         self.listen_retry_interval = listen_retry_interval
+        self.clock = clock
+        self.sleep = sleep
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._next_listen_attempt = 0.0
+        self.failures = 0  # consecutive failed batches
+        self.producers_built = 0
+        # The last moment the relay was known not to be stuck: it published, or had nothing to.
+        self.last_progress = clock()
 
     @property
     def listening(self) -> bool:
         return self._listener is not None and not self._listener.is_closed()
 
+    def stalled_for(self) -> float:
+        """Seconds since the relay last made progress (0 while it keeps up)."""
+        return self.clock() - self.last_progress
+
     async def run(self) -> None:
-        while True:
-            if not self.listening and time.monotonic() >= self._next_listen_attempt:
-                await self._listen()
-            # Cleared before reading, so a row committed while this round reads wakes the next.
-            self._wake.clear()
+        try:
+            while True:
+                if not self.listening and self.clock() >= self._next_listen_attempt:
+                    await self._listen()
+                # Cleared before reading, so a row committed while this round reads wakes the next.
+                self._wake.clear()
+                try:
+                    sent = await self.publish_pending()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - every failure is waited out, then retried
+                    await self._failed(exc)
+                    continue
+                self.failures = 0
+                self.last_progress = self.clock()
+                if sent >= self.batch_size:
+                    continue  # more may be waiting
+                await wait_for_wakeup(self._wake, self.listen_poll_interval if self.listening else self.poll_interval)
+        finally:
+            await self._drop_producer()
+            await self.close()
+
+    async def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
+        delay = retry_delay(self.failures)
+        cause = exc.cause if isinstance(exc, PublishFailed) else exc
+        log.warning("outbox batch not published (%s, failure %d in a row); new producer in %.1fs",
+                    f"{type(cause).__name__}: {cause}"[:300], self.failures, delay)
+        if isinstance(exc, PublishFailed):
             try:
-                sent = await self.publish_pending()
-            except asyncio.CancelledError:
+                await self._note_failure(exc.seqs, f"{type(cause).__name__}: {cause}")
+            except Exception:  # noqa: BLE001 - the database may be the thing that is away
+                log.warning("could not note the failure on the outbox rows", exc_info=True)
+        await self._drop_producer()
+        await self.sleep(delay)
+
+    async def _note_failure(self, seqs: list[int], error: str) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(update(outbox).where(outbox.c.seq.in_(seqs))
+                                  .values(attempts=outbox.c.attempts + 1, last_error=error[:2000]))
+
+    async def _ready_producer(self) -> AIOKafkaProducer:
+        if self.producer is None:
+            producer = self.producer_factory()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
                 raise
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                await asyncio.sleep(1.0)
-                continue
-            if sent >= self.batch_size:
-                continue  # more may be waiting
-            await wait_for_wakeup(self._wake, self.listen_poll_interval if self.listening else self.poll_interval)
+            self.producer = producer
+            self.producers_built += 1
+        return self.producer
+
+    async def _drop_producer(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            try:
+                # A producer with sends the broker never answered would wait for them on stop.
+                async with asyncio.timeout(5.0):
+                    await producer.stop()
+            except Exception:  # noqa: BLE001 - it is being thrown away
+                log.debug("stopping a failed producer did not end cleanly", exc_info=True)
 
     async def _listen(self) -> None:
         await self.close()
@@ -87,7 +175,7 @@ class OutboxRelay:
         except Exception:  # noqa: BLE001
             if listener is not None:
                 listener.terminate()
-            self._next_listen_attempt = time.monotonic() + self.listen_retry_interval
+            self._next_listen_attempt = self.clock() + self.listen_retry_interval
             log.warning("LISTEN unavailable; polling every %.0fs", self.poll_interval, exc_info=True)
 
     async def close(self) -> None:
@@ -96,11 +184,13 @@ class OutboxRelay:
             await listener.close()
 
     async def publish_pending(self) -> int:
-        """Publish one batch; returns how many rows were sent."""
+        """Publish one batch; returns how many rows were sent. Raises PublishFailed (the rows
+        stay unsent, their lock released) when the broker does not take them."""
         async with self.sessionmaker() as session, session.begin():
             rows = (
                 await session.execute(
-                    select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.envelope, outbox.c.headers, outbox.c.event_type)
+                    select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.envelope, outbox.c.headers,
+                           outbox.c.event_type, outbox.c.created_at)
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.seq)
                     .limit(self.batch_size)
@@ -108,17 +198,23 @@ class OutboxRelay:
                 )
             ).all()
             if not rows:
+                OUTBOX_OLDEST_UNSENT.labels(self.service).set(0)
                 return 0
-            futures = []
-            for row in rows:
-                headers = [(k, str(v).encode()) for k, v in (row.headers or {}).items()]
-                headers.append(("event_type", row.event_type.encode()))
-                futures.append(
-                    await self.producer.send(
-                        row.topic, orjson.dumps(row.envelope), key=row.key.encode(), headers=headers
-                    )
-                )
-            await asyncio.gather(*futures)
+            OUTBOX_OLDEST_UNSENT.labels(self.service).set((utcnow() - rows[0].created_at).total_seconds())
+            try:
+                async with asyncio.timeout(self.publish_timeout):
+                    producer = await self._ready_producer()
+                    futures = []
+                    for row in rows:
+                        headers = [(k, str(v).encode()) for k, v in (row.headers or {}).items()]
+                        headers.append(("event_type", row.event_type.encode()))
+                        futures.append(await producer.send(
+                            row.topic, orjson.dumps(row.envelope), key=row.key.encode(), headers=headers))
+                    await asyncio.gather(*futures)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - TimeoutError included
+                raise PublishFailed([r.seq for r in rows], exc) from exc
             await session.execute(
                 update(outbox).where(outbox.c.seq.in_([r.seq for r in rows])).values(published_at=utcnow())
             )

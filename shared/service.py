@@ -149,16 +149,10 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 cleanups.append(lambda r=resource: r.__aexit__(None, None, None))
             setattr(app.state, resource_name, value)
 
-        async def relay_loop() -> None:
-            producer = make_producer(settings.kafka_bootstrap, f"qamqor-{spec.name}-relay")
-            relay = OutboxRelay(service=spec.name, database_url=settings.database_url,
-                                sessionmaker=sessionmaker, producer=producer)
-            try:
-                await producer.start()
-                await relay.run()
-            finally:
-                await relay.close()
-                await producer.stop()
+        relay = OutboxRelay(
+            service=spec.name, database_url=settings.database_url, sessionmaker=sessionmaker,
+            producer_factory=lambda: make_producer(settings.kafka_bootstrap, f"qamqor-{spec.name}-relay"))
+        app.state.relay = relay
 
         async def consumer_loop() -> None:
             await ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, spec.subscribe)
@@ -177,7 +171,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 await runner.stop()
 
         app.state.consumer_running = not spec.subscribe
-        tasks.append(asyncio.create_task(_supervise("outbox relay", relay_loop)))
+        tasks.append(asyncio.create_task(_supervise("outbox relay", relay.run)))
         if spec.subscribe:
             tasks.append(asyncio.create_task(_supervise("consumer", consumer_loop)))
         for task_name, task in spec.tasks.items():
@@ -200,8 +194,14 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, service=spec.name)
 
     @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": spec.name}
+    async def health(request: Request) -> JSONResponse:
+        """Liveness: the process works. A relay that has not published for `relay_stall_seconds`
+        while rows wait is not working (an orchestrator restarts the process)."""
+        relay: OutboxRelay | None = getattr(request.app.state, "relay", None)
+        stalled = relay.stalled_for() if relay is not None else 0.0
+        alive = stalled <= settings.relay_stall_seconds
+        return JSONResponse({"status": "ok" if alive else "stalled", "service": spec.name,
+                             "relay_stalled_seconds": round(stalled, 1)}, status_code=200 if alive else 503)
 
     @app.get("/ready", include_in_schema=False)
     async def ready(request: Request) -> JSONResponse:
@@ -212,9 +212,11 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             checks["database"] = True
         except Exception:  # noqa: BLE001
             checks["database"] = False
+        # Informative only: without the broker a service still takes requests — what they change
+        # waits in the outbox — so its absence does not take the service out of the load balancer.
         checks["broker"] = await _broker_reachable(settings.kafka_bootstrap)
         checks["consumer"] = bool(getattr(request.app.state, "consumer_running", False))
-        ok = all(checks.values())
+        ok = checks["database"]
         return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
                             status_code=200 if ok else 503)
 

@@ -24,6 +24,8 @@ class ServiceSettings(BaseSettings):
     consumer_instance_id: str | None = None
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
+    # Liveness fails when the outbox relay has published nothing for this long while rows wait.
+    relay_stall_seconds: float = 600.0
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> "ServiceSettings":

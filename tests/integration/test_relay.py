@@ -31,9 +31,8 @@ async def test_the_relay_publishes_on_notification_and_listens_again_after_losin
     sessionmaker = make_sessionmaker(engine)
     topic = f"relay-{uuid.uuid4().hex[:8]}"
     await ensure_topics(broker.bootstrap, 1, (topic,))
-    producer = make_producer(broker.bootstrap, "test-relay")
-    await producer.start()
-    relay = OutboxRelay(service="test", database_url=url, sessionmaker=sessionmaker, producer=producer,
+    relay = OutboxRelay(service="test", database_url=url, sessionmaker=sessionmaker,
+                        producer_factory=lambda: make_producer(broker.bootstrap, "test-relay"),
                         poll_interval=AN_HOUR, listen_poll_interval=AN_HOUR, listen_retry_interval=0.0)
     running = asyncio.create_task(relay.run())
 
@@ -68,7 +67,5 @@ async def test_the_relay_publishes_on_notification_and_listens_again_after_losin
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
-        await relay.close()
-        await producer.stop()
         await engine.dispose()
         await drop_database(url)
