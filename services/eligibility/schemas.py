@@ -6,6 +6,8 @@ family as a whole): amounts bounded, codes registered, dates within the years Qa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import math
 from datetime import date, datetime
 from decimal import Decimal
@@ -111,16 +113,25 @@ class EstimateIn(InputModel):
     history: HistoryIn = Field(default_factory=HistoryIn)
 
 
+def members_of(members: Iterable[Any]) -> tuple[Member, ...]:
+    """The rules' members from anything that carries their facts (a request, an event)."""
+    return tuple(Member(iin=m.iin, birth_date=m.birth_date, sex=m.sex, relation=m.relation, employed=m.employed,
+                        full_time_student=m.full_time_student, disability_group=m.disability_group, carer=m.carer)
+                 for m in members)
+
+
+def incomes_of(incomes: Iterable[Any]) -> tuple[Income, ...]:
+    """The rules' incomes from anything that carries them (months as YYYY-MM)."""
+    return tuple(Income(iin=i.iin, type=i.type, month=parse_month(i.month), amount=i.amount) for i in incomes)
+
+
 def to_case(body: EstimateIn) -> Case:
     return Case(
         region_kato=body.region_kato,
         application_date=body.application_date,
         extension=body.extension,
-        members=tuple(Member(iin=m.iin, birth_date=m.birth_date, sex=m.sex, relation=m.relation,
-                             employed=m.employed, full_time_student=m.full_time_student,
-                             disability_group=m.disability_group, carer=m.carer) for m in body.members),
-        incomes=tuple(Income(iin=i.iin, type=i.type, month=parse_month(i.month), amount=i.amount)
-                      for i in body.incomes),
+        members=members_of(body.members),
+        incomes=incomes_of(body.incomes),
         expenses=None if body.expenses is None else Expenses(**body.expenses.model_dump()),
         history=History(ban_until=body.history.ban_until, contract_terminated_on=body.history.contract_terminated_on,
                         false_information=body.history.false_information),

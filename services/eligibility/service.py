@@ -42,6 +42,8 @@ from services.eligibility.schemas import (
     ParametersOut,
     ParameterUsedOut,
     StoredDecisionOut,
+    incomes_of,
+    members_of,
     to_case,
 )
 from shared.access import FamilyAccess, family_access, note_data_subjects
@@ -138,11 +140,8 @@ def case_from_evidence(event: VerificationCompleted) -> Case:
             region_kato=application.region_kato,
             application_date=application.application_date,
             extension=application.extension,
-            members=tuple(Member(iin=m.iin, birth_date=m.birth_date, sex=m.sex, relation=m.relation,
-                                 employed=m.employed, full_time_student=m.full_time_student,
-                                 disability_group=m.disability_group, carer=m.carer) for m in event.members),
-            incomes=tuple(Income(iin=i.iin, type=i.type, month=parse_month(i.month), amount=i.amount)
-                          for i in event.incomes),
+            members=members_of(event.members),
+            incomes=incomes_of(event.incomes),
         )
     except ValueError as exc:  # a month that is not YYYY-MM
         raise PermanentError(f"evidence cannot be read: {exc}") from None
