@@ -17,9 +17,7 @@ from services.eligibility.domain import (
     PARAMETER_KINDS,
     Case,
     Decision,
-    Income,
     InvalidParameter,
-    Member,
     MissingParameter,
     ParameterSet,
     case_from_record,
@@ -47,7 +45,7 @@ from services.eligibility.schemas import (
     to_case,
 )
 from shared.access import FamilyAccess, family_access, note_data_subjects
-from shared.calendar import parse_month, utcnow
+from shared.calendar import utcnow
 from shared.consumer import PermanentError
 from shared.errors import InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope

@@ -4,7 +4,6 @@ tests/integration/intake/."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date
 

@@ -5,7 +5,6 @@ the check that runs before it."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import date
 
 from sqlalchemy import func, select, text
