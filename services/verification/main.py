@@ -1,5 +1,6 @@
 """Verification: incomes from state registries, frozen as the evidence of each decision."""
 
+import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -20,6 +21,12 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
         routers=[api.router],
         handlers=consumers.handlers,
         subscribe=consumers.SUBSCRIBE,
-        resources={"income_registry": lambda app: PooledIncomeRegistry(settings)},
+        resources={"income_registry": lambda app: PooledIncomeRegistry(settings),
+                   # Set when an application starts waiting in this process: the retry loop looks.
+                   "waiting_changed": lambda app: asyncio.Event()},
+        tasks={"retry of waiting applications": lambda app: consumers.retry_waiting_applications(
+            sessionmaker=app.state.sessionmaker, registry=app.state.income_registry,
+            policy=consumers.outage_policy(settings), wake=app.state.waiting_changed,
+            poll_seconds=settings.outage_poll_seconds)},
         description="Evidence from state registries for each application.",
     ))
