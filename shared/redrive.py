@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import cast, func, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import Envelope
@@ -55,7 +55,7 @@ async def republish_latest(session: AsyncSession, *, key: str, reason: str) -> l
     the event types queued (none when this service never wrote anything for the key)."""
     latest = (
         select(outbox.c.seq)
-        .distinct(outbox.c.event_type)
+        .ext(distinct_on(outbox.c.event_type))
         .where(outbox.c.key == key, outbox.c.topic != DEAD_LETTER_TOPIC,
                outbox.c.event_type.not_in(_NOT_REDRIVEN_TYPES))
         .order_by(outbox.c.event_type, outbox.c.seq.desc())

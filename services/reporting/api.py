@@ -47,10 +47,11 @@ async def stats_regions(session: SessionDep, region_kato: RegionFilter = None) -
             description="Per status the reconciliation sweep re-drives: the applications in it now, those the "
                         "sweep re-drove, those still stuck after it, and those given their last re-drive (an "
                         "operator must look). Also the applications whose verification waits for an external "
-                        "system that is down, and the dead letters not replayed (docs/operations.md).",
-            responses=problems({403: "The token lacks stats:read", 422: "A control character in the query"}))
-async def stats_backlog(session: SessionDep) -> BacklogOut:
-    return await service.backlog(session=session)
+                        "system that is down, and the dead letters not replayed (docs/operations.md). With "
+                        "`region_kato`, the applications of that region (the dead letters are every region's).",
+            responses=_PROBLEMS)
+async def stats_backlog(session: SessionDep, region_kato: RegionFilter = None) -> BacklogOut:
+    return await service.backlog(session=session, region_kato=region_kato)
 
 
 # ---- dead letters: an operator's tool ------------------------------------------------------------

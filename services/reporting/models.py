@@ -61,8 +61,8 @@ class DeadLetter(Base):
     error: Mapped[str] = mapped_column(Text)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    times: Mapped[int] = mapped_column(Integer)
-    envelope: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    times: Mapped[int] = mapped_column(Integer)  # the first failure, and each replay that failed again
+    envelope: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     replay_id: Mapped[str | None] = mapped_column(String(40))
     replays: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import and_, case, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -87,17 +87,18 @@ def _fact_rank() -> ColumnElement[int]:
     return func.coalesce(case({s: i for i, s in enumerate(domain.STAGES)}, value=ApplicationFact.stage, else_=-1), -1)
 
 
-async def redrives_per_status(session: AsyncSession) -> dict[str, tuple[int, int, int]]:
+async def redrives_per_status(session: AsyncSession, *, region_kato: str | None) -> dict[str, tuple[int, int, int]]:
     """status -> (applications re-driven in it, of which still stuck there, of which given their
-    last re-drive). Still stuck: the application's stage has not moved past the status's."""
+    last re-drive). Still stuck: the application's stage has not moved past the status's. In a
+    region: of the applications known to be there."""
     threshold = case({status: domain.stage_rank(stage) for status, stage in domain.STAGE_OF_SWEPT_STATUS.items()},
                      value=Redrive.status, else_=len(domain.STAGES))
     stuck = _fact_rank() <= threshold
-    rows = await session.execute(
-        select(Redrive.status, func.count(), func.count().filter(stuck),
-               func.count().filter(and_(stuck, Redrive.attempts >= Redrive.max_attempts)))
-        .select_from(Redrive).outerjoin(ApplicationFact, ApplicationFact.application_id == Redrive.application_id)
-        .group_by(Redrive.status))
+    query = (select(Redrive.status, func.count(), func.count().filter(stuck),
+                    func.count().filter(and_(stuck, Redrive.attempts >= Redrive.max_attempts)))
+             .select_from(Redrive).outerjoin(ApplicationFact, ApplicationFact.application_id == Redrive.application_id)
+             .group_by(Redrive.status))
+    rows = await session.execute(_in_region(query, region_kato))
     return {status: (int(redriven), int(still), int(left)) for status, redriven, still, left in rows}
 
 
@@ -119,15 +120,20 @@ async def first_sight(session: AsyncSession, seen: domain.DeadLetterSeen) -> boo
 
 
 async def record_dead_letter(session: AsyncSession, seen: domain.DeadLetterSeen, at: datetime) -> None:
+    """A failure of an event in a service. Seen again while it waits for a replay, it is the same
+    failure sent twice (a relay re-sends what it could not mark sent); seen again after a replay,
+    the replay failed too: it counts, and is pending again."""
     statement = insert(DeadLetter).values(
         event_id=seen.event_id, failed_in=seen.failed_in, event_type=seen.event_type, key=seen.key,
         original_topic=seen.original_topic, error=seen.error, first_seen_at=at, last_seen_at=at, times=1,
         envelope=seen.envelope, replays=0)
+    failed_again = and_(DeadLetter.replayed_at.is_not(None), DeadLetter.replayed_at >= DeadLetter.last_seen_at)
     await session.execute(statement.on_conflict_do_update(
         index_elements=[DeadLetter.event_id, DeadLetter.failed_in],
-        set_={"times": DeadLetter.times + 1, "last_seen_at": statement.excluded.last_seen_at,
-              "error": statement.excluded.error,
-              "envelope": func.coalesce(statement.excluded.envelope, DeadLetter.envelope)}))
+        set_={"times": DeadLetter.times + case((failed_again, 1), else_=0),
+              "last_seen_at": case((failed_again, statement.excluded.last_seen_at), else_=DeadLetter.last_seen_at),
+              "error": case((failed_again, statement.excluded.error), else_=DeadLetter.error),
+              "envelope": func.coalesce(DeadLetter.envelope, statement.excluded.envelope)}))
 
 
 def _filtered(query: Select, *, event_type: str | None, failed_in: str | None,
@@ -174,7 +180,7 @@ async def events_to_replay(session: AsyncSession, *, event_type: str | None, fai
     if not chosen:
         return []
     envelopes = dict((await session.execute(
-        select(DeadLetter.event_id, DeadLetter.envelope).distinct(DeadLetter.event_id)
+        select(DeadLetter.event_id, DeadLetter.envelope).ext(distinct_on(DeadLetter.event_id))
         .where(DeadLetter.event_id.in_([row[0] for row in chosen]), DeadLetter.envelope.is_not(None)))).all())
     return [(event_id, topic, envelopes[event_id]) for event_id, topic, _ in chosen]
 

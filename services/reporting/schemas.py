@@ -109,7 +109,8 @@ class DeadLetterOut(BaseModel):
     error: str = Field(description="Why: fields and systems are named, never values")
     first_seen_at: datetime
     last_seen_at: datetime
-    times: int = Field(description="How often it was dead-lettered there (again after a replay that failed)")
+    times: int = Field(description="How often it failed there: the first time, and after each replay that failed "
+                                   "again (the same dead letter delivered twice counts once)")
     replayable: bool = Field(description="False when the message was not an event (undecodable): nothing to replay")
     pending: bool = Field(description="Not replayed since it last failed")
     replayed_at: datetime | None

@@ -73,11 +73,12 @@ async def by_region(*, session: AsyncSession, region_kato: str | None) -> list[R
             for figures in await repository.figures_by_region(session, region_kato=region_kato)]
 
 
-async def backlog(*, session: AsyncSession) -> BacklogOut:
+async def backlog(*, session: AsyncSession, region_kato: str | None) -> BacklogOut:
     """What ops act on: per status the sweep re-drives, the applications there and what the
-    re-drives did; the applications waiting for an external system; the dead letters."""
-    by_stage = await repository.applications_by_stage(session, region_kato=None)
-    redrives = await repository.redrives_per_status(session)
+    re-drives did; the applications waiting for an external system; the dead letters (of every
+    region: an event that failed is not always one application's)."""
+    by_stage = await repository.applications_by_stage(session, region_kato=region_kato)
+    redrives = await repository.redrives_per_status(session, region_kato=region_kato)
     unreplayed, total = await repository.dead_letter_totals(session)
     return BacklogOut(
         statuses=[BacklogStatusOut(status=status, stage=stage, applications=by_stage.get(stage, 0),
