@@ -32,14 +32,15 @@ def handlers(app: FastAPI) -> dict:
 
     async def on_application_submitted(session, envelope):  # noqa: ANN001
         await service.gather_evidence(session, envelope, registry=app.state.income_registry, policy=policy,
-                                      on_waiting=app.state.waiting_changed.set)
+                                      availability=app.state.availability, on_waiting=app.state.waiting_changed.set)
 
     return {"application.submitted": on_application_submitted,
             "reconciliation.requested": redrive_handler(service.SOURCE)}
 
 
 async def retry_waiting_applications(*, sessionmaker: async_sessionmaker[AsyncSession], registry: IncomeRegistry,
-                                     policy: domain.OutagePolicy, wake: asyncio.Event, poll_seconds: float,
+                                     policy: domain.OutagePolicy, availability: service.Availability,
+                                     wake: asyncio.Event, poll_seconds: float,
                                      clock: Callable[[], datetime] = utcnow) -> None:
     """Runs for the life of the process, driven by the waiting applications' table (so a restart
     loses nothing): tries each one when it is due, sleeps until the next is due (at most
@@ -47,7 +48,7 @@ async def retry_waiting_applications(*, sessionmaker: async_sessionmaker[AsyncSe
     while True:
         wake.clear()
         tried, next_due = await service.retry_waiting(sessionmaker=sessionmaker, registry=registry, policy=policy,
-                                                      now=clock())
+                                                      availability=availability, now=clock())
         if next_due is None:
             pause = poll_seconds
         else:

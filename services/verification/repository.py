@@ -47,13 +47,8 @@ def _waiting(row: WaitingRow) -> domain.Waiting:
                           attempts=row.attempts, next_attempt_at=row.next_attempt_at, last_error=row.last_error)
 
 
-async def waiting_state(session: AsyncSession, application_id: UUID, system: str) -> tuple[bool, bool]:
-    """(the application waits already, `system` is known to be down — another application waits
-    for it after a call that failed), in one round trip."""
-    row = (await session.execute(select(
-        exists().where(WaitingRow.application_id == application_id),
-        exists().where(WaitingRow.system == system, WaitingRow.attempts > 0)))).one()
-    return bool(row[0]), bool(row[1])
+async def is_waiting(session: AsyncSession, application_id: UUID) -> bool:
+    return bool(await session.scalar(select(exists().where(WaitingRow.application_id == application_id))))
 
 
 async def start_waiting(session: AsyncSession, waiting: domain.Waiting, submitted_event: dict[str, Any]) -> bool:

@@ -38,11 +38,36 @@ GIVEN_UP = Counter("qamqor_applications_given_up_total",
                    "(each is a dead letter)", ["service", "system"])
 
 
+class Availability:
+    """What this process last saw of each external system. One whose last call failed, with none
+    answered since, is down for now: the consumer parks new applications without calling it (a
+    consumer never waits on a system known to be down), and the retry loop, which does call it,
+    finds out when it is back. In memory: a new process learns it from its first call."""
+
+    def __init__(self) -> None:
+        self._down: set[str] = set()
+
+    def is_down(self, system: str) -> bool:
+        return system in self._down
+
+    def failed(self, system: str) -> None:
+        self._down.add(system)
+
+    def answered(self, system: str) -> None:
+        self._down.discard(system)
+
+
 # ---- gathering evidence -----------------------------------------------------------------------
 
-async def _incomes(registry: IncomeRegistry, submitted: ApplicationSubmitted) -> list[IncomeRecord]:
+async def _incomes(registry: IncomeRegistry, submitted: ApplicationSubmitted,
+                   availability: Availability) -> list[IncomeRecord]:
     quarter = domain.quarter_to_assess(submitted)
-    per_member = await asyncio.gather(*(registry.incomes(m.iin, quarter) for m in submitted.members))
+    try:
+        per_member = await asyncio.gather(*(registry.incomes(m.iin, quarter) for m in submitted.members))
+    except RegistryUnavailable as outage:
+        availability.failed(outage.system)
+        raise
+    availability.answered(registry.system)
     return [i for incomes in per_member for i in incomes]
 
 
@@ -54,7 +79,8 @@ async def _freeze(session: AsyncSession, envelope: Envelope, submitted: Applicat
 
 
 async def gather_evidence(session: AsyncSession, envelope: Envelope, *, registry: IncomeRegistry,
-                          policy: domain.OutagePolicy, on_waiting: Callable[[], None] = lambda: None) -> None:
+                          policy: domain.OutagePolicy, availability: Availability,
+                          on_waiting: Callable[[], None] = lambda: None) -> None:
     """The registry's incomes for the family, frozen as the application's evidence. When the
     registry is down the application waits (and `on_waiting` is called once that is committed):
     the event is done with, and the retry loop (`retry_waiting`) takes it from here."""
@@ -62,18 +88,17 @@ async def gather_evidence(session: AsyncSession, envelope: Envelope, *, registry
     application_id = submitted.application.application_id
     if await repository.by_application(session, application_id) is not None:
         return  # evidence is frozen once gathered: a repeat does not ask the registries again
-    system = registry.system
-    waits, system_down = await repository.waiting_state(session, application_id, system)
-    if waits:
+    if await repository.is_waiting(session, application_id):
         return  # a repeat of an application that waits: the retry loop has it
-    if system_down:
+    system = registry.system
+    if availability.is_down(system):
         # Not called from here: a consumer must not wait for a system known to be down. The
         # retry loop tries it at once.
         await _start_waiting(session, envelope, application_id, system=system, error=f"not called: {system} is down",
                              tried=False, policy=policy, on_waiting=on_waiting)
         return
     try:
-        incomes = await _incomes(registry, submitted)
+        incomes = await _incomes(registry, submitted, availability)
     except RegistryUnavailable as outage:
         await _start_waiting(session, envelope, application_id, system=outage.system,
                              error=mask_iins_in(str(outage)), tried=True, policy=policy, on_waiting=on_waiting)
@@ -99,7 +124,7 @@ async def _start_waiting(session: AsyncSession, envelope: Envelope, application_
 # ---- waiting out an outage ---------------------------------------------------------------------
 
 async def retry_waiting(*, sessionmaker: async_sessionmaker[AsyncSession], registry: IncomeRegistry,
-                        policy: domain.OutagePolicy, now: datetime, limit: int = 100,
+                        policy: domain.OutagePolicy, availability: Availability, now: datetime, limit: int = 100,
                         concurrency: int = 4) -> tuple[int, datetime | None]:
     """Try again every waiting application due at `now`, each in its own transaction, a few at a
     time. Returns (how many were due, when the next one is due — `now` when more are due)."""
@@ -109,7 +134,8 @@ async def retry_waiting(*, sessionmaker: async_sessionmaker[AsyncSession], regis
 
     async def one(application_id: UUID) -> None:
         async with gate, sessionmaker() as session, session.begin():
-            await _retry_one(session, application_id, registry=registry, policy=policy, now=now)
+            await _retry_one(session, application_id, registry=registry, policy=policy, availability=availability,
+                             now=now)
 
     for failure in await asyncio.gather(*(one(a) for a in due), return_exceptions=True):
         if isinstance(failure, Exception):
@@ -130,7 +156,7 @@ async def _count_waiting(session: AsyncSession) -> None:
 
 
 async def _retry_one(session: AsyncSession, application_id: UUID, *, registry: IncomeRegistry,
-                     policy: domain.OutagePolicy, now: datetime) -> None:
+                     policy: domain.OutagePolicy, availability: Availability, now: datetime) -> None:
     found = await repository.lock_waiting(session, application_id)
     if found is None:
         return  # verified meanwhile, or another process is trying it
@@ -144,7 +170,7 @@ async def _retry_one(session: AsyncSession, application_id: UUID, *, registry: I
         return
     submitted: ApplicationSubmitted = envelope.payload()  # type: ignore[assignment]
     try:
-        incomes = await _incomes(registry, submitted)
+        incomes = await _incomes(registry, submitted, availability)
     except RegistryUnavailable as outage:
         outcome = domain.after_failure(waiting, error=mask_iins_in(str(outage)), at=now, policy=policy)
         if isinstance(outcome, domain.GivenUp):

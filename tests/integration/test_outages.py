@@ -116,8 +116,9 @@ async def test_a_long_outage_is_given_up_on_visibly_and_the_others_resume_when_t
         policy = verification_consumers.outage_policy(app.state.settings)
 
         async def retry_at(now):  # noqa: ANN001, ANN202 - the retry loop's round, at an injected time
-            return await verification_service.retry_waiting(sessionmaker=app.state.sessionmaker,
-                                                            registry=app.state.income_registry, policy=policy, now=now)
+            return await verification_service.retry_waiting(
+                sessionmaker=app.state.sessionmaker, registry=app.state.income_registry, policy=policy,
+                availability=app.state.availability, now=now)
 
         async def tried(application_id: str):  # noqa: ANN202
             row = await _waiting_row(verification, application_id)
@@ -159,6 +160,7 @@ async def test_a_long_outage_is_given_up_on_visibly_and_the_others_resume_when_t
         assert await _waiting_row(verification, second_id) is None
         [completed] = await _outbox_rows(verification, second_id, "verification.completed")
         assert completed.envelope["causation_id"] == str(second.id)
+        assert not app.state.availability.is_down("income_registry")  # new applications call it again
 
 
 async def test_an_event_that_can_never_succeed_still_goes_to_the_dead_letter_topic_at_once(
