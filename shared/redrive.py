@@ -10,7 +10,8 @@
 - **Dead-lettering parked work.** Work a service parked instead of failing (an application
   waiting for an external system) and finally gives up on goes to the dead-letter topic exactly
   as a consumer would have sent it, and its inbox row says `dead_lettered`, so that a replay
-  takes effect.
+  takes effect. A message that is not an event at all is dead-lettered as where it is
+  (`dead_letter_undecodable`), never its bytes.
 
 A row is sent again by queueing it anew in the outbox (`published_at` cleared), never by a second
 row: the outbox holds each event id once.
@@ -19,6 +20,7 @@ row: the outbox holds each event id once.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -103,6 +105,29 @@ async def dead_letter(session: AsyncSession, envelope: Envelope, *, failed_in: s
                                                           set_={"outcome": "dead_lettered"}))
     await requeue(session, topic=DEAD_LETTER_TOPIC, envelope=envelope.model_dump(mode="json"), headers={
         ERROR_HEADER: error[:2000], FAILED_IN_HEADER: failed_in, ORIGINAL_TOPIC_HEADER: original_topic})
+
+
+UNDECODABLE = "undecodable"
+
+
+async def dead_letter_undecodable(session: AsyncSession, *, failed_in: str, topic: str, partition: int, offset: int,
+                                  error: str) -> bool:
+    """Send a message that is not an event at all (not JSON, not an envelope) to the dead-letter
+    topic, as an envelope of type `undecodable` that says where the message is — never its bytes,
+    which may hold personal data. Its id is derived from that position, so the same message
+    delivered again is dead-lettered once (False then). Not replayable: there is nothing to handle."""
+    position = f"{topic}/{partition}/{offset}"
+    envelope = Envelope(id=uuid.uuid5(uuid.NAMESPACE_URL, f"kafka:{position}"), type=UNDECODABLE, source=failed_in,
+                        key=position, data={"topic": topic, "partition": partition, "offset": offset})
+    noted = await session.execute(
+        insert(inbox).values(event_id=envelope.id, event_type=UNDECODABLE, source=failed_in, key=position,
+                             topic=topic, partition=partition, offset=offset, outcome="dead_lettered")
+        .on_conflict_do_nothing(index_elements=[inbox.c.event_id]).returning(inbox.c.event_id))
+    if noted.first() is None:
+        return False
+    await requeue(session, topic=DEAD_LETTER_TOPIC, envelope=envelope.model_dump(mode="json"), headers={
+        ERROR_HEADER: error[:2000], FAILED_IN_HEADER: failed_in, ORIGINAL_TOPIC_HEADER: topic})
+    return True
 
 
 def redrive_handler(service: str) -> Callable[[AsyncSession, Envelope], Awaitable[None]]:

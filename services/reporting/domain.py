@@ -128,24 +128,26 @@ class DeadLetterSeen:
 def read_dead_letter(value: bytes | None, headers: Mapping[str, str], *, topic: str, partition: int,
                      offset: int) -> DeadLetterSeen:
     """What a dead-letter message says. Its headers (`error`, `failed_in`, `original_topic`) are
-    the protocol's; the error text is IIN-masked again, whoever wrote it."""
+    the protocol's; the error text is IIN-masked again, whoever wrote it. A message that stands
+    for an undecodable one (type `undecodable`: where it is, not its bytes) or is not an envelope
+    itself is kept without content: there is nothing to replay."""
     position = uuid.uuid5(uuid.NAMESPACE_URL, f"kafka:{topic}/{partition}/{offset}")
     try:
-        envelope = Envelope.model_validate(orjson.loads(value or b""))
+        envelope: Envelope | None = Envelope.model_validate(orjson.loads(value or b""))
     except ValueError:  # not JSON, or not an envelope (pydantic's error is a ValueError)
         envelope = None
-    if envelope is not None and envelope.type == UNDECODABLE:
-        envelope = None
+    replayable = envelope is not None and envelope.type != UNDECODABLE
     return DeadLetterSeen(
         event_id=envelope.id if envelope is not None else position,
         event_type=envelope.type if envelope is not None else headers.get("event_type", UNDECODABLE)[:100],
-        key=envelope.key if envelope is not None else "",
+        key=envelope.key[:200] if envelope is not None else "",
         failed_in=headers.get("failed_in", "unknown")[:40],
         original_topic=headers.get("original_topic", "unknown")[:200],
         error=mask_iins_in(headers.get("error", ""))[:2000],
-        envelope=envelope.model_dump(mode="json") if envelope is not None else None,
+        envelope=envelope.model_dump(mode="json") if replayable and envelope is not None else None,
         position=position,
     )
 
 
+# What a consumer dead-letters for a message that is not an event (shared.redrive).
 UNDECODABLE = "undecodable"

@@ -49,3 +49,16 @@ def test_an_iin_in_the_reason_is_masked_and_missing_headers_are_named():
                                    {"error": f"KeyError: {iin}"}, topic="qamqor.dead-letter", partition=0, offset=1)
     assert iin not in seen.error and seen.error.startswith("KeyError: ")
     assert (seen.failed_in, seen.original_topic) == ("unknown", "unknown")
+
+
+def test_a_consumers_note_of_an_undecodable_message_is_kept_by_its_own_id_and_cannot_be_replayed():
+    from shared.events import Envelope
+
+    note = Envelope(id=uuid.UUID(int=5), type="undecodable", source="payments", key="qamqor.contracts/1/9",
+                    data={"topic": "qamqor.contracts", "partition": 1, "offset": 9})
+    seen = domain.read_dead_letter(orjson.dumps(note.model_dump(mode="json")),
+                                   {"failed_in": "payments", "original_topic": "qamqor.contracts",
+                                    "error": "JSONDecodeError: unexpected character"},
+                                   topic="qamqor.dead-letter", partition=0, offset=4)
+    assert (seen.event_id, seen.event_type, seen.key) == (uuid.UUID(int=5), "undecodable", "qamqor.contracts/1/9")
+    assert not seen.replayable and seen.envelope is None
