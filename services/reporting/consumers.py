@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reporting import domain, service
 from services.reporting.settings import ReportingSettings
-from shared.consumer import pace_fetches
+from shared.consumer import FetchBackoff, pace_fetches
 from shared.events.contracts import DEAD_LETTER_TOPIC, TOPICS
 from shared.kafka import ensure_topics
 
@@ -45,7 +45,8 @@ async def follow_dead_letters(*, settings: ReportingSettings, sessionmaker: asyn
         DEAD_LETTER_TOPIC, bootstrap_servers=settings.kafka_bootstrap, group_id=DEAD_LETTER_GROUP,
         client_id=DEAD_LETTER_GROUP, enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=200)
     await consumer.start()
-    pace_fetches(consumer)
+    # Dead letters are rare and nobody waits for them by the millisecond: an idle fetch at most a second.
+    pace_fetches(consumer, lambda: FetchBackoff(cap=1.0))
     try:
         refreshed = float("-inf")
         while True:

@@ -47,8 +47,11 @@ def _waiting(row: WaitingRow) -> domain.Waiting:
                           attempts=row.attempts, next_attempt_at=row.next_attempt_at, last_error=row.last_error)
 
 
-async def is_waiting(session: AsyncSession, application_id: UUID) -> bool:
-    return bool(await session.scalar(select(exists().where(WaitingRow.application_id == application_id))))
+async def progress(session: AsyncSession, application_id: UUID) -> tuple[bool, bool]:
+    """(its evidence is gathered, it waits for a system), in one round trip."""
+    row = (await session.execute(select(exists().where(EvidenceRow.application_id == application_id),
+                                        exists().where(WaitingRow.application_id == application_id)))).one()
+    return bool(row[0]), bool(row[1])
 
 
 async def start_waiting(session: AsyncSession, waiting: domain.Waiting, submitted_event: dict[str, Any]) -> bool:

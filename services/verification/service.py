@@ -86,9 +86,10 @@ async def gather_evidence(session: AsyncSession, envelope: Envelope, *, registry
     the event is done with, and the retry loop (`retry_waiting`) takes it from here."""
     submitted: ApplicationSubmitted = envelope.payload()  # type: ignore[assignment]
     application_id = submitted.application.application_id
-    if await repository.by_application(session, application_id) is not None:
+    gathered, waits = await repository.progress(session, application_id)
+    if gathered:
         return  # evidence is frozen once gathered: a repeat does not ask the registries again
-    if await repository.is_waiting(session, application_id):
+    if waits:
         return  # a repeat of an application that waits: the retry loop has it
     system = registry.system
     if availability.is_down(system):
