@@ -26,6 +26,7 @@ SCOPES: dict[str, str] = {
     "bank:callbacks": "Bank payment orders and status callbacks (signed)",
     "stats:read": "Read statistics and gateway metrics",
     "callers:admin": "Manage callers and read the audit log",
+    "operations:admin": "Inspect and replay dead letters",
 }
 
 # What each kind of caller's job needs (issue 8); the services narrow further what a scope shows
@@ -42,7 +43,7 @@ DEFAULT_SCOPES: dict[str, frozenset[str]] = {
     "sms_gateway": frozenset(),
     "ops": frozenset({"stats:read", "applications:read"}),
     "case_worker": frozenset({"applications:read", "contracts:read"}),
-    "admin": frozenset({"parameters:read", "parameters:write", "callers:admin", "stats:read"}),
+    "admin": frozenset({"parameters:read", "parameters:write", "callers:admin", "stats:read", "operations:admin"}),
 }
 assert set(DEFAULT_SCOPES) == set(CALLER_KINDS)
 assert all(scope in SCOPES for scopes in DEFAULT_SCOPES.values() for scope in scopes)
@@ -105,6 +106,11 @@ ROUTES: tuple[Route, ...] = (
     # reporting
     _route("GET", "/v1/stats/summary", "reporting", "stats:read"),
     _route("GET", "/v1/stats/regions", "reporting", "stats:read"),
+    _route("GET", "/v1/stats/backlog", "reporting", "stats:read"),
+    _route("GET", "/v1/dead-letters", "reporting", "operations:admin"),
+    _route("POST", "/v1/dead-letters/replay", "reporting", "operations:admin"),
+    _route("GET", "/v1/dead-letters/{event_id}", "reporting", "operations:admin"),
+    _route("POST", "/v1/dead-letters/{event_id}/replay", "reporting", "operations:admin"),
     # the gateway itself
     _route("POST", "/v1/callers", GATEWAY, "callers:admin"),
     _route("GET", "/v1/callers", GATEWAY, "callers:admin"),

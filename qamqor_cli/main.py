@@ -21,6 +21,10 @@ from qamqor_cli.callers import callers_app, keys_app  # noqa: E402  (the gateway
 app.add_typer(callers_app, name="callers", help="Create, list, rotate and disable API callers.")
 app.add_typer(keys_app, name="keys", help="List and rotate the gateway's token signing keys.")
 
+from qamqor_cli.operations import dlq_app, intake_database_url, run_reconcile  # noqa: E402  (operations)
+
+app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show and replay them (as an administrator).")
+
 
 @app.command()
 def up(
@@ -110,6 +114,19 @@ def migrate(state_dir: Path = typer.Option(Path(".qamqor"))) -> None:
     platform = Platform(layout, ensure_postgres(layout.state_dir), broker=None)  # type: ignore[arg-type]
     migrate_all(platform)
     typer.echo("migrated: " + ", ".join(SERVICES + ("gateway",)))
+
+
+@app.command()
+def reconcile(
+    once: bool = typer.Option(False, "--once", help="One sweep, then exit (without it: a sweep every interval)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what is stuck and would be re-driven; change nothing."),
+    state_dir: Path = typer.Option(Path(".qamqor")),
+    db_prefix: str = typer.Option("qamqor", help="The databases' prefix, as given to `qamqor up`."),
+) -> None:
+    """Re-drive applications stuck in a status longer than its time limit (intake's reconciliation
+    sweep, which the running intake also does every minute; docs/operations.md)."""
+    run_reconcile(database_url=intake_database_url(state_dir, db_prefix), once=once or dry_run, dry_run=dry_run,
+                  echo=typer.echo)
 
 
 @app.command()

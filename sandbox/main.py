@@ -6,6 +6,10 @@
   incomes (replacing the synthetic ones), `GET` shows what the registry answers for the person —
   set or synthetic — over a range of months (by default the twelve before the current one), and
   `DELETE` restores the synthetic ones.
+- Outages, to see the platform wait them out: `PUT /sandbox/outages/income-registry
+  {"down": true}` makes the registry answer 503 until it is put back `{"down": false}`;
+  `{"delay_seconds": 8}` makes it answer that late (longer than verification's timeout: a
+  timeout). `GET /sandbox/outages` shows them.
 
 State set through the control API lives in this process's memory: restarting the sandbox
 returns every person to the seeded synthetic population.
@@ -13,12 +17,14 @@ returns every person to the seeded synthetic population.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.idp import IdentityProvider, create_router as idp_router
@@ -41,6 +47,17 @@ class PersonState(BaseModel):
     model_config = ConfigDict(extra="forbid")
     incomes: list[IncomeEntry] = []
 
+
+class Outage(BaseModel):
+    """How an external system the sandbox plays misbehaves: down (it answers 503) and/or slow."""
+
+    model_config = ConfigDict(extra="forbid")
+    down: bool = False
+    delay_seconds: float = Field(default=0.0, ge=0, le=120)
+
+
+# The systems an outage can be played for (path names).
+OutageSystem = Literal["income-registry"]
 
 MAX_MONTHS = 36
 IinPath = Annotated[str, Path(pattern=r"^\d{12}$")]
@@ -79,6 +96,8 @@ def create_app() -> FastAPI:
     app.add_middleware(RequestContextMiddleware, service="sandbox")
     persons: dict[str, PersonState] = {}
     app.state.persons = persons
+    outages: dict[str, Outage] = {}
+    app.state.outages = outages
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -119,12 +138,28 @@ def create_app() -> FastAPI:
     async def reset_person(iin: IinPath) -> None:
         persons.pop(iin, None)
 
+    @app.put("/sandbox/outages/{system}", tags=["control"],
+             summary="Make an external system fail (down: 503) or answer late, or work again")
+    async def set_outage(system: OutageSystem, outage: Outage) -> dict:
+        outages[system] = outage
+        return {"system": system, **outage.model_dump()}
+
+    @app.get("/sandbox/outages", tags=["control"], summary="The outages being played")
+    async def list_outages() -> dict:
+        return {system: outage.model_dump() for system, outage in outages.items()}
+
     @app.get("/registry/v1/incomes", tags=["income registry"])
     async def registry_incomes(
         iin: Annotated[str, Query(pattern=r"^\d{12}$")],
         from_month: Annotated[str, Query(alias="from", pattern=MonthQuery)],
         to_month: Annotated[str, Query(alias="to", pattern=MonthQuery)],
-    ) -> dict:
+    ) -> Any:
+        outage = outages.get("income-registry", Outage())
+        if outage.delay_seconds:
+            await asyncio.sleep(outage.delay_seconds)
+        if outage.down:
+            return JSONResponse({"title": "The income registry is down (sandbox outage)", "status": 503},
+                                status_code=503, headers={"Retry-After": "60"}, media_type="application/problem+json")
         months = months_between(parse_month(from_month), parse_month(to_month))
         return {"iin": iin, "incomes": registry_answer(persons, iin, months)}
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 
@@ -28,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.backoff import retry_delay
 from shared.calendar import utcnow
 from shared.db import asyncpg_dsn
 from shared.observability import EVENTS_PUBLISHED, OUTBOX_OLDEST_UNSENT, OUTBOX_PUBLISH_FAILURES
@@ -44,12 +44,6 @@ class PublishFailed(Exception):
         super().__init__(f"{type(cause).__name__}: {cause}")
         self.seqs = seqs
         self.cause = cause
-
-
-def retry_delay(failures: int, *, first: float = 0.5, cap: float = 10.0, jitter: Callable[[], float] = random.random) -> float:
-    """Exponential backoff with full jitter in its upper half: 0.5 s, 1 s, 2 s … at most `cap`."""
-    ceiling = min(cap, first * 2 ** max(failures - 1, 0))
-    return ceiling / 2 + jitter() * ceiling / 2
 
 
 class OutboxRelay:

@@ -4,9 +4,12 @@ from fastapi import FastAPI
 
 from services.contracts import service
 from shared.events.contracts import TOPICS
+from shared.redrive import redrive_handler
 
-SUBSCRIBE = (TOPICS["eligibility"],)
+# qamqor.intake: for the reconciliation sweep's re-drive requests.
+SUBSCRIBE = (TOPICS["eligibility"], TOPICS["intake"])
 
 
 def handlers(app: FastAPI) -> dict:
-    return {"eligibility.decided": service.draft_on_conditional_approval}
+    return {"eligibility.decided": service.draft_on_conditional_approval,
+            "reconciliation.requested": redrive_handler(service.SOURCE)}

@@ -9,15 +9,18 @@ from services.eligibility import service
 from services.eligibility.adapters import ParameterCache
 from shared.wakeups import wait_for_wakeup
 from shared.events.contracts import TOPICS
+from shared.redrive import redrive_handler
 
-SUBSCRIBE = (TOPICS["verification"],)
+# qamqor.intake: for the reconciliation sweep's re-drive requests.
+SUBSCRIBE = (TOPICS["verification"], TOPICS["intake"])
 
 
 def handlers(app: FastAPI) -> dict:
     async def on_verification_completed(session, envelope):  # noqa: ANN001
         await service.decide_on_evidence(session=session, envelope=envelope, cache=app.state.parameters)
 
-    return {"verification.completed": on_verification_completed}
+    return {"verification.completed": on_verification_completed,
+            "reconciliation.requested": redrive_handler(service.SOURCE)}
 
 
 async def retry_pending_decisions(*, sessionmaker: async_sessionmaker[AsyncSession], cache: ParameterCache,

@@ -30,12 +30,15 @@ from shared.events.contracts import (
     FamilyMember,
     PaymentScheduled,
     VerificationCompleted,
+    VerificationWaiting,
 )
 from shared.iin import iin_problems, mask_iin
 from shared.regions import is_registered_kato, region_level_kato
 
 # The statuses a citizen sees, in the order the flow reaches them.
 SUBMITTED = "submitted"
+# Verification waits for an external system that is down (`waiting_status`), and resumes by itself.
+WAITING_FOR_INCOME_REGISTRY = "waiting_for_income_registry"
 VERIFIED = "verified"
 DECISION_PENDING = "decision_pending"
 APPROVED = "approved"
@@ -46,15 +49,21 @@ PAYMENTS_SCHEDULED = "payments_scheduled"
 WITHDRAWN = "withdrawn"
 
 _ORDER = {s: i for i, s in enumerate(
-    [SUBMITTED, VERIFIED, DECISION_PENDING, APPROVED, CONTRACT_DRAFTED, CONTRACT_SIGNED, PAYMENTS_SCHEDULED]
+    [SUBMITTED, WAITING_FOR_INCOME_REGISTRY, VERIFIED, DECISION_PENDING, APPROVED, CONTRACT_DRAFTED, CONTRACT_SIGNED,
+     PAYMENTS_SCHEDULED]
 )}
 FINAL_NEGATIVE = frozenset({REJECTED, WITHDRAWN})
 # After these an application no longer blocks its members from a new one.
 INACTIVE = FINAL_NEGATIVE
 
 # What the flow tells intake about an application, each moving it to a status.
-FlowEvent = (VerificationCompleted | EligibilityDecided | EligibilityDeferred | ContractDrafted | ContractSigned
-             | PaymentScheduled)
+FlowEvent = (VerificationWaiting | VerificationCompleted | EligibilityDecided | EligibilityDeferred | ContractDrafted
+             | ContractSigned | PaymentScheduled)
+
+
+def waiting_status(system: str) -> str:
+    """The status of an application whose verification waits for `system` (e.g. income_registry)."""
+    return f"waiting_for_{system}"
 
 
 class ApplicationRefused(Exception):
@@ -397,6 +406,9 @@ def follow(application: Application, event: FlowEvent, *, event_id: UUID,
     the contract) are kept, and the status moves if it moves forward. The status change is None
     when it does not (the event came late or twice)."""
     match event:
+        case VerificationWaiting():
+            return _move(application, waiting_status(event.system), event_id, at,
+                         {"system": event.system, "since": event.since.isoformat(), "attempts": event.attempts})
         case VerificationCompleted():
             return _move(application, VERIFIED, event_id, at,
                          {"assessment_quarter": event.assessment_quarter, "incomes_found": len(event.incomes)})
@@ -430,7 +442,8 @@ def _move(application: Application, status: str, event_id: UUID, at: datetime,
 # assistance stands, not the family's file.
 NONE = "none"
 TSA_STATUS = {
-    SUBMITTED: "applying", VERIFIED: "applying", DECISION_PENDING: "applying",
+    SUBMITTED: "applying", WAITING_FOR_INCOME_REGISTRY: "applying", VERIFIED: "applying",
+    DECISION_PENDING: "applying",
     APPROVED: "approved", CONTRACT_DRAFTED: "approved", CONTRACT_SIGNED: "approved",
     PAYMENTS_SCHEDULED: "paid",
     REJECTED: "rejected", WITHDRAWN: "withdrawn",

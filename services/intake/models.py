@@ -17,6 +17,8 @@ class Base(DeclarativeBase):
 
 class Application(Base):
     __tablename__ = "applications"
+    # The reconciliation sweep looks for applications long in one status.
+    __table_args__ = (Index("ix_applications_status_updated_at", "status", "updated_at"),)
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
     status: Mapped[str] = mapped_column(String(30))
@@ -107,3 +109,17 @@ class ParameterReplica(Base):
     valid_to: Mapped[date | None] = mapped_column(Date)
     value: Mapped[Any] = mapped_column(JSONB)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Redrive(Base):
+    """The reconciliation sweep's re-drives of an application stuck in a status: how many so far
+    (at most the configured maximum) and when the next one is due."""
+
+    __tablename__ = "redrives"
+
+    application_id: Mapped[UUID] = mapped_column(ForeignKey("applications.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(30), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

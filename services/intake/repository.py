@@ -3,11 +3,12 @@ participating banks and the replica of the policy parameters."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, exists, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from services.intake.models import Application as ApplicationRow
 from services.intake.models import ApplicationMember as MemberRow
 from services.intake.models import ParameterReplica as ParameterRow
 from services.intake.models import ParticipatingBank as BankRow
+from services.intake.models import Redrive as RedriveRow
 from services.intake.models import StatusChange as StatusChangeRow
 
 ACTIVE_MEMBER_INDEX = "uq_member_active_iin"
@@ -168,3 +170,47 @@ async def add_parameter_value(session: AsyncSession, parameter_id: UUID, value: 
         valid_to=value.valid_to, value=list(value.value) if isinstance(value.value, tuple) else value.value,
         recorded_at=value.recorded_at,
     ).on_conflict_do_nothing(index_elements=["parameter_id"]))
+
+
+# ---- reconciliation ---------------------------------------------------------------------------
+
+class StuckApplication(NamedTuple):
+    application_id: UUID
+    status: str
+    since: datetime  # when it reached the status (its last change)
+    decision_kind: str | None  # conditional | unconditional, once decided
+    redrives: int  # re-drives of this status so far
+
+
+async def lock_sweep(session: AsyncSession) -> bool:
+    """Only one process sweeps at a time: False when another holds the sweep (until its
+    transaction ends)."""
+    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext('qamqor_reconciliation'))")))
+
+
+async def stuck_applications(session: AsyncSession, *, cutoffs: Mapping[str, datetime], now: datetime,
+                             max_redrives: int, limit: int) -> list[StuckApplication]:
+    """Applications in one of `cutoffs`' statuses since before its cutoff, whose next re-drive
+    of that status is due at `now` (none yet, or fewer than `max_redrives` and due), longest
+    stuck first."""
+    if not cutoffs:
+        return []
+    app, redrive = ApplicationRow, RedriveRow
+    rows = await session.execute(
+        select(app.id, app.status, app.updated_at, app.decision["kind"].astext, func.coalesce(redrive.attempts, 0))
+        .outerjoin(redrive, and_(redrive.application_id == app.id, redrive.status == app.status))
+        .where(or_(*(and_(app.status == status, app.updated_at < cutoff) for status, cutoff in cutoffs.items())))
+        .where(or_(redrive.application_id.is_(None),
+                   and_(redrive.attempts < max_redrives, redrive.next_due_at <= now)))
+        .order_by(app.updated_at).limit(limit))
+    return [StuckApplication(*row) for row in rows]
+
+
+async def record_redrive(session: AsyncSession, *, application_id: UUID, status: str, attempt: int, at: datetime,
+                         next_due_at: datetime) -> None:
+    statement = insert(RedriveRow).values(application_id=application_id, status=status, attempts=attempt,
+                                          first_at=at, last_at=at, next_due_at=next_due_at)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[RedriveRow.application_id, RedriveRow.status],
+        set_={"attempts": statement.excluded.attempts, "last_at": statement.excluded.last_at,
+              "next_due_at": statement.excluded.next_due_at}))

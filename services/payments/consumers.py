@@ -4,12 +4,15 @@ from fastapi import FastAPI
 
 from services.payments import service
 from shared.events.contracts import TOPICS
+from shared.redrive import redrive_handler
 
-SUBSCRIBE = (TOPICS["eligibility"], TOPICS["contracts"])
+# qamqor.intake: for the reconciliation sweep's re-drive requests.
+SUBSCRIBE = (TOPICS["eligibility"], TOPICS["contracts"], TOPICS["intake"])
 
 
 def handlers(app: FastAPI) -> dict:
     return {
         "eligibility.decided": service.assign_on_approval,
         "contract.signed": service.schedule_on_contract_signed,
+        "reconciliation.requested": redrive_handler(service.SOURCE),
     }

@@ -1,4 +1,4 @@
-"""Reporting: the read model the ops dashboards use."""
+"""Reporting: the read model the ops dashboards use, and the dead letters operators replay."""
 
 from pathlib import Path
 
@@ -12,11 +12,15 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
+    settings = settings or ReportingSettings()
     return create_service_app(ServiceSpec(
         name="reporting",
-        settings=settings or ReportingSettings(),
-        routers=[api.router],
+        settings=settings,
+        routers=[api.router, api.operations],
         handlers=consumers.handlers,
         subscribe=consumers.SUBSCRIBE,
-        description="Statistics for ops dashboards, projected from every event.",
+        tasks={"dead letters": lambda app: consumers.follow_dead_letters(
+            settings=settings, sessionmaker=app.state.sessionmaker)},
+        description="Statistics for ops dashboards, projected from every event; the dead letters operators "
+                    "inspect and replay.",
     ))

@@ -19,7 +19,23 @@ class RegistryError(Exception):
     are exhausted, the dead-letter headers."""
 
 
+class RegistryUnavailable(RegistryError):
+    """The registry is down or does not answer in time (no connection, a timeout, 5xx, 408, 429):
+    the application waits and is retried, instead of failing. Any other RegistryError (a 4xx to
+    our request, an answer that cannot be read) will not go away by waiting."""
+
+    def __init__(self, message: str, *, system: str) -> None:
+        super().__init__(message)
+        self.system = system
+
+
+# Answers that say "not now" rather than "not this request".
+_TRY_LATER = frozenset({408, 429})
+
+
 class IncomeRegistry(abc.ABC):
+    system = "income_registry"
+
     @abc.abstractmethod
     async def incomes(self, iin: str, quarter: Quarter) -> list[IncomeRecord]: ...
 
@@ -45,7 +61,13 @@ class HttpIncomeRegistry(IncomeRegistry):
             ]
         # `from None`: the original (with the URL, or the rejected value) is not chained into tracebacks.
         except httpx.HTTPStatusError as error:
-            raise RegistryError(f"the income registry answered {error.response.status_code}") from None
+            status = error.response.status_code
+            if status >= 500 or status in _TRY_LATER:
+                raise RegistryUnavailable(f"the income registry answered {status}", system=self.system) from None
+            raise RegistryError(f"the income registry answered {status}") from None
+        except httpx.TransportError as error:
+            raise RegistryUnavailable(f"the income registry could not be reached ({type(error).__name__})",
+                                      system=self.system) from None
         except httpx.HTTPError as error:
             raise RegistryError(f"the income registry could not be reached ({type(error).__name__})") from None
         except (KeyError, TypeError, ArithmeticError, ValueError) as error:  # a pydantic error is a ValueError

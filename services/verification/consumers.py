@@ -1,15 +1,59 @@
-"""Which events verification follows, and the use case each one runs."""
+"""Which events verification follows, and the use case each one runs; and the loop that retries
+the applications waiting for an external system that is down."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.verification import service
+from services.verification import domain, service
+from services.verification.adapters import IncomeRegistry
+from services.verification.settings import VerificationSettings
+from shared.calendar import utcnow
 from shared.events.contracts import TOPICS
+from shared.redrive import redrive_handler
+from shared.wakeups import wait_for_wakeup
 
 SUBSCRIBE = (TOPICS["intake"],)
 
 
-def handlers(app: FastAPI) -> dict:
-    async def on_application_submitted(session, envelope):  # noqa: ANN001
-        await service.gather_evidence(session, envelope, registry=app.state.income_registry)
+def outage_policy(settings: VerificationSettings) -> domain.OutagePolicy:
+    return domain.OutagePolicy(first_retry=timedelta(seconds=settings.outage_first_retry_seconds),
+                               max_retry=timedelta(seconds=settings.outage_max_retry_seconds),
+                               give_up_after=timedelta(seconds=settings.outage_give_up_after_seconds))
 
-    return {"application.submitted": on_application_submitted}
+
+def handlers(app: FastAPI) -> dict:
+    policy = outage_policy(app.state.settings)
+
+    async def on_application_submitted(session, envelope):  # noqa: ANN001
+        await service.gather_evidence(session, envelope, registry=app.state.income_registry, policy=policy,
+                                      availability=app.state.availability, on_waiting=app.state.waiting_changed.set)
+
+    return {"application.submitted": on_application_submitted,
+            "reconciliation.requested": redrive_handler(service.SOURCE)}
+
+
+async def retry_waiting_applications(*, sessionmaker: async_sessionmaker[AsyncSession], registry: IncomeRegistry,
+                                     policy: domain.OutagePolicy, availability: service.Availability,
+                                     wake: asyncio.Event, poll_seconds: float,
+                                     clock: Callable[[], datetime] = utcnow) -> None:
+    """Runs for the life of the process, driven by the waiting applications' table (so a restart
+    loses nothing): tries each one when it is due, sleeps until the next is due (at most
+    `poll_seconds`) or an application starts waiting in this process."""
+    while True:
+        wake.clear()
+        tried, next_due = await service.retry_waiting(sessionmaker=sessionmaker, registry=registry, policy=policy,
+                                                      availability=availability, now=clock())
+        if next_due is None:
+            pause = poll_seconds
+        else:
+            pause = min(poll_seconds, max(0.0, (next_due - clock()).total_seconds()))
+            if not tried:
+                pause = max(pause, 0.1)  # due, but another process is trying them: do not spin
+        if pause > 0:
+            await wait_for_wakeup(wake, pause)

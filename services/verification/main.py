@@ -1,10 +1,11 @@
 """Verification: incomes from state registries, frozen as the evidence of each decision."""
 
+import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.verification import api, consumers
+from services.verification import api, consumers, service
 from services.verification.adapters import PooledIncomeRegistry
 from services.verification.settings import VerificationSettings
 from shared.service import ServiceSpec, create_service_app
@@ -20,6 +21,15 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
         routers=[api.router],
         handlers=consumers.handlers,
         subscribe=consumers.SUBSCRIBE,
-        resources={"income_registry": lambda app: PooledIncomeRegistry(settings)},
+        resources={"income_registry": lambda app: PooledIncomeRegistry(settings),
+                   # Which external systems this process saw fail last.
+                   "availability": lambda app: service.Availability(),
+                   # Set when an application starts waiting in this process: the retry loop looks.
+                   "waiting_changed": lambda app: asyncio.Event()},
+        tasks={"retry of waiting applications": lambda app: consumers.retry_waiting_applications(
+            sessionmaker=app.state.sessionmaker, registry=app.state.income_registry,
+            policy=consumers.outage_policy(settings), availability=app.state.availability,
+            wake=app.state.waiting_changed,
+            poll_seconds=settings.outage_poll_seconds)},
         description="Evidence from state registries for each application.",
     ))

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -9,3 +10,13 @@ class VerificationSettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/qamqor_verification"
     income_registry_url: str = "http://127.0.0.1:8100"
     registry_timeout_seconds: float = 5.0
+    # An external system that is down is waited out (docs/operations.md): an application is tried
+    # again after the first delay, then after twice as long each time (jittered, at most the
+    # maximum), and given up on — a dead letter an operator can replay — once it has waited
+    # give_up_after.
+    outage_first_retry_seconds: float = Field(default=5.0, gt=0)
+    outage_max_retry_seconds: float = Field(default=300.0, gt=0)
+    outage_give_up_after_seconds: float = Field(default=6 * 3600.0, gt=0)
+    # The retry loop reads the waiting applications at least this often (another process may
+    # have parked some).
+    outage_poll_seconds: float = Field(default=30.0, gt=0)

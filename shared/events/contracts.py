@@ -195,3 +195,33 @@ class PaymentFailed(_Contract):
     total: int
     bank_code: str
     reason: str
+
+
+@register("verification.waiting", 1)
+class VerificationWaiting(_Contract):
+    """The application waits for an external system that is down or does not answer (`system`,
+    e.g. `income_registry`) and is verified by itself as soon as the system answers again:
+    verification retries with backoff, and gives up visibly (a dead letter) only after its
+    configured time. Announced once, when the wait starts. No personal data."""
+
+    application_id: UUID
+    system: str
+    since: datetime
+    attempts: int  # calls that failed so far (0: not called, the system was already known to be down)
+
+
+@register("reconciliation.requested", 1)
+class ReconciliationRequested(_Contract):
+    """Intake's reconciliation sweep found an application that made no progress in `status`
+    within its time limit and asks the services in `redrive` to re-publish their latest events
+    for it (the same event ids: a consumer that had them ignores them). `owner` is the service
+    expected to take the next step; `attempt` counts the re-drives of this status, at most
+    `max_attempts` (after the last one the application is left to an operator)."""
+
+    application_id: UUID
+    status: str
+    owner: str
+    redrive: list[str]
+    attempt: int
+    max_attempts: int
+    stuck_since: datetime

@@ -34,7 +34,11 @@ def platform(tmp_path_factory, postgres, db_prefix) -> Platform:
         # The API contract run sends thousands of requests per caller; production limits would
         # answer most of them 429 and leave the services untested.
         extra_env={"QAMQOR_GATEWAY_RATE_LIMITS": json.dumps(
-            {kind: {"rate": 10_000, "burst": 10_000} for kind in CALLER_KINDS})},
+            {kind: {"rate": 10_000, "burst": 10_000} for kind in CALLER_KINDS}),
+            # An application waiting for the income registry is tried again within a second (not 5 s
+            # and more), so the outage test sees it resume soon after the registry returns.
+            "QAMQOR_VERIFICATION_OUTAGE_FIRST_RETRY_SECONDS": "0.2",
+            "QAMQOR_VERIFICATION_OUTAGE_MAX_RETRY_SECONDS": "1"},
     )
     for name in SERVICES + ("gateway",):
         asyncio.run(drop_database(postgres.url(layout.database(name))))

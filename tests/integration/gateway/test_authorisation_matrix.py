@@ -7,7 +7,8 @@ marked `-` gets 403; a request without a token gets 401 — all problem+json.
 What each job needs (issue 8): ops — statistics and application lists (the services mask them);
 FDC — the estimate and application reads (intake lets it use only the status lookup by IIN);
 case workers — applications and contracts (of their regions: the services filter); the portal —
-a family's whole case (acting for a citizen: the services show only the citizen's families).
+a family's whole case (acting for a citizen: the services show only the citizen's families); the
+administrator — parameters, callers, statistics, and the dead letters (inspect and replay, issue 9).
 Where a service narrows further, its own tests say so; this table is the gateway's door."""
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ POST /v1/banks/{bank_code}/payment-status      -       -    yes   -            -
 GET  /v1/banks/{bank_code}/payment-orders      -       -    yes   -            -    -            -
 GET  /v1/stats/summary                         -       -    -     -            yes  -            yes
 GET  /v1/stats/regions                         -       -    -     -            yes  -            yes
+GET  /v1/stats/backlog                         -       -    -     -            yes  -            yes
+GET  /v1/dead-letters                          -       -    -     -            -    -            yes
+POST /v1/dead-letters/replay                   -       -    -     -            -    -            yes
+GET  /v1/dead-letters/{event_id}               -       -    -     -            -    -            yes
+POST /v1/dead-letters/{event_id}/replay        -       -    -     -            -    -            yes
 POST /v1/callers                               -       -    -     -            -    -            yes
 GET  /v1/callers                               -       -    -     -            -    -            yes
 GET  /v1/callers/{caller_id}                   -       -    -     -            -    -            yes

@@ -18,6 +18,7 @@ from shared.events.contracts import (
     PaymentScheduled,
     ScheduledPayment,
     VerificationCompleted,
+    VerificationWaiting,
 )
 from tests.support import decided_event
 
@@ -62,11 +63,16 @@ def scheduled(a: domain.Application) -> PaymentScheduled:
                                                  total=25596) for i, m in enumerate(["2026-04", "2026-05"])])
 
 
+def waiting(a: domain.Application) -> VerificationWaiting:
+    return VerificationWaiting(application_id=a.id, system="income_registry", since=AT, attempts=1)
+
+
 def follow(a: domain.Application, event):  # noqa: ANN001, ANN201
     return domain.follow(a, event, event_id=EVENT_ID, at=AT)
 
 
 @pytest.mark.parametrize("event, status, detail", [
+    (waiting, "waiting_for_income_registry", {"system": "income_registry", "since": AT.isoformat(), "attempts": 1}),
     (verified_event, domain.VERIFIED, {"assessment_quarter": "2026-Q1", "incomes_found": 1}),
     (deferred, domain.DECISION_PENDING, {"reason": "MISSING_PARAMETER", "detail": "mci"}),
     (decided, domain.APPROVED, {"reasons": ["INCOME_BELOW_POVERTY_LINE"]}),
@@ -118,7 +124,19 @@ def test_a_rejection_is_final_and_frees_the_members():
     assert change is None and later.status == domain.REJECTED
 
 
-@pytest.mark.parametrize("event", [verified_event, deferred, decided, drafted, signed, scheduled])
+def test_an_application_waiting_for_the_registry_moves_on_when_it_is_verified():
+    application = submitted()
+    waits, _ = follow(application, waiting(application))
+    assert waits.status == domain.WAITING_FOR_INCOME_REGISTRY
+    assert domain.tsa_status(waits).status == "applying"
+    verified, change = follow(waits, verified_event(application))
+    assert change is not None and verified.status == domain.VERIFIED
+    assert [c.status for c in verified.timeline] == ["submitted", "waiting_for_income_registry", "verified"]
+    # a wait announced late (after the evidence) does not move it back
+    assert follow(verified, waiting(application))[1] is None
+
+
+@pytest.mark.parametrize("event", [waiting, verified_event, deferred, decided, drafted, signed, scheduled])
 def test_every_event_names_its_application(event):
     application = submitted()
     assert domain.application_id_of(event(application)) == application.id

@@ -15,6 +15,7 @@ from shared.events.contracts import (
     EligibilityDeferred,
     PaymentScheduled,
     VerificationCompleted,
+    VerificationWaiting,
 )
 from tests.support import decided_event, person
 
@@ -30,6 +31,8 @@ IDS = dict(contract_id=uuid.UUID(int=1), application_id=APP, decision_id=decided
 @pytest.mark.parametrize("event, stage, facts", [
     (ApplicationSubmitted(application=CONTEXT, expense_check_consent=False, members=decided.members),
      "submitted", WHERE | {"members": 2, "submitted_at": AT}),
+    (VerificationWaiting(application_id=APP, system="income_registry", since=AT, attempts=1),
+     "verification_waiting", {}),
     (VerificationCompleted(application=CONTEXT, evidence_id=uuid.UUID(int=2), assessment_quarter="2026-Q3",
                            members=decided.members, incomes=[]),
      "verified", WHERE | {"members": 2}),
@@ -46,7 +49,7 @@ def test_each_event_marks_a_stage_and_tells_what_it_knows(event, stage, facts):
 
 
 def test_stages_run_in_the_order_of_the_flow():
-    assert domain.STAGES == ("submitted", "verified", "decision_pending", "decided", "contract_drafted",
+    assert domain.STAGES == ("submitted", "verification_waiting", "verified", "decision_pending", "decided", "contract_drafted",
                              "contract_signed", "payments_scheduled")
 
 

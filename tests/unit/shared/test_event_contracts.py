@@ -55,6 +55,12 @@ EXAMPLES: dict[tuple[str, int], BaseModel] = {
                                              bank_code="HSBKKZKX"),
     ("payment.failed", 1): c.PaymentFailed(payment_id=OTHER, application_id=APP, month="2026-11", total=3,
                                            bank_code="HSBKKZKX", reason="account closed"),
+    ("verification.waiting", 1): c.VerificationWaiting(
+        application_id=APP, system="income_registry", since=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc),
+        attempts=1),
+    ("reconciliation.requested", 1): c.ReconciliationRequested(
+        application_id=APP, status="verified", owner="eligibility", redrive=["verification", "eligibility"],
+        attempt=1, max_attempts=5, stuck_since=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc)),
 }
 
 CONTRACTS = registered()
