@@ -37,7 +37,7 @@ eligibility took the decision (`decided_at` of the stored decision); whether eve
 the expected one; the CPU each process used during the window (utime+stime from
 /proc/<pid>/stat, the broker with its children, PostgreSQL backends of this platform's
 databases together, and this load generator itself) and the load average. With `--py-spy DIR`
-each platform process is profiled during the window (py-spy record, one flame graph per process,
+each platform process is profiled from the start of the window to the end of the drain (py-spy record, one flame graph per process,
 and `--py-spy-format raw` collapsed stacks for `bench/pipeline/top_frames.py`).
 """
 
@@ -207,6 +207,7 @@ class Target:
     processes: dict[str, list[int]]
     postgres_url: str | None
     db_prefix: str | None
+    intake_url: str | None = None  # its database, for `--watch db`
     stop: Any = None  # () -> None
 
 
@@ -257,7 +258,8 @@ def own_platform(args: argparse.Namespace) -> Target:
 
     portal = next(c for c in platform.callers if c["kind"] == "portal")
     return Target(gateway=layout.url("gateway"), sandbox=layout.url("sandbox"), portal=portal, processes=processes,
-                  postgres_url=postgres.url("postgres"), db_prefix=prefix, stop=stop)
+                  postgres_url=postgres.url("postgres"), db_prefix=prefix, stop=stop,
+                  intake_url=postgres.url(layout.database("intake")))
 
 
 def attached_platform(args: argparse.Namespace) -> Target:
@@ -273,7 +275,8 @@ def attached_platform(args: argparse.Namespace) -> Target:
     if missing:
         print(f"note: no process found for {', '.join(missing)} (CPU not measured for them)")
     return Target(gateway=args.url.rstrip("/"), sandbox=sandbox.rstrip("/"), portal=portal, processes=processes,
-                  postgres_url=args.postgres_url, db_prefix=args.db_prefix)
+                  postgres_url=args.postgres_url, db_prefix=args.db_prefix,
+                  intake_url=args.postgres_url.rsplit("/", 1)[0] + f"/{args.db_prefix}_intake")
 
 
 # ---- the load ------------------------------------------------------------------------------------
@@ -483,6 +486,65 @@ class Poller:
             self.gate.release()
 
 
+class DbWatcher:
+    """`--watch db`: one query every `interval` for every pending application, straight to
+    intake's database: the moment a decision is committed there is the moment the citizen's GET
+    returns it, and finding out costs the platform no request. After the drain each application
+    is read once from the database as the GET would show it (timeline, decision)."""
+
+    def __init__(self, dsn: str, run: Run, interval: float) -> None:
+        self.dsn, self.run, self.interval = dsn, run, interval
+        self.waiting: dict[str, int] = {}  # application id -> index
+        self.pending = 0
+        self.tasks: set[asyncio.Task] = set()
+
+    def add(self, index: int) -> None:
+        self.waiting[self.run.apps[index].id] = index  # type: ignore[index]
+        self.pending += 1
+
+    async def loop(self) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            previous = time.monotonic()
+            while True:
+                await asyncio.sleep(self.interval)
+                if not self.waiting:
+                    continue
+                at = time.monotonic()
+                rows = await conn.fetch("SELECT id::text FROM applications WHERE id = ANY($1::uuid[]) "
+                                        # a JSON null is what the ORM stores for "no decision"
+                                        "AND jsonb_typeof(decision) = 'object'", list(self.waiting))
+                self.run.polls += 1
+                for row in rows:
+                    app = self.run.apps[self.waiting.pop(row["id"])]
+                    app.seen, app.last_unseen = at, previous
+                    self.pending -= 1
+                previous = at
+        finally:
+            await conn.close()
+
+    async def read_back(self) -> None:
+        """Each decided application as `GET /v1/applications/{id}` would show it: submitted_at,
+        the timeline and the decision."""
+        seen = {a.id: a for a in self.run.apps if a.seen is not None}
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            rows = await conn.fetch("SELECT id::text, submitted_at, decision::text FROM applications "
+                                    "WHERE id = ANY($1::uuid[])", list(seen))
+            changes = await conn.fetch("SELECT application_id::text AS id, status, at FROM status_changes "
+                                       "WHERE application_id = ANY($1::uuid[]) ORDER BY at, id", list(seen))
+        finally:
+            await conn.close()
+        timelines: dict[str, list[dict]] = {}
+        for change in changes:
+            timelines.setdefault(change["id"], []).append({"status": change["status"],
+                                                           "at": change["at"].isoformat()})
+        for row in rows:
+            seen[row["id"]].body = {"submitted_at": row["submitted_at"].isoformat(),
+                                    "decision": orjson.loads(row["decision"]) if row["decision"] else None,
+                                    "timeline": timelines.get(row["id"], [])}
+
+
 async def drive(client: Client, run: Run, poller: Poller, args: argparse.Namespace) -> None:
     apps = run.apps
     cursor = iter(range(len(apps)))
@@ -578,7 +640,7 @@ def timeline_times(app: App) -> dict[str, float]:
     return out
 
 
-def report(run: Run, meter: CpuMeter, meter_all: CpuMeter, args: argparse.Namespace, decided: list[tuple[App, float]],
+def report(run: Run, meter: CpuMeter, meter_all: CpuMeter, meter_idle: CpuMeter, args: argparse.Namespace, decided: list[tuple[App, float]],
            load: dict[str, Any], mode: str) -> dict[str, Any]:
     apps = [a for a in run.apps if a.sent]
     accepted = [a for a in apps if a.id is not None]
@@ -644,9 +706,12 @@ def report(run: Run, meter: CpuMeter, meter_all: CpuMeter, args: argparse.Namesp
         print(line("sample: submitted_at → eligibility decided_at", to_decided))
         print(line("sample: decided_at → intake applied it", applied_after))
     polls_per_app = run.polls / max(1, len(accepted))
-    print(f"polls: {run.polls} ({run.polls / max(1e-9, (last if seen else run.window_end) - run.window_start):.0f}/s,"
-          f" {polls_per_app:.1f} per application; step {args.poll_step}s to {args.poll_fine_until}s)"
-          + (f"; poll errors {run.poll_errors}" if run.poll_errors else ""))
+    if args.watch == "db":
+        print(f"watched intake's database: {run.polls} queries, one every {args.db_interval}s")
+    else:
+        print(f"polls: {run.polls} ({run.polls / max(1e-9, (last if seen else run.window_end) - run.window_start):.0f}"
+              f"/s, {polls_per_app:.1f} per application; step {args.poll_step}s to {args.poll_fine_until}s)"
+              + (f"; poll errors {run.poll_errors}" if run.poll_errors else ""))
     reexchanged = sum(a.reexchanged for a in apps)
     if reexchanged:
         print(f"tokens exchanged again during the run (expired): {reexchanged}")
@@ -660,9 +725,9 @@ def report(run: Run, meter: CpuMeter, meter_all: CpuMeter, args: argparse.Namesp
             wrong[key] = wrong.get(key, 0) + 1
     mix = {k: sum(1 for a in seen if a.family.kind == k) for k in KINDS}
     print(f"decisions: {mix}; unexpected: {wrong or 'none'}")
-    for a in [a for a in seen if ("rejected" if not a.body["decision"].get("eligible")
+    for a in [a for a in seen if ("rejected" if not (a.body.get("decision") or {}).get("eligible")
                                   else a.body["decision"].get("kind")) != a.family.kind][:3]:
-        print(f"  e.g. expected {a.family.kind}, decided {a.body['decision'].get('reasons')}: "
+        print(f"  e.g. expected {a.family.kind}, decided {(a.body.get('decision') or {}).get('reasons')}: "
               f"{orjson.dumps(a.family.body['members']).decode()}")
     lost = [a for a in accepted if a.seen is None and a.status_without_decision]
     if lost:
@@ -684,10 +749,15 @@ def report(run: Run, meter: CpuMeter, meter_all: CpuMeter, args: argparse.Namesp
     # Comparable across runs on a shared machine: what each application cost, start to drained.
     used_all = meter_all.used()
     if seen:
-        per_app = {name: 1000 * s / len(seen) for name, s in used_all.items()}
-        print(f"CPU per decided application, submit to drained ({meter_all.elapsed:.1f}s, {len(seen)} decided), ms: "
-              + ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(per_app.items(), key=lambda kv: -kv[1]))
+        idle = meter_idle.used()
+        idle_rate = {name: idle.get(name, 0.0) / meter_idle.elapsed for name in used_all}
+        idle_rate["load generator (this)"] = 0.0
+        per_app = {name: 1000 * (s - idle_rate[name] * meter_all.elapsed) / len(seen) for name, s in used_all.items()}
+        print(f"CPU per decided application above idle, submit to drained ({meter_all.elapsed:.1f}s, {len(seen)} "
+              f"decided; idle rates measured over {meter_idle.elapsed:.0f}s before), ms:")
+        print("  " + ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(per_app.items(), key=lambda kv: -kv[1]))
               + f"; total {sum(per_app.values()):.1f}")
+        print(f"  (idle, % of one core: {', '.join(f'{n} {100 * r:.1f}' for n, r in idle_rate.items() if r)})")
         out["cpu_ms_per_application"] = per_app
     out["load_average"] = load
     return out
@@ -739,14 +809,22 @@ async def main_async(args: argparse.Namespace, target: Target) -> dict[str, Any]
 
     meter = CpuMeter(target.processes, backend_query)  # the window
     meter_all = CpuMeter(target.processes, backend_query)  # the window and the drain
+    meter_idle = CpuMeter(target.processes, backend_query)  # at rest before the run
     try:
         began = time.monotonic()
         print(f"exchanging {count} citizen tokens (before the run)", flush=True)
         await mint_tokens(client, run.apps, args.mint_concurrency)
-        print(f"  done in {time.monotonic() - began:.1f}s; settling {args.settle:.0f}s", flush=True)
+        print(f"  done in {time.monotonic() - began:.1f}s; settling {args.settle:.0f}s (idle CPU measured)", flush=True)
+        await meter_idle.start()
         await asyncio.sleep(args.settle)
-        poller = Poller(client, run, step=args.poll_step, fine_until=args.poll_fine_until,
-                        concurrency=args.poll_concurrency)
+        await meter_idle.stop()
+        if args.watch == "db":
+            from shared.db import asyncpg_dsn
+
+            poller = DbWatcher(asyncpg_dsn(target.intake_url), run, args.db_interval)
+        else:
+            poller = Poller(client, run, step=args.poll_step, fine_until=args.poll_fine_until,
+                            concurrency=args.poll_concurrency)
         poll_task = asyncio.create_task(poller.loop())
         load = {"before": os.getloadavg()}
         samples: list[float] = []
@@ -757,7 +835,8 @@ async def main_async(args: argparse.Namespace, target: Target) -> dict[str, Any]
                 samples.append(os.getloadavg()[0])
 
         sampler = asyncio.create_task(sample_load())
-        spies = start_py_spy(target, Path(args.py_spy), args.duration, args.py_spy_format, args.py_spy_rate) \
+        spies = start_py_spy(target, Path(args.py_spy), args.duration + args.drain + 60, args.py_spy_format,
+                             args.py_spy_rate) \
             if args.py_spy else []
         await meter.start()
         run.window_start = time.monotonic()
@@ -780,15 +859,19 @@ async def main_async(args: argparse.Namespace, target: Target) -> dict[str, Any]
         sampler.cancel()
         poll_task.cancel()
         load["during"] = sum(samples) / len(samples) if samples else load["after"][0]
+        for spy in spies:  # profiled from the start to the end of the drain: py-spy writes on SIGINT
+            spy.send_signal(signal.SIGINT)
         for spy in spies:
             try:
-                spy.wait(30)
+                spy.wait(60)
             except subprocess.TimeoutExpired:
-                spy.send_signal(signal.SIGINT)
+                spy.kill()
         if spies:
             print(f"py-spy profiles in {args.py_spy}")
+        if isinstance(poller, DbWatcher):
+            await poller.read_back()
         decided = await decided_at(client, run.apps, args.stage_sample)
-        return report(run, meter, meter_all, args, decided, load, mode)
+        return report(run, meter, meter_all, meter_idle, args, decided, load, mode)
     finally:
         await client.close()
 
@@ -805,11 +888,16 @@ def main() -> None:
                         help="closed loop: the rate to prepare families and tokens for (default 150/s)")
     parser.add_argument("--mix", default="0.4,0.4,0.2", help="unconditional,conditional,rejected shares")
     parser.add_argument("--seed", type=int, help="families' seed (default: the time, so IINs differ between runs)")
-    parser.add_argument("--poll-step", type=float, default=0.25, help="poll every STEP s after submission ...")
+    parser.add_argument("--watch", choices=("api", "db"), default="api",
+                        help="api: poll GET /v1/applications/{id} as the citizen (default); db: watch intake's "
+                             "database for the committed decision (exact to --db-interval, no load on the API)")
+    parser.add_argument("--db-interval", type=float, default=0.1, help="--watch db: seconds between queries")
+    parser.add_argument("--poll-step", type=float, default=0.5, help="poll every STEP s after submission ...")
     parser.add_argument("--poll-fine-until", type=float, default=3.0, help="... up to this age, then less often")
     parser.add_argument("--poll-concurrency", type=int, default=32)
     parser.add_argument("--mint-concurrency", type=int, default=16)
-    parser.add_argument("--settle", type=float, default=5.0, help="seconds of rest between token exchange and run")
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="seconds of rest between token exchange and run (idle CPU is measured then)")
     parser.add_argument("--stage-sample", type=int, default=200,
                         help="decided applications whose eligibility decided_at is read after the run")
     parser.add_argument("--log-level", default="INFO", help="the platform's log level (own platform)")
