@@ -765,7 +765,8 @@ def report(run: Run, meter: CpuMeter, meter_all: CpuMeter, meter_idle: CpuMeter,
 
 # ---- main ----------------------------------------------------------------------------------------
 
-def start_py_spy(target: Target, directory: Path, seconds: float, fmt: str, rate: int) -> list[subprocess.Popen]:
+def start_py_spy(target: Target, directory: Path, seconds: float, fmt: str, rate: int,
+                 extra: list[str]) -> list[subprocess.Popen]:
     import shutil
 
     binary = shutil.which("py-spy")
@@ -779,7 +780,9 @@ def start_py_spy(target: Target, directory: Path, seconds: float, fmt: str, rate
         suffix = {"flamegraph": "svg", "speedscope": "json", "raw": "txt"}[fmt]
         spies.append(subprocess.Popen(
             [binary, "record", "--pid", str(pids[0]), "--duration", str(int(seconds)), "--rate", str(rate),
-             "--nonblocking", "--format", fmt, "--output", str(directory / f"{name}.{suffix}")],
+             # native stacks need the process paused while it is sampled
+             *([] if "--native" in extra else ["--nonblocking"]),
+             "--format", fmt, "--output", str(directory / f"{name}.{suffix}"), *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return spies
 
@@ -836,7 +839,7 @@ async def main_async(args: argparse.Namespace, target: Target) -> dict[str, Any]
 
         sampler = asyncio.create_task(sample_load())
         spies = start_py_spy(target, Path(args.py_spy), args.duration + args.drain + 60, args.py_spy_format,
-                             args.py_spy_rate) \
+                             args.py_spy_rate, args.py_spy_args.split()) \
             if args.py_spy else []
         await meter.start()
         run.window_start = time.monotonic()
@@ -906,6 +909,7 @@ def main() -> None:
     parser.add_argument("--py-spy", metavar="DIR", help="profile each platform process during the window")
     parser.add_argument("--py-spy-format", default="raw", choices=("flamegraph", "speedscope", "raw"))
     parser.add_argument("--py-spy-rate", type=int, default=50, help="py-spy samples per second")
+    parser.add_argument("--py-spy-args", default="", help="more py-spy record options, e.g. '--native' or '--gil'")
     attach = parser.add_argument_group("attach to a running platform")
     attach.add_argument("--attach", action="store_true", help="use a running platform (`qamqor up`)")
     attach.add_argument("--url", default="http://127.0.0.1:8000", help="its gateway")
