@@ -196,7 +196,10 @@ def can_move(current: str, new: str) -> bool:
 
 # The policy parameters intake applies itself (a replica of eligibility's values).
 ADULT_AGE = "adult_age"
-REPLICATED_PARAMETERS = frozenset({ADULT_AGE})
+# Whether applications dated on a day must have every adult's consent to the expense check
+# (services/intake/consent.py).
+CONSENT_REQUIRED = "consent_required"
+REPLICATED_PARAMETERS = frozenset({ADULT_AGE, CONSENT_REQUIRED})
 
 
 def replica_value_problem(name: str, value: object) -> str | None:
@@ -204,6 +207,8 @@ def replica_value_problem(name: str, value: object) -> str | None:
     if name == ADULT_AGE:
         age = _whole_number(value)
         return None if age is not None and 0 <= age <= 100 else "must be a whole number of years between 0 and 100"
+    if name == CONSENT_REQUIRED:
+        return None if isinstance(value, bool) else "must be true or false"
     return f"intake does not apply parameter '{name}'"
 
 
