@@ -32,6 +32,7 @@ from shared.iin import mask_iins_in
 from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.observability import EVENTS_CONSUMED, request_id_var
 from shared.outbox import inbox, record_event
+from shared.tracing import consume_span
 
 log = logging.getLogger("qamqor.consumer")
 
@@ -247,25 +248,27 @@ class ConsumerRunner:
         carried = next((v.decode("latin-1") for k, v in (message.headers or ()) if k == "x-request-id"), None)
         token = request_id_var.set(carried or envelope.correlation_id or str(envelope.id))
         try:
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    outcome = await self._handle_once(message, envelope, handler)
-                    EVENTS_CONSUMED.labels(self.service, envelope.type, outcome).inc()
-                    return True
-                except (PermanentError, ValidationError) as exc:
-                    return await self._dead_letter(message, envelope, failure_text(exc))
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - every failure is retried, then dead-lettered
-                    if attempt == self.max_attempts:
-                        log.exception("handler failed %d times; dead-lettering", attempt,
-                                      extra={"event_id": envelope.id, "event_type": envelope.type})
+            with consume_span(self.service, message.topic, envelope.type, message.headers,  # tracing (issue 9.6)
+                              key=envelope.key, event_id=envelope.id):
+                for attempt in range(1, self.max_attempts + 1):
+                    try:
+                        outcome = await self._handle_once(message, envelope, handler)
+                        EVENTS_CONSUMED.labels(self.service, envelope.type, outcome).inc()
+                        return True
+                    except (PermanentError, ValidationError) as exc:
                         return await self._dead_letter(message, envelope, failure_text(exc))
-                    delay = min(self.backoff_seconds * 2 ** (attempt - 1), 10.0)
-                    log.warning("handler failed (attempt %d), retrying in %.1fs: %r", attempt, delay, exc,
-                                extra={"event_id": envelope.id, "event_type": envelope.type})
-                    await asyncio.sleep(delay)
-            return False
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - every failure is retried, then dead-lettered
+                        if attempt == self.max_attempts:
+                            log.exception("handler failed %d times; dead-lettering", attempt,
+                                          extra={"event_id": envelope.id, "event_type": envelope.type})
+                            return await self._dead_letter(message, envelope, failure_text(exc))
+                        delay = min(self.backoff_seconds * 2 ** (attempt - 1), 10.0)
+                        log.warning("handler failed (attempt %d), retrying in %.1fs: %r", attempt, delay, exc,
+                                    extra={"event_id": envelope.id, "event_type": envelope.type})
+                        await asyncio.sleep(delay)
+                return False
         finally:
             request_id_var.reset(token)
 
