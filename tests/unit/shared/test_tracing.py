@@ -229,3 +229,25 @@ def test_the_current_span_outside_any_trace_is_not_recording():
     # What `note_event` relies on: outside a span there is nothing to annotate.
     assert not trace.get_current_span().is_recording()
     tracing.note_event("qamqor.intake", "application.submitted", "e", "k")
+
+
+async def test_the_gateway_forwards_its_own_trace_headers_never_a_callers(traced):
+    from gateway.proxy import upstream_headers
+
+    scope = {"headers": [(b"traceparent", TRACEPARENT.encode()), (b"tracestate", b"caller=1"),
+                         (b"accept", b"application/json")], "scheme": "http"}
+
+    def forwarded() -> dict[bytes, list[bytes]]:
+        found: dict[bytes, list[bytes]] = {}
+        for name, value in upstream_headers(scope, internal_token="t", request_id="r", client_ip=None):
+            found.setdefault(name, []).append(value)
+        return found
+
+    outside = forwarded()  # no span current (or tracing off): no trace headers at all
+    assert b"traceparent" not in outside and b"tracestate" not in outside and outside[b"accept"] == [b"application/json"]
+    with tracing._tracers[SERVICE].start_as_current_span("gateway request") as span:
+        inside = forwarded()
+    [traceparent] = inside[b"traceparent"]
+    assert ids(traceparent.decode()) == (format(span.get_span_context().trace_id, "032x"),
+                                         format(span.get_span_context().span_id, "016x"))
+    assert b"tracestate" not in inside
