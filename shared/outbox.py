@@ -71,8 +71,7 @@ async def record_event(session: AsyncSession, topic: str, envelope: Envelope, he
         # followed through every service's logs.
         headers.setdefault("x-request-id", request_id)
     # And its trace: the consumer's span will be a child of the span writing this event.
-    tracing.inject(headers)
-    tracing.note_event(topic, envelope.type, envelope.id, envelope.key)
+    tracing.trace_event(headers, topic, envelope.type, envelope.id, envelope.key)
     await session.execute(
         insert(outbox).values(
             event_id=envelope.id,

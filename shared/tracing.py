@@ -24,7 +24,8 @@ What is traced:
   The services continue the trace the gateway sends (`traceparent`); the gateway, the platform's
   edge, starts a new trace for each request and only *links* a caller's `traceparent`.
 - `inject(headers)`: the current span's `traceparent`/`tracestate`, for a request the gateway
-  forwards and for every outbox row (`shared.outbox.record_event`); the relay sends a row's headers
+  forwards; `trace_event(...)` the same for every outbox row (`shared.outbox.record_event`), or a
+  PRODUCER span of its own for an event written outside any trace; the relay sends a row's headers
   as Kafka headers.
 - `consume_span(...)`: a CONSUMER span for handling an event, child of the span that wrote it.
 - `traced_transport(...)`: a CLIENT span per call to an external system (httpx), only inside a trace.
@@ -190,17 +191,36 @@ def event_key(key: str) -> str:
         return mask_iins_in(key)
 
 
-def note_event(topic: str, event_type: str, event_id: object, key: str) -> None:
-    """Record on the current span that it wrote an event to the outbox (and the event's key, so
-    an application's spans can be found by its id)."""
-    if not _tracers:
-        return
+def trace_event(headers: dict[str, str], topic: str, event_type: str, event_id: object, key: str) -> dict[str, str]:
+    """For an event about to be written to the outbox: its trace headers, so that its consumers'
+    spans are children of the span writing it — the current span (a request's, a consumer's),
+    which notes the event and its key (an application's spans are found by its id). Written
+    outside any span (a background loop: a retry after an outage, the reconciliation sweep), the
+    event gets a short PRODUCER span of its own as the root of a new trace, so every consumer of
+    it shares that trace. Headers that carry a `traceparent` already keep it. Returns `headers`."""
+    if not _tracers or "traceparent" in headers:
+        return headers
     span = trace.get_current_span()
-    if not span.is_recording():
-        return
-    span.set_attribute("qamqor.event.key", event_key(key))
-    span.add_event("outbox", {"messaging.destination.name": topic, "qamqor.event.type": event_type,
-                              "messaging.message.id": str(event_id)})
+    if span.is_recording():
+        span.set_attribute("qamqor.event.key", event_key(key))
+        span.add_event("outbox", {"messaging.destination.name": topic, "qamqor.event.type": event_type,
+                                  "messaging.message.id": str(event_id)})
+        _PROPAGATOR.inject(headers)
+        return headers
+    if span.get_span_context().is_valid:  # a trace not sampled: its decision travels on
+        _PROPAGATOR.inject(headers)
+        return headers
+    tracer = _tracers.get(topic.removeprefix("qamqor.")) or (next(iter(_tracers.values())) if len(_tracers) == 1
+                                                              else None)
+    if tracer is None:
+        return headers
+    attributes = {"messaging.system": "kafka", "messaging.destination.name": topic,
+                  "messaging.operation.type": "create", "qamqor.event.type": event_type,
+                  "messaging.message.id": str(event_id), "qamqor.event.key": event_key(key)}
+    with tracer.start_as_current_span(f"send {event_type}", context=otel_context.Context(), kind=SpanKind.PRODUCER,
+                                      attributes=attributes):
+        _PROPAGATOR.inject(headers)
+    return headers
 
 
 # ---- spans --------------------------------------------------------------------------------

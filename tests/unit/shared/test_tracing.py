@@ -10,12 +10,10 @@ from types import SimpleNamespace
 import httpx
 import pytest
 from fastapi import FastAPI
-from opentelemetry import trace
+from pydantic_settings import SettingsConfigDict
 
 from shared import tracing
 from shared.iin import make_iin
-from pydantic_settings import SettingsConfigDict
-
 from shared.observability import RequestContextMiddleware
 from shared.service import ServiceSpec, create_service_app
 from shared.settings import ServiceSettings
@@ -225,10 +223,35 @@ async def test_no_span_carries_personal_data(traced):
     assert not any(key in s.attributes for s in spans for key in ("url.full", "url.query", "http.target", "http.url"))
 
 
-def test_the_current_span_outside_any_trace_is_not_recording():
-    # What `note_event` relies on: outside a span there is nothing to annotate.
-    assert not trace.get_current_span().is_recording()
-    tracing.note_event("qamqor.intake", "application.submitted", "e", "k")
+async def test_an_outbox_event_continues_the_current_trace_or_roots_its_own(traced):
+    app_id = "0194c6b0-0000-7000-8000-0000000000aa"
+    topic = f"qamqor.{SERVICE}"
+    # Written while handling something: the current span's context, and the span notes the event.
+    with tracing.consume_span(SERVICE, "qamqor.intake", "application.submitted", None, event_id="e-5") as handling:
+        written = tracing.trace_event({"x-request-id": "r"}, topic, "verification.completed", "e-6", app_id)
+    assert ids(written["traceparent"]) == (format(handling.get_span_context().trace_id, "032x"),
+                                           format(handling.get_span_context().span_id, "016x"))
+    # Written by a background loop, outside any span: a PRODUCER span of its own roots a trace.
+    background = tracing.trace_event({}, topic, "verification.completed", "e-7", app_id)
+    # Headers that carry a trace keep it; an unsampled trace stays unsampled downstream.
+    assert tracing.trace_event({"traceparent": TRACEPARENT}, topic, "x", "e-8", app_id) == {"traceparent": TRACEPARENT}
+    unsampled = TRACEPARENT[:-2] + "00"
+    with tracing.consume_span(SERVICE, "qamqor.intake", "application.submitted", [("traceparent", unsampled.encode())],
+                              event_id="e-9") as span:
+        assert not span.is_recording()
+        passed_on = tracing.trace_event({}, topic, "verification.completed", "e-10", app_id)
+    assert passed_on["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-") and passed_on[
+        "traceparent"].endswith("-00")
+
+    spans = exported(traced)
+    [consumer] = [s for s in spans if s.attributes.get("messaging.message.id") == "e-5"]
+    assert consumer.attributes["qamqor.event.key"] == app_id
+    assert [(name, attrs["messaging.message.id"]) for name, attrs in consumer.events] == [("outbox", "e-6")]
+    [producer] = [s for s in spans if s.attributes.get("messaging.message.id") == "e-7"]
+    assert producer.kind == "PRODUCER" and producer.name == "send verification.completed"
+    assert producer.parent_span_id == "" and producer.attributes["qamqor.event.key"] == app_id
+    assert ids(background["traceparent"]) == (producer.trace_id, producer.span_id)
+    assert not [s for s in spans if s.attributes.get("messaging.message.id") in ("e-8", "e-9", "e-10")]
 
 
 async def test_the_gateway_forwards_its_own_trace_headers_never_a_callers(traced):
