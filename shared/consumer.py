@@ -37,6 +37,7 @@ from shared.iin import mask_iins_in
 from shared.observability import CONSUMER_LAG, EVENTS_CONSUMED, request_id_var
 from shared.outbox import inbox
 from shared.redrive import REPLAY_HEADER, UNDECODABLE, dead_letter, dead_letter_undecodable
+from shared.tracing import consume_span
 
 log = logging.getLogger("qamqor.consumer")
 
@@ -359,7 +360,10 @@ class ConsumerRunner:
         assert envelope is not None
         token = request_id_var.set(delivery.header("x-request-id") or envelope.correlation_id or str(envelope.id))
         try:
-            yield
+            # The event's handling is a CONSUMER span in the trace its producer started (off by default).
+            with consume_span(self.service, delivery.message.topic, envelope.type, delivery.message.headers,
+                              key=envelope.key, event_id=envelope.id):
+                yield
         finally:
             request_id_var.reset(token)
 
