@@ -31,6 +31,7 @@ from shared.db import make_engine, make_sessionmaker
 from shared.errors import install_error_handlers, problem_response
 from shared.inputs import InputHygieneMiddleware
 from shared.observability import RequestContextMiddleware, configure_logging, metrics_endpoint
+from shared.tracing import TracingMiddleware, configure_tracing
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 log = logging.getLogger("qamqor.gateway")
@@ -71,6 +72,7 @@ def _store_unavailable(request: Request, _: Exception) -> JSONResponse:
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging("gateway", settings.log_level)
+    tracing = configure_tracing("gateway", settings)
     engine = make_engine(settings.database_url, pool_size=10)
     gw = Gateway(settings, engine=engine, sessionmaker=make_sessionmaker(engine))
 
@@ -146,6 +148,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(ApiInputHygiene)
     app.add_middleware(FrontDoor, gateway=gw)
+    if tracing:  # the platform's edge: a new trace per request, a caller's traceparent only linked
+        app.add_middleware(TracingMiddleware, service="gateway", continue_trace=False)
     app.add_middleware(RequestContextMiddleware, service="gateway")
     return app
 

@@ -35,6 +35,7 @@ from yarl import URL
 
 from gateway.settings import GatewaySettings
 from shared.identity import INTERNAL_TOKEN_HEADER
+from shared.tracing import trace_headers
 
 log = logging.getLogger("qamqor.gateway.proxy")
 
@@ -44,8 +45,10 @@ HOP_BY_HOP = frozenset({
     b"trailers", b"transfer-encoding", b"upgrade", b"proxy-connection",
 })
 # Not forwarded upstream: the caller's credentials and what the gateway sets itself.
+# A caller's trace headers are replaced by the gateway's own (shared/tracing.py).
 DROP_UPSTREAM = HOP_BY_HOP | {b"host", b"authorization", b"cookie", b"expect", b"x-request-id", b"x-forwarded-for",
-                              b"x-forwarded-proto", b"x-forwarded-host", b"forwarded"}
+                              b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"traceparent",
+                              b"tracestate"}
 # Not returned downstream: the ASGI server writes its own.
 DROP_DOWNSTREAM = HOP_BY_HOP | {b"date", b"server", b"x-request-id", b"set-cookie"}
 KEEPALIVE_SECONDS = 3.0
@@ -269,6 +272,7 @@ def upstream_headers(scope: Scope, *, internal_token: str, request_id: str,
     if client_ip:
         headers.append((b"x-forwarded-for", client_ip.encode("latin-1")))
     headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
+    headers.extend(trace_headers())  # the gateway's request span, when traced
     return headers
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import Envelope
 from shared.observability import request_id_var
+from shared import tracing
 
 OUTBOX_CHANNEL = "qamqor_outbox"
 
@@ -69,6 +70,8 @@ async def record_event(session: AsyncSession, topic: str, envelope: Envelope, he
         # The gateway's request id travels on with the event, so one citizen's request can be
         # followed through every service's logs.
         headers.setdefault("x-request-id", request_id)
+    # And its trace: the consumer's span will be a child of the span writing this event.
+    tracing.trace_event(headers, topic, envelope.type, envelope.id, envelope.key)
     await session.execute(
         insert(outbox).values(
             event_id=envelope.id,

@@ -32,6 +32,7 @@ from shared.events import Envelope
 from shared.events.contracts import DEAD_LETTER_TOPIC, ReconciliationRequested
 from shared.observability import request_id_var
 from shared.outbox import OUTBOX_CHANNEL, inbox, outbox
+from shared import tracing
 
 log = logging.getLogger("qamqor.redrive")
 
@@ -84,6 +85,7 @@ async def requeue(session: AsyncSession, *, topic: str, envelope: dict[str, Any]
     request_id = request_id_var.get()
     if request_id:
         headers.setdefault("x-request-id", request_id)
+    tracing.trace_event(headers, topic, envelope["type"], envelope["id"], envelope["key"])
     statement = insert(outbox).values(event_id=envelope["id"], topic=topic, key=envelope["key"],
                                       event_type=envelope["type"], envelope=envelope, headers=headers)
     await session.execute(statement.on_conflict_do_update(

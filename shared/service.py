@@ -29,6 +29,7 @@ from shared.consumer import ConsumerRunner, Handler
 from shared.observability import RequestContextMiddleware, configure_logging, metrics_endpoint
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
+from shared.tracing import TracingMiddleware, configure_tracing
 
 log = logging.getLogger("qamqor.service")
 
@@ -132,6 +133,7 @@ async def _cancel_all(tasks: list[asyncio.Task], *, rounds: int = 5, grace: floa
 def create_service_app(spec: ServiceSpec) -> FastAPI:
     settings = spec.settings
     configure_logging(spec.name, settings.log_level)
+    tracing = configure_tracing(spec.name, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -160,6 +162,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 service=spec.name, bootstrap=settings.kafka_bootstrap, topics=spec.subscribe,
                 handlers=spec.handlers(app), sessionmaker=sessionmaker,
                 max_attempts=settings.consumer_max_attempts, backoff_seconds=settings.consumer_backoff_seconds,
+                batch_size=settings.consumer_batch_size, lanes=settings.consumer_lanes,
                 instance_id=settings.consumer_instance_id or f"{spec.name}@{socket.gethostname()}",
             )
             try:
@@ -191,6 +194,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.add_middleware(InputHygieneMiddleware)
     public_key = settings.internal_public_key()
     app.add_middleware(InternalAuthMiddleware, verifier=InternalTokenVerifier(public_key) if public_key else None)
+    if tracing:  # off: not even a pass-through layer
+        app.add_middleware(TracingMiddleware, service=spec.name)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
 
     @app.get("/health", include_in_schema=False)

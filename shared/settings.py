@@ -24,8 +24,15 @@ class ServiceSettings(BaseSettings):
     consumer_instance_id: str | None = None
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
+    # Events handled in one transaction, and partitions handled at once (each its own transaction).
+    consumer_batch_size: int = 200
+    consumer_lanes: int = 4
     # Liveness fails when the outbox relay has published nothing for this long while rows wait.
     relay_stall_seconds: float = 600.0
+    # OTLP/HTTP base URL of a trace collector (spans go to <url>/v1/traces); unset here, the
+    # platform-wide QAMQOR_OTEL_EXPORTER_OTLP_ENDPOINT or the standard OTEL_EXPORTER_OTLP_* apply;
+    # none set: tracing is off (shared/tracing.py).
+    otel_exporter_otlp_endpoint: str | None = None
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> "ServiceSettings":

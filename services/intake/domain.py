@@ -196,7 +196,10 @@ def can_move(current: str, new: str) -> bool:
 
 # The policy parameters intake applies itself (a replica of eligibility's values).
 ADULT_AGE = "adult_age"
-REPLICATED_PARAMETERS = frozenset({ADULT_AGE})
+# Whether applications dated on a day must have every adult's consent to the expense check
+# (services/intake/consent.py).
+CONSENT_REQUIRED = "consent_required"
+REPLICATED_PARAMETERS = frozenset({ADULT_AGE, CONSENT_REQUIRED})
 
 
 def replica_value_problem(name: str, value: object) -> str | None:
@@ -204,6 +207,8 @@ def replica_value_problem(name: str, value: object) -> str | None:
     if name == ADULT_AGE:
         age = _whole_number(value)
         return None if age is not None and 0 <= age <= 100 else "must be a whole number of years between 0 and 100"
+    if name == CONSENT_REQUIRED:
+        return None if isinstance(value, bool) else "must be true or false"
     return f"intake does not apply parameter '{name}'"
 
 
@@ -402,9 +407,11 @@ def application_id_of(event: FlowEvent) -> UUID:
 
 def follow(application: Application, event: FlowEvent, *, event_id: UUID,
            at: datetime) -> tuple[Application, StatusChange | None]:
-    """The application as the flow reports `event` about it: facts it carries (the decision,
-    the contract) are kept, and the status moves if it moves forward. The status change is None
-    when it does not (the event came late or twice)."""
+    """The application as the flow reports `event` about it, which happened at `at` (the event's
+    own time): facts it carries (the decision, the contract) are kept, and the status moves if it
+    moves forward. Every event is kept in the timeline in the order the events happened, also one
+    that arrives after a later one (the services report in parallel) and so no longer moves the
+    status. The change is None only for an event the timeline holds already (delivered twice)."""
     match event:
         case VerificationWaiting():
             return _move(application, waiting_status(event.system), event_id, at,
@@ -432,10 +439,18 @@ def follow(application: Application, event: FlowEvent, *, event_id: UUID,
 
 def _move(application: Application, status: str, event_id: UUID, at: datetime,
           detail: dict[str, Any]) -> tuple[Application, StatusChange | None]:
-    if not can_move(application.status, status):
+    if any(c.event_id == event_id for c in application.timeline):
         return application, None
     change = StatusChange(status, at, event_id, detail)
-    return replace(application, status=status, timeline=application.timeline + (change,)), change
+    timeline = in_time_order(application.timeline + (change,))
+    moved = status if can_move(application.status, status) else application.status
+    return replace(application, status=moved, timeline=timeline), change
+
+
+def in_time_order(timeline: Collection[StatusChange]) -> tuple[StatusChange, ...]:
+    """The timeline ordered by when each status event happened (stable: the submission first,
+    and events of the same instant in the order they arrived)."""
+    return tuple(sorted(timeline, key=lambda change: change.at))
 
 
 # What a Family Development Centre (FDC) is told about a person: where their targeted social

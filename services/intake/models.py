@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -38,7 +38,7 @@ class Application(Base):
 
     members: Mapped[list["ApplicationMember"]] = relationship(
         back_populates="application", order_by="ApplicationMember.position", lazy="selectin")
-    timeline: Mapped[list["StatusChange"]] = relationship(order_by="StatusChange.id", lazy="selectin")
+    timeline: Mapped[list["StatusChange"]] = relationship(order_by=lambda: [StatusChange.at, StatusChange.id], lazy="selectin")
 
 
 class ApplicationMember(Base):
@@ -123,3 +123,52 @@ class Redrive(Base):
     first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     next_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentRequest(Base):
+    """One adult member's consent to the expense check (services/intake/consent.py): an
+    ISO/IEC TS 27560 consent record. The one-time code is never stored, only its salted HMAC."""
+
+    __tablename__ = "consent_requests"
+    __table_args__ = (
+        UniqueConstraint("application_id", "iin", name="uq_consent_request_member"),
+        # The expiry sweep reads open requests by deadline; the SMS dispatcher, those not sent yet.
+        Index("ix_consent_requests_open_expires_at", "expires_at", postgresql_where=text("status = 'requested'")),
+        Index("ix_consent_requests_unsent", "created_at",
+              postgresql_where=text("status = 'requested' AND requested_at IS NULL AND method = 'sms_1414'")),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    application_id: Mapped[UUID] = mapped_column(ForeignKey("applications.id"), index=True)
+    iin: Mapped[str] = mapped_column(String(12))
+    # Replies by SMS are found by the number they come from.
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    data_categories: Mapped[list[str]] = mapped_column(JSONB)
+    assessment_quarter: Mapped[str] = mapped_column(String(7))
+    controller: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    banks: Mapped[list[str]] = mapped_column(JSONB)
+    method: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_via: Mapped[str | None] = mapped_column(String(6))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    code_salt: Mapped[str | None] = mapped_column(String(32))
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class BusinessDayDecree(Base):
+    """A day the government decreed non-working, or working, against what the holiday calendar
+    says (shared/business_days.py); an administrator records it. One decree per day."""
+
+    __tablename__ = "business_day_decrees"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    working: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(300))
+    decreed_by: Mapped[str] = mapped_column(String(100))
+    decreed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,5 +1,6 @@
 """Every query of intake: applications in and out as the domain's `Application`, the
-participating banks and the replica of the policy parameters."""
+participating banks, the replica of the policy parameters, and the consent requests with the
+decreed business days their deadlines are counted in."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake import domain
+from services.intake import consent, domain
 from services.intake.models import Application as ApplicationRow
 from services.intake.models import ApplicationMember as MemberRow
+from services.intake.models import BusinessDayDecree as DecreeRow
+from services.intake.models import ConsentRequest as ConsentRow
 from services.intake.models import ParameterReplica as ParameterRow
 from services.intake.models import ParticipatingBank as BankRow
 from services.intake.models import Redrive as RedriveRow
 from services.intake.models import StatusChange as StatusChangeRow
+from shared.business_days import BusinessCalendar, DecreedDay
 
 ACTIVE_MEMBER_INDEX = "uq_member_active_iin"
 ACTIVE_BANK_CODE_INDEX = "uq_participating_bank_active_code"
@@ -214,3 +218,103 @@ async def record_redrive(session: AsyncSession, *, application_id: UUID, status:
         index_elements=[RedriveRow.application_id, RedriveRow.status],
         set_={"attempts": statement.excluded.attempts, "last_at": statement.excluded.last_at,
               "next_due_at": statement.excluded.next_due_at}))
+
+
+# ---- consent ----------------------------------------------------------------------------------
+
+_CONSENT_COLUMNS = ("id", "application_id", "iin", "phone", "purpose", "assessment_quarter", "controller",
+                    "legal_basis", "method", "status", "created_at", "requested_at", "expires_at", "answered_at",
+                    "answered_via", "withdrawn_at", "code_salt", "code_hash")
+
+
+def _consent(row: ConsentRow) -> consent.ConsentRequest:
+    return consent.ConsentRequest(**{c: getattr(row, c) for c in _CONSENT_COLUMNS},
+                                  data_categories=tuple(row.data_categories), banks=tuple(row.banks))
+
+
+def _consent_values(request: consent.ConsentRequest) -> dict[str, object]:
+    return {c: getattr(request, c) for c in _CONSENT_COLUMNS} | {
+        "data_categories": list(request.data_categories), "banks": list(request.banks)}
+
+
+async def add_consents(session: AsyncSession, requests: Collection[consent.ConsentRequest]) -> None:
+    session.add_all(ConsentRow(**_consent_values(r)) for r in requests)
+    await session.flush()
+
+
+async def save_consent(session: AsyncSession, request: consent.ConsentRequest) -> None:
+    """Write a request's state back (it was loaded to be changed)."""
+    row = await session.get_one(ConsentRow, request.id)
+    for name, value in _consent_values(request).items():
+        setattr(row, name, value)
+    await session.flush()
+
+
+async def get_consent(session: AsyncSession, consent_id: UUID, *,
+                  for_update: bool = False) -> consent.ConsentRequest | None:
+    query = select(ConsentRow).where(ConsentRow.id == consent_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await session.execute(query)).scalar_one_or_none()
+    return _consent(row) if row else None
+
+
+async def consents_of(session: AsyncSession, application_id: UUID, *,
+                      for_update: bool = False) -> list[consent.ConsentRequest]:
+    """An application's consent requests, in the order they were made."""
+    query = select(ConsentRow).where(ConsentRow.application_id == application_id).order_by(ConsentRow.id)
+    if for_update:
+        query = query.with_for_update()
+    return [_consent(row) for row in (await session.execute(query)).scalars()]
+
+
+async def consents_by_phone(session: AsyncSession, phone: str, *,
+                            for_update: bool = False) -> list[consent.ConsentRequest]:
+    """The requests sent to `phone` (+7XXXXXXXXXX), of any status: an SMS reply from it is one
+    of their answers."""
+    query = select(ConsentRow).where(ConsentRow.phone == phone).order_by(ConsentRow.id)
+    if for_update:
+        query = query.with_for_update()
+    return [_consent(row) for row in (await session.execute(query)).scalars()]
+
+
+async def consents_due_to_expire(session: AsyncSession, *, now: datetime, limit: int) -> list[consent.ConsentRequest]:
+    """Open requests whose deadline passed by `now`, earliest first, locked; a request another
+    sweep holds is skipped (it is being expired there)."""
+    query = (select(ConsentRow).where(ConsentRow.status == consent.REQUESTED, ConsentRow.expires_at <= now)
+             .order_by(ConsentRow.expires_at).limit(limit).with_for_update(skip_locked=True))
+    return [_consent(row) for row in (await session.execute(query)).scalars()]
+
+
+async def consents_awaiting_sms(session: AsyncSession, *, limit: int) -> list[consent.ConsentRequest]:
+    """Open requests to be asked by SMS whose SMS the gateway has not taken yet, oldest first,
+    locked (skipping those another dispatcher holds)."""
+    query = (select(ConsentRow).where(ConsentRow.status == consent.REQUESTED, ConsentRow.requested_at.is_(None),
+                                      ConsentRow.method == consent.SMS_1414)
+             .order_by(ConsentRow.created_at).limit(limit).with_for_update(skip_locked=True))
+    return [_consent(row) for row in (await session.execute(query)).scalars()]
+
+
+async def business_calendar(session: AsyncSession) -> BusinessCalendar:
+    """Kazakhstan's business days with the decrees administrators recorded."""
+    rows = await session.execute(select(DecreeRow))
+    return BusinessCalendar.with_decrees(DecreedDay(r.day, r.working, r.reason) for r in rows.scalars())
+
+
+async def put_decree(session: AsyncSession, decree: DecreedDay, *, by: str, at: datetime) -> None:
+    """Record a decree for its day, replacing one recorded before for the same day."""
+    statement = insert(DecreeRow).values(day=decree.day, working=decree.working, reason=decree.reason,
+                                         decreed_by=by, decreed_at=at)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[DecreeRow.day],
+        set_={"working": statement.excluded.working, "reason": statement.excluded.reason,
+              "decreed_by": statement.excluded.decreed_by, "decreed_at": statement.excluded.decreed_at}))
+
+
+async def lock_application(session: AsyncSession, application_id: UUID) -> bool:
+    """Hold the application's row until the transaction ends (the changes to its consent
+    requests are made one at a time); True when it has been decided."""
+    # An undecided application's decision is JSON null (not SQL NULL): the JSONB column's default.
+    decided = await session.execute(select(func.jsonb_typeof(ApplicationRow.decision) == "object")
+                                    .where(ApplicationRow.id == application_id).with_for_update())
+    return bool(decided.scalar_one())

@@ -11,14 +11,17 @@ records the read.
 from __future__ import annotations
 
 import logging
+import secrets
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake import domain, repository
+from services.intake import consent, domain, repository
 from services.intake.schemas import ApplicationIn, ApplicationOut, BankIn, BankOut, TsaStatusOut
-from shared.access import CITIZEN, REGIONS, FamilyAccess, family_access, note_data_subjects
+from shared.access import CITIZEN, REGIONS, FamilyAccess, family_access, mask_phone, note_data_subjects
+from shared.business_days import DecreedDay
 from shared.calendar import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
@@ -187,7 +190,7 @@ async def follow_flow(session: AsyncSession, envelope: Envelope) -> None:
     application = await repository.get(session, domain.application_id_of(event), for_update=True)
     if application is None:
         return
-    followed, change = domain.follow(application, event, event_id=envelope.id, at=utcnow())
+    followed, change = domain.follow(application, event, event_id=envelope.id, at=envelope.occurred_at)
     await repository.save(session, followed, change)
 
 
@@ -206,3 +209,153 @@ async def record_parameter(session: AsyncSession, envelope: Envelope) -> None:
     await repository.add_parameter_value(session, event.parameter_id, domain.ParameterValue(
         name=event.name, region_kato=event.region_kato, valid_from=event.valid_from, valid_to=event.valid_to,
         value=value, recorded_at=event.recorded_at))
+
+
+# ---- consent to the expense check -------------------------------------------------------------
+# Every change to an application's consent requests is made holding its application's row lock
+# (`repository.lock_application`), taken before any consent row is read for the change: two
+# members answering at once then see each other's answer, so exactly one of the events says the
+# family granted; and one lock order (application, then its requests) means no deadlock.
+
+async def request_consents(*, session: AsyncSession, application: domain.Application) -> list[consent.ConsentRequest]:
+    """With the submission, in its transaction: a consent request to every adult on the
+    application date, when the policy requires consent on that date (services/intake/consent.py)."""
+    day, region = application.application_date, application.region_kato
+    parameters = [*await repository.parameter_values(session, domain.ADULT_AGE),
+                  *await repository.parameter_values(session, domain.CONSENT_REQUIRED)]
+    requests, events = consent.request_consents(
+        application, adult_age=domain.adult_age(parameters, region, day),
+        required=consent.consent_required(parameters, region, day),
+        calendar=await repository.business_calendar(session), new_id=uuid7)
+    await repository.add_consents(session, requests)
+    for event in events:
+        await _emit_consent(session, event)
+    return requests
+
+
+async def issue_consent_code(*, session: AsyncSession, consent_id: UUID, salt: str,
+                             pepper: bytes) -> tuple[consent.ConsentRequest, str] | None:
+    """A fresh one-time code for the SMS to the member (the dispatcher sends it, then says so
+    with `consent_sms_taken`); only its hash is written. None when the request is not open."""
+    request = await repository.get_consent(session, consent_id)
+    if request is None or not request.open or request.method != consent.SMS_1414:
+        return None
+    await repository.lock_application(session, request.application_id)
+    request = await repository.get_consent(session, consent_id)
+    if request is None or not request.open:
+        return None
+    same_phone = await repository.consents_by_phone(session, request.phone) if request.phone else []
+    issued, code = consent.issue_code(request, same_phone=same_phone, new_code=new_consent_code, salt=salt,
+                                      pepper=pepper)
+    await repository.save_consent(session, issued)
+    return issued, code
+
+
+def new_consent_code() -> str:
+    return f"{secrets.randbelow(10 ** consent.CODE_LENGTH):0{consent.CODE_LENGTH}d}"
+
+
+def new_code_salt() -> str:
+    return secrets.token_hex(16)
+
+
+async def consent_sms_taken(*, session: AsyncSession, consent_id: UUID, at: datetime) -> consent.ConsentRequest | None:
+    """The SMS gateway took the member's SMS at `at`: the member is asked and their business
+    day starts (announced once; a resend changes nothing)."""
+    request = await repository.get_consent(session, consent_id)
+    if request is None:
+        return None
+    await repository.lock_application(session, request.application_id)
+    family = await repository.consents_of(session, request.application_id)
+    request = next(r for r in family if r.id == consent_id)
+    asked, event = consent.ask_by_sms(request, at=at, calendar=await repository.business_calendar(session),
+                                      family=family)
+    if event is not None:
+        await repository.save_consent(session, asked)
+        await _emit_consent(session, event)
+    return asked
+
+
+async def answer_consent_by_sms(*, session: AsyncSession, from_phone: str, text: str, received_at: datetime,
+                                pepper: bytes) -> consent.Answer:
+    """An SMS reply to 1414. Whatever comes of it is logged with the number masked, never the
+    text (it holds the code)."""
+    phone = consent.normalise_phone(from_phone)
+    same_phone = await repository.consents_by_phone(session, phone) if phone else []
+    answer = consent.answer_by_sms(same_phone, text, from_phone=from_phone, received_at=received_at, pepper=pepper)
+    if answer.changed:
+        assert answer.request is not None
+        # Answered against rows read without a lock: answered again on the locked state.
+        await repository.lock_application(session, answer.request.application_id)
+        same_phone = await repository.consents_by_phone(session, phone)  # type: ignore[arg-type]
+        answer = consent.answer_by_sms(same_phone, text, from_phone=from_phone, received_at=received_at,
+                                       pepper=pepper)
+    log.info("consent reply by SMS from %s: %s", mask_phone(phone or from_phone), answer.outcome,
+             extra={"consent_id": str(answer.request.id) if answer.request else None})
+    if answer.changed:
+        await _save_and_announce(session, answer.request)  # type: ignore[arg-type]
+    return answer
+
+
+async def answer_consent_in_portal(*, session: AsyncSession, consent_id: UUID, citizen_iin: str, answer: str,
+                                   at: datetime) -> consent.Answer | None:
+    """The portal relays the answer of the citizen it acts for; None: no such request."""
+    request = await repository.get_consent(session, consent_id)
+    if request is None:
+        return None
+    await repository.lock_application(session, request.application_id)
+    request = await repository.get_consent(session, consent_id)
+    result = consent.answer_in_portal(request, citizen_iin=citizen_iin, answer=answer, at=at)  # type: ignore[arg-type]
+    log.info("consent reply in the portal: %s", result.outcome, extra={"consent_id": str(consent_id)})
+    if result.changed:
+        await _save_and_announce(session, result.request)  # type: ignore[arg-type]
+    return result
+
+
+async def withdraw_consent(*, session: AsyncSession, consent_id: UUID, citizen_iin: str,
+                           at: datetime) -> consent.Answer | None:
+    """The member withdraws a consent given, until the application is decided; None: no such
+    request."""
+    request = await repository.get_consent(session, consent_id)
+    if request is None:
+        return None
+    decided = await repository.lock_application(session, request.application_id)
+    request = await repository.get_consent(session, consent_id)
+    result = consent.withdraw(request, citizen_iin=citizen_iin, at=at, decided=decided)  # type: ignore[arg-type]
+    log.info("consent withdrawal: %s", result.outcome, extra={"consent_id": str(consent_id)})
+    if result.changed:
+        await _save_and_announce(session, result.request)  # type: ignore[arg-type]
+    return result
+
+
+async def expire_consents(*, session: AsyncSession, now: datetime, limit: int = 200) -> int:
+    """The expiry sweep, driven by the database alone (a restart loses nothing): every open
+    request whose deadline passed by `now` expires, and is announced. Returns how many."""
+    expired = 0
+    for due in await repository.consents_due_to_expire(session, now=now, limit=limit):
+        await repository.lock_application(session, due.application_id)
+        request = await repository.get_consent(session, due.id)
+        changed = consent.expire(request, now=now) if request is not None else None
+        if changed is not None:
+            await _save_and_announce(session, changed)
+            expired += 1
+    return expired
+
+
+async def record_decree(*, session: AsyncSession, caller: Caller, decree: DecreedDay) -> None:
+    """An administrator records a day the government decreed non-working (or working); deadlines
+    counted from now on take it into account (those already set stand)."""
+    await repository.put_decree(session, decree, by=caller.id, at=utcnow())
+    log.info("business day %s decreed %s by %s", decree.day.isoformat(),
+             "working" if decree.working else "non-working", caller.id)
+
+
+async def _save_and_announce(session: AsyncSession, request: consent.ConsentRequest) -> None:
+    await repository.save_consent(session, request)
+    family = await repository.consents_of(session, request.application_id)
+    await _emit_consent(session, consent.status_event(request, family))
+
+
+async def _emit_consent(session: AsyncSession, event: consent.ConsentEvent) -> None:
+    application_id = str(event.consent.application_id)
+    await emit(session, event, source=SOURCE, key=application_id, correlation_id=application_id)

@@ -11,6 +11,7 @@ from services.verification.settings import VerificationSettings
 from shared.calendar import Quarter, month_label
 from shared.events.contracts import IncomeRecord
 from shared.observability import REQUEST_ID_HEADER, request_id_var
+from shared.tracing import traced_transport
 
 
 class RegistryError(Exception):
@@ -79,7 +80,8 @@ class PooledIncomeRegistry:
 
     def __init__(self, settings: VerificationSettings) -> None:
         self.client = httpx.AsyncClient(base_url=settings.income_registry_url,
-                                        timeout=httpx.Timeout(settings.registry_timeout_seconds))
+                                        timeout=httpx.Timeout(settings.registry_timeout_seconds),
+                                        transport=traced_transport("verification", IncomeRegistry.system))
 
     async def __aenter__(self) -> HttpIncomeRegistry:
         return HttpIncomeRegistry(self.client)

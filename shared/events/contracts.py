@@ -19,6 +19,10 @@ Sex = Literal["male", "female"]
 Relation = Literal["applicant", "spouse", "child", "parent", "sibling", "grandparent", "grandchild", "other"]
 Settlement = Literal["urban", "rural"]
 Kind = Literal["conditional", "unconditional"]
+ConsentMethod = Literal["sms_1414", "portal"]
+ConsentStatus = Literal["requested", "granted", "refused", "expired", "withdrawn"]
+# Where the family as a whole stands: bank data may be read only once every adult has granted.
+FamilyConsent = Literal["pending", "granted", "not_given"]
 
 TOPICS = {
     "intake": "qamqor.intake",
@@ -225,3 +229,64 @@ class ReconciliationRequested(_Contract):
     attempt: int
     max_attempts: int
     stuck_since: datetime
+
+
+class ConsentRecord(_Contract):
+    """One adult member's consent to the expense check, with the fields of an ISO/IEC TS 27560
+    consent record. Neither the member's phone nor the one-time code ever travels."""
+
+    consent_id: UUID
+    application_id: UUID
+    iin: str
+    purpose: str  # tsa_expense_check
+    data_categories: list[str]
+    assessment_quarter: str  # the quarter whose bank data the consent covers (YYYY-Qn)
+    controller: str
+    legal_basis: str
+    # Bank codes of the banks concerned; empty until verification has asked the accounts registry.
+    banks: list[str]
+    method: ConsentMethod
+    status: ConsentStatus
+    requested_at: datetime
+    expires_at: datetime  # the end of the next business day in Almaty: an answer counts before it
+    answered_at: datetime | None = None
+    answered_via: Literal["sms", "portal"] | None = None
+    withdrawn_at: datetime | None = None
+
+
+@register("consent.requested", 1)
+class ConsentRequested(_Contract):
+    """An adult member was asked to consent (the SMS from 1414 was handed to the SMS gateway, or
+    the request awaits the member in the portal). `family_consent`: the application's consent as
+    a whole after this change."""
+
+    consent: ConsentRecord
+    family_consent: FamilyConsent
+
+
+@register("consent.granted", 1)
+class ConsentGranted(_Contract):
+    consent: ConsentRecord
+    family_consent: FamilyConsent
+
+
+@register("consent.refused", 1)
+class ConsentRefused(_Contract):
+    consent: ConsentRecord
+    family_consent: FamilyConsent
+
+
+@register("consent.expired", 1)
+class ConsentExpired(_Contract):
+    """The member did not answer by the deadline: as a refusal (rules.md: CONSENT_NOT_GIVEN)."""
+
+    consent: ConsentRecord
+    family_consent: FamilyConsent
+
+
+@register("consent.withdrawn", 1)
+class ConsentWithdrawn(_Contract):
+    """The member withdrew a consent given, before the application was decided."""
+
+    consent: ConsentRecord
+    family_consent: FamilyConsent

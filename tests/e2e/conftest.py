@@ -20,10 +20,18 @@ from qamqor_cli.platform import DEFAULT_PORTS, SERVICES, Layout, Platform, start
 from shared.calendar import Quarter, business_date, month_label
 from shared.db import drop_database
 from shared.identity import CALLER_KINDS
+from tests.otlp import OtlpReceiver
 
 
 @pytest.fixture(scope="session")
-def platform(tmp_path_factory, postgres, db_prefix) -> Platform:
+def trace_receiver() -> OtlpReceiver:
+    """The collector every process of the e2e platform sends its spans to (tests/e2e/test_traces.py)."""
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory, postgres, db_prefix, trace_receiver) -> Platform:
     layout = Layout(
         state_dir=tmp_path_factory.mktemp("platform"),
         db_prefix=f"{db_prefix}_e2e",
@@ -38,7 +46,11 @@ def platform(tmp_path_factory, postgres, db_prefix) -> Platform:
             # An application waiting for the income registry is tried again within a second (not 5 s
             # and more), so the outage test sees it resume soon after the registry returns.
             "QAMQOR_VERIFICATION_OUTAGE_FIRST_RETRY_SECONDS": "0.2",
-            "QAMQOR_VERIFICATION_OUTAGE_MAX_RETRY_SECONDS": "1"},
+            "QAMQOR_VERIFICATION_OUTAGE_MAX_RETRY_SECONDS": "1",
+            # Traces on, as an operator turns them on: every process exports to the session's
+            # receiver, every half second rather than every 5 s.
+            "QAMQOR_OTEL_EXPORTER_OTLP_ENDPOINT": trace_receiver.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "500"},
     )
     for name in SERVICES + ("gateway",):
         asyncio.run(drop_database(postgres.url(layout.database(name))))

@@ -36,6 +36,9 @@ async def test_a_recorded_adult_age_applies_to_the_next_application(running_serv
         await publish(broker.bootstrap, "qamqor.eligibility", _recorded("mci", "4325", region=None))
         # A value intake cannot apply is left out, not guessed at.
         await publish(broker.bootstrap, "qamqor.eligibility", _recorded("adult_age", "18.5", region="710000000"))
+        # consent_required is replicated too (services/intake/consent.py), as true or false only.
+        await publish(broker.bootstrap, "qamqor.eligibility", _recorded("consent_required", False, region="750000000"))
+        await publish(broker.bootstrap, "qamqor.eligibility", _recorded("consent_required", "no", region="710000000"))
         marker = _recorded("adult_age", "18", region="790000000")  # once kept, every earlier one was handled
         await publish(broker.bootstrap, "qamqor.eligibility", marker)
 
@@ -47,9 +50,15 @@ async def test_a_recorded_adult_age_applies_to_the_next_application(running_serv
         ids = await eventually(replicated)
         async with client.app.state.sessionmaker() as session:
             rows = (await session.execute(select(ParameterReplica.name, ParameterReplica.region_kato,
-                                                 ParameterReplica.value).order_by(ParameterReplica.region_kato))).all()
+                                                 ParameterReplica.value).where(ParameterReplica.name == "adult_age")
+                                          .order_by(ParameterReplica.region_kato))).all()
         assert adult_21.payload().parameter_id in ids
         assert rows == [("adult_age", "750000000", "21"), ("adult_age", "790000000", "18"), ("adult_age", None, "18")]
+        async with client.app.state.sessionmaker() as session:
+            consent_rows = (await session.execute(
+                select(ParameterReplica.region_kato, ParameterReplica.value)
+                .where(ParameterReplica.name == "consent_required").order_by(ParameterReplica.region_kato))).all()
+        assert consent_rows == [("750000000", False), (None, True)]  # and the value shipped
 
         applicant = _nineteen_year_old()
 

@@ -63,6 +63,28 @@ EXAMPLES: dict[tuple[str, int], BaseModel] = {
         attempt=1, max_attempts=5, stuck_since=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc)),
 }
 
+CONSENT = c.ConsentRecord(
+    consent_id=OTHER, application_id=APP, iin=MEMBER.iin, purpose="tsa_expense_check",
+    data_categories=["bank_cash_flow_aggregates", "bank_deposits", "bank_loans"], assessment_quarter="2026-Q3",
+    controller="Ministry of Labour", legal_basis="consent", banks=[], method="sms_1414", status="requested",
+    requested_at=datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc),
+    expires_at=datetime(2026, 11, 3, 19, 0, tzinfo=timezone.utc))
+ANSWERED = CONSENT.model_copy(update={"answered_at": datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc),
+                                      "answered_via": "sms"})
+EXAMPLES |= {
+    ("consent.requested", 1): c.ConsentRequested(consent=CONSENT, family_consent="pending"),
+    ("consent.granted", 1): c.ConsentGranted(consent=ANSWERED.model_copy(update={"status": "granted"}),
+                                             family_consent="granted"),
+    ("consent.refused", 1): c.ConsentRefused(consent=ANSWERED.model_copy(update={"status": "refused"}),
+                                             family_consent="not_given"),
+    ("consent.expired", 1): c.ConsentExpired(consent=CONSENT.model_copy(update={"status": "expired"}),
+                                             family_consent="not_given"),
+    ("consent.withdrawn", 1): c.ConsentWithdrawn(
+        consent=ANSWERED.model_copy(update={"status": "withdrawn",
+                                            "withdrawn_at": datetime(2026, 11, 2, 11, 0, tzinfo=timezone.utc)}),
+        family_consent="not_given"),
+}
+
 CONTRACTS = registered()
 
 
