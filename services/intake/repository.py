@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import and_, exists, func, or_, select, text
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,17 +52,43 @@ def _application(row: ApplicationRow) -> domain.Application:
     )
 
 
-def _status_change(application_id: UUID, change: domain.StatusChange) -> StatusChangeRow:
-    return StatusChangeRow(application_id=application_id, status=change.status, at=change.at,
-                           event_id=change.event_id, detail=change.detail)
+def _status_change(application_id: UUID, change: domain.StatusChange) -> dict:
+    return {"application_id": application_id, "status": change.status, "at": change.at, "event_id": change.event_id,
+            "detail": change.detail}
+
+
+# The hot path (submit, every flow event, every read of one application) is written with Core
+# statements on the tables rather than the ORM: its unit of work, identity map and relationship
+# loading cost more CPU than the statements themselves (bench/pipeline, docs/benchmarks.md).
+_applications = ApplicationRow.__table__
+_members = MemberRow.__table__
+_changes = StatusChangeRow.__table__
+_SELECT_APPLICATION = select(*(_applications.c[c] for c in _APPLICATION_COLUMNS))
+_SELECT_MEMBERS = select(*(_members.c[c] for c in _MEMBER_COLUMNS)).order_by(_members.c.position)
+_SELECT_TIMELINE = (select(_changes.c.status, _changes.c.at, _changes.c.event_id, _changes.c.detail)
+                    .order_by(_changes.c.at, _changes.c.id))
+# What `get(for_update=True)` loaded, per session: `save` writes only what changed since, as the
+# ORM did (an application's updated_at is when its state last changed; the sweep reads it).
+_LOADED = "intake.loaded_applications"
 
 
 async def get(session: AsyncSession, application_id: UUID, *, for_update: bool = False) -> domain.Application | None:
-    query = select(ApplicationRow).where(ApplicationRow.id == application_id)
+    query = _SELECT_APPLICATION.where(_applications.c.id == application_id)
     if for_update:
         query = query.with_for_update()
-    row = (await session.execute(query)).scalar_one_or_none()
-    return _application(row) if row else None
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    members = await session.execute(_SELECT_MEMBERS.where(_members.c.application_id == application_id))
+    timeline = await session.execute(_SELECT_TIMELINE.where(_changes.c.application_id == application_id))
+    application = domain.Application(
+        **row._asdict(),
+        members=tuple(domain.Member(*m) for m in members),
+        timeline=tuple(domain.StatusChange(*c) for c in timeline),
+    )
+    if for_update:
+        session.info.setdefault(_LOADED, {})[application_id] = application
+    return application
 
 
 async def active_iins(session: AsyncSession, iins: list[str]) -> set[str]:
@@ -99,18 +125,18 @@ async def latest_with_member(session: AsyncSession, iin: str) -> domain.Applicat
 
 
 async def add(session: AsyncSession, application: domain.Application) -> None:
-    row = ApplicationRow(
-        **{c: getattr(application, c) for c in _APPLICATION_COLUMNS},
-        members=[MemberRow(position=i, active=application.holds_members,
-                           **{c: getattr(m, c) for c in _MEMBER_COLUMNS}) for i, m in enumerate(application.members)],
-        timeline=[_status_change(application.id, change) for change in application.timeline],
-    )
+    """A new application; MemberOnActiveApplication when a member is on an active one already
+    (the unique index on active members decides, so two submissions at once cannot both pass)."""
+    members = [{"application_id": application.id, "position": i, "active": application.holds_members,
+                **{c: getattr(m, c) for c in _MEMBER_COLUMNS}} for i, m in enumerate(application.members)]
+    values = {c: getattr(application, c) for c in _APPLICATION_COLUMNS}
     try:
         # A savepoint: when the unique index on active members refuses the row, the request's
         # transaction stays usable to say which member.
         async with session.begin_nested():
-            session.add(row)
-            await session.flush()
+            await session.execute(insert(_applications).values(values))
+            await session.execute(insert(_members), members)
+            await session.execute(insert(_changes), [_status_change(application.id, c) for c in application.timeline])
     except IntegrityError as error:
         if ACTIVE_MEMBER_INDEX in str(error.orig):
             raise MemberOnActiveApplication from None  # the error names the IIN: not passed on
@@ -118,27 +144,31 @@ async def add(session: AsyncSession, application: domain.Application) -> None:
 
 
 async def save(session: AsyncSession, application: domain.Application, change: domain.StatusChange | None) -> None:
-    """Write the application's state back, recording `change` in its timeline."""
-    # The row is in the session already (it was loaded to be changed): no second query.
-    row = await session.get_one(ApplicationRow, application.id)
-    for name in ("status", "decision", "contract_id"):
-        setattr(row, name, getattr(application, name))
-    for member in row.members:
-        member.active = application.holds_members
+    """Write the application's state back, recording `change` in its timeline: only what changed
+    since `get(..., for_update=True)` loaded it in this session."""
+    before = session.info.get(_LOADED, {}).get(application.id)
+    changed = {name: getattr(application, name) for name in ("status", "decision", "contract_id")
+               if before is None or getattr(before, name) != getattr(application, name)}
+    if changed:
+        await session.execute(update(_applications).where(_applications.c.id == application.id)
+                              .values(**changed, updated_at=func.now()))
+    if before is None or before.holds_members != application.holds_members:
+        await session.execute(update(_members).where(_members.c.application_id == application.id)
+                              .values(active=application.holds_members))
     if change is not None:
-        row.timeline.append(_status_change(row.id, change))
-    await session.flush()
+        await session.execute(insert(_changes).values(_status_change(application.id, change)))
+    session.info.setdefault(_LOADED, {})[application.id] = application
 
 
 # ---- reference data ---------------------------------------------------------------------------
 
-def _bank(row: BankRow) -> domain.ParticipatingBank:
-    return domain.ParticipatingBank(bic=row.bic, code=row.code, name=row.name, active=row.active)
+_banks = BankRow.__table__
+_SELECT_BANKS = select(_banks.c.bic, _banks.c.code, _banks.c.name, _banks.c.active).order_by(_banks.c.code, _banks.c.bic)
 
 
 async def banks(session: AsyncSession) -> dict[str, domain.ParticipatingBank]:
-    rows = await session.execute(select(BankRow).order_by(BankRow.code, BankRow.bic))
-    return {row.bic: _bank(row) for row in rows.scalars()}
+    # Read on every submission: Core rows, not ORM objects.
+    return {row.bic: domain.ParticipatingBank(*row) for row in await session.execute(_SELECT_BANKS)}
 
 
 async def put_bank(session: AsyncSession, bank: domain.ParticipatingBank, *, by: str,
@@ -160,11 +190,17 @@ async def put_bank(session: AsyncSession, bank: domain.ParticipatingBank, *, by:
     return added
 
 
+_parameters = ParameterRow.__table__
+_SELECT_PARAMETERS = select(_parameters.c.name, _parameters.c.region_kato, _parameters.c.valid_from,
+                            _parameters.c.valid_to, _parameters.c.value, _parameters.c.recorded_at)
+
+
 async def parameter_values(session: AsyncSession, name: str) -> list[domain.ParameterValue]:
-    rows = await session.execute(select(ParameterRow).where(ParameterRow.name == name))
+    # Read on every submission: Core rows, not ORM objects.
+    rows = await session.execute(_SELECT_PARAMETERS.where(_parameters.c.name == name))
     return [domain.ParameterValue(name=r.name, region_kato=r.region_kato, valid_from=r.valid_from,
                                   valid_to=r.valid_to, value=tuple(r.value) if isinstance(r.value, list) else r.value,
-                                  recorded_at=r.recorded_at) for r in rows.scalars()]
+                                  recorded_at=r.recorded_at) for r in rows]
 
 
 async def add_parameter_value(session: AsyncSession, parameter_id: UUID, value: domain.ParameterValue) -> None:
