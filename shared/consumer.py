@@ -1,10 +1,12 @@
 """The consumer runner: every event handled at most once in effect.
 
-For each message: insert its id into the inbox and run the handler in ONE transaction; commit
-the Kafka offset only after that transaction commits. A redelivered event finds its id in the
-inbox and has no second effect. A failing handler is retried with backoff; after the last
-attempt the event goes to the dead-letter topic (through the outbox, with the error) and is
-marked in the inbox, so the partition is not blocked for ever.
+For each batch of a partition's messages: insert their ids into the inbox and run the handlers
+in ONE transaction; commit the Kafka offset only after that transaction commits. A redelivered
+event finds its id in the inbox and has no second effect. A failing handler is retried with
+backoff; after the last attempt the event goes to the dead-letter topic (through the outbox,
+with the error) and is marked in the inbox, so the partition is not blocked for ever. A message
+that is not an event at all goes there too, as where it is. An operator's replay of a dead
+letter takes effect once.
 
 An idle consumer rests: aiokafka's fetcher sends the next fetch as soon as the last one comes
 back, and relies on the broker to hold an empty fetch for `fetch.max.wait.ms`. Apache Kafka does;
@@ -15,23 +17,26 @@ fetches a second. `pace_fetches` makes the wait the client's own (see `FetchBack
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events import Envelope
 from shared.iin import mask_iins_in
-from shared.events.contracts import DEAD_LETTER_TOPIC
-from shared.observability import EVENTS_CONSUMED, request_id_var
-from shared.outbox import inbox, record_event
+from shared.observability import CONSUMER_LAG, EVENTS_CONSUMED, request_id_var
+from shared.outbox import inbox
+from shared.redrive import REPLAY_HEADER, UNDECODABLE, dead_letter, dead_letter_undecodable
 
 log = logging.getLogger("qamqor.consumer")
 
@@ -117,14 +122,6 @@ def pace_fetches(
     return True
 
 
-def in_event_order(batches: dict[TopicPartition, list[ConsumerRecord]]) -> Iterator[ConsumerRecord]:
-    """The messages of one poll in the order they were published, across partitions and topics,
-    each partition's own order kept. A consumer that rests between fetches often gets an
-    application's `verified` and `decided` events (two topics) in one poll; handling them as
-    they happened keeps its status moves in order."""
-    return heapq.merge(*batches.values(), key=lambda message: message.timestamp)
-
-
 def failure_text(exc: BaseException) -> str:
     """Why a handler failed, for the dead-letter headers an operator reads: a validation error
     names the fields, never the values (a member's name or IIN); any other text is IIN-masked."""
@@ -135,7 +132,37 @@ def failure_text(exc: BaseException) -> str:
     return mask_iins_in(f"{type(exc).__name__}: {exc}")
 
 
+@dataclass(slots=True)
+class Delivery:
+    """One message of a poll as the runner handles it: decoded, with its handler, or why not."""
+
+    message: ConsumerRecord
+    envelope: Envelope | None = None
+    handler: Handler | None = None
+    undecodable: str | None = None  # why the message is not an event
+
+    @property
+    def replay(self) -> bool:
+        return any(k == REPLAY_HEADER for k, _ in self.message.headers or ())
+
+    def header(self, name: str) -> str | None:
+        return next((v.decode("latin-1") for k, v in (self.message.headers or ()) if k == name), None)
+
+
 class ConsumerRunner:
+    """Consumes a service's topics: each partition's messages are handled in batches, one
+    database transaction per batch (an inbox row for each event, its handler's effects, its
+    events in the outbox), and the partitions are handled in parallel lanes, at most `lanes`
+    at a time, beside the API. A partition whose lane is at work is paused, so its next messages
+    wait for the batch before them: one application's events (one key, one partition) are
+    handled in the order they were published. A batch that fails is rolled back and handled
+    again one event per transaction, each retried and dead-lettered on its own — a poison event
+    costs its batch one rollback, never another event's effect.
+
+    A message carrying `x-qamqor-replay` (an operator replayed a dead letter) is handled once
+    more if this service had dead-lettered it, and ignored if it had handled it.
+    """
+
     def __init__(
         self,
         *,
@@ -149,6 +176,8 @@ class ConsumerRunner:
         instance_id: str | None = None,
         fetch_backoff: Callable[[], FetchBackoff] = FetchBackoff,
         idle_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        batch_size: int = 200,
+        lanes: int = 4,
     ) -> None:
         self.service = service
         self.bootstrap = bootstrap
@@ -160,7 +189,11 @@ class ConsumerRunner:
         self.instance_id = instance_id
         self.fetch_backoff = fetch_backoff
         self.idle_sleep = idle_sleep
+        self.batch_size = batch_size
+        self.lanes = asyncio.Semaphore(lanes)
         self.consumer: AIOKafkaConsumer | None = None
+        self._commit_lock = asyncio.Lock()
+        self._committed: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
@@ -170,7 +203,7 @@ class ConsumerRunner:
             client_id=f"qamqor-{self.service}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=200,
+            max_poll_records=self.batch_size,
             # Static membership (KIP-345): a process restarted after a crash takes its place
             # in the group at once instead of waiting for the dead member's session to expire.
             group_instance_id=self.instance_id,
@@ -210,46 +243,140 @@ class ConsumerRunner:
                     log.warning("closing the consumer's %s failed", type(part).__name__, exc_info=True)
 
     async def run(self) -> None:
+        """Fetch, and hand each partition's messages to a lane; returns only by cancellation, or
+        raises what a lane raised (the service's supervisor starts the consumer again)."""
         assert self.consumer is not None, "start() first"
         consumer = self.consumer
-        while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=200)
-            done: dict[TopicPartition, int] = {}
-            held: set[TopicPartition] = set()
-            for message in in_event_order(batches):
-                tp = TopicPartition(message.topic, message.partition)
-                if tp in held:
-                    continue
-                if not await self.process(message):
-                    consumer.seek(tp, message.offset)  # could not even dead-letter: try again later
-                    held.add(tp)
-                    continue
-                done[tp] = message.offset
-            if done:
-                try:
-                    await consumer.commit({tp: offset + 1 for tp, offset in done.items()})
-                except (CommitFailedError, KafkaError):
-                    # Partitions moved to another member; it will redeliver and the inbox
-                    # makes the repeat harmless.
-                    log.warning("offset commit failed for %s", sorted(done), exc_info=True)
+        working: dict[TopicPartition, asyncio.Task] = {}
+        try:
+            while True:
+                # While lanes work, fetch briefly, so a finished lane's partition is fetched again soon.
+                batches = await consumer.getmany(timeout_ms=50 if working else 500, max_records=self.batch_size)
+                for tp, messages in batches.items():
+                    if messages:
+                        consumer.pause(tp)
+                        working[tp] = asyncio.create_task(self._lane(tp, messages))
+                for tp, task in list(working.items()):
+                    if task.done():
+                        del working[tp]
+                        task.result()  # a lane that raised stops the consumer; the supervisor restarts it
+                        self._resume(tp)
+                self._measure_lag()
+        finally:
+            for task in working.values():
+                task.cancel()
+            await asyncio.gather(*working.values(), return_exceptions=True)
 
-    async def process(self, message: ConsumerRecord) -> bool:
-        """Handle one message; True when it is done with (handled, duplicate, ignored or
-        dead-lettered) and its offset may be committed."""
+    def _resume(self, tp: TopicPartition) -> None:
+        try:
+            self.consumer.resume(tp)  # type: ignore[union-attr]
+        except (IllegalStateError, AssertionError):
+            pass  # the partition moved to another member meanwhile
+
+    async def _lane(self, tp: TopicPartition, messages: list[ConsumerRecord]) -> None:
+        async with self.lanes:
+            handled = await self.handle_batch(messages)
+        if handled is not None:
+            await self._commit(tp, handled + 1)
+        if handled != messages[-1].offset:
+            # Not even dead-lettered (the database is away): from the first one not handled, again.
+            self.consumer.seek(tp, messages[0].offset if handled is None else handled + 1)  # type: ignore[union-attr]
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        async with self._commit_lock:
+            try:
+                await self.consumer.commit({tp: offset})  # type: ignore[union-attr]
+                self._committed[tp] = offset
+            except (CommitFailedError, KafkaError, IllegalStateError):
+                # The partition moved to another member; it will redeliver and the inbox makes
+                # the repeat harmless.
+                log.warning("offset commit failed for %s", tp, exc_info=True)
+
+    def _measure_lag(self) -> None:
+        consumer = self.consumer
+        for tp in consumer.assignment():  # type: ignore[union-attr]
+            highwater = consumer.highwater(tp)  # type: ignore[union-attr]
+            committed = self._committed.get(tp)
+            if highwater is not None and committed is not None:
+                CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(0, highwater - committed))
+
+    # ---- one batch ----------------------------------------------------------------------------
+
+    def decode(self, message: ConsumerRecord) -> Delivery:
         try:
             envelope = Envelope.model_validate(orjson.loads(message.value))
         except (ValidationError, orjson.JSONDecodeError) as exc:
-            log.error("undecodable message at %s/%s@%s", message.topic, message.partition, message.offset)
-            return await self._dead_letter_raw(message, failure_text(exc))
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
+            return Delivery(message, undecodable=failure_text(exc))
+        return Delivery(message, envelope, self.handlers.get(envelope.type))
+
+    async def handle_batch(self, messages: list[ConsumerRecord]) -> int | None:
+        """Handle one partition's messages, in order; returns the offset of the last one done
+        with (handled, duplicate, ignored or dead-lettered), None when not even the first."""
+        deliveries = [self.decode(message) for message in messages]
+        if await self._in_one_transaction(deliveries):
+            return messages[-1].offset
+        last = None
+        for delivery in deliveries:
+            if not await self.process(delivery):
+                break
+            last = delivery.message.offset
+        return last
+
+    async def _in_one_transaction(self, deliveries: list[Delivery]) -> bool:
+        """The whole batch in one transaction; False (nothing kept) if anything in it fails or
+        a message must be dead-lettered — then each is handled on its own."""
+        events = [d for d in deliveries if d.handler is not None]
+        if any(d.undecodable for d in deliveries):
+            return False
+        if not events:
             return True
-        carried = next((v.decode("latin-1") for k, v in (message.headers or ()) if k == "x-request-id"), None)
-        token = request_id_var.set(carried or envelope.correlation_id or str(envelope.id))
+        outcomes: list[tuple[str, str]] = []
         try:
+            async with self.sessionmaker() as session, session.begin():
+                first_time = await self._mark_inbox(session, events)
+                for delivery in events:
+                    envelope = delivery.envelope
+                    assert envelope is not None and delivery.handler is not None
+                    if envelope.id not in first_time:
+                        outcomes.append((envelope.type, "duplicate"))
+                        continue
+                    first_time.discard(envelope.id)  # the same event twice in one batch: once
+                    with self._context(delivery):
+                        await delivery.handler(session, envelope)
+                    outcomes.append((envelope.type, "handled"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the batch is handled again, event by event
+            log.info("a batch of %d event(s) failed (%s); handling them one by one", len(events), type(exc).__name__)
+            return False
+        for event_type, outcome in outcomes:
+            EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc()
+        return True
+
+    @contextmanager
+    def _context(self, delivery: Delivery) -> Iterator[None]:
+        envelope = delivery.envelope
+        assert envelope is not None
+        token = request_id_var.set(delivery.header("x-request-id") or envelope.correlation_id or str(envelope.id))
+        try:
+            yield
+        finally:
+            request_id_var.reset(token)
+
+    async def process(self, delivery: Delivery) -> bool:
+        """Handle one message in its own transaction, retried; True when it is done with
+        (handled, duplicate, ignored or dead-lettered) and its offset may be committed."""
+        message = delivery.message
+        if delivery.undecodable is not None:
+            log.error("undecodable message at %s/%s@%s", message.topic, message.partition, message.offset)
+            return await self._dead_letter_undecodable(message, delivery.undecodable)
+        envelope, handler = delivery.envelope, delivery.handler
+        if envelope is None or handler is None:
+            return True
+        with self._context(delivery):
             for attempt in range(1, self.max_attempts + 1):
                 try:
-                    outcome = await self._handle_once(message, envelope, handler)
+                    outcome = await self._handle_once(delivery)
                     EVENTS_CONSUMED.labels(self.service, envelope.type, outcome).inc()
                     return True
                 except (PermanentError, ValidationError) as exc:
@@ -265,48 +392,46 @@ class ConsumerRunner:
                     log.warning("handler failed (attempt %d), retrying in %.1fs: %r", attempt, delay, exc,
                                 extra={"event_id": envelope.id, "event_type": envelope.type})
                     await asyncio.sleep(delay)
-            return False
-        finally:
-            request_id_var.reset(token)
+        return False
 
-    async def _handle_once(self, message: ConsumerRecord, envelope: Envelope, handler: Handler) -> str:
+    async def _handle_once(self, delivery: Delivery) -> str:
+        envelope, handler = delivery.envelope, delivery.handler
+        assert envelope is not None and handler is not None
         async with self.sessionmaker() as session, session.begin():
-            first_time = await self._mark_inbox(session, message, envelope, "handled")
-            if not first_time:
+            if not await self._mark_inbox(session, [delivery]):
                 log.info("duplicate delivery ignored", extra={"event_id": envelope.id, "event_type": envelope.type})
                 return "duplicate"
             await handler(session, envelope)
         return "handled"
 
     @staticmethod
-    async def _mark_inbox(session: AsyncSession, message: ConsumerRecord, envelope: Envelope, outcome: str) -> bool:
-        result = await session.execute(
+    async def _mark_inbox(session: AsyncSession, deliveries: list[Delivery]) -> set[uuid.UUID]:
+        """Note the events in the inbox; returns the ids to handle: those seen for the first
+        time, and replays of events this service had dead-lettered (their row now says handled)."""
+        rows = {d.envelope.id: d for d in deliveries if d.envelope is not None}
+        inserted = await session.execute(
             insert(inbox)
-            .values(
-                event_id=envelope.id,
-                event_type=envelope.type,
-                source=envelope.source,
-                key=envelope.key,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                outcome=outcome,
-            )
+            .values([{"event_id": e.id, "event_type": e.type, "source": e.source, "key": e.key,
+                      "topic": d.message.topic, "partition": d.message.partition, "offset": d.message.offset,
+                      "outcome": "handled"} for d in rows.values() if (e := d.envelope) is not None])
             .on_conflict_do_nothing(index_elements=[inbox.c.event_id])
             .returning(inbox.c.event_id)
         )
-        return result.first() is not None
+        fresh = set(inserted.scalars())
+        replays = [event_id for event_id, d in rows.items() if d.replay and event_id not in fresh]
+        if replays:
+            revived = await session.execute(
+                update(inbox)
+                .where(inbox.c.event_id.in_(replays), inbox.c.outcome == "dead_lettered")
+                .values(outcome="handled", processed_at=func.now())
+                .returning(inbox.c.event_id))
+            fresh |= set(revived.scalars())
+        return fresh
 
     async def _dead_letter(self, message: ConsumerRecord, envelope: Envelope, error: str) -> bool:
         try:
             async with self.sessionmaker() as session, session.begin():
-                if not await self._mark_inbox(session, message, envelope, "dead_lettered"):
-                    return True
-                await record_event(
-                    session, DEAD_LETTER_TOPIC, envelope,
-                    headers={"error": error[:2000], "failed_in": self.service,
-                             "original_topic": message.topic},
-                )
+                await dead_letter(session, envelope, failed_in=self.service, original_topic=message.topic, error=error)
             EVENTS_CONSUMED.labels(self.service, envelope.type, "dead_lettered").inc()
             return True
         except Exception:  # noqa: BLE001
@@ -314,7 +439,17 @@ class ConsumerRunner:
             await asyncio.sleep(1.0)
             return False
 
-    async def _dead_letter_raw(self, message: ConsumerRecord, error: str) -> bool:
-        # An undecodable message has no envelope id; it is logged and skipped.
-        EVENTS_CONSUMED.labels(self.service, "undecodable", "dead_lettered").inc()
-        return True
+    async def _dead_letter_undecodable(self, message: ConsumerRecord, error: str) -> bool:
+        """A message that is not an event goes to the dead-letter topic as where it is (never its
+        bytes, which may hold personal data), once."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await dead_letter_undecodable(session, failed_in=self.service, topic=message.topic,
+                                              partition=message.partition, offset=message.offset, error=error)
+            EVENTS_CONSUMED.labels(self.service, UNDECODABLE, "dead_lettered").inc()
+            return True
+        except Exception:  # noqa: BLE001
+            log.exception("could not dead-letter the undecodable message at %s/%s@%s",
+                          message.topic, message.partition, message.offset)
+            await asyncio.sleep(1.0)
+            return False

@@ -31,6 +31,8 @@ OUTBOX_OLDEST_UNSENT = Gauge("qamqor_outbox_oldest_unsent_seconds",
 OUTBOX_PUBLISH_FAILURES = Counter("qamqor_outbox_publish_failures_total",
                                   "Outbox batches the broker did not take", ["service"])
 EVENTS_CONSUMED = Counter("qamqor_events_consumed_total", "Events handled", ["service", "type", "outcome"])
+CONSUMER_LAG = Gauge("qamqor_consumer_lag", "Events on a partition the service's consumer group has not yet "
+                     "handled and committed (high-water mark minus committed offset)", ["service", "topic", "partition"])
 
 
 class JsonFormatter(logging.Formatter):

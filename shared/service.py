@@ -160,6 +160,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 service=spec.name, bootstrap=settings.kafka_bootstrap, topics=spec.subscribe,
                 handlers=spec.handlers(app), sessionmaker=sessionmaker,
                 max_attempts=settings.consumer_max_attempts, backoff_seconds=settings.consumer_backoff_seconds,
+                batch_size=settings.consumer_batch_size, lanes=settings.consumer_lanes,
                 instance_id=settings.consumer_instance_id or f"{spec.name}@{socket.gethostname()}",
             )
             try:

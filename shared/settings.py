@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     consumer_instance_id: str | None = None
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
+    # Events handled in one transaction, and partitions handled at once (each its own transaction).
+    consumer_batch_size: int = 200
+    consumer_lanes: int = 4
     # Liveness fails when the outbox relay has published nothing for this long while rows wait.
     relay_stall_seconds: float = 600.0
 

@@ -402,9 +402,11 @@ def application_id_of(event: FlowEvent) -> UUID:
 
 def follow(application: Application, event: FlowEvent, *, event_id: UUID,
            at: datetime) -> tuple[Application, StatusChange | None]:
-    """The application as the flow reports `event` about it: facts it carries (the decision,
-    the contract) are kept, and the status moves if it moves forward. The status change is None
-    when it does not (the event came late or twice)."""
+    """The application as the flow reports `event` about it, which happened at `at` (the event's
+    own time): facts it carries (the decision, the contract) are kept, and the status moves if it
+    moves forward. Every event is kept in the timeline in the order the events happened, also one
+    that arrives after a later one (the services report in parallel) and so no longer moves the
+    status. The change is None only for an event the timeline holds already (delivered twice)."""
     match event:
         case VerificationWaiting():
             return _move(application, waiting_status(event.system), event_id, at,
@@ -432,10 +434,18 @@ def follow(application: Application, event: FlowEvent, *, event_id: UUID,
 
 def _move(application: Application, status: str, event_id: UUID, at: datetime,
           detail: dict[str, Any]) -> tuple[Application, StatusChange | None]:
-    if not can_move(application.status, status):
+    if any(c.event_id == event_id for c in application.timeline):
         return application, None
     change = StatusChange(status, at, event_id, detail)
-    return replace(application, status=status, timeline=application.timeline + (change,)), change
+    timeline = in_time_order(application.timeline + (change,))
+    moved = status if can_move(application.status, status) else application.status
+    return replace(application, status=moved, timeline=timeline), change
+
+
+def in_time_order(timeline: Collection[StatusChange]) -> tuple[StatusChange, ...]:
+    """The timeline ordered by when each status event happened (stable: the submission first,
+    and events of the same instant in the order they arrived)."""
+    return tuple(sorted(timeline, key=lambda change: change.at))
 
 
 # What a Family Development Centre (FDC) is told about a person: where their targeted social

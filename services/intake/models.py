@@ -38,7 +38,7 @@ class Application(Base):
 
     members: Mapped[list["ApplicationMember"]] = relationship(
         back_populates="application", order_by="ApplicationMember.position", lazy="selectin")
-    timeline: Mapped[list["StatusChange"]] = relationship(order_by="StatusChange.id", lazy="selectin")
+    timeline: Mapped[list["StatusChange"]] = relationship(order_by=lambda: [StatusChange.at, StatusChange.id], lazy="selectin")
 
 
 class ApplicationMember(Base):

@@ -187,7 +187,7 @@ async def follow_flow(session: AsyncSession, envelope: Envelope) -> None:
     application = await repository.get(session, domain.application_id_of(event), for_update=True)
     if application is None:
         return
-    followed, change = domain.follow(application, event, event_id=envelope.id, at=utcnow())
+    followed, change = domain.follow(application, event, event_id=envelope.id, at=envelope.occurred_at)
     await repository.save(session, followed, change)
 
 

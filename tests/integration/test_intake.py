@@ -5,7 +5,7 @@ tests/integration/intake/."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import orjson
 import pytest
@@ -13,6 +13,8 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 
 from services.intake.models import Application
+from shared.events import Envelope
+from shared.events.contracts import VerificationCompleted
 from shared.idempotency import idempotency_keys
 from shared.outbox import outbox
 from tests.support import application_body, assert_refused_without_scope, decided_event, eventually, person, publish
@@ -183,8 +185,9 @@ async def test_the_status_follows_the_decision_and_a_rejection_frees_the_family(
         created = await client.post("/v1/applications", json=application_body(family),
                                     headers=_citizen(internal_token, family) | {"Idempotency-Key": str(uuid.uuid4())})
         app_id = created.json()["id"]
-        await publish(broker.bootstrap, "qamqor.eligibility",
-                      decided_event(eligible=False, application_id=uuid.UUID(app_id)), times=2)
+        decided = decided_event(eligible=False, application_id=uuid.UUID(app_id))
+        decided = decided.model_copy(update={"occurred_at": decided.occurred_at + timedelta(seconds=2)})
+        await publish(broker.bootstrap, "qamqor.eligibility", decided, times=2)
 
         async def rejected():
             application = (await client.get(f"/v1/applications/{app_id}",
@@ -195,6 +198,23 @@ async def test_the_status_follows_the_decision_and_a_rejection_frees_the_family(
         assert [c["status"] for c in application["timeline"]] == ["submitted", "rejected"]
         assert application["timeline"][1]["detail"] == {"reasons": ["INCOME_BELOW_POVERTY_LINE"]}
         assert application["decision"]["eligible"] is False
+
+        # Verification's report, which happened before the decision, arrives after it (the topics
+        # are consumed in parallel): the status stays, and the timeline shows it in its place.
+        verified = Envelope.wrap(VerificationCompleted(
+            application=decided.payload().application, evidence_id=uuid.uuid4(), assessment_quarter="2026-Q1",
+            members=[], incomes=[]), source="verification", key=app_id).model_copy(
+            update={"occurred_at": decided.occurred_at - timedelta(seconds=1)})
+        await publish(broker.bootstrap, "qamqor.verification", verified)
+
+        async def with_verification():
+            application = (await client.get(f"/v1/applications/{app_id}",
+                                            headers=_citizen(internal_token, family))).json()
+            return application if len(application["timeline"]) == 3 else None
+
+        application = await eventually(with_verification)
+        assert application["status"] == "rejected"
+        assert [c["status"] for c in application["timeline"]] == ["submitted", "verified", "rejected"]
 
         # A rejected application no longer holds its members: the family may apply again.
         again = await client.post("/v1/applications", json=application_body(family),

@@ -6,9 +6,9 @@ order in which one poll's messages are handled."""
 from __future__ import annotations
 
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
-from shared.consumer import FetchBackoff, in_event_order
+from shared.consumer import FetchBackoff
 
 
 class Clock:
@@ -96,25 +96,6 @@ def record(topic: str, partition: int, offset: int, timestamp: int) -> ConsumerR
     return ConsumerRecord(topic=topic, partition=partition, offset=offset, timestamp=timestamp, timestamp_type=0,
                           key=None, value=None, checksum=None, serialized_key_size=0, serialized_value_size=0,
                           headers=())
-
-
-def test_one_polls_messages_are_handled_in_the_order_they_were_published_across_topics() -> None:
-    verified = [record("verification.events", 1, 10, timestamp=1_000), record("verification.events", 1, 11, 1_040)]
-    decided = [record("eligibility.events", 3, 7, timestamp=1_020)]
-    batches = {TopicPartition("eligibility.events", 3): decided, TopicPartition("verification.events", 1): verified}
-
-    handled = [(m.topic, m.offset) for m in in_event_order(batches)]
-
-    assert handled == [("verification.events", 10), ("eligibility.events", 7), ("verification.events", 11)]
-
-
-def test_a_partitions_own_order_is_kept_even_if_its_timestamps_go_back() -> None:
-    one = [record("a", 0, 1, timestamp=50), record("a", 0, 2, timestamp=10)]  # a producer's clock stepped back
-    other = [record("b", 0, 1, timestamp=30)]
-    handled = [(m.topic, m.offset) for m in in_event_order({TopicPartition("a", 0): one, TopicPartition("b", 0): other})]
-
-    assert [o for t, o in handled if t == "a"] == [1, 2]
-    assert len(handled) == 3
 
 
 def test_a_dead_letter_names_the_fields_not_the_values() -> None:

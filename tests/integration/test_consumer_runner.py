@@ -1,0 +1,245 @@
+"""The consumer runner against the real broker and a real service database: a partition's
+messages are handled in batches, one transaction each; a poison event costs only itself; the
+partitions are handled in parallel lanes; a replayed dead letter takes effect once; a message that
+is not an event is dead-lettered as where it is; the lag per partition is measured."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+
+from services.payments.main import MIGRATIONS_DIR
+from shared.consumer import ConsumerRunner, PermanentError
+from shared.db import drop_database, ensure_database, make_engine, make_sessionmaker, migrate
+from shared.events import Envelope
+from shared.events.contracts import DEAD_LETTER_TOPIC
+from shared.kafka import ensure_topics
+from shared.outbox import inbox, outbox, record_event
+from shared.redrive import REPLAY_HEADER
+
+ECHO_TOPIC = "qamqor.test-echo"
+
+
+@pytest.fixture
+async def sessionmaker(postgres, db_prefix):  # noqa: ANN001, ANN201
+    """A migrated service database with no relay: every effect stays in its outbox to count."""
+    url = postgres.url(f"{db_prefix}_runner")
+    await drop_database(url)
+    await ensure_database(url)
+    await asyncio.to_thread(migrate, url, MIGRATIONS_DIR)
+    engine = make_engine(url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+    await drop_database(url)
+
+
+@pytest.fixture
+async def topic(broker) -> str:  # noqa: ANN001
+    name = f"qamqor.test-runner-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(broker.bootstrap, 2, (name,))
+    return name
+
+
+@pytest.fixture
+async def producer(broker):  # noqa: ANN001, ANN201
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+def event(event_type: str = "test.happened", key: str = "family-1") -> Envelope:
+    return Envelope(type=event_type, source="tests", key=key, data={"n": str(uuid.uuid4())})
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope | bytes, *, partition: int = 0,
+                  headers: list[tuple[str, bytes]] | None = None) -> None:
+    value = envelope if isinstance(envelope, bytes) else orjson.dumps(envelope.model_dump(mode="json"))
+    await producer.send_and_wait(topic, value, key=b"k", partition=partition, headers=headers)
+
+
+async def echo(session, envelope: Envelope) -> None:  # noqa: ANN001
+    """The handler's effect: one echo row in the outbox per handling, under a new id."""
+    await record_event(session, ECHO_TOPIC, Envelope(type="test.echo", source="tests", key=str(envelope.id),
+                                                     data={}))
+
+
+async def echoes(sessionmaker) -> dict[str, int]:  # noqa: ANN001
+    async with sessionmaker() as session:
+        keys = (await session.execute(select(outbox.c.key).where(outbox.c.topic == ECHO_TOPIC))).scalars()
+        counts: dict[str, int] = {}
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+async def dead_letters(sessionmaker) -> list:  # noqa: ANN001
+    async with sessionmaker() as session:
+        return (await session.execute(select(outbox).where(outbox.c.topic == DEAD_LETTER_TOPIC))).all()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 20.0) -> None:
+    """Polls until `check` holds; fails after `within` seconds (a deadline, not a measurement)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "the condition did not hold in time"
+        await asyncio.sleep(0.05)
+
+
+class Running:
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> ConsumerRunner:
+        await self.runner.start()
+        self.task = asyncio.create_task(self.runner.run())
+        return self.runner
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        if self.task.done():
+            self.task.result()  # a runner that stopped by itself failed: show why
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.runner.stop()
+
+
+def runner(broker, topic: str, sessionmaker, handlers, **options) -> Running:  # noqa: ANN001, ANN003
+    return Running(ConsumerRunner(service=f"test-{uuid.uuid4().hex[:6]}", bootstrap=broker.bootstrap, topics=(topic,),
+                                  handlers=handlers, sessionmaker=sessionmaker, max_attempts=2,
+                                  backoff_seconds=0.01, **options))
+
+
+async def test_a_partitions_events_are_handled_in_one_transaction_per_batch(broker, topic, sessionmaker, producer):
+    events = [event() for _ in range(40)]
+    for envelope in events:
+        await publish(producer, topic, envelope)
+    sessions: set[int] = set()
+
+    async def noting_the_transaction(session, envelope: Envelope) -> None:  # noqa: ANN001
+        sessions.add(id(session))
+        await echo(session, envelope)
+
+    async with runner(broker, topic, sessionmaker, {"test.happened": noting_the_transaction}):
+        await eventually(lambda: _all_echoed(sessionmaker, events))
+    assert await echoes(sessionmaker) == {str(e.id): 1 for e in events}
+    # 40 events waiting when the consumer started come in one or a few polls, not 40 transactions
+    assert len(sessions) < len(events) // 4
+
+
+async def _all_echoed(sessionmaker, events: list[Envelope]) -> bool:  # noqa: ANN001
+    return set(await echoes(sessionmaker)) >= {str(e.id) for e in events}
+
+
+async def test_a_poison_event_is_dead_lettered_and_costs_the_rest_of_its_batch_nothing(broker, topic, sessionmaker,
+                                                                                       producer):
+    before, poison, after = [event() for _ in range(5)], event("test.poison"), [event() for _ in range(5)]
+    for envelope in [*before, poison, *after]:
+        await publish(producer, topic, envelope)
+
+    async def refuse(session, envelope: Envelope) -> None:  # noqa: ANN001
+        raise PermanentError("this event can never be handled")
+
+    async with runner(broker, topic, sessionmaker, {"test.happened": echo, "test.poison": refuse}):
+        await eventually(lambda: _all_echoed(sessionmaker, before + after))
+        await eventually(lambda: _has_dead_letters(sessionmaker, 1))
+    assert await echoes(sessionmaker) == {str(e.id): 1 for e in before + after}
+    [letter] = await dead_letters(sessionmaker)
+    assert letter.event_id == poison.id and letter.headers["original_topic"] == topic
+    assert letter.headers["error"].startswith("PermanentError")
+    async with sessionmaker() as session:
+        outcome = (await session.execute(select(inbox.c.outcome).where(inbox.c.event_id == poison.id))).scalar_one()
+    assert outcome == "dead_lettered"
+
+
+async def _has_dead_letters(sessionmaker, count: int) -> bool:  # noqa: ANN001
+    return len(await dead_letters(sessionmaker)) >= count
+
+
+async def test_a_replayed_dead_letter_takes_effect_once_and_a_handled_event_is_not_replayed(broker, topic,
+                                                                                           sessionmaker, producer):
+    broken, fine = event(), event()
+    fixed = asyncio.Event()
+
+    async def fails_until_fixed(session, envelope: Envelope) -> None:  # noqa: ANN001
+        if envelope.id == broken.id and not fixed.is_set():
+            raise PermanentError("a bug, fixed later")
+        await echo(session, envelope)
+
+    replay = [(REPLAY_HEADER, b"replay-1")]
+    async with runner(broker, topic, sessionmaker, {"test.happened": fails_until_fixed}):
+        await publish(producer, topic, broken)
+        await publish(producer, topic, fine)
+        await eventually(lambda: _has_dead_letters(sessionmaker, 1))
+        await eventually(lambda: _all_echoed(sessionmaker, [fine]))
+        fixed.set()
+        await publish(producer, topic, broken)  # delivered again without the header: still a duplicate
+        await publish(producer, topic, broken, headers=replay)  # the operator's replay
+        await publish(producer, topic, broken, headers=replay)  # replayed twice
+        await publish(producer, topic, fine, headers=replay)  # a replay of an event handled long ago
+        marker = event()
+        await publish(producer, topic, marker)
+        await eventually(lambda: _all_echoed(sessionmaker, [marker]))
+    assert await echoes(sessionmaker) == {str(broken.id): 1, str(fine.id): 1, str(marker.id): 1}
+    async with sessionmaker() as session:
+        outcome = (await session.execute(select(inbox.c.outcome).where(inbox.c.event_id == broken.id))).scalar_one()
+    assert outcome == "handled"
+
+
+async def test_a_message_that_is_not_an_event_is_dead_lettered_as_where_it_is(broker, topic, sessionmaker, producer):
+    await publish(producer, topic, b'{"not": "an envelope", "iin": "900101300123"}', partition=1)
+    good = event()
+    await publish(producer, topic, good, partition=1)
+    async with runner(broker, topic, sessionmaker, {"test.happened": echo}):
+        await eventually(lambda: _all_echoed(sessionmaker, [good]))
+        await eventually(lambda: _has_dead_letters(sessionmaker, 1))
+    [letter] = await dead_letters(sessionmaker)
+    assert letter.event_type == "undecodable"
+    assert letter.envelope["data"] == {"topic": topic, "partition": 1, "offset": 0}
+    assert "900101300123" not in orjson.dumps(letter.envelope).decode() + orjson.dumps(letter.headers).decode()
+    assert letter.headers["error"].startswith("ValidationError")
+
+
+async def test_partitions_are_handled_in_parallel_lanes(broker, topic, sessionmaker, producer):
+    slow, quick = event(key="a"), event(key="b")
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_on_partition_zero(session, envelope: Envelope) -> None:  # noqa: ANN001
+        if envelope.id == slow.id:
+            started.set()
+            await release.wait()
+        await echo(session, envelope)
+
+    async with runner(broker, topic, sessionmaker, {"test.happened": slow_on_partition_zero}):
+        await publish(producer, topic, slow, partition=0)
+        async with asyncio.timeout(20):
+            await started.wait()
+        await publish(producer, topic, quick, partition=1)
+        # the event on partition 1 is handled while partition 0's lane still waits
+        await eventually(lambda: _all_echoed(sessionmaker, [quick]))
+        assert str(slow.id) not in await echoes(sessionmaker)
+        release.set()
+        await eventually(lambda: _all_echoed(sessionmaker, [slow]))
+
+
+async def test_the_lag_of_each_partition_is_measured(broker, topic, sessionmaker, producer):
+    events = [event() for _ in range(3)]
+    for envelope in events:
+        await publish(producer, topic, envelope, partition=1)
+    async with runner(broker, topic, sessionmaker, {"test.happened": echo}) as consumer:
+        await eventually(lambda: _all_echoed(sessionmaker, events))
+
+        async def caught_up() -> bool:
+            return REGISTRY.get_sample_value("qamqor_consumer_lag", {
+                "service": consumer.service, "topic": topic, "partition": "1"}) == 0
+
+        await publish(producer, topic, event(), partition=1)
+        await eventually(caught_up)
