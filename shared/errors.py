@@ -150,9 +150,9 @@ def _unavailable(path: str) -> JSONResponse:
 
 
 def _failed(scope_path: str, method: str, exc: Exception) -> JSONResponse:
-    """The answer to an exception nothing handled: 503 when the database is away, else 500. The
-    exception's text is never logged for a 503: a database error's text carries the statement's
-    parameters (an IIN, a name)."""
+    """The answer to an exception nothing handled: 503 when the database is away, else 500. For a
+    503 only the exception's class and SQLSTATE are logged: that is all an operator needs, and a
+    driver's message may quote values."""
     log = logging.getLogger("qamqor.errors")
     if temporarily_unavailable(exc):
         state = getattr(getattr(exc, "orig", None), "sqlstate", None)
