@@ -54,7 +54,7 @@ async def test_a_database_that_cannot_be_reached_now_is_503_with_retry_after(exc
     assert answer.status_code == 503
     assert answer.headers["content-type"] == PROBLEM_JSON and answer.headers["retry-after"] == "1"
     assert answer.json()["type"].endswith("/temporarily-unavailable")
-    # A database error's text carries the statement's parameters: it is not logged.
+    # Only the class and SQLSTATE are logged, never the statement or its values.
     assert "550211400017" not in caplog.text and "INSERT" not in caplog.text
 
 
