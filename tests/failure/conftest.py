@@ -1,7 +1,8 @@
 """The failure suite's platform: every process `make run` starts, on a PostgreSQL server and a
 broker of the suite's own (so both can be stopped, killed and restarted; the machine's shared
 PostgreSQL is never touched), started once for the module and torn down — every process killed —
-when it ends, whether it passed or not.
+when it ends, whether it passed or not. After a scenario that failed, the next one gets a fresh
+platform: what the failure left behind (an application stuck for good) would otherwise fail it too.
 
 The failure tests run first in a session (see `pytest_collection_modifyitems`): the end-to-end
 platform is session-scoped and lives until the session ends, so running them before it starts
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from qamqor_cli.infra import free_port, start_own_postgres
-from qamqor_cli.platform import DEFAULT_PORTS, Layout, start_platform
+from qamqor_cli.infra import OwnPostgres, free_port, start_own_postgres
+from qamqor_cli.platform import DEFAULT_PORTS, Layout, Platform, start_platform
 from shared.identity import CALLER_KINDS
 from tests.failure.harness import Figures, Harness
 
@@ -51,11 +52,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call):  # noqa: ANN001, ANN201
     report = yield
     if report.failed and _is_failure_test(item):
-        item.session.stash[FAILED] = True
+        stack = item.session.stash.get(STACK, None)
+        if stack is not None:
+            stack.tainted = True
     return report
-
-
-FAILED = pytest.StashKey[bool]()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
@@ -64,27 +64,32 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
         for figures in FIGURES:
             terminalreporter.write_line(figures.line())
     for logs in KEPT_LOGS:
-        terminalreporter.write_line(f"failure suite: the logs of the failed run are kept in {logs}")
+        terminalreporter.write_line(f"failure suite: the logs of a failed run are kept in {logs}")
 
 
-@pytest.fixture(scope="module")
-def failure_platform(request):
-    root = Path(tempfile.mkdtemp(prefix="qamqor-failure-"))
-    root.chmod(0o755)  # the postgres user (the server runs as it under root) must reach its own dir
-    postgres = start_own_postgres(root / "postgres", free_port())
-    platform = None
+class Stack:
+    """The platform the scenarios share, on its own PostgreSQL and broker, under one temporary
+    directory; started again from scratch after a scenario failed on it."""
 
-    def stop_everything() -> None:
-        if platform is not None:
-            for name in list(platform.processes):
-                platform.stop_process(name, 9)  # SIGKILL: nothing is left to flush
-            platform.broker.stop()
-        postgres.stop("fast")
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="qamqor-failure-"))
+        self.root.chmod(0o755)  # the postgres user (the server runs as it under root) must reach its own dir
+        self.generation = 0
+        self.postgres: OwnPostgres | None = None
+        self.platform: Platform | None = None
+        self.harness: Harness | None = None
+        self.tainted = False
 
-    atexit.register(stop_everything)  # an interrupted session too
-    try:
+    @property
+    def base(self) -> Path:
+        return self.root / str(self.generation)
+
+    def start(self) -> None:
+        self.generation += 1
+        self.base.mkdir()
+        self.postgres = start_own_postgres(self.base / "postgres", free_port())
         layout = Layout(
-            state_dir=root / "platform",
+            state_dir=self.base / "platform",
             db_prefix="qamqor",
             ports={name: free_port() for name in DEFAULT_PORTS},
             kafka_port=free_port(),
@@ -98,25 +103,70 @@ def failure_platform(request):
                 "QAMQOR_INTAKE_RECONCILIATION_INTERVAL_SECONDS": str(SWEEP_INTERVAL_SECONDS),
             },
         )
-        platform = start_platform(layout, postgres=postgres)
-        yield platform
-    finally:
-        stop_everything()
-        atexit.unregister(stop_everything)
-        if request.session.stash.get(FAILED, False) and (root / "platform" / "logs").exists():
-            # The processes' logs tell what went wrong; the data (databases, broker) goes.
-            shutil.rmtree(root / "postgres", ignore_errors=True)
-            shutil.rmtree(root / "platform" / "kafka", ignore_errors=True)
-            KEPT_LOGS.append(root / "platform" / "logs")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
+        self.platform = start_platform(layout, postgres=self.postgres)
+        self.harness = Harness(self.platform)
+        self.tainted = False
+
+    def stop(self) -> None:
+        """Kill every process (nothing is left to flush), stop the broker and PostgreSQL. Keeps
+        the logs of a platform a scenario failed on; everything else goes."""
+        harness, platform, postgres = self.harness, self.platform, self.postgres
+        self.harness = self.platform = self.postgres = None
+        try:
+            if harness is not None:
+                harness.close()
+        finally:
+            if platform is not None:
+                for name in list(platform.processes):
+                    platform.stop_process(name, 9)
+                platform.broker.stop()
+            if postgres is not None:
+                postgres.stop("fast")
+            logs = self.base / "platform" / "logs"
+            if logs in KEPT_LOGS:
+                pass
+            elif self.tainted and logs.exists():
+                shutil.rmtree(self.base / "postgres", ignore_errors=True)
+                shutil.rmtree(self.base / "platform" / "kafka", ignore_errors=True)
+                KEPT_LOGS.append(logs)
+            else:
+                shutil.rmtree(self.base, ignore_errors=True)
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            if not any(self.root.iterdir()):
+                self.root.rmdir()
+
+
+STACK = pytest.StashKey[Stack]()
 
 
 @pytest.fixture(scope="module")
-def harness(failure_platform):
-    driver = Harness(failure_platform)
-    yield driver
-    driver.close()
+def stack(request):
+    stack = Stack()
+    request.session.stash[STACK] = stack
+    atexit.register(stack.close)  # an interrupted session too
+    try:
+        yield stack
+    finally:
+        atexit.unregister(stack.close)
+        stack.close()
+
+
+@pytest.fixture
+def failure_platform(stack) -> Platform:
+    if stack.tainted:
+        stack.stop()
+    if stack.platform is None:
+        stack.start()
+    return stack.platform
+
+
+@pytest.fixture
+def harness(stack, failure_platform) -> Harness:
+    return stack.harness
 
 
 @pytest.fixture
