@@ -180,8 +180,11 @@ def seed_callers(platform: Platform) -> list[dict]:
     return callers
 
 
-def start_platform(layout: Layout, *, on_step=lambda message: None) -> Platform:  # noqa: ANN001
-    """Everything `make run` starts, in order; returns once every process reports ready."""
+def start_platform(layout: Layout, *, postgres: Postgres | None = None,
+                   on_step=lambda message: None) -> Platform:  # noqa: ANN001
+    """Everything `make run` starts, in order; returns once every process reports ready.
+    `postgres`: a server to use (the failure suite's own, `infra.start_own_postgres`) instead of
+    the one `ensure_postgres` finds; it is the caller's to stop."""
     from shared.kafka import ensure_topics
 
     from qamqor_cli.infra import port_open
@@ -192,7 +195,7 @@ def start_platform(layout: Layout, *, on_step=lambda message: None) -> Platform:
                          "Stop it (Ctrl-C in its terminal) or choose other ports.")
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     on_step("PostgreSQL")
-    postgres = ensure_postgres(layout.state_dir)
+    postgres = postgres or ensure_postgres(layout.state_dir)
     on_step("Kafka-protocol broker (noida-db)")
     broker = start_broker(layout.state_dir / "kafka", layout.kafka_port, layout.state_dir / "kafka.log")
     platform = Platform(layout, postgres, broker)
