@@ -27,6 +27,7 @@ from fastapi import FastAPI, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.banks import create_router as banks_router
 from sandbox.idp import IdentityProvider, create_router as idp_router
 from sandbox.population import synthetic_incomes
 from sandbox.registries import create_router as registries_router
@@ -111,6 +112,7 @@ def create_app() -> FastAPI:
     app.add_route("/metrics", metrics_endpoint)
     app.include_router(idp_router(IdentityProvider()))
     app.include_router(registries_router(outages))
+    app.include_router(banks_router())
 
     @app.put("/sandbox/persons/{iin}", tags=["control"])
     async def set_person(iin: IinPath, state: PersonState) -> dict:
