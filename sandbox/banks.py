@@ -4,8 +4,8 @@ and 6).
 Open API (what verification calls):
 - `POST /banks/{bank_code}/openapi/v1/cashflow-requests` `{"request_id", "iin", "quarter":
   "2026-Q3", "callback_url"}` -> `202 {"request_id", "status": "acknowledged"}`; a request id
-  the bank already has is acknowledged again and answered only once. 404 for a bank the sandbox
-  does not play; 503 while the bank is `down`.
+  the bank already has is acknowledged again and answered only once (again only if that answer
+  could not be delivered). 404 for a bank the sandbox does not play; 503 while it is `down`.
 - Later (the bank's `answer_delay_seconds`) the bank posts its answer to `callback_url` (the
   gateway's `POST /v1/banks/{bank_code}/cashflow`): `{"request_id", "iin", "quarter",
   "total_spending", "non_mortgage_loans", "savings_deposits"}`, money as decimal strings. The
@@ -219,7 +219,7 @@ def create_router(*, sender: CallbackSender | None = None,
     behaviours: dict[str, BankBehaviour] = {}
     aggregates: dict[tuple[str, str], Aggregates] = {}
     requests: list[dict[str, Any]] = []
-    answered: set[tuple[str, str]] = set()
+    answered: dict[tuple[str, str], dict[str, Any]] = {}  # the entry that answers each request
     tasks: set[asyncio.Task] = set()
 
     async def cancel_answers() -> None:
@@ -239,6 +239,13 @@ def create_router(*, sender: CallbackSender | None = None,
         return synthetic_cashflow(iin, bank_code, Quarter.parse(quarter))
 
     async def answer(bank_code: str, request: CashflowRequest, entry: dict[str, Any], behaviour: BankBehaviour) -> None:
+        try:
+            await _answer(bank_code, request, entry, behaviour)
+        except Exception:  # a task's failure would otherwise go unseen
+            entry["status"] = "failed"
+            log.exception("bank %s could not answer %s", bank_code, request.request_id)
+
+    async def _answer(bank_code: str, request: CashflowRequest, entry: dict[str, Any], behaviour: BankBehaviour) -> None:
         await asyncio.sleep(behaviour.answer_delay_seconds)
         if behaviour.failure == "silent":
             entry["status"] = "silent"
@@ -273,10 +280,11 @@ def create_router(*, sender: CallbackSender | None = None,
             return JSONResponse({"title": "The bank's Open API is down (sandbox)", "status": 503}, status_code=503,
                                 headers={"Retry-After": "60"}, media_type="application/problem+json")
         entry["acknowledged"] = True
-        if (bank_code, request.request_id) in answered:
-            entry["status"] = "repeated"
+        earlier = answered.get((bank_code, request.request_id))
+        if earlier is not None and earlier["status"] not in ("undeliverable", "failed"):
+            entry["status"] = "repeated"  # answered (or being answered) already: once is enough
         else:
-            answered.add((bank_code, request.request_id))
+            answered[(bank_code, request.request_id)] = entry
             entry["status"] = "acknowledged"
             task = asyncio.create_task(answer(bank_code, request, entry, behaviour))
             tasks.add(task)

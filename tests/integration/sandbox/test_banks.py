@@ -263,3 +263,17 @@ def test_a_wrong_call_is_a_4xx_problem(sandbox_url, method, path, body):
     with httpx.Client(base_url=sandbox_url) as sandbox:
         answer = sandbox.request(method, path, json=body)
     assert answer.status_code in (404, 422) and answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_request_whose_answer_was_refused_is_answered_again_when_asked_again(sandbox_url, fresh):
+    with httpx.Client(base_url=sandbox_url) as sandbox:
+        callback = _bank(sandbox, "AGINKZKA", fresh)
+        fresh.answers[:] = [409]  # the gateway refuses the first answer (final, not retried)
+        assert _request(sandbox, "AGINKZKA", "req-again", callback).status_code == 202
+        _wait_for(lambda: _log(sandbox, "AGINKZKA")[0]["status"] == "undeliverable", "the refused answer")
+        assert fresh.received == []
+        assert _request(sandbox, "AGINKZKA", "req-again", callback).status_code == 202
+        _wait_for(lambda: _log(sandbox, "AGINKZKA")[-1]["status"] == "answered", "the second answer")
+        assert len(fresh.received) == 1
+        assert [(e["status"], [d["status_code"] for d in e["deliveries"]]) for e in _log(sandbox, "AGINKZKA")] == [
+            ("undeliverable", [409]), ("answered", [200])]
