@@ -69,6 +69,14 @@ class Platform:
         env |= layout.extra_env
         env[prefix + "LOG_LEVEL"] = layout.log_level
         if name == "sandbox":
+            # Issue 10: the sandbox's banks sign their callbacks as the demo bank callers (known once
+            # seeded: a restarted sandbox gets them here, the first one through `configure_sandbox_banks`).
+            env[prefix + "GATEWAY_URL"] = layout.url("gateway")
+            banks = {c["bank_code"]: {"client_id": c["id"], "client_secret": c["secret"],
+                                      "signing_secret": c["signing_secret"]}
+                     for c in self.callers if c.get("kind") == "bank" and c.get("signing_secret")}
+            if banks:
+                env[prefix + "BANKS"] = json.dumps(banks)
             return env
         env |= {
             prefix + "DATABASE_URL": self.postgres.url(layout.database(name)),
@@ -79,6 +87,9 @@ class Platform:
         }
         if name == "verification":
             env[prefix + "INCOME_REGISTRY_URL"] = layout.url("sandbox")
+            for system in ("ACCOUNTS_REGISTRY", "REAL_ESTATE_REGISTRY", "VEHICLE_REGISTRY", "BANKS"):
+                env[prefix + system + "_URL"] = layout.url("sandbox")
+            env[prefix + "BANK_CALLBACK_URL"] = layout.url("gateway") + "/v1/banks/{bank_code}/cashflow"
         if name == "gateway":
             env[prefix + "INTERNAL_PRIVATE_KEY_FILE"] = str(layout.keys_dir / "internal_private.pem")
             env[prefix + "KEY_DIR"] = str(layout.keys_dir)
@@ -180,8 +191,22 @@ def seed_callers(platform: Platform) -> list[dict]:
     return callers
 
 
-def start_platform(layout: Layout, *, on_step=lambda message: None) -> Platform:  # noqa: ANN001
-    """Everything `make run` starts, in order; returns once every process reports ready."""
+def configure_sandbox_banks(platform: Platform) -> None:
+    """Issue 10: tell the running sandbox each demo bank caller's credentials (control API), so
+    its banks' callbacks carry a valid token and signature."""
+    with httpx.Client(base_url=platform.layout.url("sandbox"), timeout=5.0) as sandbox:
+        for caller in platform.callers:
+            if caller.get("kind") == "bank" and caller.get("signing_secret"):
+                sandbox.put(f"/sandbox/banks/{caller['bank_code']}/credentials", json={
+                    "client_id": caller["id"], "client_secret": caller["secret"],
+                    "signing_secret": caller["signing_secret"]}).raise_for_status()
+
+
+def start_platform(layout: Layout, *, postgres: Postgres | None = None,
+                   on_step=lambda message: None) -> Platform:  # noqa: ANN001
+    """Everything `make run` starts, in order; returns once every process reports ready.
+    `postgres`: a server to use (the failure suite's own, `infra.start_own_postgres`) instead of
+    the one `ensure_postgres` finds; it is the caller's to stop."""
     from shared.kafka import ensure_topics
 
     from qamqor_cli.infra import port_open
@@ -192,7 +217,7 @@ def start_platform(layout: Layout, *, on_step=lambda message: None) -> Platform:
                          "Stop it (Ctrl-C in its terminal) or choose other ports.")
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     on_step("PostgreSQL")
-    postgres = ensure_postgres(layout.state_dir)
+    postgres = postgres or ensure_postgres(layout.state_dir)
     on_step("Kafka-protocol broker (noida-db)")
     broker = start_broker(layout.state_dir / "kafka", layout.kafka_port, layout.state_dir / "kafka.log")
     platform = Platform(layout, postgres, broker)
@@ -207,6 +232,7 @@ def start_platform(layout: Layout, *, on_step=lambda message: None) -> Platform:
         wait_ready(platform, ["sandbox", *SERVICES, "gateway"])
         on_step("demo callers")
         seed_callers(platform)
+        configure_sandbox_banks(platform)
     except BaseException:
         platform.stop()
         raise

@@ -32,6 +32,8 @@ from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.backoff import retry_delay
+from shared.errors import temporarily_unavailable
 from shared.events import Envelope
 from shared.iin import mask_iins_in
 from shared.observability import CONSUMER_LAG, EVENTS_CONSUMED, request_id_var
@@ -378,7 +380,8 @@ class ConsumerRunner:
         if envelope is None or handler is None:
             return True
         with self._context(delivery):
-            for attempt in range(1, self.max_attempts + 1):
+            attempt = outage = 0
+            while True:
                 try:
                     outcome = await self._handle_once(delivery)
                     EVENTS_CONSUMED.labels(self.service, envelope.type, outcome).inc()
@@ -388,7 +391,17 @@ class ConsumerRunner:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - every failure is retried, then dead-lettered
-                    if attempt == self.max_attempts:
+                    if temporarily_unavailable(exc):
+                        # The database is away (restarting, unreachable): no event can be handled,
+                        # and none is at fault. Waited out, holding the partition; never dead-lettered.
+                        outage += 1
+                        delay = retry_delay(outage, first=self.backoff_seconds, cap=5.0)
+                        log.warning("database unavailable (%s); the event waits %.1fs", type(exc).__name__, delay,
+                                    extra={"event_id": envelope.id, "event_type": envelope.type})
+                        await asyncio.sleep(delay)
+                        continue
+                    attempt += 1
+                    if attempt >= self.max_attempts:
                         log.exception("handler failed %d times; dead-lettering", attempt,
                                       extra={"event_id": envelope.id, "event_type": envelope.type})
                         return await self._dead_letter(message, envelope, failure_text(exc))
@@ -396,7 +409,6 @@ class ConsumerRunner:
                     log.warning("handler failed (attempt %d), retrying in %.1fs: %r", attempt, delay, exc,
                                 extra={"event_id": envelope.id, "event_type": envelope.type})
                     await asyncio.sleep(delay)
-        return False
 
     async def _handle_once(self, delivery: Delivery) -> str:
         envelope, handler = delivery.envelope, delivery.handler

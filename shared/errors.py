@@ -117,6 +117,52 @@ def _loc_to_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out
 
 
+# SQLSTATEs that say the database is away for now, not that the request is wrong: class 08
+# (connection exception), and 57P01-57P03 (shut down by an administrator or a crash, starting up
+# or recovering).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def temporarily_unavailable(exc: BaseException) -> bool:
+    """The service's database (or another system it must reach) cannot be reached right now: a
+    refused or dropped connection, a server restarting or recovering, a connection pool with none
+    free. Trying again later is the remedy — an answer of 503, not of 500."""
+    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+
+    if isinstance(exc, (ConnectionError, PoolTimeout)):
+        return True
+    if isinstance(exc, DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        return exc.connection_invalidated or state.startswith("08") or state in _UNAVAILABLE_SQLSTATES
+    return False
+
+
+def _unavailable(path: str) -> JSONResponse:
+    return problem_response(
+        status=503,
+        slug="temporarily-unavailable",
+        title="Temporarily unavailable",
+        detail="The service cannot reach its database right now; try again shortly (a POST with the same "
+               "Idempotency-Key is safe to repeat).",
+        instance=path,
+        headers={"Retry-After": "1"},
+    )
+
+
+def _failed(scope_path: str, method: str, exc: Exception) -> JSONResponse:
+    """The answer to an exception nothing handled: 503 when the database is away, else 500. For a
+    503 only the exception's class and SQLSTATE are logged: that is all an operator needs, and a
+    driver's message may quote values."""
+    log = logging.getLogger("qamqor.errors")
+    if temporarily_unavailable(exc):
+        state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+        log.warning("database unavailable on %s %s (%s%s); answered 503", method, mask_iins_in(scope_path),
+                    type(exc).__name__, f" {state}" if state else "")
+        return _unavailable(scope_path)
+    log.exception("unhandled error on %s %s", method, mask_iins_in(scope_path))
+    return _internal_error(scope_path)
+
+
 def _internal_error(path: str) -> JSONResponse:
     return problem_response(
         status=500,
@@ -128,7 +174,8 @@ def _internal_error(path: str) -> JSONResponse:
 
 
 class UnexpectedErrorMiddleware:
-    """An unexpected exception in a route becomes a 500 problem, and the connection stays usable.
+    """An unexpected exception in a route becomes a 500 problem (a 503 when the database cannot be
+    reached right now, `temporarily_unavailable`), and the connection stays usable.
     Starlette's own handler answers 500 too but then re-raises, and the server closes the
     connection after the answer: a client's keep-alive pool cannot see that coming, so the next
     request it sends on that connection — another caller's — fails. Here the error is logged
@@ -150,12 +197,12 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self.app(scope, receive, note_start)
-        except Exception:
-            logging.getLogger("qamqor.errors").exception(
-                "unhandled error on %s %s", scope["method"], mask_iins_in(scope["path"]))
+        except Exception as exc:
             if started:
+                logging.getLogger("qamqor.errors").exception(
+                    "unhandled error on %s %s", scope["method"], mask_iins_in(scope["path"]))
                 raise  # part of an answer is out: only closing the connection can tell the client
-            await _internal_error(scope["path"])(scope, receive, send)
+            await _failed(scope["path"], scope["method"], exc)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -213,5 +260,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Reached only by an error in a middleware outside UnexpectedErrorMiddleware.
-        logging.getLogger("qamqor.errors").exception("unhandled error on %s", mask_iins_in(request.url.path))
-        return _internal_error(request.url.path)
+        return _failed(request.url.path, request.method, exc)

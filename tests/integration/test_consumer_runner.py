@@ -243,3 +243,25 @@ async def test_the_lag_of_each_partition_is_measured(broker, topic, sessionmaker
 
         await publish(producer, topic, event(), partition=1)
         await eventually(caught_up)
+
+
+async def test_a_database_outage_is_waited_out_and_never_dead_letters_a_good_event(broker, topic, sessionmaker,
+                                                                                  producer):
+    """PostgreSQL restarting refuses connections for a while; the runner (2 attempts per event
+    here) must not take that for the event's fault — least of all when the database is back just
+    in time for the dead letter to be written."""
+    refusals = {"left": 3}  # the batch's transaction, then the event's first two
+
+    def restarting():  # noqa: ANN202 - refuses the first transactions, as a restarting server would
+        if refusals["left"] > 0:
+            refusals["left"] -= 1
+            raise ConnectionRefusedError(111, "Connection refused")
+        return sessionmaker()
+
+    good = event()
+    await publish(producer, topic, good)
+    async with runner(broker, topic, restarting, {"test.happened": echo}):
+        await eventually(lambda: _all_echoed(sessionmaker, [good]))
+    assert refusals["left"] == 0
+    assert await echoes(sessionmaker) == {str(good.id): 1}
+    assert await dead_letters(sessionmaker) == []
