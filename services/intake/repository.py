@@ -5,12 +5,12 @@ decreed business days their deadlines are counted in."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import and_, exists, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, exists, func, or_, select, text, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,28 +63,48 @@ def _status_change(application_id: UUID, change: domain.StatusChange) -> dict:
 _applications = ApplicationRow.__table__
 _members = MemberRow.__table__
 _changes = StatusChangeRow.__table__
-_SELECT_APPLICATION = select(*(_applications.c[c] for c in _APPLICATION_COLUMNS))
-_SELECT_MEMBERS = select(*(_members.c[c] for c in _MEMBER_COLUMNS)).order_by(_members.c.position)
-_SELECT_TIMELINE = (select(_changes.c.status, _changes.c.at, _changes.c.event_id, _changes.c.detail)
-                    .order_by(_changes.c.at, _changes.c.id))
+# One round trip for an application with its members and its timeline: the two lists come as
+# JSON arrays of the columns, in their order (a member's birth date as YYYY-MM-DD, a change's
+# time as ISO 8601).
+_MEMBERS_JSON = (select(func.json_agg(aggregate_order_by(
+    func.json_build_array(*(_members.c[c] for c in _MEMBER_COLUMNS)), _members.c.position)))
+    .where(_members.c.application_id == _applications.c.id).scalar_subquery())
+_TIMELINE_JSON = (select(func.json_agg(aggregate_order_by(
+    func.json_build_array(_changes.c.status, _changes.c.at, _changes.c.event_id, _changes.c.detail),
+    _changes.c.at, _changes.c.id)))
+    .where(_changes.c.application_id == _applications.c.id).scalar_subquery())
+_SELECT_APPLICATION = select(*(_applications.c[c] for c in _APPLICATION_COLUMNS),
+                             type_coerce(_MEMBERS_JSON, JSONB).label("members"),
+                             type_coerce(_TIMELINE_JSON, JSONB).label("timeline"))
 # What `get(for_update=True)` loaded, per session: `save` writes only what changed since, as the
 # ORM did (an application's updated_at is when its state last changed; the sweep reads it).
 _LOADED = "intake.loaded_applications"
 
 
+def _member_of(values: list) -> domain.Member:
+    iin, full_name, birth_date, sex, relation, phone, employed, full_time_student, disability_group, carer = values
+    return domain.Member(iin, full_name, date.fromisoformat(birth_date), sex, relation, phone, employed,
+                         full_time_student, disability_group, carer)
+
+
+def _change_of(values: list) -> domain.StatusChange:
+    status, at, event_id, detail = values
+    return domain.StatusChange(status, datetime.fromisoformat(at).astimezone(timezone.utc),
+                               UUID(event_id) if event_id is not None else None, detail)
+
+
 async def get(session: AsyncSession, application_id: UUID, *, for_update: bool = False) -> domain.Application | None:
     query = _SELECT_APPLICATION.where(_applications.c.id == application_id)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(of=_applications)
     row = (await session.execute(query)).first()
     if row is None:
         return None
-    members = await session.execute(_SELECT_MEMBERS.where(_members.c.application_id == application_id))
-    timeline = await session.execute(_SELECT_TIMELINE.where(_changes.c.application_id == application_id))
+    *columns, members, timeline = row
     application = domain.Application(
-        **row._asdict(),
-        members=tuple(domain.Member(*m) for m in members),
-        timeline=tuple(domain.StatusChange(*c) for c in timeline),
+        **dict(zip(_APPLICATION_COLUMNS, columns)),
+        members=tuple(_member_of(m) for m in members or ()),
+        timeline=tuple(_change_of(c) for c in timeline or ()),
     )
     if for_update:
         session.info.setdefault(_LOADED, {})[application_id] = application
