@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.idp import IdentityProvider, create_router as idp_router
 from sandbox.population import synthetic_incomes
+from sandbox.sms import SmsGateway, create_router as sms_router
 from shared.calendar import business_date, month_label, parse_month
 from shared.errors import InvalidInput, install_error_handlers
 from shared.vocabulary import INCOME_TYPES
@@ -57,7 +58,7 @@ class Outage(BaseModel):
 
 
 # The systems an outage can be played for (path names).
-OutageSystem = Literal["income-registry"]
+OutageSystem = Literal["income-registry", "sms-gateway"]
 
 MAX_MONTHS = 36
 IinPath = Annotated[str, Path(pattern=r"^\d{12}$")]
@@ -109,6 +110,7 @@ def create_app() -> FastAPI:
 
     app.add_route("/metrics", metrics_endpoint)
     app.include_router(idp_router(IdentityProvider()))
+    app.include_router(sms_router(SmsGateway.from_env()))
 
     @app.put("/sandbox/persons/{iin}", tags=["control"])
     async def set_person(iin: IinPath, state: PersonState) -> dict:
