@@ -90,6 +90,10 @@ async def _create(*, session: AsyncSession, caller: Caller, form: domain.Applica
             raise domain.ActiveApplicationExists(  # that one was withdrawn again meanwhile
                 "A member already has an active application; it must be decided or withdrawn first.",
                 [("members", "a member's application was submitted at the same moment")]) from None
+        await emit(session, event, source=SOURCE, key=str(application.id), correlation_id=str(application.id))
+        # The consent requests to every adult, in the submission's transaction, announced after
+        # the submission (the dispatcher sends the SMS once it is committed).
+        await request_consents(session=session, application=application)
     except domain.InvalidApplication as refusal:
         raise InvalidInput(str(refusal), errors=_field_errors(refusal)) from None
     except domain.ActiveApplicationExists as refusal:
@@ -101,7 +105,6 @@ async def _create(*, session: AsyncSession, caller: Caller, form: domain.Applica
             f"Intake cannot check the application now: {missing}. An administrator of eligibility records it; "
             "try again later.", status=503, slug="parameter-missing", title="A policy parameter has no value",
             headers={"Retry-After": "3600"}) from None
-    await emit(session, event, source=SOURCE, key=str(application.id), correlation_id=str(application.id))
     return application
 
 
