@@ -69,6 +69,13 @@ class Platform:
         env |= layout.extra_env
         env[prefix + "LOG_LEVEL"] = layout.log_level
         if name == "sandbox":
+            # The sandbox plays the SMS gateway: members' replies go to the gateway's
+            # /v1/sms/inbound with the demo sms_gateway caller's own token.
+            env["QAMQOR_SANDBOX_GATEWAY_URL"] = layout.url("gateway")
+            sms = next((c for c in self.callers if c.get("kind") == "sms_gateway"), None)
+            if sms is not None:
+                env["QAMQOR_SANDBOX_SMS_CLIENT_ID"] = sms["id"]
+                env["QAMQOR_SANDBOX_SMS_CLIENT_SECRET"] = sms["secret"]
             return env
         env |= {
             prefix + "DATABASE_URL": self.postgres.url(layout.database(name)),
@@ -79,6 +86,8 @@ class Platform:
         }
         if name == "verification":
             env[prefix + "INCOME_REGISTRY_URL"] = layout.url("sandbox")
+        if name == "intake":
+            env[prefix + "SMS_GATEWAY_URL"] = layout.url("sandbox")
         if name == "gateway":
             env[prefix + "INTERNAL_PRIVATE_KEY_FILE"] = str(layout.keys_dir / "internal_private.pem")
             env[prefix + "KEY_DIR"] = str(layout.keys_dir)
@@ -204,12 +213,14 @@ def start_platform(layout: Layout, *, postgres: Postgres | None = None,
         on_step("migrations")
         migrate_all(platform)
         asyncio.run(ensure_topics(broker.bootstrap, layout.kafka_partitions))
+        # The demo callers first (straight into the gateway's database): the sandbox starts with
+        # the SMS gateway caller's credentials.
+        on_step("demo callers")
+        seed_callers(platform)
         on_step("sandbox, services and gateway")
         for name in ("sandbox",) + SERVICES + ("gateway",):
             platform.start_process(name)
         wait_ready(platform, ["sandbox", *SERVICES, "gateway"])
-        on_step("demo callers")
-        seed_callers(platform)
     except BaseException:
         platform.stop()
         raise

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.inputs import InputModel
 
@@ -35,7 +35,10 @@ MAX_TEXT = 1000
 MAX_KEPT = 10_000
 
 
-class OutboundIn(InputModel):
+class OutboundIn(BaseModel):
+    """An SMS's text may hold line breaks (the SMS from 1414 is in two languages, a line each)."""
+
+    model_config = ConfigDict(extra="forbid")
     sender: str = Field(min_length=1, max_length=11)
     to: str = Field(pattern=PHONE_PATTERN)
     text: str = Field(min_length=1, max_length=MAX_TEXT)

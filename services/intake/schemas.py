@@ -21,7 +21,7 @@ from shared.access import mask_name, mask_phone
 from shared.errors import PROBLEM_BASE
 from shared.events.contracts import Relation, Settlement, Sex
 from shared.iin import has_valid_check_digit, mask_iin
-from shared.inputs import InputModel
+from shared.inputs import CONTROL_MESSAGE, InputModel, has_control_character
 from shared.regions import is_registered_kato
 
 
@@ -411,15 +411,30 @@ def problems(*names: str) -> dict[int | str, dict[str, Any]]:
 
 # ---- consent replies ------------------------------------------------------------------------
 
-class SmsInboundIn(InputModel):
-    """An SMS to 1414, as the SMS gateway posts it."""
+class SmsInboundIn(BaseModel):
+    """An SMS to 1414, as the SMS gateway posts it. Unknown fields are refused; no field may hold a
+    control character, except line breaks and tabs in the text (phones send them)."""
 
-    model_config = ConfigDict(populate_by_name=False, json_schema_extra={"examples": [{
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "message_id": "sms-0001", "from": "+77011234567", "text": "ДА 123456", "received_at": "2026-04-01T05:00:00Z"}]})
     message_id: str = Field(min_length=1, max_length=100)
     from_: str = Field(alias="from", min_length=1, max_length=20, description="The sender's number")
     text: str = Field(min_length=1, max_length=1000)
     received_at: datetime = Field(description="When the SMS gateway received the SMS (with a time zone)")
+
+    @field_validator("message_id", "from_")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        if has_control_character(value):
+            raise ValueError(CONTROL_MESSAGE)
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _no_control_characters_but_line_breaks(cls, value: str) -> str:
+        if has_control_character(value.replace("\n", " ").replace("\r", " ").replace("\t", " ")):
+            raise ValueError(CONTROL_MESSAGE)
+        return value
 
     @field_validator("received_at")
     @classmethod

@@ -85,13 +85,19 @@ class HttpSmsGateway:
 
 
 async def dispatch_pending(*, sessionmaker: async_sessionmaker[AsyncSession], gateway: SmsGateway, pepper: bytes,
-                           clock: Callable[[], datetime] = utcnow, limit: int = 50) -> int:
+                           clock: Callable[[], datetime] = utcnow, limit: int = 50,
+                           refused: set | None = None) -> int:
     """One round: sends every SMS not taken yet; returns how many the gateway took. Raises
-    SmsUnavailable when the gateway is down (the rest wait for the next round)."""
+    SmsUnavailable when the gateway is down (the rest wait for the next round). `refused`: the
+    requests whose SMS the gateway refused (a 4xx) in this process, not sent again until a
+    restart (each is logged, masked)."""
+    refused = set() if refused is None else refused
     async with sessionmaker() as session, session.begin():
-        waiting = await repository.consents_awaiting_sms(session, limit=limit)
+        waiting = await repository.consents_awaiting_sms(session, limit=limit + len(refused))
     taken = 0
     for request in waiting:
+        if request.id in refused:
+            continue
         async with sessionmaker() as session, session.begin():
             issued = await service.issue_consent_code(session=session, consent_id=request.id,
                                                       salt=service.new_code_salt(), pepper=pepper)
@@ -105,8 +111,9 @@ async def dispatch_pending(*, sessionmaker: async_sessionmaker[AsyncSession], ga
         try:
             await gateway.send(to=asked.phone, text=consent.sms_text(code, expires_at),  # type: ignore[arg-type]
                                reference=str(asked.id))
-        except SmsRefused as refused:
-            log.warning("SMS to %s refused: %s", mask_phone(asked.phone), refused, extra={"consent_id": str(asked.id)})
+        except SmsRefused as refusal:
+            log.warning("SMS to %s refused: %s", mask_phone(asked.phone), refusal, extra={"consent_id": str(asked.id)})
+            refused.add(asked.id)
             continue
         async with sessionmaker() as session, session.begin():
             await service.consent_sms_taken(session=session, consent_id=asked.id, at=now)
@@ -121,9 +128,11 @@ async def run_dispatcher(*, sessionmaker: async_sessionmaker[AsyncSession], gate
     """For the life of the process: a round every `interval` seconds (at once again after a full
     batch); while the gateway is down, waits twice as long each time, up to `retry_max`."""
     delay = interval
+    refused: set = set()
     while True:
         try:
-            taken = await dispatch_pending(sessionmaker=sessionmaker, gateway=gateway, pepper=pepper, clock=clock)
+            taken = await dispatch_pending(sessionmaker=sessionmaker, gateway=gateway, pepper=pepper, clock=clock,
+                                           refused=refused)
             delay = interval
         except SmsUnavailable as unavailable:
             log.warning("consent SMS not sent: %s; trying again in %.0fs", unavailable, delay)
