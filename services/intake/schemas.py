@@ -454,6 +454,13 @@ class ConsentAnswerOut(BaseModel):
     """What came of a reply or a withdrawal. `changed`: false when it did not count (wrong number
     or code, late, already answered, not understood, not the member) — then nothing changed."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"outcome": "granted", "changed": True, "detail": "Consent granted.",
+         "consent_id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "status": "granted"},
+        {"outcome": "wrong_code", "changed": False,
+         "detail": "The code does not match the one sent to this number; nothing was changed.",
+         "consent_id": None, "status": None}]})
+
     outcome: Literal["granted", "refused", "withdrawn", "not_understood", "wrong_number", "wrong_code", "late",
                      "already_answered", "not_the_member", "not_granted", "decided"]
     changed: bool
