@@ -69,13 +69,20 @@ class Platform:
         env |= layout.extra_env
         env[prefix + "LOG_LEVEL"] = layout.log_level
         if name == "sandbox":
+            # Issue 10: the sandbox's banks sign their callbacks as the demo bank callers (known once
+            # seeded: a restarted sandbox gets them here, the first one through `configure_sandbox_banks`).
+            env[prefix + "GATEWAY_URL"] = layout.url("gateway")
+            banks = {c["bank_code"]: {"client_id": c["id"], "client_secret": c["secret"],
+                                      "signing_secret": c["signing_secret"]}
+                     for c in self.callers if c.get("kind") == "bank" and c.get("signing_secret")}
+            if banks:
+                env[prefix + "BANKS"] = json.dumps(banks)
             # The sandbox plays the SMS gateway: members' replies go to the gateway's
             # /v1/sms/inbound with the demo sms_gateway caller's own token.
-            env["QAMQOR_SANDBOX_GATEWAY_URL"] = layout.url("gateway")
             sms = next((c for c in self.callers if c.get("kind") == "sms_gateway"), None)
             if sms is not None:
-                env["QAMQOR_SANDBOX_SMS_CLIENT_ID"] = sms["id"]
-                env["QAMQOR_SANDBOX_SMS_CLIENT_SECRET"] = sms["secret"]
+                env[prefix + "SMS_CLIENT_ID"] = sms["id"]
+                env[prefix + "SMS_CLIENT_SECRET"] = sms["secret"]
             return env
         env |= {
             prefix + "DATABASE_URL": self.postgres.url(layout.database(name)),
@@ -86,6 +93,9 @@ class Platform:
         }
         if name == "verification":
             env[prefix + "INCOME_REGISTRY_URL"] = layout.url("sandbox")
+            for system in ("ACCOUNTS_REGISTRY", "REAL_ESTATE_REGISTRY", "VEHICLE_REGISTRY", "BANKS"):
+                env[prefix + system + "_URL"] = layout.url("sandbox")
+            env[prefix + "BANK_CALLBACK_URL"] = layout.url("gateway") + "/v1/banks/{bank_code}/cashflow"
         if name == "intake":
             env[prefix + "SMS_GATEWAY_URL"] = layout.url("sandbox")
         if name == "gateway":
@@ -189,6 +199,17 @@ def seed_callers(platform: Platform) -> list[dict]:
     return callers
 
 
+def configure_sandbox_banks(platform: Platform) -> None:
+    """Issue 10: tell the running sandbox each demo bank caller's credentials (control API), so
+    its banks' callbacks carry a valid token and signature."""
+    with httpx.Client(base_url=platform.layout.url("sandbox"), timeout=5.0) as sandbox:
+        for caller in platform.callers:
+            if caller.get("kind") == "bank" and caller.get("signing_secret"):
+                sandbox.put(f"/sandbox/banks/{caller['bank_code']}/credentials", json={
+                    "client_id": caller["id"], "client_secret": caller["secret"],
+                    "signing_secret": caller["signing_secret"]}).raise_for_status()
+
+
 def start_platform(layout: Layout, *, postgres: Postgres | None = None,
                    on_step=lambda message: None) -> Platform:  # noqa: ANN001
     """Everything `make run` starts, in order; returns once every process reports ready.
@@ -221,6 +242,9 @@ def start_platform(layout: Layout, *, postgres: Postgres | None = None,
         for name in ("sandbox",) + SERVICES + ("gateway",):
             platform.start_process(name)
         wait_ready(platform, ["sandbox", *SERVICES, "gateway"])
+        # Seeded before the sandbox started (it has the credentials in its environment); told
+        # again through its control API, as a sandbox started before the seeding would need.
+        configure_sandbox_banks(platform)
     except BaseException:
         platform.stop()
         raise

@@ -9,6 +9,14 @@ class VerificationSettings(ServiceSettings):
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/qamqor_verification"
     income_registry_url: str = "http://127.0.0.1:8100"
+    # Issue 10: the accounts registry, the two asset registries and the banks' Open API (all
+    # played by the sandbox locally). `banks_url` + `/banks/{bank_code}/openapi/v1/...`; the
+    # banks answer at `bank_callback_url` (the gateway's route) with the bank code filled in.
+    accounts_registry_url: str = "http://127.0.0.1:8100"
+    real_estate_registry_url: str = "http://127.0.0.1:8100"
+    vehicle_registry_url: str = "http://127.0.0.1:8100"
+    banks_url: str = "http://127.0.0.1:8100"
+    bank_callback_url: str = "http://127.0.0.1:8000/v1/banks/{bank_code}/cashflow"
     registry_timeout_seconds: float = 5.0
     # An external system that is down is waited out (docs/operations.md): an application is tried
     # again after the first delay, then after twice as long each time (jittered, at most the
