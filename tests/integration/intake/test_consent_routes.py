@@ -192,3 +192,45 @@ async def test_bad_input_and_wrong_callers_are_refused(running_service, internal
         without_citizen = await client.post(f"/v1/consents/{consent_id}/reply", json={"answer": "yes"},
                                             headers=internal_token("portal"))
         assert without_citizen.status_code == 403
+
+
+async def test_an_sms_gateway_outage_does_not_start_the_members_day(running_service, internal_token, sandbox_url):
+    """The dispatcher driven by hand with an injected clock (its own loop waits an hour between
+    rounds here): while the gateway is down nobody is asked; once it takes the SMS, the member's
+    deadline runs from the time the clock gave."""
+    mother, father, *_ = _family()
+    async with httpx.AsyncClient(base_url=sandbox_url) as sandbox, running_service(
+            "intake", QAMQOR_INTAKE_SMS_GATEWAY_URL=sandbox_url, QAMQOR_INTAKE_SMS_POLL_INTERVAL_SECONDS="3600",
+            QAMQOR_INTAKE_SMS_RETRY_MAX_SECONDS="3600") as client:
+        settings = client.app.state.settings
+        gateway = sms.HttpSmsGateway(settings)
+        try:
+            (await sandbox.put("/sandbox/outages/sms-gateway", json={"down": True})).raise_for_status()
+            application = await _submit(client, internal_token, [mother, father])
+            father_consent = next(m for m in application["members"] if m["iin"] == father["iin"])["consent"]["id"]
+            taken_at = datetime.fromisoformat("2026-03-20T10:05:00+05:00")  # Friday, the eve of Nauryz
+            try:
+                await sms.dispatch_pending(sessionmaker=client.app.state.sessionmaker, gateway=gateway,
+                                           pepper=settings.code_pepper(), clock=lambda: taken_at)
+                raise AssertionError("the gateway was down")
+            except sms.SmsUnavailable:
+                pass
+            shown = await _consents(client, internal_token, application, mother["iin"])
+            assert {m["consent"]["requested_at"] for m in shown["members"]} == {None}
+        finally:
+            (await sandbox.put("/sandbox/outages/sms-gateway", json={"down": False})).raise_for_status()
+        try:
+            taken = await sms.dispatch_pending(sessionmaker=client.app.state.sessionmaker, gateway=gateway,
+                                               pepper=settings.code_pepper(), clock=lambda: taken_at)
+        finally:
+            await gateway.aclose()
+        assert taken >= 2
+        shown = await _consents(client, internal_token, application, mother["iin"])
+        father_shown = next(m for m in shown["members"] if m["iin"] == father["iin"])["consent"]
+        assert datetime.fromisoformat(father_shown["requested_at"]) == taken_at
+        # Nauryz 21-23 March, observed 24-25: the end of Thursday 26 March in Almaty.
+        assert datetime.fromisoformat(father_shown["expires_at"]) == datetime.fromisoformat("2026-03-27T00:00:00+05:00")
+        _, code = await _sms_code(sandbox_url, father_consent)
+        assert len(code) == 6
+        message = [m for m in (await sandbox.get("/sandbox/sms/messages")).json() if m["reference"] == father_consent]
+        assert "26.03.2026 23:59" in message[-1]["text"]
