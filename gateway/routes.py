@@ -27,6 +27,8 @@ SCOPES: dict[str, str] = {
     "stats:read": "Read statistics and gateway metrics",
     "callers:admin": "Manage callers and read the audit log",
     "operations:admin": "Inspect and replay dead letters",
+    "consents:write": "Relay a member's answer to, or withdrawal of, a consent request",
+    "sms:inbound": "Post SMS received on 1414 (the SMS gateway)",
 }
 
 # What each kind of caller's job needs (issue 8); the services narrow further what a scope shows
@@ -35,12 +37,11 @@ SCOPES: dict[str, str] = {
 DEFAULT_SCOPES: dict[str, frozenset[str]] = {
     "portal": frozenset({
         "applications:write", "applications:read", "contracts:read", "contracts:sign", "eligibility:estimate",
-        "payments:read",
+        "payments:read", "consents:write",
     }),
     "fdc": frozenset({"eligibility:estimate", "applications:read"}),
     "bank": frozenset({"bank:callbacks"}),
-    # No route for SMS replies exists yet; the issue that builds it adds its scope and route.
-    "sms_gateway": frozenset(),
+    "sms_gateway": frozenset({"sms:inbound"}),
     "ops": frozenset({"stats:read", "applications:read"}),
     "case_worker": frozenset({"applications:read", "contracts:read"}),
     "admin": frozenset({"parameters:read", "parameters:write", "callers:admin", "stats:read", "operations:admin"}),
@@ -87,6 +88,9 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/fdc/families/{iin}/status", "intake", "applications:read"),
     _route("GET", "/v1/reference/banks", "intake", "parameters:read"),
     _route("PUT", "/v1/reference/banks/{bic}", "intake", "parameters:write"),
+    _route("POST", "/v1/sms/inbound", "intake", "sms:inbound"),
+    _route("POST", "/v1/consents/{consent_id}/reply", "intake", "consents:write"),
+    _route("POST", "/v1/consents/{consent_id}/withdraw", "intake", "consents:write"),
     # verification
     _route("GET", "/v1/verifications/{application_id}", "verification", "applications:read"),
     # eligibility

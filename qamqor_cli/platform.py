@@ -77,6 +77,12 @@ class Platform:
                      for c in self.callers if c.get("kind") == "bank" and c.get("signing_secret")}
             if banks:
                 env[prefix + "BANKS"] = json.dumps(banks)
+            # The sandbox plays the SMS gateway: members' replies go to the gateway's
+            # /v1/sms/inbound with the demo sms_gateway caller's own token.
+            sms = next((c for c in self.callers if c.get("kind") == "sms_gateway"), None)
+            if sms is not None:
+                env[prefix + "SMS_CLIENT_ID"] = sms["id"]
+                env[prefix + "SMS_CLIENT_SECRET"] = sms["secret"]
             return env
         env |= {
             prefix + "DATABASE_URL": self.postgres.url(layout.database(name)),
@@ -90,6 +96,8 @@ class Platform:
             for system in ("ACCOUNTS_REGISTRY", "REAL_ESTATE_REGISTRY", "VEHICLE_REGISTRY", "BANKS"):
                 env[prefix + system + "_URL"] = layout.url("sandbox")
             env[prefix + "BANK_CALLBACK_URL"] = layout.url("gateway") + "/v1/banks/{bank_code}/cashflow"
+        if name == "intake":
+            env[prefix + "SMS_GATEWAY_URL"] = layout.url("sandbox")
         if name == "gateway":
             env[prefix + "INTERNAL_PRIVATE_KEY_FILE"] = str(layout.keys_dir / "internal_private.pem")
             env[prefix + "KEY_DIR"] = str(layout.keys_dir)
@@ -226,12 +234,16 @@ def start_platform(layout: Layout, *, postgres: Postgres | None = None,
         on_step("migrations")
         migrate_all(platform)
         asyncio.run(ensure_topics(broker.bootstrap, layout.kafka_partitions))
+        # The demo callers first (straight into the gateway's database): the sandbox starts with
+        # the SMS gateway caller's credentials.
+        on_step("demo callers")
+        seed_callers(platform)
         on_step("sandbox, services and gateway")
         for name in ("sandbox",) + SERVICES + ("gateway",):
             platform.start_process(name)
         wait_ready(platform, ["sandbox", *SERVICES, "gateway"])
-        on_step("demo callers")
-        seed_callers(platform)
+        # Seeded before the sandbox started (it has the credentials in its environment); told
+        # again through its control API, as a sandbox started before the seeding would need.
         configure_sandbox_banks(platform)
     except BaseException:
         platform.stop()

@@ -31,6 +31,7 @@ from sandbox.banks import create_router as banks_router
 from sandbox.idp import IdentityProvider, create_router as idp_router
 from sandbox.population import synthetic_incomes
 from sandbox.registries import create_router as registries_router
+from sandbox.sms import SmsGateway, create_router as sms_router
 from shared.calendar import business_date, month_label, parse_month
 from shared.errors import InvalidInput, install_error_handlers
 from shared.vocabulary import INCOME_TYPES
@@ -59,7 +60,8 @@ class Outage(BaseModel):
 
 
 # The systems an outage can be played for (path names).
-OutageSystem = Literal["income-registry", "accounts-registry", "real-estate-registry", "vehicle-registry"]
+OutageSystem = Literal["income-registry", "accounts-registry", "real-estate-registry", "vehicle-registry",
+                       "sms-gateway"]
 
 MAX_MONTHS = 36
 IinPath = Annotated[str, Path(pattern=r"^\d{12}$")]
@@ -113,6 +115,7 @@ def create_app() -> FastAPI:
     app.include_router(idp_router(IdentityProvider()))
     app.include_router(registries_router(outages))
     app.include_router(banks_router())
+    app.include_router(sms_router(SmsGateway.from_env()))
 
     @app.put("/sandbox/persons/{iin}", tags=["control"])
     async def set_person(iin: IinPath, state: PersonState) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.intake import service
@@ -14,12 +14,16 @@ from services.intake.schemas import (
     BankIn,
     BankOut,
     Bic,
+    ConsentAnswerOut,
+    ConsentReplyIn,
     Iin,
     KatoCode,
+    SmsInboundIn,
     TsaStatusOut,
     problems,
 )
 from shared.access import FamilyAccess, family_access
+from shared.calendar import utcnow
 from shared.idempotency import require_key
 from shared.service import CallerDep, RequireScope, SessionDep
 
@@ -41,7 +45,16 @@ async def _fdc_only(caller: CallerDep) -> None:
     service.fdc_only(caller)
 
 
+def _sms_gateway_only(caller: CallerDep) -> None:
+    service.sms_gateway_only(caller)
+
+
+def _consenting_citizen(caller: CallerDep) -> str:
+    return service.consenting_citizen(caller)
+
+
 AccessDep = Annotated[FamilyAccess, Depends(_family_access)]
+MemberDep = Annotated[str, Depends(_consenting_citizen)]
 CitizenDep = Annotated[str, Depends(_applying_citizen)]
 
 
@@ -130,3 +143,42 @@ async def list_banks(session: SessionDep, active: bool | None = None) -> list[Ba
 async def put_bank(bic: Annotated[Bic, Path()], body: BankIn, session: SessionDep, caller: CallerDep) -> JSONResponse:
     added, bank = await service.put_bank(session=session, caller=caller, bic=bic, body=body)
     return JSONResponse(bank.model_dump(mode="json"), status_code=201 if added else 200)
+
+
+@router.post("/sms/inbound", response_model=ConsentAnswerOut, tags=["consent"],
+             dependencies=[Depends(RequireScope("sms:inbound")), Depends(_sms_gateway_only)],
+             responses=problems("malformed-json", "missing-scope", "sms-gateway-only", "unsupported-media-type",
+                                "invalid-sms"),
+             summary="An SMS to 1414, posted by the SMS gateway",
+             description="A member's reply to the SMS from 1414: ИӘ/ДА/YES or ЖОҚ/НЕТ/NO with the code, any case. "
+                         "A reply that does not count (another number, a wrong code, after the deadline, already "
+                         "answered, not understood) is answered 200 with its `outcome` and changes nothing.")
+async def sms_inbound(body: SmsInboundIn, session: SessionDep, request: Request) -> ConsentAnswerOut:
+    return await service.sms_inbound(session=session, body=body, pepper=request.app.state.settings.code_pepper(),
+                                     now=utcnow())
+
+
+@router.post("/consents/{consent_id}/reply", response_model=ConsentAnswerOut, tags=["consent"],
+             dependencies=[Depends(RequireScope("consents:write"))],
+             responses=problems("malformed-json", "missing-scope", "citizen-token-required", "consent-portal-only",
+                                "not-the-member", "consent-not-found", "unsupported-media-type",
+                                "invalid-consent-reply", "invalid-consent-id"),
+             summary="The member answers a consent request in the portal",
+             description="The portal relays the answer of the citizen it acts for, who must be the member asked. "
+                         "An answer that does not count (late, already answered) is answered 200 with its "
+                         "`outcome` and changes nothing.")
+async def reply_to_consent(consent_id: UUID, body: ConsentReplyIn, session: SessionDep,
+                           citizen: MemberDep) -> ConsentAnswerOut:
+    return await service.reply_to_consent(session=session, citizen=citizen, consent_id=consent_id,
+                                          answer=body.answer, now=utcnow())
+
+
+@router.post("/consents/{consent_id}/withdraw", response_model=ConsentAnswerOut, tags=["consent"],
+             dependencies=[Depends(RequireScope("consents:write"))],
+             responses=problems("missing-scope", "citizen-token-required", "consent-portal-only", "not-the-member",
+                                "consent-not-found", "invalid-consent-id"),
+             summary="The member withdraws a consent given",
+             description="Only a consent granted, only by the member (the citizen the portal acts for), only "
+                         "until the application is decided; otherwise 200 with the `outcome` and nothing changes.")
+async def withdraw_consent(consent_id: UUID, session: SessionDep, citizen: MemberDep) -> ConsentAnswerOut:
+    return await service.withdraw_consent_of(session=session, citizen=citizen, consent_id=consent_id, now=utcnow())

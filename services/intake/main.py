@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import api, consumers, reconciliation
+from services.intake import api, consumers, reconciliation, sms
 from services.intake.settings import IntakeSettings
 from shared.service import ServiceSpec, create_service_app
 
@@ -21,6 +21,19 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         subscribe=consumers.SUBSCRIBE,
         tasks={"reconciliation sweep": lambda app: reconciliation.run_sweeps(
             sessionmaker=app.state.sessionmaker, policy=reconciliation.ReconciliationPolicy.of(settings),
-            interval=settings.reconciliation_interval_seconds)},
+            interval=settings.reconciliation_interval_seconds),
+               "consent SMS dispatcher": lambda app: _dispatch_consent_sms(app, settings),
+               "consent expiry sweep": lambda app: sms.run_expiry_sweep(
+                   sessionmaker=app.state.sessionmaker, interval=settings.consent_expiry_interval_seconds)},
         description="Applications for targeted social assistance and their status.",
     ))
+
+
+async def _dispatch_consent_sms(app: FastAPI, settings: IntakeSettings) -> None:
+    gateway = sms.HttpSmsGateway(settings)
+    try:
+        await sms.run_dispatcher(sessionmaker=app.state.sessionmaker, gateway=gateway, pepper=settings.code_pepper(),
+                                 interval=settings.sms_poll_interval_seconds,
+                                 retry_max=settings.sms_retry_max_seconds)
+    finally:
+        await gateway.aclose()

@@ -13,15 +13,15 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from services.intake import domain
+from services.intake import consent, domain
 from shared.problems import problems as shared_problems
 from shared.access import mask_name, mask_phone
 from shared.errors import PROBLEM_BASE
 from shared.events.contracts import Relation, Settlement, Sex
 from shared.iin import has_valid_check_digit, mask_iin
-from shared.inputs import InputModel
+from shared.inputs import CONTROL_MESSAGE, InputModel, has_control_character
 from shared.regions import is_registered_kato
 
 
@@ -129,6 +129,34 @@ class BankIn(InputModel):
 # ---- answers ------------------------------------------------------------------------------
 
 
+class ConsentOut(BaseModel):
+    """The member's consent to the expense check (docs/consent.md): an ISO/IEC TS 27560 record,
+    without the code; the number asked is always masked."""
+
+    id: UUID = Field(description="The request the portal answers (`POST /v1/consents/{id}/reply`) or withdraws")
+    status: Literal["requested", "granted", "refused", "expired", "withdrawn"]
+    method: Literal["sms_1414", "portal"]
+    phone: str | None = Field(description="The number the SMS from 1414 went to, masked (`+7701*****67`)")
+    purpose: str
+    data_categories: list[str]
+    assessment_quarter: str
+    banks: list[str]
+    requested_at: datetime | None = Field(description="When the member was asked (null: the SMS is not sent yet)")
+    expires_at: datetime | None = Field(description="An answer counts strictly before it")
+    answered_at: datetime | None
+    answered_via: Literal["sms", "portal"] | None
+    withdrawn_at: datetime | None
+
+    @classmethod
+    def of(cls, request: consent.ConsentRequest) -> ConsentOut:
+        return cls(id=request.id, status=request.status, method=request.method,  # type: ignore[arg-type]
+                   phone=mask_phone(request.phone), purpose=request.purpose,
+                   data_categories=list(request.data_categories), assessment_quarter=request.assessment_quarter,
+                   banks=list(request.banks), requested_at=request.requested_at, expires_at=request.expires_at,
+                   answered_at=request.answered_at, answered_via=request.answered_via,  # type: ignore[arg-type]
+                   withdrawn_at=request.withdrawn_at)
+
+
 class MemberOut(BaseModel):
     iin: str = Field(description="12 digits; masked (`9005******31`) in a masked view")
     full_name: str = Field(description="Initials only (`A. S. N.`) in a masked view")
@@ -141,9 +169,13 @@ class MemberOut(BaseModel):
     full_time_student: bool
     disability_group: int | None
     carer: bool
+    consent: ConsentOut | None = Field(default=None, description="The member's consent to the expense check; null "
+                                                                 "for a member not asked (under the adult age, or "
+                                                                 "not required on the application date)")
 
     @classmethod
-    def of(cls, member: domain.Member, *, masked: bool, phone_in_clear: bool) -> MemberOut:
+    def of(cls, member: domain.Member, *, masked: bool, phone_in_clear: bool,
+           consent_request: consent.ConsentRequest | None = None) -> MemberOut:
         return cls(
             iin=mask_iin(member.iin) if masked else member.iin,
             full_name=mask_name(member.full_name) if masked else member.full_name,
@@ -152,6 +184,7 @@ class MemberOut(BaseModel):
             phone=member.phone if phone_in_clear else mask_phone(member.phone),
             employed=member.employed, full_time_student=member.full_time_student,
             disability_group=member.disability_group, carer=member.carer,
+            consent=ConsentOut.of(consent_request) if consent_request is not None else None,
         )
 
 
@@ -195,9 +228,14 @@ class ApplicationOut(BaseModel):
     timeline: list[StatusChangeOut]
     decision: dict[str, Any] | None
     contract_id: UUID | None
+    family_consent: Literal["pending", "granted", "not_given", "not_required"] | None = Field(
+        default=None, description="Every adult's consent together: `not_given` once one refused, let it expire or "
+                                  "withdrew; `granted` when all granted (null in lists)")
 
     @classmethod
-    def of(cls, application: domain.Application, *, masked: bool, phones_in_clear: bool) -> ApplicationOut:
+    def of(cls, application: domain.Application, *, masked: bool, phones_in_clear: bool,
+           consents: list[consent.ConsentRequest] | None = None) -> ApplicationOut:
+        by_iin = {c.iin: c for c in consents or ()}
         return cls(
             id=application.id, status=application.status,  # type: ignore[arg-type]
             channel=application.channel, region_kato=application.region_kato,
@@ -205,10 +243,13 @@ class ApplicationOut(BaseModel):
             application_date=application.application_date, extension=application.extension,
             expense_check_consent=application.expense_check_consent, submitted_at=application.submitted_at,
             masked=masked,
-            members=[MemberOut.of(m, masked=masked, phone_in_clear=phones_in_clear) for m in application.members],
+            members=[MemberOut.of(m, masked=masked, phone_in_clear=phones_in_clear, consent_request=by_iin.get(m.iin))
+                     for m in application.members],
             timeline=[StatusChangeOut(status=c.status, at=c.at, detail=c.detail)  # type: ignore[arg-type]
                       for c in application.timeline],
             decision=application.decision, contract_id=application.contract_id,
+            family_consent=None if consents is None else (
+                consent.family_consent(consents) if consents else "not_required"),  # type: ignore[arg-type]
         )
 
 
@@ -304,6 +345,20 @@ PROBLEM_EXAMPLES: dict[str, tuple[int, dict[str, Any]]] = {
     "fdc-only": _example(403, "fdc-only", "Only a Family Development Centre looks up a status",
                          "The TSA status lookup is for Family Development Centres."),
     "not-found": _example(404, "not-found", "Not found", "No application 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b."),
+    "consent-not-found": _example(404, "not-found", "Not found",
+                                  "No consent request 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b."),
+    "sms-gateway-only": _example(403, "sms-gateway-only", "Only the SMS gateway posts inbound SMS",
+                                 "Inbound SMS are posted by the SMS gateway only."),
+    "consent-portal-only": _example(403, "portal-only", "Only the portal answers for a member",
+                                    "Consents are answered in the portal, acting for the member."),
+    "not-the-member": _example(403, "not-the-member", "Not the member asked",
+                               "Only the member asked may answer or withdraw this consent."),
+    "invalid-sms": _example(422, "validation-error", "Invalid input", "The request has 1 invalid field(s).",
+                            ("received_at", "Value error, must have a time zone")),
+    "invalid-consent-reply": _example(422, "validation-error", "Invalid input", "The request has 1 invalid field(s).",
+                                      ("answer", "Input should be 'yes' or 'no'")),
+    "invalid-consent-id": _example(422, "validation-error", "Invalid input", "The request has 1 invalid field(s).",
+                                   ("path.consent_id", "Input should be a valid UUID")),
     "active-application-exists": _example(
         409, "active-application-exists", "Active application exists",
         "A member already has an active application; it must be decided or withdrawn first.",
@@ -352,3 +407,69 @@ def problems(*names: str) -> dict[int | str, dict[str, Any]]:
         when[status] = _DESCRIPTIONS[status]
         examples.setdefault(status, {})[name] = example["value"]
     return shared_problems(when, examples)
+
+
+# ---- consent replies ------------------------------------------------------------------------
+
+class SmsInboundIn(BaseModel):
+    """An SMS to 1414, as the SMS gateway posts it. Unknown fields are refused; no field may hold a
+    control character, except line breaks and tabs in the text (phones send them)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "message_id": "sms-0001", "from": "+77011234567", "text": "ДА 123456", "received_at": "2026-04-01T05:00:00Z"}]})
+    message_id: str = Field(min_length=1, max_length=100)
+    from_: str = Field(alias="from", min_length=1, max_length=20, description="The sender's number")
+    text: str = Field(min_length=1, max_length=1000)
+    received_at: datetime = Field(description="When the SMS gateway received the SMS (with a time zone)")
+
+    @field_validator("message_id", "from_")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        if has_control_character(value):
+            raise ValueError(CONTROL_MESSAGE)
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _no_control_characters_but_line_breaks(cls, value: str) -> str:
+        if has_control_character(value.replace("\n", " ").replace("\r", " ").replace("\t", " ")):
+            raise ValueError(CONTROL_MESSAGE)
+        return value
+
+    @field_validator("received_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must have a time zone")
+        return value
+
+
+class ConsentReplyIn(InputModel):
+    """The citizen's answer given in the portal."""
+
+    answer: Literal["yes", "no"]
+
+
+class ConsentAnswerOut(BaseModel):
+    """What came of a reply or a withdrawal. `changed`: false when it did not count (wrong number
+    or code, late, already answered, not understood, not the member) — then nothing changed."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"outcome": "granted", "changed": True, "detail": "Consent granted.",
+         "consent_id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "status": "granted"},
+        {"outcome": "wrong_code", "changed": False,
+         "detail": "The code does not match the one sent to this number; nothing was changed.",
+         "consent_id": None, "status": None}]})
+
+    outcome: Literal["granted", "refused", "withdrawn", "not_understood", "wrong_number", "wrong_code", "late",
+                     "already_answered", "not_the_member", "not_granted", "decided"]
+    changed: bool
+    detail: str
+    consent_id: UUID | None = None
+    status: str | None = Field(default=None, description="The request's status now (null: no request concerned)")
+
+    @classmethod
+    def of(cls, answer: consent.Answer, *, show_request: bool = True) -> ConsentAnswerOut:
+        request = answer.request if show_request else None
+        return cls(outcome=answer.outcome, changed=answer.changed, detail=answer.detail,  # type: ignore[arg-type]
+                   consent_id=request.id if request else None, status=request.status if request else None)

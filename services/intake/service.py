@@ -19,7 +19,9 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import consent, domain, repository
-from services.intake.schemas import ApplicationIn, ApplicationOut, BankIn, BankOut, TsaStatusOut
+from services.intake.schemas import (
+    ApplicationIn, ApplicationOut, BankIn, BankOut, ConsentAnswerOut, SmsInboundIn, TsaStatusOut,
+)
 from shared.access import CITIZEN, REGIONS, FamilyAccess, family_access, mask_phone, note_data_subjects
 from shared.business_days import DecreedDay
 from shared.calendar import utcnow
@@ -61,7 +63,9 @@ async def submit(*, session: AsyncSession, caller: Caller, citizen: str, idempot
 
     async def create() -> tuple[int, dict[str, Any]]:
         application = await _create(session=session, caller=caller, form=form)
-        return 201, _present(application, FamilyAccess(CITIZEN, citizen_iin=citizen)).model_dump(mode="json")
+        consents = await repository.consents_of(session, application.id)
+        return 201, _present(application, FamilyAccess(CITIZEN, citizen_iin=citizen),
+                             consents).model_dump(mode="json")
 
     # One portal acts for many citizens: each citizen's keys are their own.
     status, response, _ = await run_once(
@@ -90,6 +94,10 @@ async def _create(*, session: AsyncSession, caller: Caller, form: domain.Applica
             raise domain.ActiveApplicationExists(  # that one was withdrawn again meanwhile
                 "A member already has an active application; it must be decided or withdrawn first.",
                 [("members", "a member's application was submitted at the same moment")]) from None
+        await emit(session, event, source=SOURCE, key=str(application.id), correlation_id=str(application.id))
+        # The consent requests to every adult, in the submission's transaction, announced after
+        # the submission (the dispatcher sends the SMS once it is committed).
+        await request_consents(session=session, application=application)
     except domain.InvalidApplication as refusal:
         raise InvalidInput(str(refusal), errors=_field_errors(refusal)) from None
     except domain.ActiveApplicationExists as refusal:
@@ -101,7 +109,6 @@ async def _create(*, session: AsyncSession, caller: Caller, form: domain.Applica
             f"Intake cannot check the application now: {missing}. An administrator of eligibility records it; "
             "try again later.", status=503, slug="parameter-missing", title="A policy parameter has no value",
             headers={"Retry-After": "3600"}) from None
-    await emit(session, event, source=SOURCE, key=str(application.id), correlation_id=str(application.id))
     return application
 
 
@@ -109,18 +116,21 @@ def _field_errors(refusal: domain.ApplicationRefused) -> list[dict[str, str]]:
     return [field_error(path, message) for path, message in refusal.problems]
 
 
-def _present(application: domain.Application, access: FamilyAccess) -> ApplicationOut:
-    """The application as this caller may see it; unmasked data is noted as read."""
+def _present(application: domain.Application, access: FamilyAccess,
+             consents: list[consent.ConsentRequest] | None = None) -> ApplicationOut:
+    """The application as this caller may see it (with its members' consents when given); unmasked
+    data is noted as read."""
     if not access.masked:
         note_data_subjects(m.iin for m in application.members)
-    return ApplicationOut.of(application, masked=access.masked, phones_in_clear=access.view == CITIZEN)
+    return ApplicationOut.of(application, masked=access.masked, phones_in_clear=access.view == CITIZEN,
+                             consents=consents)
 
 
 async def get_application(*, session: AsyncSession, access: FamilyAccess, application_id: UUID) -> ApplicationOut:
     application = await repository.get(session, application_id)
     if application is None or not access.may_see([m.iin for m in application.members], application.region_kato):
         raise NotFound(f"No application {application_id}.")  # nor one this caller may see: the same answer
-    return _present(application, access)
+    return _present(application, access, await repository.consents_of(session, application_id))
 
 
 async def list_applications(*, session: AsyncSession, access: FamilyAccess, status: str | None,
@@ -340,6 +350,52 @@ async def expire_consents(*, session: AsyncSession, now: datetime, limit: int = 
             await _save_and_announce(session, changed)
             expired += 1
     return expired
+
+
+def sms_gateway_only(caller: Caller) -> None:
+    if caller.kind != "sms_gateway":
+        raise Forbidden("Inbound SMS are posted by the SMS gateway only.", slug="sms-gateway-only",
+                        title="Only the SMS gateway posts inbound SMS")
+
+
+def consenting_citizen(caller: Caller) -> str:
+    """The citizen a consent is answered or withdrawn for: only the portal, acting for a citizen."""
+    if caller.kind != "portal":
+        raise Forbidden("Consents are answered in the portal, acting for the member.", slug="portal-only",
+                        title="Only the portal answers for a member")
+    access = family_access(caller)
+    assert access.citizen_iin is not None
+    return access.citizen_iin
+
+
+async def sms_inbound(*, session: AsyncSession, body: SmsInboundIn, pepper: bytes, now: datetime) -> ConsentAnswerOut:
+    """An SMS to 1414 posted by the SMS gateway. A reception time in the future is taken as now."""
+    received_at = min(body.received_at, now)
+    answer = await answer_consent_by_sms(session=session, from_phone=body.from_, text=body.text,
+                                         received_at=received_at, pepper=pepper)
+    # The SMS gateway learns which request only when the reply counted.
+    return ConsentAnswerOut.of(answer, show_request=answer.changed)
+
+
+def _consent_answer(result: consent.Answer | None, consent_id: UUID) -> ConsentAnswerOut:
+    if result is None:
+        raise NotFound(f"No consent request {consent_id}.")
+    if result.outcome == consent.NOT_THE_MEMBER:
+        raise Forbidden(result.detail, slug="not-the-member", title="Not the member asked")
+    return ConsentAnswerOut.of(result)
+
+
+async def reply_to_consent(*, session: AsyncSession, citizen: str, consent_id: UUID, answer: str,
+                           now: datetime) -> ConsentAnswerOut:
+    result = await answer_consent_in_portal(session=session, consent_id=consent_id, citizen_iin=citizen,
+                                            answer=answer, at=now)
+    return _consent_answer(result, consent_id)
+
+
+async def withdraw_consent_of(*, session: AsyncSession, citizen: str, consent_id: UUID,
+                              now: datetime) -> ConsentAnswerOut:
+    result = await withdraw_consent(session=session, consent_id=consent_id, citizen_iin=citizen, at=now)
+    return _consent_answer(result, consent_id)
 
 
 async def record_decree(*, session: AsyncSession, caller: Caller, decree: DecreedDay) -> None:

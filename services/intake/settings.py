@@ -1,7 +1,10 @@
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+
+
+DEVELOPMENT_PEPPER = "development-only-consent-code-pepper"
 
 
 class IntakeSettings(ServiceSettings):
@@ -17,6 +20,30 @@ class IntakeSettings(ServiceSettings):
         "submitted": 600.0, "verified": 300.0, "approved": 600.0, "contract_signed": 600.0}
     reconciliation_interval_seconds: float = Field(default=60.0, gt=0)
     reconciliation_max_attempts: int = Field(default=5, ge=1)
+
+    # Consent to the expense check (docs/consent.md): the SMS gateway the SMS from 1414 is handed
+    # to (the sandbox plays it), how long one send may take, how often the dispatcher looks for
+    # requests whose SMS is not sent yet and the sweep for requests past their deadline (both
+    # read the database only, so a restart loses nothing), and the pepper the one-time codes are
+    # hashed with (HMAC-SHA256): the default is for development and tests and refused in production.
+    sms_gateway_url: str = "http://127.0.0.1:8100"
+    sms_sender: str = Field(default="1414", min_length=1, max_length=11)
+    sms_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    sms_poll_interval_seconds: float = Field(default=2.0, ge=1.0)
+    sms_retry_max_seconds: float = Field(default=60.0, ge=1.0)
+    consent_expiry_interval_seconds: float = Field(default=30.0, ge=1.0)
+    consent_code_pepper: SecretStr = SecretStr(DEVELOPMENT_PEPPER)
+
+    @model_validator(mode="after")
+    def _refuse_development_pepper(self) -> "IntakeSettings":
+        if self.environment == "production" and self.consent_code_pepper.get_secret_value() in ("", DEVELOPMENT_PEPPER):
+            raise ValueError("consent_code_pepper must be set in production (QAMQOR_INTAKE_CONSENT_CODE_PEPPER)")
+        if len(self.consent_code_pepper.get_secret_value()) < 16:
+            raise ValueError("consent_code_pepper must be at least 16 characters")
+        return self
+
+    def code_pepper(self) -> bytes:
+        return self.consent_code_pepper.get_secret_value().encode()
 
     @field_validator("reconciliation_sla_seconds")
     @classmethod

@@ -8,7 +8,8 @@ What each job needs (issue 8): ops — statistics and application lists (the ser
 FDC — the estimate and application reads (intake lets it use only the status lookup by IIN);
 case workers — applications and contracts (of their regions: the services filter); the portal —
 a family's whole case (acting for a citizen: the services show only the citizen's families); the
-administrator — parameters, callers, statistics, and the dead letters (inspect and replay, issue 9).
+administrator — parameters, callers, statistics, and the dead letters (inspect and replay, issue 9);
+the SMS gateway — SMS received on 1414 only; consent answers and withdrawals — the portal (issue 10).
 Where a service narrows further, its own tests say so; this table is the gateway's door."""
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ GET  /v1/applications/{application_id}         yes     yes  -     -            y
 GET  /v1/fdc/families/{iin}/status             yes     yes  -     -            yes  yes          -
 GET  /v1/reference/banks                       -       -    -     -            -    -            yes
 PUT  /v1/reference/banks/{bic}                 -       -    -     -            -    -            yes
+POST /v1/sms/inbound                           -       -    -     yes          -    -            -
+POST /v1/consents/{consent_id}/reply           yes     -    -     -            -    -            -
+POST /v1/consents/{consent_id}/withdraw        yes     -    -     -            -    -            -
 GET  /v1/verifications/{application_id}        yes     yes  -     -            yes  yes          -
 POST /v1/eligibility/estimate                  yes     yes  -     -            -    -            -
 GET  /v1/eligibility/decisions/{decision_id}   yes     yes  -     -            yes  yes          -

@@ -112,7 +112,10 @@ async def test_a_request_and_the_events_it_causes_are_one_trace(
     submitted = only("intake", "SERVER", "POST /v1/applications")
     assert submitted.parent_span_id == edge.span_id  # the traceparent the gateway forwarded
     assert submitted.attributes["qamqor.event.key"] == application_id
-    assert [a["qamqor.event.type"] for name, a in submitted.events if name == "outbox"] == ["application.submitted"]
+    # The submission, then the consent request to the mother, the family's one adult (asked in the
+    # portal: she gave no phone), in the same transaction (issue 10).
+    assert [a["qamqor.event.type"] for name, a in submitted.events if name == "outbox"] == [
+        "application.submitted", "consent.requested"]
 
     verifying = only("verification", "CONSUMER", "process application.submitted")
     assert verifying.parent_span_id == submitted.span_id  # the traceparent in the Kafka headers

@@ -4,7 +4,6 @@ facts it carries (the decision, the contract) are kept."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
