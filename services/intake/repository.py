@@ -4,12 +4,13 @@ decreed business days their deadlines are counted in."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from datetime import date, datetime, timezone
 from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import and_, exists, func, or_, select, text, type_coerce, update
+from sqlalchemy import Update, and_, bindparam, exists, func, or_, select, text, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -170,14 +171,26 @@ async def save(session: AsyncSession, application: domain.Application, change: d
     changed = {name: getattr(application, name) for name in ("status", "decision", "contract_id")
                if before is None or getattr(before, name) != getattr(application, name)}
     if changed:
-        await session.execute(update(_applications).where(_applications.c.id == application.id)
-                              .values(**changed, updated_at=func.now()))
+        await session.execute(_update_application(tuple(changed)), {"the_application": application.id, **changed})
     if before is None or before.holds_members != application.holds_members:
-        await session.execute(update(_members).where(_members.c.application_id == application.id)
-                              .values(active=application.holds_members))
+        await session.execute(_UPDATE_MEMBERS, {"the_application": application.id, "active": application.holds_members})
     if change is not None:
-        await session.execute(insert(_changes).values(_status_change(application.id, change)))
+        await session.execute(_INSERT_CHANGE, _status_change(application.id, change))
     session.info.setdefault(_LOADED, {})[application.id] = application
+
+
+# Built once, with bound parameters: building a statement for every event cost about as much CPU
+# as running it.
+_INSERT_CHANGE = insert(_changes).values({c: bindparam(c) for c in ("application_id", "status", "at", "event_id",
+                                                                     "detail")})
+_UPDATE_MEMBERS = (update(_members).where(_members.c.application_id == bindparam("the_application"))
+                   .values(active=bindparam("active")))
+
+
+@functools.lru_cache(maxsize=16)
+def _update_application(columns: tuple[str, ...]) -> Update:
+    return (update(_applications).where(_applications.c.id == bindparam("the_application"))
+            .values({c: bindparam(c) for c in columns} | {"updated_at": func.now()}))
 
 
 # ---- reference data ---------------------------------------------------------------------------
