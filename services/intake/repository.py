@@ -145,6 +145,9 @@ async def latest_with_member(session: AsyncSession, iin: str) -> domain.Applicat
     return _application(row) if row else None
 
 
+_INSERT_APPLICATION, _INSERT_MEMBERS, _INSERT_CHANGES = insert(_applications), insert(_members), insert(_changes)
+
+
 async def add(session: AsyncSession, application: domain.Application) -> None:
     """A new application; MemberOnActiveApplication when a member is on an active one already
     (the unique index on active members decides, so two submissions at once cannot both pass)."""
@@ -155,9 +158,9 @@ async def add(session: AsyncSession, application: domain.Application) -> None:
         # A savepoint: when the unique index on active members refuses the row, the request's
         # transaction stays usable to say which member.
         async with session.begin_nested():
-            await session.execute(insert(_applications).values(values))
-            await session.execute(insert(_members), members)
-            await session.execute(insert(_changes), [_status_change(application.id, c) for c in application.timeline])
+            await session.execute(_INSERT_APPLICATION, values)
+            await session.execute(_INSERT_MEMBERS, members)
+            await session.execute(_INSERT_CHANGES, [_status_change(application.id, c) for c in application.timeline])
     except IntegrityError as error:
         if ACTIVE_MEMBER_INDEX in str(error.orig):
             raise MemberOnActiveApplication from None  # the error names the IIN: not passed on
