@@ -12,6 +12,7 @@ from uuid import UUID
 
 from sqlalchemy import Update, and_, bindparam, exists, func, or_, select, text, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -299,7 +300,7 @@ _CONSENT_COLUMNS = ("id", "application_id", "iin", "phone", "purpose", "assessme
                     "answered_via", "withdrawn_at", "code_salt", "code_hash")
 
 
-def _consent(row: ConsentRow) -> consent.ConsentRequest:
+def _consent(row: ConsentRow | Row) -> consent.ConsentRequest:
     return consent.ConsentRequest(**{c: getattr(row, c) for c in _CONSENT_COLUMNS},
                                   data_categories=tuple(row.data_categories), banks=tuple(row.banks))
 
@@ -309,9 +310,15 @@ def _consent_values(request: consent.ConsentRequest) -> dict[str, object]:
         "data_categories": list(request.data_categories), "banks": list(request.banks)}
 
 
+_consents = ConsentRow.__table__
+_INSERT_CONSENTS = insert(_consents)
+_SELECT_CONSENTS = select(_consents)
+
+
 async def add_consents(session: AsyncSession, requests: Collection[consent.ConsentRequest]) -> None:
-    session.add_all(ConsentRow(**_consent_values(r)) for r in requests)
-    await session.flush()
+    # Made with every submission: one INSERT of rows, not an ORM flush.
+    if requests:
+        await session.execute(_INSERT_CONSENTS, [_consent_values(r) for r in requests])
 
 
 async def save_consent(session: AsyncSession, request: consent.ConsentRequest) -> None:
@@ -334,10 +341,11 @@ async def get_consent(session: AsyncSession, consent_id: UUID, *,
 async def consents_of(session: AsyncSession, application_id: UUID, *,
                       for_update: bool = False) -> list[consent.ConsentRequest]:
     """An application's consent requests, in the order they were made."""
-    query = select(ConsentRow).where(ConsentRow.application_id == application_id).order_by(ConsentRow.id)
+    # Read with every application shown: Core rows, not ORM objects.
+    query = _SELECT_CONSENTS.where(_consents.c.application_id == application_id).order_by(_consents.c.id)
     if for_update:
         query = query.with_for_update()
-    return [_consent(row) for row in (await session.execute(query)).scalars()]
+    return [_consent(row) for row in await session.execute(query)]
 
 
 async def consents_by_phone(session: AsyncSession, phone: str, *,
