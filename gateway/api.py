@@ -31,11 +31,12 @@ from shared.inputs import has_control_character
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _gateway(request: Request) -> Gateway:
+# Coroutines, so that FastAPI does not run these dependencies in its thread pool.
+async def _gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
-def _admin(request: Request) -> Caller:
+async def _admin(request: Request) -> Caller:
     caller = getattr(request.state, "caller", None)
     if caller is None:  # unreachable through the front door; a guard if it is ever bypassed
         raise Unauthorized("A bearer token is required.")

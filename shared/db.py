@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.engine import make_url
+
+
+def json_dumps(value: Any) -> str:
+    """JSON/JSONB columns written with orjson (about ten times faster than the standard library's
+    encoder; every outbox row, decision and evidence is such a column). Keys that are not strings
+    are written as strings, as json.dumps does."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # hide_parameters: a statement's values (names, IINs, birth dates) never reach an exception
     # message, and so never a log line.
     return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
-                               hide_parameters=True)
+                               hide_parameters=True, json_serializer=json_dumps, json_deserializer=orjson.loads)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

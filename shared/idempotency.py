@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, DateTime, Integer, String, Table, func, select, update
+from sqlalchemy import Column, DateTime, Integer, String, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,21 +53,10 @@ async def run_once(
     """(status, body, replayed). The key row is inserted first in the request's transaction,
     so a concurrent retry waits for this one and then sees its answer."""
     digest = body_hash(request_body)
-    inserted = (
-        await session.execute(
-            insert(idempotency_keys)
-            .values(caller_id=caller_id, key=key, request_hash=digest)
-            .on_conflict_do_nothing()
-            .returning(idempotency_keys.c.key)
-        )
-    ).first()
+    key_row = {"the_caller": caller_id, "the_key": key}
+    inserted = (await session.execute(_CLAIM, {"caller_id": caller_id, "key": key, "request_hash": digest})).first()
     if inserted is None:
-        row = (
-            await session.execute(
-                select(idempotency_keys).where(
-                    idempotency_keys.c.caller_id == caller_id, idempotency_keys.c.key == key)
-            )
-        ).one()
+        row = (await session.execute(_STORED, key_row)).one()
         if row.request_hash != digest:
             raise QamqorError(
                 "This Idempotency-Key was already used with a different request body.",
@@ -76,9 +65,16 @@ async def run_once(
             )
         return row.status_code, row.response, True
     status, body = await action()
-    await session.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.caller_id == caller_id, idempotency_keys.c.key == key)
-        .values(status_code=status, response=body)
-    )
+    await session.execute(_ANSWER, key_row | {"status_code": status, "response": body})
     return status, body, False
+
+
+# Built once, with bound parameters (every external POST runs them).
+_CLAIM = (insert(idempotency_keys).values(caller_id=bindparam("caller_id"), key=bindparam("key"),
+                                          request_hash=bindparam("request_hash"))
+          .on_conflict_do_nothing().returning(idempotency_keys.c.key))
+_STORED = select(idempotency_keys).where(idempotency_keys.c.caller_id == bindparam("the_caller"),
+                                         idempotency_keys.c.key == bindparam("the_key"))
+_ANSWER = (update(idempotency_keys).where(idempotency_keys.c.caller_id == bindparam("the_caller"),
+                                          idempotency_keys.c.key == bindparam("the_key"))
+           .values(status_code=bindparam("status_code"), response=bindparam("response")))

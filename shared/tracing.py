@@ -28,7 +28,8 @@ What is traced:
   PRODUCER span of its own for an event written outside any trace; the relay sends a row's headers
   as Kafka headers.
 - `consume_span(...)`: a CONSUMER span for handling an event, child of the span that wrote it.
-- `traced_transport(...)`: a CLIENT span per call to an external system (httpx), only inside a trace.
+- `traced_transport(...)` (httpx) and `traced_aiohttp(...)` (aiohttp): a CLIENT span per call to an
+  external system, only inside a trace.
 
 No span carries a name, an IIN, a birth date or a phone: no raw path or query, no request or
 event body, no exception message (only its type); event keys are application ids (a key that is
@@ -371,3 +372,55 @@ def traced_transport(service: str, system: str,
     if service not in _tracers:
         return transport
     return _TracedTransport(transport or httpx.AsyncHTTPTransport(), service, system)
+
+
+# ---- outgoing HTTP (aiohttp) --------------------------------------------------------------
+
+def traced_aiohttp(service: str, system: str) -> list:
+    """For `aiohttp.ClientSession(trace_configs=...)`: the same CLIENT spans as `traced_transport`
+    (named after the external `system`, only inside a trace, the `traceparent` sent along) when
+    `service` is traced; an empty list when not."""
+    if service not in _tracers:
+        return []
+    import aiohttp
+
+    config = aiohttp.TraceConfig()
+
+    async def started(_session: Any, context: Any, params: Any) -> None:
+        context.span = None
+        tracer = _tracers.get(service)
+        if tracer is None or not trace.get_current_span().get_span_context().is_valid:
+            return
+        url = params.url
+        attributes = {"http.request.method": params.method, "server.address": url.host or "",
+                      "url.path": mask_iins_in(url.path), "qamqor.peer.system": system}
+        if url.port:
+            attributes["server.port"] = url.port
+        span = tracer.start_span(f"{params.method} {system}", kind=SpanKind.CLIENT, attributes=attributes,
+                                 record_exception=False, set_status_on_exception=False)
+        carrier: dict[str, str] = {}
+        _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+        for name, value in carrier.items():
+            params.headers[name] = value
+        context.span = span
+
+    async def ended(_session: Any, context: Any, params: Any) -> None:
+        span = getattr(context, "span", None)
+        if span is None:
+            return
+        status = params.response.status
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
+
+    async def failed(_session: Any, context: Any, params: Any) -> None:
+        span = getattr(context, "span", None)
+        if span is not None:
+            _failed(span, params.exception)
+            span.end()
+
+    config.on_request_start.append(started)
+    config.on_request_end.append(ended)
+    config.on_request_exception.append(failed)
+    return [config]

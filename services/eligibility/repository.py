@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.eligibility.models import DecisionRecord, ParameterRecord, PendingDecision
+from shared.ids import uuid7
 
 # PostgreSQL NOTIFY channel: a parameter value was recorded (every process reloads its cache).
 PARAMETERS_CHANNEL = "qamqor_parameters"
@@ -60,14 +61,22 @@ async def decision(session: AsyncSession, decision_id: UUID) -> DecisionRecord |
     return await session.get(DecisionRecord, decision_id)
 
 
-async def decision_for_application(session: AsyncSession, application_id: UUID) -> DecisionRecord | None:
-    return (await session.execute(
-        select(DecisionRecord).where(DecisionRecord.application_id == application_id))).scalar_one_or_none()
+async def has_decision(session: AsyncSession, application_id: UUID) -> bool:
+    """Whether the application is decided (asked for every evidence event: only the id is read,
+    not the stored input and result)."""
+    return await session.scalar(select(DecisionRecord.id).where(DecisionRecord.application_id == application_id)) \
+        is not None
+
+
+_DECISION_COLUMNS = ("id", "application_id", "evidence_id", "decided_at", "rules_version", "case_input", "result")
 
 
 async def add_decision(session: AsyncSession, record: DecisionRecord) -> DecisionRecord:
-    session.add(record)
-    await session.flush()
+    """Store a decision (one INSERT; the record is not attached to the session)."""
+    if record.id is None:
+        record.id = uuid7()
+    await session.execute(insert(DecisionRecord.__table__).values(
+        {column: getattr(record, column) for column in _DECISION_COLUMNS}))
     return record
 
 

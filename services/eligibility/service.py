@@ -148,7 +148,7 @@ def case_from_evidence(event: VerificationCompleted) -> Case:
 async def decide_on_evidence(*, session: AsyncSession, envelope: Envelope, cache: ParameterCache) -> None:
     event: VerificationCompleted = envelope.payload()  # type: ignore[assignment]
     application = event.application
-    if await repository.decision_for_application(session, application.application_id) is not None:
+    if await repository.has_decision(session, application.application_id):
         return
     case = case_from_evidence(event)
     problems = validate_case(case)

@@ -31,16 +31,17 @@ router = APIRouter(prefix="/v1")
 
 
 # Who the caller acts for is settled before the request's parameters and body are read: a
-# caller refused here learns nothing from validation errors.
-def _family_access(caller: CallerDep) -> FamilyAccess:
+# caller refused here learns nothing from validation errors. Coroutines, so that FastAPI does not
+# run them in its thread pool.
+async def _family_access(caller: CallerDep) -> FamilyAccess:
     return family_access(caller)
 
 
-def _applying_citizen(caller: CallerDep) -> str:
+async def _applying_citizen(caller: CallerDep) -> str:
     return service.applying_citizen(caller)
 
 
-def _fdc_only(caller: CallerDep) -> None:
+async def _fdc_only(caller: CallerDep) -> None:
     service.fdc_only(caller)
 
 

@@ -4,13 +4,15 @@ decreed business days their deadlines are counted in."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import and_, exists, func, or_, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Update, and_, bindparam, exists, func, or_, select, text, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,17 +54,63 @@ def _application(row: ApplicationRow) -> domain.Application:
     )
 
 
-def _status_change(application_id: UUID, change: domain.StatusChange) -> StatusChangeRow:
-    return StatusChangeRow(application_id=application_id, status=change.status, at=change.at,
-                           event_id=change.event_id, detail=change.detail)
+def _status_change(application_id: UUID, change: domain.StatusChange) -> dict:
+    return {"application_id": application_id, "status": change.status, "at": change.at, "event_id": change.event_id,
+            "detail": change.detail}
+
+
+# The hot path (submit, every flow event, every read of one application) is written with Core
+# statements on the tables rather than the ORM: its unit of work, identity map and relationship
+# loading cost more CPU than the statements themselves (bench/pipeline, docs/benchmarks.md).
+_applications = ApplicationRow.__table__
+_members = MemberRow.__table__
+_changes = StatusChangeRow.__table__
+# One round trip for an application with its members and its timeline: the two lists come as
+# JSON arrays of the columns, in their order (a member's birth date as YYYY-MM-DD, a change's
+# time as ISO 8601).
+_MEMBERS_JSON = (select(func.json_agg(aggregate_order_by(
+    func.json_build_array(*(_members.c[c] for c in _MEMBER_COLUMNS)), _members.c.position)))
+    .where(_members.c.application_id == _applications.c.id).scalar_subquery())
+_TIMELINE_JSON = (select(func.json_agg(aggregate_order_by(
+    func.json_build_array(_changes.c.status, _changes.c.at, _changes.c.event_id, _changes.c.detail),
+    _changes.c.at, _changes.c.id)))
+    .where(_changes.c.application_id == _applications.c.id).scalar_subquery())
+_SELECT_APPLICATION = select(*(_applications.c[c] for c in _APPLICATION_COLUMNS),
+                             type_coerce(_MEMBERS_JSON, JSONB).label("members"),
+                             type_coerce(_TIMELINE_JSON, JSONB).label("timeline"))
+# What `get(for_update=True)` loaded, per session: `save` writes only what changed since, as the
+# ORM did (an application's updated_at is when its state last changed; the sweep reads it).
+_LOADED = "intake.loaded_applications"
+
+
+def _member_of(values: list) -> domain.Member:
+    iin, full_name, birth_date, sex, relation, phone, employed, full_time_student, disability_group, carer = values
+    return domain.Member(iin, full_name, date.fromisoformat(birth_date), sex, relation, phone, employed,
+                         full_time_student, disability_group, carer)
+
+
+def _change_of(values: list) -> domain.StatusChange:
+    status, at, event_id, detail = values
+    return domain.StatusChange(status, datetime.fromisoformat(at).astimezone(timezone.utc),
+                               UUID(event_id) if event_id is not None else None, detail)
 
 
 async def get(session: AsyncSession, application_id: UUID, *, for_update: bool = False) -> domain.Application | None:
-    query = select(ApplicationRow).where(ApplicationRow.id == application_id)
+    query = _SELECT_APPLICATION.where(_applications.c.id == application_id)
     if for_update:
-        query = query.with_for_update()
-    row = (await session.execute(query)).scalar_one_or_none()
-    return _application(row) if row else None
+        query = query.with_for_update(of=_applications)
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    *columns, members, timeline = row
+    application = domain.Application(
+        **dict(zip(_APPLICATION_COLUMNS, columns)),
+        members=tuple(_member_of(m) for m in members or ()),
+        timeline=tuple(_change_of(c) for c in timeline or ()),
+    )
+    if for_update:
+        session.info.setdefault(_LOADED, {})[application_id] = application
+    return application
 
 
 async def active_iins(session: AsyncSession, iins: list[str]) -> set[str]:
@@ -98,19 +146,22 @@ async def latest_with_member(session: AsyncSession, iin: str) -> domain.Applicat
     return _application(row) if row else None
 
 
+_INSERT_APPLICATION, _INSERT_MEMBERS, _INSERT_CHANGES = insert(_applications), insert(_members), insert(_changes)
+
+
 async def add(session: AsyncSession, application: domain.Application) -> None:
-    row = ApplicationRow(
-        **{c: getattr(application, c) for c in _APPLICATION_COLUMNS},
-        members=[MemberRow(position=i, active=application.holds_members,
-                           **{c: getattr(m, c) for c in _MEMBER_COLUMNS}) for i, m in enumerate(application.members)],
-        timeline=[_status_change(application.id, change) for change in application.timeline],
-    )
+    """A new application; MemberOnActiveApplication when a member is on an active one already
+    (the unique index on active members decides, so two submissions at once cannot both pass)."""
+    members = [{"application_id": application.id, "position": i, "active": application.holds_members,
+                **{c: getattr(m, c) for c in _MEMBER_COLUMNS}} for i, m in enumerate(application.members)]
+    values = {c: getattr(application, c) for c in _APPLICATION_COLUMNS}
     try:
         # A savepoint: when the unique index on active members refuses the row, the request's
         # transaction stays usable to say which member.
         async with session.begin_nested():
-            session.add(row)
-            await session.flush()
+            await session.execute(_INSERT_APPLICATION, values)
+            await session.execute(_INSERT_MEMBERS, members)
+            await session.execute(_INSERT_CHANGES, [_status_change(application.id, c) for c in application.timeline])
     except IntegrityError as error:
         if ACTIVE_MEMBER_INDEX in str(error.orig):
             raise MemberOnActiveApplication from None  # the error names the IIN: not passed on
@@ -118,27 +169,43 @@ async def add(session: AsyncSession, application: domain.Application) -> None:
 
 
 async def save(session: AsyncSession, application: domain.Application, change: domain.StatusChange | None) -> None:
-    """Write the application's state back, recording `change` in its timeline."""
-    # The row is in the session already (it was loaded to be changed): no second query.
-    row = await session.get_one(ApplicationRow, application.id)
-    for name in ("status", "decision", "contract_id"):
-        setattr(row, name, getattr(application, name))
-    for member in row.members:
-        member.active = application.holds_members
+    """Write the application's state back, recording `change` in its timeline: only what changed
+    since `get(..., for_update=True)` loaded it in this session."""
+    before = session.info.get(_LOADED, {}).get(application.id)
+    changed = {name: getattr(application, name) for name in ("status", "decision", "contract_id")
+               if before is None or getattr(before, name) != getattr(application, name)}
+    if changed:
+        await session.execute(_update_application(tuple(changed)), {"the_application": application.id, **changed})
+    if before is None or before.holds_members != application.holds_members:
+        await session.execute(_UPDATE_MEMBERS, {"the_application": application.id, "active": application.holds_members})
     if change is not None:
-        row.timeline.append(_status_change(row.id, change))
-    await session.flush()
+        await session.execute(_INSERT_CHANGE, _status_change(application.id, change))
+    session.info.setdefault(_LOADED, {})[application.id] = application
+
+
+# Built once, with bound parameters: building a statement for every event cost about as much CPU
+# as running it.
+_INSERT_CHANGE = insert(_changes).values({c: bindparam(c) for c in ("application_id", "status", "at", "event_id",
+                                                                     "detail")})
+_UPDATE_MEMBERS = (update(_members).where(_members.c.application_id == bindparam("the_application"))
+                   .values(active=bindparam("active")))
+
+
+@functools.lru_cache(maxsize=16)
+def _update_application(columns: tuple[str, ...]) -> Update:
+    return (update(_applications).where(_applications.c.id == bindparam("the_application"))
+            .values({c: bindparam(c) for c in columns} | {"updated_at": func.now()}))
 
 
 # ---- reference data ---------------------------------------------------------------------------
 
-def _bank(row: BankRow) -> domain.ParticipatingBank:
-    return domain.ParticipatingBank(bic=row.bic, code=row.code, name=row.name, active=row.active)
+_banks = BankRow.__table__
+_SELECT_BANKS = select(_banks.c.bic, _banks.c.code, _banks.c.name, _banks.c.active).order_by(_banks.c.code, _banks.c.bic)
 
 
 async def banks(session: AsyncSession) -> dict[str, domain.ParticipatingBank]:
-    rows = await session.execute(select(BankRow).order_by(BankRow.code, BankRow.bic))
-    return {row.bic: _bank(row) for row in rows.scalars()}
+    # Read on every submission: Core rows, not ORM objects.
+    return {row.bic: domain.ParticipatingBank(*row) for row in await session.execute(_SELECT_BANKS)}
 
 
 async def put_bank(session: AsyncSession, bank: domain.ParticipatingBank, *, by: str,
@@ -160,11 +227,17 @@ async def put_bank(session: AsyncSession, bank: domain.ParticipatingBank, *, by:
     return added
 
 
+_parameters = ParameterRow.__table__
+_SELECT_PARAMETERS = select(_parameters.c.name, _parameters.c.region_kato, _parameters.c.valid_from,
+                            _parameters.c.valid_to, _parameters.c.value, _parameters.c.recorded_at)
+
+
 async def parameter_values(session: AsyncSession, name: str) -> list[domain.ParameterValue]:
-    rows = await session.execute(select(ParameterRow).where(ParameterRow.name == name))
+    # Read on every submission: Core rows, not ORM objects.
+    rows = await session.execute(_SELECT_PARAMETERS.where(_parameters.c.name == name))
     return [domain.ParameterValue(name=r.name, region_kato=r.region_kato, valid_from=r.valid_from,
                                   valid_to=r.valid_to, value=tuple(r.value) if isinstance(r.value, list) else r.value,
-                                  recorded_at=r.recorded_at) for r in rows.scalars()]
+                                  recorded_at=r.recorded_at) for r in rows]
 
 
 async def add_parameter_value(session: AsyncSession, parameter_id: UUID, value: domain.ParameterValue) -> None:
@@ -227,7 +300,7 @@ _CONSENT_COLUMNS = ("id", "application_id", "iin", "phone", "purpose", "assessme
                     "answered_via", "withdrawn_at", "code_salt", "code_hash")
 
 
-def _consent(row: ConsentRow) -> consent.ConsentRequest:
+def _consent(row: ConsentRow | Row) -> consent.ConsentRequest:
     return consent.ConsentRequest(**{c: getattr(row, c) for c in _CONSENT_COLUMNS},
                                   data_categories=tuple(row.data_categories), banks=tuple(row.banks))
 
@@ -237,9 +310,15 @@ def _consent_values(request: consent.ConsentRequest) -> dict[str, object]:
         "data_categories": list(request.data_categories), "banks": list(request.banks)}
 
 
+_consents = ConsentRow.__table__
+_INSERT_CONSENTS = insert(_consents)
+_SELECT_CONSENTS = select(_consents)
+
+
 async def add_consents(session: AsyncSession, requests: Collection[consent.ConsentRequest]) -> None:
-    session.add_all(ConsentRow(**_consent_values(r)) for r in requests)
-    await session.flush()
+    # Made with every submission: one INSERT of rows, not an ORM flush.
+    if requests:
+        await session.execute(_INSERT_CONSENTS, [_consent_values(r) for r in requests])
 
 
 async def save_consent(session: AsyncSession, request: consent.ConsentRequest) -> None:
@@ -262,10 +341,11 @@ async def get_consent(session: AsyncSession, consent_id: UUID, *,
 async def consents_of(session: AsyncSession, application_id: UUID, *,
                       for_update: bool = False) -> list[consent.ConsentRequest]:
     """An application's consent requests, in the order they were made."""
-    query = select(ConsentRow).where(ConsentRow.application_id == application_id).order_by(ConsentRow.id)
+    # Read with every application shown: Core rows, not ORM objects.
+    query = _SELECT_CONSENTS.where(_consents.c.application_id == application_id).order_by(_consents.c.id)
     if for_update:
         query = query.with_for_update()
-    return [_consent(row) for row in (await session.execute(query)).scalars()]
+    return [_consent(row) for row in await session.execute(query)]
 
 
 async def consents_by_phone(session: AsyncSession, phone: str, *,

@@ -62,8 +62,7 @@ async def submit(*, session: AsyncSession, caller: Caller, citizen: str, idempot
                         errors=_field_errors(refusal)) from None
 
     async def create() -> tuple[int, dict[str, Any]]:
-        application = await _create(session=session, caller=caller, form=form)
-        consents = await repository.consents_of(session, application.id)
+        application, consents = await _create(session=session, caller=caller, form=form)
         return 201, _present(application, FamilyAccess(CITIZEN, citizen_iin=citizen),
                              consents).model_dump(mode="json")
 
@@ -76,7 +75,9 @@ async def submit(*, session: AsyncSession, caller: Caller, citizen: str, idempot
     return status, response
 
 
-async def _create(*, session: AsyncSession, caller: Caller, form: domain.ApplicationForm) -> domain.Application:
+async def _create(*, session: AsyncSession, caller: Caller,
+                  form: domain.ApplicationForm) -> tuple[domain.Application, list[consent.ConsentRequest]]:
+    """The new application and the consent requests made with it (in the order they were made)."""
     iins = [m.iin for m in form.members]
     taken = await repository.active_iins(session, iins)
     banks = await repository.banks(session)
@@ -97,7 +98,7 @@ async def _create(*, session: AsyncSession, caller: Caller, form: domain.Applica
         await emit(session, event, source=SOURCE, key=str(application.id), correlation_id=str(application.id))
         # The consent requests to every adult, in the submission's transaction, announced after
         # the submission (the dispatcher sends the SMS once it is committed).
-        await request_consents(session=session, application=application)
+        consents = await request_consents(session=session, application=application)
     except domain.InvalidApplication as refusal:
         raise InvalidInput(str(refusal), errors=_field_errors(refusal)) from None
     except domain.ActiveApplicationExists as refusal:
@@ -109,7 +110,8 @@ async def _create(*, session: AsyncSession, caller: Caller, form: domain.Applica
             f"Intake cannot check the application now: {missing}. An administrator of eligibility records it; "
             "try again later.", status=503, slug="parameter-missing", title="A policy parameter has no value",
             headers={"Retry-After": "3600"}) from None
-    return application
+    # As `repository.consents_of` would read them back: in the order of their ids.
+    return application, sorted(consents, key=lambda request: request.id)
 
 
 def _field_errors(refusal: domain.ApplicationRefused) -> list[dict[str, str]]:

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+import aiohttp
 import httpx
+import orjson
 
 from services.verification.settings import VerificationSettings
 from shared.calendar import Quarter, month_label
 from shared.events.contracts import IncomeRecord
 from shared.observability import REQUEST_ID_HEADER, request_id_var
-from shared.tracing import traced_transport
+from shared.tracing import traced_aiohttp, traced_transport
 
 
 class RegistryError(Exception):
     """The registry did not give a member's incomes. Its text says how without naming the member
-    (an httpx error names the URL, whose query holds the IIN): it reaches logs and, once retries
+    (an HTTP client's error names the URL, whose query holds the IIN): it reaches logs and, once retries
     are exhausted, the dead-letter headers."""
 
 
@@ -44,52 +47,65 @@ class IncomeRegistry(abc.ABC):
 
 
 class HttpIncomeRegistry(IncomeRegistry):
-    """The state income registry's HTTP API (played locally by the sandbox)."""
+    """The state income registry's HTTP API (played locally by the sandbox), through a pooled
+    aiohttp session whose base URL is the registry's (httpx cost about four times the CPU per
+    call: bench/pipeline, docs/benchmarks.md)."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
 
     async def incomes(self, iin: str, quarter: Quarter) -> list[IncomeRecord]:
         months = quarter.months()
         try:
-            response = await self.client.get(
+            async with self.session.get(
                 "/registry/v1/incomes",
                 params={"iin": iin, "from": month_label(months[0]), "to": month_label(months[-1])},
                 headers={REQUEST_ID_HEADER: request_id_var.get() or ""},
-            )
-            response.raise_for_status()
+            ) as response:
+                status = response.status
+                body = await response.read()
+            if status >= 500 or status in _TRY_LATER:
+                raise RegistryUnavailable(f"the income registry answered {status}", system=self.system)
+            if status >= 300:
+                raise RegistryError(f"the income registry answered {status}")
             return [
                 IncomeRecord(iin=iin, type=row["type"], month=row["month"], amount=Decimal(str(row["amount"])))
-                for row in response.json()["incomes"]
+                for row in orjson.loads(body)["incomes"]
             ]
         # `from None`: the original (with the URL, or the rejected value) is not chained into tracebacks.
-        except httpx.HTTPStatusError as error:
-            status = error.response.status_code
-            if status >= 500 or status in _TRY_LATER:
-                raise RegistryUnavailable(f"the income registry answered {status}", system=self.system) from None
-            raise RegistryError(f"the income registry answered {status}") from None
-        except httpx.TransportError as error:
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:  # refused, dropped, too slow
             raise RegistryUnavailable(f"the income registry could not be reached ({type(error).__name__})",
                                       system=self.system) from None
-        except httpx.HTTPError as error:
+        except aiohttp.ClientError as error:
             raise RegistryError(f"the income registry could not be reached ({type(error).__name__})") from None
         except (KeyError, TypeError, ArithmeticError, ValueError) as error:  # a pydantic error is a ValueError
             raise RegistryError(f"the income registry's answer cannot be read ({type(error).__name__})") from None
 
 
+def registry_session(base_url: str, timeout_seconds: float, *, service: str = "verification") -> aiohttp.ClientSession:
+    """A pooled session for the registry at `base_url` (made inside the event loop), traced as
+    calls of `service` to the income registry."""
+    return aiohttp.ClientSession(
+        base_url=base_url, timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+        connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=3.0),
+        cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+        trace_configs=traced_aiohttp(service, IncomeRegistry.system))
+
+
 class PooledIncomeRegistry:
-    """The income registry adapter with its pooled HTTP client, for the app's lifetime."""
+    """The income registry adapter with its pooled HTTP session, for the app's lifetime."""
 
     def __init__(self, settings: VerificationSettings) -> None:
-        self.client = httpx.AsyncClient(base_url=settings.income_registry_url,
-                                        timeout=httpx.Timeout(settings.registry_timeout_seconds),
-                                        transport=traced_transport("verification", IncomeRegistry.system))
+        self.settings = settings
+        self.session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> HttpIncomeRegistry:
-        return HttpIncomeRegistry(self.client)
+        self.session = registry_session(self.settings.income_registry_url, self.settings.registry_timeout_seconds)
+        return HttpIncomeRegistry(self.session)
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.client.aclose()
+        if self.session is not None:
+            await self.session.close()
 
 
 # --- issue 10: the accounts registry, the asset registries and the banks' Open API ----------------

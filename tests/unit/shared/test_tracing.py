@@ -204,6 +204,50 @@ async def test_calls_to_an_external_system_are_client_spans_inside_a_trace_only(
     assert len([s for s in spans if s.kind == "CLIENT"]) == 1
 
 
+async def test_aiohttp_calls_to_an_external_system_are_client_spans_inside_a_trace_only(traced):
+    import aiohttp
+    from aiohttp import web
+
+    assert tracing.traced_aiohttp("unitoff", "registry") == []  # a service not traced: nothing added
+    sent: list[dict[str, str]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        sent.append(dict(request.headers))
+        return web.json_response({"incomes": []}, status=200 if len(sent) < 3 else 503)
+
+    server = web.AppRunner(web.Application(), access_log=None)
+    server.app.router.add_get("/{tail:.*}", answer)
+    await server.setup()
+    site = web.TCPSite(server, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}",
+                                         trace_configs=tracing.traced_aiohttp(SERVICE, "income_registry")) as http:
+            async with http.get("/registry/v1/incomes", params={"iin": IIN}) as r:  # no trace: no span, no header
+                await r.read()
+            with tracing.consume_span(SERVICE, "qamqor.intake", "application.submitted", None, event_id="e-aiohttp"):
+                async with http.get(f"/registry/v1/persons/{IIN}", params={"iin": IIN}) as r:
+                    await r.read()
+                async with http.get("/registry/v1/incomes", params={"iin": IIN}) as r:
+                    await r.read()
+    finally:
+        await server.cleanup()
+    assert "traceparent" not in {k.lower() for k in sent[0]}
+    spans = exported(traced)
+    [consumer] = [s for s in spans if s.attributes.get("messaging.message.id") == "e-aiohttp"]
+    calls = [s for s in spans if s.kind == "CLIENT" and s.parent_span_id == consumer.span_id]
+    # the call outside a trace made none (other tests' calls went to other ports)
+    assert len(calls) == 2 and len([s for s in spans if s.kind == "CLIENT" and s.attributes["server.port"] == port]) == 2
+    call = next(c for c in calls if c.attributes["http.response.status_code"] == 200)
+    assert call.name == "GET income_registry" and call.trace_id == consumer.trace_id
+    assert ids(sent[1]["traceparent"]) == (call.trace_id, call.span_id)
+    assert call.attributes["server.port"] == port
+    assert call.attributes["url.path"] == "/registry/v1/persons/" + IIN[:4] + "******" + IIN[-2:]
+    failed = next(c for c in calls if c is not call)
+    assert failed.attributes["http.response.status_code"] == 503 and failed.status_code == 2  # ERROR
+
+
 async def test_no_span_carries_personal_data(traced):
     async with client(app()) as http:
         answers = [
