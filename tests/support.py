@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
@@ -80,7 +81,13 @@ def decided_event(*, kind: str = "unconditional", eligible: bool = True, members
     from datetime import date as _date
 
     from shared.events import Envelope
-    from shared.events.contracts import BankAccount, CaseContext, EligibilityDecided, FamilyMember, MonthlyAmount
+    from shared.events.contracts import (
+        BankAccount,
+        CaseContext,
+        EligibilityDecided,
+        FamilyMember,
+        MonthlyAmount,
+    )
 
     members = members or [person(_date(1990, 2, 2), "female", "applicant")]
     application_id = application_id or _uuid.uuid4()
@@ -226,3 +233,29 @@ def assert_documents_what_it_answers(service: str) -> None:
             assert {"400", "415"} <= set(errors), f"{where}: a body's errors undocumented"
             request = resolved(operation["requestBody"]["content"]["application/json"]["schema"])
             assert request.get("examples"), f"{where}: no example of its request"
+
+
+@asynccontextmanager
+async def migrated_database(postgres, name: str, migrations_dir):  # noqa: ANN001, ANN201
+    """A service database `name`, migrated, with no service running (what is queued in its outbox
+    stays there): yields a sessionmaker on it, and drops it afterwards."""
+    import asyncio
+
+    from shared.db import (
+        drop_database,
+        ensure_database,
+        make_engine,
+        make_sessionmaker,
+        migrate,
+    )
+
+    url = postgres.url(name)
+    await drop_database(url)
+    await ensure_database(url)
+    await asyncio.to_thread(migrate, url, migrations_dir)
+    engine = make_engine(url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+        await drop_database(url)

@@ -38,29 +38,10 @@ from qamqor_cli.infra import ensure_postgres, free_port  # noqa: E402
 from qamqor_cli.platform import DEFAULT_PORTS, SERVICES, Layout, Platform, start_platform  # noqa: E402
 from shared.db import asyncpg_dsn, drop_database  # noqa: E402
 from shared.iin import make_iin  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # fields 14 and 15 of stat(5)
+from bench.proc import cpu_seconds, descendants  # noqa: E402
 
 
-def descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        try:
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as f:
-                    todo.extend(int(child) for child in f.read().split())
-        except FileNotFoundError:
-            pass
-    return found
+
 
 
 def tree_cpu(pids: list[int]) -> float:

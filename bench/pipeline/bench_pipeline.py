@@ -87,8 +87,8 @@ import orjson  # noqa: E402
 from bench.pipeline.families import KINDS, Family, FamilyMaker  # noqa: E402
 from qamqor_cli.platform import DEFAULT_PORTS, SERVICES  # noqa: E402
 from sandbox.idp import SIGN_IN_PATH  # noqa: E402
+from bench.proc import cpu_seconds, descendants  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
@@ -98,25 +98,6 @@ DECIDED = {"approved", "rejected", "contract_drafted", "contract_signed", "payme
 
 # ---- processes and their CPU ---------------------------------------------------------------------
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # fields 14 and 15 of stat(5)
-
-
-def descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        try:
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as f:
-                    todo.extend(int(child) for child in f.read().split())
-        except FileNotFoundError:
-            pass
-    return found
 
 
 def cmdline(pid: int) -> list[str]:

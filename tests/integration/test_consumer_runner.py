@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from services.payments.main import MIGRATIONS_DIR
 from shared.consumer import ConsumerRunner, PermanentError
-from shared.db import drop_database, ensure_database, make_engine, make_sessionmaker, migrate
 from shared.events import Envelope
 from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.kafka import ensure_topics
 from shared.outbox import inbox, outbox, record_event
 from shared.redrive import REPLAY_HEADER
+from tests.support import migrated_database
 
 ECHO_TOPIC = "qamqor.test-echo"
 
@@ -30,14 +30,8 @@ ECHO_TOPIC = "qamqor.test-echo"
 @pytest.fixture
 async def sessionmaker(postgres, db_prefix):  # noqa: ANN001, ANN201
     """A migrated service database with no relay: every effect stays in its outbox to count."""
-    url = postgres.url(f"{db_prefix}_runner")
-    await drop_database(url)
-    await ensure_database(url)
-    await asyncio.to_thread(migrate, url, MIGRATIONS_DIR)
-    engine = make_engine(url)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
-    await drop_database(url)
+    async with migrated_database(postgres, f"{db_prefix}_runner", MIGRATIONS_DIR) as sessionmaker:
+        yield sessionmaker
 
 
 @pytest.fixture

@@ -5,30 +5,28 @@ where it is, once."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
 from sqlalchemy import select, update
 
 from services.payments.main import MIGRATIONS_DIR
-from shared.db import drop_database, ensure_database, make_engine, make_sessionmaker, migrate
 from shared.events import Envelope
 from shared.outbox import inbox, outbox, record_event
-from shared.redrive import dead_letter, dead_letter_undecodable, republish_latest, requeue
+from shared.redrive import (
+    dead_letter,
+    dead_letter_undecodable,
+    republish_latest,
+    requeue,
+)
+from tests.support import migrated_database
 
 
 @pytest.fixture
 async def sessionmaker(postgres, db_prefix):  # noqa: ANN001, ANN201
     """A migrated service database with no relay running: what is queued stays queued."""
-    url = postgres.url(f"{db_prefix}_redrive")
-    await drop_database(url)
-    await ensure_database(url)
-    await asyncio.to_thread(migrate, url, MIGRATIONS_DIR)
-    engine = make_engine(url)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
-    await drop_database(url)
+    async with migrated_database(postgres, f"{db_prefix}_redrive", MIGRATIONS_DIR) as sessionmaker:
+        yield sessionmaker
 
 
 def _event(event_type: str, key: str) -> Envelope:
