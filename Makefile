@@ -32,6 +32,7 @@ bench: install
 	@$(UV) run python bench/eligibility/bench_engine.py
 	@$(UV) run python bench/gateway/bench_gateway.py
 	@$(UV) run python bench/idle/bench_idle.py
+	@$(UV) run python bench/pipeline/bench_pipeline.py --rate 20 --duration 20 --drain 120 --watch db
 
 clean:
 	rm -rf .pytest_cache .hypothesis

@@ -3,7 +3,9 @@ visible at `GET /v1/applications/{id}`.
 
     uv run python bench/pipeline/bench_pipeline.py --rate 50 --duration 60      # open loop, 50/s
     uv run python bench/pipeline/bench_pipeline.py --clients 32 --duration 300  # closed loop, max rate
-    uv run python bench/pipeline/bench_pipeline.py --rate 50 --duration 60 --py-spy /tmp/prof  # + profiles
+    uv run python bench/pipeline/bench_pipeline.py --rate 50 --duration 60 --watch db  # exact, no polls
+    uv run --with py-spy python bench/pipeline/bench_pipeline.py --rate 20 --duration 60 \
+        --py-spy /tmp/prof --py-spy-args=--gil && uv run python bench/pipeline/top_frames.py /tmp/prof
 
 The platform: by default the script starts its own, exactly as `make run` does
 (`qamqor_cli.platform.start_platform`: separate uvicorn processes, the machine's PostgreSQL, the
@@ -22,23 +24,36 @@ all BEFORE the measured run, so the load measures the platform and not token exc
 
 Load: `--rate R` submits on a fixed schedule (open loop: a slow platform does not slow the
 arrivals; latency counts from the scheduled moment), `--clients N` keeps N submissions in flight
-(closed loop: the most the platform takes). Then the pending applications are polled until the
-decision is visible (`decision` set: approved, rejected, or a later status), on a schedule that
-stays cheap: every `--poll-step` seconds up to `--poll-fine-until` after submission, then ever
-more rarely (at most one poll per application in flight at a time, one poller task for all).
-After `--duration` the script stops submitting and waits up to `--drain` seconds for the rest.
+(closed loop: the most the platform takes; families and tokens are prepared for `--expect-rate`
+per second, 150 by default — the run ends early, and says so, if they run out). After
+`--duration` the script stops submitting and waits up to `--drain` seconds for the rest.
 
-It prints: submissions/s; decisions visible/s (during the window, and to the last); latency
-percentiles submit → decision seen by the citizen (an upper bound: the first poll that saw it —
-the poll before had not), and the same from the server's clocks (the application's own
-timeline: when intake applied the decision, `submitted_at` → that entry); per-stage times from
-the timeline (submitted → verified → decision applied) and, for a sample after the run, when
-eligibility took the decision (`decided_at` of the stored decision); whether every decision was
-the expected one; the CPU each process used during the window (utime+stime from
-/proc/<pid>/stat, the broker with its children, PostgreSQL backends of this platform's
-databases together, and this load generator itself) and the load average. With `--py-spy DIR`
-each platform process is profiled from the start of the window to the end of the drain (py-spy record, one flame graph per process,
-and `--py-spy-format raw` collapsed stacks for `bench/pipeline/top_frames.py`).
+When is the decision visible to the citizen? `--watch api` (the default) polls
+`GET /v1/applications/{id}` as the citizen until `decision` is set, on a schedule that stays
+cheap: every `--poll-step` seconds up to `--poll-fine-until` after submission, then about 25 %
+later each time (one poller task for all pending applications, at most `--poll-concurrency` polls
+in flight). The polls are load on the platform, as a portal's are. `--watch db` instead asks
+intake's database once every `--db-interval` (0.1 s) which of the pending applications have their
+decision committed — the moment the citizen's GET would return it — at no cost to the API, and
+reads each application back from there after the drain.
+
+It prints: submissions/s; decisions visible/s (during the window, and from the first submission
+to the last decision); latency percentiles of the submission and of submit → decision visible
+(an upper bound: the first look that saw it; the look before had not); the stages from the
+application's timeline, which holds each event with its own time (the service's clock, on the
+same machine): submitted → verified (verification) → decided (eligibility) → visible (the look);
+for a sample, the stored decision's `decided_at`; whether every decision is the one expected;
+the CPU each process used during the window (utime+stime from /proc/<pid>/stat, the broker with
+its children, the PostgreSQL backends of this platform's databases together, this load generator)
+and the load average; and the CPU per decided application above idle, from the start of the
+window to the end of the drain (each process's idle rate is measured for `--settle` seconds
+before the run and subtracted). Consumers handle events in batches, so that last figure falls as
+batches grow: compare it between runs of the same rate on an equally quiet machine.
+
+`--py-spy DIR` profiles each platform process from the start of the window to the end of the
+drain (`py-spy record`; run the script with `uv run --with py-spy python ...`; `--py-spy-args
+"--gil"` keeps only samples holding the GIL, closer to CPU; `--py-spy-format raw` (default)
+writes collapsed stacks that `bench/pipeline/top_frames.py DIR` summarises per process).
 """
 
 from __future__ import annotations
@@ -189,6 +204,7 @@ class Target:
     postgres_url: str | None
     db_prefix: str | None
     intake_url: str | None = None  # its database, for `--watch db`
+    state_dir: Path | None = None  # own platform: its keys, logs
     stop: Any = None  # () -> None
 
 
@@ -219,7 +235,14 @@ def own_platform(args: argparse.Namespace) -> Target:
     drop()  # a previous run of the same pid number
     print(f"starting the platform (state {state}, databases {prefix}_*)", flush=True)
     began = time.monotonic()
-    platform = start_platform(layout)
+    try:
+        platform = start_platform(layout)  # stops what it started if it fails
+    except BaseException:
+        drop()
+        import shutil
+
+        shutil.rmtree(state, ignore_errors=True)
+        raise
     print(f"  ready in {time.monotonic() - began:.1f}s", flush=True)
     processes = {name: [p.pid] for name, p in platform.processes.items()}
     if platform.broker.process is not None:
@@ -240,7 +263,7 @@ def own_platform(args: argparse.Namespace) -> Target:
     portal = next(c for c in platform.callers if c["kind"] == "portal")
     return Target(gateway=layout.url("gateway"), sandbox=layout.url("sandbox"), portal=portal, processes=processes,
                   postgres_url=postgres.url("postgres"), db_prefix=prefix, stop=stop,
-                  intake_url=postgres.url(layout.database("intake")))
+                  intake_url=postgres.url(layout.database("intake")), state_dir=state)
 
 
 def attached_platform(args: argparse.Namespace) -> Target:
@@ -639,6 +662,9 @@ def report(run: Run, meter: CpuMeter, meter_all: CpuMeter, meter_idle: CpuMeter,
     print(f"load: {mode}, window {window:.1f}s; {len(apps)} submitted, {len(accepted)} accepted (201), "
           f"refused {run.refused or 0}, errors {run.errors or 0}"
           + (f", {run.late_starts} started >100 ms late" if args.rate else ""))
+    if not args.rate and len(apps) == len(run.apps) and window < args.duration - 1:
+        print(f"note: all {len(apps)} prepared families were submitted after {window:.0f}s, before --duration: "
+              "raise --expect-rate")
     out["submitted"], out["accepted"] = len(apps), len(accepted)
     out["submissions_per_second"] = sum(1 for a in accepted if a.accepted <= run.window_end) / window
     out["decisions_per_second_in_window"] = len(in_window) / window
