@@ -15,10 +15,13 @@ import unicodedata
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import problem_response
+from shared.regions import is_registered_kato
 
 CONTROL_MESSAGE = "must not contain control characters"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -113,3 +116,15 @@ class InputHygieneMiddleware:
                     errors=[{"field": "header.Content-Type", "message": "must be application/json"}], instance=path,
                     headers={"Accept-Post": "application/json"})
         return None
+
+
+def _registered_kato(kato: str) -> str:
+    if not is_registered_kato(kato):
+        raise ValueError("not a code of the KATO classifier Qamqor ships (its regions and cities, e.g. "
+                         "610000000 Turkestan region)")
+    return kato
+
+
+# A region or settlement, wherever it comes in (body, query or path): a KATO code of the shipped table.
+RegisteredKato = Annotated[str, Field(pattern=r"^\d{9}$", description="A KATO code of the shipped classifier",
+                                      examples=["610000000"]), AfterValidator(_registered_kato)]

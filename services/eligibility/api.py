@@ -17,11 +17,11 @@ from services.eligibility.schemas import (
     ParameterName,
     ParameterOut,
     ParametersOut,
-    RegisteredKato,
     StoredDecisionOut,
     WorkingDate,
     language,
 )
+from shared.inputs import RegisteredKato
 from shared.problems import problems
 from shared.errors import json_response
 from shared.service import CallerDep, RequireScope, SessionDep

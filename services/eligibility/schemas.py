@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from services.eligibility.domain import (
     INCOME_TYPES,
@@ -27,23 +27,13 @@ from services.eligibility.domain import (
     Member,
 )
 from shared.calendar import parse_month
-from shared.inputs import InputModel
-from shared.regions import is_registered_kato
+from shared.inputs import InputModel, RegisteredKato
 
 # ---- checked at the door ----------------------------------------------------------------------
 
 MAX_AMOUNT = Decimal("1000000000.00")  # a billion tenge: above any income or expense a family reports
 
 
-def _registered_kato(kato: str) -> str:
-    if not is_registered_kato(kato):
-        raise ValueError("not a code of the KATO classifier Qamqor ships (its regions and cities, e.g. "
-                         "610000000 Turkestan region)")
-    return kato
-
-
-RegisteredKato = Annotated[str, Field(pattern=r"^\d{9}$", description="A KATO code of the shipped classifier",
-                                      examples=["610000000"]), AfterValidator(_registered_kato)]
 Iin = Annotated[str, Field(pattern=r"^\d{12}$", description="Individual identification number (12 digits)")]
 Money = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2,
                                  description="Tenge, at most 2 decimals, 0 to 1,000,000,000.00")]

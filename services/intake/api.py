@@ -17,7 +17,6 @@ from services.intake.schemas import (
     ConsentAnswerOut,
     ConsentReplyIn,
     Iin,
-    KatoCode,
     SmsInboundIn,
     TsaStatusOut,
     problems,
@@ -25,6 +24,7 @@ from services.intake.schemas import (
 from shared.access import FamilyAccess, family_access
 from shared.calendar import utcnow
 from shared.idempotency import require_key
+from shared.inputs import RegisteredKato
 from shared.service import CallerDep, RequireScope, SessionDep
 
 router = APIRouter(prefix="/v1")
@@ -105,7 +105,7 @@ async def list_applications(
     session: SessionDep,
     access: AccessDep,
     status: ApplicationStatus | None = None,
-    region_kato: Annotated[KatoCode | None, Query()] = None,
+    region_kato: Annotated[RegisteredKato | None, Query()] = None,
     iin: Annotated[Iin | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ApplicationOut]:

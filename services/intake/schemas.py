@@ -21,14 +21,7 @@ from shared.access import mask_name, mask_phone
 from shared.errors import PROBLEM_BASE
 from shared.events.contracts import Relation, Settlement, Sex
 from shared.iin import has_valid_check_digit, mask_iin
-from shared.inputs import CONTROL_MESSAGE, InputModel, has_control_character
-from shared.regions import is_registered_kato
-
-
-def _registered_kato(code: str) -> str:
-    if not is_registered_kato(code):
-        raise ValueError("not a code of the KATO classifier")
-    return code
+from shared.inputs import CONTROL_MESSAGE, InputModel, RegisteredKato, has_control_character
 
 
 def _iin_check_digit(iin: str) -> str:
@@ -45,8 +38,6 @@ def _not_blank(text: str) -> str:
 
 
 # Reusable field types: the same check wherever the value comes in (body, query or path).
-KatoCode = Annotated[str, Field(pattern=r"^\d{9}$", description="A code of the KATO classifier (9 digits)",
-                                examples=["610000000"]), AfterValidator(_registered_kato)]
 Iin = Annotated[str, Field(pattern=r"^\d{12}$", description="Individual identification number (12 digits)",
                            examples=["900517401231"]), AfterValidator(_iin_check_digit)]
 Bic = Annotated[str, Field(pattern=r"^[A-Z]{4}KZ[A-Z0-9]{2}$", description="BIC of a Kazakh bank (8 characters)",
@@ -100,7 +91,7 @@ class ApplicationIn(InputModel):
     }]})
 
     channel: Literal["egov", "fdc", "office"]
-    region_kato: KatoCode
+    region_kato: RegisteredKato
     settlement: Settlement
     bank_account: BankAccountIn
     expense_check_consent: bool = False

@@ -309,15 +309,25 @@ async def answer_consent_by_sms(*, session: AsyncSession, from_phone: str, text:
     return answer
 
 
-async def answer_consent_in_portal(*, session: AsyncSession, consent_id: UUID, citizen_iin: str, answer: str,
-                                   at: datetime) -> consent.Answer | None:
-    """The portal relays the answer of the citizen it acts for; None: no such request."""
+async def _consent_under_lock(session: AsyncSession, consent_id: UUID) -> tuple[consent.ConsentRequest, bool] | None:
+    """The request read again holding its application's lock (see above), and whether the
+    application is decided; None: no such request."""
     request = await repository.get_consent(session, consent_id)
     if request is None:
         return None
-    await repository.lock_application(session, request.application_id)
+    decided = await repository.lock_application(session, request.application_id)
     request = await repository.get_consent(session, consent_id)
-    result = consent.answer_in_portal(request, citizen_iin=citizen_iin, answer=answer, at=at)  # type: ignore[arg-type]
+    return None if request is None else (request, decided)
+
+
+async def answer_consent_in_portal(*, session: AsyncSession, consent_id: UUID, citizen_iin: str, answer: str,
+                                   at: datetime) -> consent.Answer | None:
+    """The portal relays the answer of the citizen it acts for; None: no such request."""
+    locked = await _consent_under_lock(session, consent_id)
+    if locked is None:
+        return None
+    request, _ = locked
+    result = consent.answer_in_portal(request, citizen_iin=citizen_iin, answer=answer, at=at)
     log.info("consent reply in the portal: %s", result.outcome, extra={"consent_id": str(consent_id)})
     if result.changed:
         await _save_and_announce(session, result.request)  # type: ignore[arg-type]
@@ -328,12 +338,11 @@ async def withdraw_consent(*, session: AsyncSession, consent_id: UUID, citizen_i
                            at: datetime) -> consent.Answer | None:
     """The member withdraws a consent given, until the application is decided; None: no such
     request."""
-    request = await repository.get_consent(session, consent_id)
-    if request is None:
+    locked = await _consent_under_lock(session, consent_id)
+    if locked is None:
         return None
-    decided = await repository.lock_application(session, request.application_id)
-    request = await repository.get_consent(session, consent_id)
-    result = consent.withdraw(request, citizen_iin=citizen_iin, at=at, decided=decided)  # type: ignore[arg-type]
+    request, decided = locked
+    result = consent.withdraw(request, citizen_iin=citizen_iin, at=at, decided=decided)
     log.info("consent withdrawal: %s", result.outcome, extra={"consent_id": str(consent_id)})
     if result.changed:
         await _save_and_announce(session, result.request)  # type: ignore[arg-type]

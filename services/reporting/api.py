@@ -12,12 +12,12 @@ from services.reporting.schemas import (
     DeadLetterOut,
     EventType,
     RegionStatsOut,
-    RegisteredKato,
     ReplayIn,
     ReplayOut,
     ServiceName,
     SummaryOut,
 )
+from shared.inputs import RegisteredKato
 from shared.problems import problems
 from shared.service import CallerDep, RequireScope, SessionDep
 

@@ -7,20 +7,10 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
-from shared.regions import is_registered_kato
+from pydantic import BaseModel, ConfigDict, Field
 
 
-def _registered_kato(kato: str) -> str:
-    if not is_registered_kato(kato):
-        raise ValueError("not a code of the KATO classifier Qamqor ships (its regions and cities, e.g. "
-                         "610000000 Turkestan region)")
-    return kato
 
-
-RegisteredKato = Annotated[str, Field(pattern=r"^\d{9}$", description="A KATO code of the shipped classifier",
-                                      examples=["470000000"]), AfterValidator(_registered_kato)]
 
 
 class SummaryOut(BaseModel):
