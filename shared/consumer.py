@@ -152,6 +152,13 @@ class Delivery:
         return next((v.decode("latin-1") for k, v in (self.message.headers or ()) if k == name), None)
 
 
+# Built once: executed with a batch's rows (SQLAlchemy sends them as one multi-row INSERT), where a
+# statement with the rows in its VALUES would be compiled anew for every batch size (200 µs of CPU
+# per event against 27: bench/pipeline/inbox_insert.py, docs/benchmarks.md).
+_INBOX_INSERT = (insert(inbox).on_conflict_do_nothing(index_elements=[inbox.c.event_id])
+                 .returning(inbox.c.event_id))
+
+
 class ConsumerRunner:
     """Consumes a service's topics: each partition's messages are handled in batches, one
     database transaction per batch (an inbox row for each event, its handler's effects, its
@@ -425,14 +432,10 @@ class ConsumerRunner:
         """Note the events in the inbox; returns the ids to handle: those seen for the first
         time, and replays of events this service had dead-lettered (their row now says handled)."""
         rows = {d.envelope.id: d for d in deliveries if d.envelope is not None}
-        inserted = await session.execute(
-            insert(inbox)
-            .values([{"event_id": e.id, "event_type": e.type, "source": e.source, "key": e.key,
-                      "topic": d.message.topic, "partition": d.message.partition, "offset": d.message.offset,
-                      "outcome": "handled"} for d in rows.values() if (e := d.envelope) is not None])
-            .on_conflict_do_nothing(index_elements=[inbox.c.event_id])
-            .returning(inbox.c.event_id)
-        )
+        inserted = await session.execute(_INBOX_INSERT, [
+            {"event_id": e.id, "event_type": e.type, "source": e.source, "key": e.key, "topic": d.message.topic,
+             "partition": d.message.partition, "offset": d.message.offset, "outcome": "handled"}
+            for d in rows.values() if (e := d.envelope) is not None])
         fresh = set(inserted.scalars())
         replays = [event_id for event_id, d in rows.items() if d.replay and event_id not in fresh]
         if replays:
