@@ -88,6 +88,33 @@ class ApplicationSubmitted(_Contract):
     application: CaseContext
     expense_check_consent: bool
     members: list[FamilyMember]
+    # Every adult must consent to the expense check on the application date (policy parameter
+    # `consent_required`): verification asks no bank before the family's consent is granted, and
+    # freezes no evidence before the family's consent is settled. False on events from before
+    # issue 10 (no consent was asked then).
+    consent_required: bool = False
+
+
+class PurchaseRecord(_Contract):
+    """A home or a vehicle registered to a member in the assessment quarter (rules.md E1)."""
+
+    iin: str
+    registry: Literal["real-estate", "vehicle"]
+    kind: str  # apartment | house | car
+    date: date
+
+
+class ExpenseFacts(_Contract):
+    """The family's expenses over the assessment quarter, as frozen in the evidence (rules.md
+    E1–E4): `consent` False when an adult refused, let the deadline pass or withdrew — then no
+    bank was asked and the aggregates are zero. Aggregates are the sums over every member's
+    accounts at every bank that answered (tenge)."""
+
+    consent: bool
+    purchases: list[PurchaseRecord] = []
+    account_spending: Decimal = Decimal(0)
+    non_mortgage_loans: Decimal = Decimal(0)
+    savings_deposits: Decimal = Decimal(0)  # at the end of the quarter, housing/mortgage deposits apart
 
 
 @register("verification.completed", 1)
@@ -97,6 +124,9 @@ class VerificationCompleted(_Contract):
     assessment_quarter: str
     members: list[FamilyMember]
     incomes: list[IncomeRecord]
+    # None when the family's expenses were not checked (consent not required on the application
+    # date, or evidence gathered before issue 10).
+    expenses: ExpenseFacts | None = None
 
 
 @register("eligibility.decided", 1)
@@ -212,6 +242,18 @@ class VerificationWaiting(_Contract):
     system: str
     since: datetime
     attempts: int  # calls that failed so far (0: not called, the system was already known to be down)
+
+
+@register("verification.overdue", 1)
+class VerificationOverdue(_Contract):
+    """A bank asked for a family's cash-flow aggregates has not answered by the deadline
+    (`bank_deadline_business_days`): the application stays visibly waiting — it is never decided
+    on missing data — until the answer arrives. `banks`: the codes still silent. No personal data."""
+
+    application_id: UUID
+    banks: list[str]
+    asked_at: datetime
+    deadline: datetime
 
 
 @register("reconciliation.requested", 1)
