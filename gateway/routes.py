@@ -23,7 +23,7 @@ SCOPES: dict[str, str] = {
     "contracts:read": "Read social contracts",
     "contracts:sign": "Relay a family's contract signature",
     "payments:read": "Read payment schedules and payments",
-    "bank:callbacks": "Bank payment orders and status callbacks (signed)",
+    "bank:callbacks": "Bank payment orders, payment status and cash-flow callbacks (signed)",
     "stats:read": "Read statistics and gateway metrics",
     "callers:admin": "Manage callers and read the audit log",
     "operations:admin": "Inspect and replay dead letters",
@@ -93,6 +93,7 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/v1/consents/{consent_id}/withdraw", "intake", "consents:write"),
     # verification
     _route("GET", "/v1/verifications/{application_id}", "verification", "applications:read"),
+    _route("POST", "/v1/banks/{bank_code}/cashflow", "verification", "bank:callbacks", signed=True),
     # eligibility
     _route("POST", "/v1/eligibility/estimate", "eligibility", "eligibility:estimate"),
     _route("GET", "/v1/eligibility/decisions/{decision_id}", "eligibility", "applications:read"),

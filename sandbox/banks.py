@@ -8,7 +8,7 @@ Open API (what verification calls):
   could not be delivered). 404 for a bank the sandbox does not play; 503 while it is `down`.
 - Later (the bank's `answer_delay_seconds`) the bank posts its answer to `callback_url` (the
   gateway's `POST /v1/banks/{bank_code}/cashflow`): `{"request_id", "iin", "quarter",
-  "total_spending", "non_mortgage_loans", "savings_deposits"}`, money as decimal strings. The
+  "total_spending", "non_mortgage_loans", "savings_deposits", "housing_deposits"}`, money as decimal strings. The
   request carries the bearer token of the bank's caller (client credentials at the gateway's
   `/oauth/token`) and is signed with the bank's signing secret as docs/gateway.md says
   (`X-Qamqor-Timestamp`, `X-Qamqor-Nonce`, `X-Qamqor-Signature`); it is retried while the
@@ -23,7 +23,7 @@ Control API (tests and demos):
   acknowledges and never answers, `duplicates` delivers the same answer that many more times
   (each freshly signed, as a bank retrying would).
 - `PUT|GET|DELETE /sandbox/banks/{bank_code}/persons/{iin}` `{"total_spending",
-  "non_mortgage_loans", "savings_deposits"}`: the person's aggregates at this bank (any
+  "non_mortgage_loans", "savings_deposits", "housing_deposits"?}`: the person's aggregates at this bank (any
   quarter); synthetic by default (`sandbox.population.synthetic_cashflow`).
 - `GET /sandbox/banks/requests?bank_code=&iin=`: every request received, with what became of
   its answer; `DELETE /sandbox/banks/requests` forgets them.
@@ -88,6 +88,7 @@ class Aggregates(BaseModel):
     total_spending: Money
     non_mortgage_loans: Money
     savings_deposits: Money
+    housing_deposits: Money = "0.00"  # housing/mortgage savings (Otbasy-style): reported apart, never counted
 
     def normalised(self) -> dict[str, str]:
         return {name: str(Decimal(value).quantize(Decimal("0.01"))) for name, value in self.model_dump().items()}

@@ -115,6 +115,9 @@ def synthetic_cashflow(iin: str, bank_code: str, quarter) -> dict[str, str]:  # 
     deposits = 0
     if _unit(iin, bank_code, "deposit") < 0.20:
         deposits = 20_000 + int(_unit(*key, "deposit", "amount") * 1_480_000)
+    housing = 0
+    if _unit(iin, bank_code, "housing") < 0.05:  # a housing savings deposit, never counted (E4)
+        housing = 100_000 + int(_unit(*key, "housing", "amount") * 2_000_000)
     cents = int(_unit(*key, "cents") * 100)
     return {"total_spending": f"{spending}.{cents:02d}", "non_mortgage_loans": f"{loans}.00",
-            "savings_deposits": f"{deposits}.00"}
+            "savings_deposits": f"{deposits}.00", "housing_deposits": f"{housing}.00"}

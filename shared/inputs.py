@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import unicodedata
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -128,3 +129,8 @@ def _registered_kato(kato: str) -> str:
 # A region or settlement, wherever it comes in (body, query or path): a KATO code of the shipped table.
 RegisteredKato = Annotated[str, Field(pattern=r"^\d{9}$", description="A KATO code of the shipped classifier",
                                       examples=["610000000"]), AfterValidator(_registered_kato)]
+
+
+MAX_AMOUNT = Decimal("1000000000.00")  # a billion tenge: above any income or expense a family reports
+Money = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2,
+                                 description="Tenge, at most 2 decimals, 0 to 1,000,000,000.00")]

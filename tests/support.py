@@ -259,3 +259,21 @@ async def migrated_database(postgres, name: str, migrations_dir):  # noqa: ANN00
     finally:
         await engine.dispose()
         await drop_database(url)
+
+
+def verification_systems(sandbox_url: str) -> dict[str, str]:
+    """Verification's environment with every external system it asks played by the sandbox at
+    `sandbox_url`: the income, accounts, real-estate and vehicle registries and the banks."""
+    return {f"QAMQOR_VERIFICATION_{system}_URL": sandbox_url
+            for system in ("INCOME_REGISTRY", "ACCOUNTS_REGISTRY", "REAL_ESTATE_REGISTRY", "VEHICLE_REGISTRY", "BANKS")}
+
+
+async def without_expenses(sandbox_url: str, members: list[dict[str, Any]]) -> None:
+    """These members hold no bank account and bought nothing (the sandbox's synthetic answers
+    replaced): with their consent given, the expense check finds nothing and asks no bank."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=sandbox_url) as sandbox:
+        for m in members:
+            (await sandbox.put(f"/sandbox/persons/{m['iin']}/accounts", json={"banks": []})).raise_for_status()
+            (await sandbox.put(f"/sandbox/persons/{m['iin']}/purchases", json={"purchases": []})).raise_for_status()

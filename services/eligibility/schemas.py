@@ -27,16 +27,11 @@ from services.eligibility.domain import (
     Member,
 )
 from shared.calendar import parse_month
-from shared.inputs import InputModel, RegisteredKato
+from shared.inputs import InputModel, Money, RegisteredKato
 
 # ---- checked at the door ----------------------------------------------------------------------
 
-MAX_AMOUNT = Decimal("1000000000.00")  # a billion tenge: above any income or expense a family reports
-
-
 Iin = Annotated[str, Field(pattern=r"^\d{12}$", description="Individual identification number (12 digits)")]
-Money = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2,
-                                 description="Tenge, at most 2 decimals, 0 to 1,000,000,000.00")]
 # Qamqor's years: the rules' dates, quarters and months stay well inside what a date can hold.
 WorkingDate = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
 BirthDate = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2099, 12, 31))]

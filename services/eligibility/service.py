@@ -17,6 +17,7 @@ from services.eligibility.domain import (
     PARAMETER_KINDS,
     Case,
     Decision,
+    Expenses,
     InvalidParameter,
     MissingParameter,
     ParameterSet,
@@ -140,9 +141,20 @@ def case_from_evidence(event: VerificationCompleted) -> Case:
             extension=application.extension,
             members=members_of(event.members),
             incomes=incomes_of(event.incomes),
+            expenses=expenses_of(event),
         )
     except ValueError as exc:  # a month that is not YYYY-MM
         raise PermanentError(f"evidence cannot be read: {exc}") from None
+
+
+def expenses_of(event: VerificationCompleted) -> Expenses | None:
+    """The family's expenses as the rules read them (E1–E4); None when they were not checked."""
+    facts = event.expenses
+    if facts is None:
+        return None
+    return Expenses(consent=facts.consent, home_or_car_purchase=bool(facts.purchases),
+                    non_mortgage_loans=facts.non_mortgage_loans, account_spending=facts.account_spending,
+                    deposits=facts.savings_deposits)
 
 
 async def decide_on_evidence(*, session: AsyncSession, envelope: Envelope, cache: ParameterCache) -> None:

@@ -95,10 +95,14 @@ async def _create(*, session: AsyncSession, caller: Caller,
             raise domain.ActiveApplicationExists(  # that one was withdrawn again meanwhile
                 "A member already has an active application; it must be decided or withdrawn first.",
                 [("members", "a member's application was submitted at the same moment")]) from None
-        await emit(session, event, source=SOURCE, key=str(application.id), correlation_id=str(application.id))
         # The consent requests to every adult, in the submission's transaction, announced after
-        # the submission (the dispatcher sends the SMS once it is committed).
-        consents = await request_consents(session=session, application=application)
+        # the submission (the dispatcher sends the SMS once it is committed); the submission says
+        # whether the family's consent is required, so verification knows to wait for it.
+        consents, consent_events, required = await _consent_requests(session=session, application=application)
+        event = event.model_copy(update={"consent_required": required})
+        await emit(session, event, source=SOURCE, key=str(application.id), correlation_id=str(application.id))
+        for consent_event in consent_events:
+            await _emit_consent(session, consent_event)
     except domain.InvalidApplication as refusal:
         raise InvalidInput(str(refusal), errors=_field_errors(refusal)) from None
     except domain.ActiveApplicationExists as refusal:
@@ -229,17 +233,26 @@ async def record_parameter(session: AsyncSession, envelope: Envelope) -> None:
 # members answering at once then see each other's answer, so exactly one of the events says the
 # family granted; and one lock order (application, then its requests) means no deadlock.
 
-async def request_consents(*, session: AsyncSession, application: domain.Application) -> list[consent.ConsentRequest]:
+async def _consent_requests(*, session: AsyncSession, application: domain.Application,
+                            ) -> tuple[list[consent.ConsentRequest], list[consent.ConsentEvent], bool]:
     """With the submission, in its transaction: a consent request to every adult on the
-    application date, when the policy requires consent on that date (services/intake/consent.py)."""
+    application date, when the policy requires consent on that date (services/intake/consent.py);
+    the events announcing them, and whether consent is required."""
     day, region = application.application_date, application.region_kato
     parameters = [*await repository.parameter_values(session, domain.ADULT_AGE),
                   *await repository.parameter_values(session, domain.CONSENT_REQUIRED)]
+    required = consent.consent_required(parameters, region, day)
     requests, events = consent.request_consents(
-        application, adult_age=domain.adult_age(parameters, region, day),
-        required=consent.consent_required(parameters, region, day),
+        application, adult_age=domain.adult_age(parameters, region, day), required=required,
         calendar=await repository.business_calendar(session), new_id=uuid7)
     await repository.add_consents(session, requests)
+    return requests, list(events), required
+
+
+async def request_consents(*, session: AsyncSession, application: domain.Application) -> list[consent.ConsentRequest]:
+    """The consent requests of a submission, made and announced (`_create` announces the
+    submission first, then these)."""
+    requests, events, _ = await _consent_requests(session=session, application=application)
     for event in events:
         await _emit_consent(session, event)
     return requests

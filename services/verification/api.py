@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Request
 
 from services.verification import service
-from services.verification.schemas import EvidenceOut
+from services.verification.schemas import CashflowIn, CashflowOut, EvidenceOut
 from shared.problems import problems
 from shared.service import CallerDep, RequireScope, SessionDep
 
@@ -25,3 +26,25 @@ router = APIRouter(prefix="/v1", tags=["verification"])
             }))
 async def get_verification(application_id: UUID, session: SessionDep, caller: CallerDep) -> EvidenceOut:
     return await service.get_evidence(session=session, caller=caller, application_id=application_id)
+
+
+@router.post("/banks/{bank_code}/cashflow", response_model=CashflowOut,
+             dependencies=[Depends(RequireScope("bank:callbacks"))],
+             summary="A bank's cash-flow aggregates for a person it was asked about (signed)",
+             description="The bank asked (`request_id`) posts the person's aggregates of the assessment quarter, "
+                         "signed as docs/gateway.md describes. The same answer posted twice has one effect "
+                         "(`already_recorded`); the evidence is frozen once every bank asked for the family "
+                         "has answered.",
+             responses=problems({
+                 400: "The body is not valid JSON (the position where the parser stopped is named)",
+                 403: "Not a bank, another bank's code in the path, or a request sent to another bank",
+                 409: "No such request was sent (`unknown-request`); the person or quarter is not the one asked "
+                      "(`request-mismatch`); the request was already answered with other figures "
+                      "(`already-answered`)",
+                 415: "The body is not JSON (Content-Type must be application/json)",
+                 422: "A field is missing or malformed (money: at most 2 decimals, 0 to 1,000,000,000.00)",
+             }))
+async def post_cashflow(bank_code: Annotated[str, Path(pattern=r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")],
+                        body: CashflowIn, session: SessionDep, caller: CallerDep, request: Request) -> CashflowOut:
+    return await service.record_cashflow(session=session, caller=caller, bank_code=bank_code, body=body,
+                                         bank_deadline_days=request.app.state.settings.bank_deadline_business_days)

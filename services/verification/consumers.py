@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.verification import domain, service
-from services.verification.adapters import IncomeRegistry
 from services.verification.settings import VerificationSettings
 from shared.calendar import utcnow
 from shared.events.contracts import TOPICS
@@ -27,28 +26,51 @@ def outage_policy(settings: VerificationSettings) -> domain.OutagePolicy:
                                give_up_after=timedelta(seconds=settings.outage_give_up_after_seconds))
 
 
+def registries(app: FastAPI) -> service.Registries:
+    """The external systems of this process (app resources, opened with the app)."""
+    systems = app.state.external_systems
+    return service.Registries(income=app.state.income_registry, accounts=systems.accounts,
+                              real_estate=systems.real_estate, vehicles=systems.vehicles, banks=systems.banks,
+                              callback_url=systems.callback_url)
+
+
+CONSENT_EVENTS = ("consent.requested", "consent.granted", "consent.refused", "consent.expired", "consent.withdrawn")
+
+
 def handlers(app: FastAPI) -> dict:
-    policy = outage_policy(app.state.settings)
+    settings: VerificationSettings = app.state.settings
+    policy = outage_policy(settings)
 
     async def on_application_submitted(session, envelope):  # noqa: ANN001
-        await service.gather_evidence(session, envelope, registry=app.state.income_registry, policy=policy,
-                                      availability=app.state.availability, on_waiting=app.state.waiting_changed.set)
+        await service.gather_evidence(session, envelope, registries=registries(app), policy=policy,
+                                      availability=app.state.availability,
+                                      bank_deadline_days=settings.bank_deadline_business_days,
+                                      on_waiting=app.state.waiting_changed.set)
+
+    async def on_consent(session, envelope):  # noqa: ANN001
+        await service.follow_consent(session, envelope, registries=registries(app), policy=policy,
+                                     availability=app.state.availability,
+                                     bank_deadline_days=settings.bank_deadline_business_days,
+                                     on_waiting=app.state.waiting_changed.set)
 
     return {"application.submitted": on_application_submitted,
+            **{event_type: on_consent for event_type in CONSENT_EVENTS},
             "reconciliation.requested": redrive_handler(service.SOURCE)}
 
 
-async def retry_waiting_applications(*, sessionmaker: async_sessionmaker[AsyncSession], registry: IncomeRegistry,
+async def retry_waiting_applications(*, sessionmaker: async_sessionmaker[AsyncSession],
+                                     registries: Callable[[], service.Registries],
                                      policy: domain.OutagePolicy, availability: service.Availability,
-                                     wake: asyncio.Event, poll_seconds: float,
+                                     wake: asyncio.Event, poll_seconds: float, bank_deadline_days: int = 1,
                                      clock: Callable[[], datetime] = utcnow) -> None:
     """Runs for the life of the process, driven by the waiting applications' table (so a restart
     loses nothing): tries each one when it is due, sleeps until the next is due (at most
     `poll_seconds`) or an application starts waiting in this process."""
     while True:
         wake.clear()
-        tried, next_due = await service.retry_waiting(sessionmaker=sessionmaker, registry=registry, policy=policy,
-                                                      availability=availability, now=clock())
+        tried, next_due = await service.retry_waiting(sessionmaker=sessionmaker, registries=registries(),
+                                                      policy=policy, availability=availability, now=clock(),
+                                                      bank_deadline_days=bank_deadline_days)
         if next_due is None:
             pause = poll_seconds
         else:
@@ -57,3 +79,12 @@ async def retry_waiting_applications(*, sessionmaker: async_sessionmaker[AsyncSe
                 pause = max(pause, 0.1)  # due, but another process is trying them: do not spin
         if pause > 0:
             await wait_for_wakeup(wake, pause)
+
+
+async def mark_overdue_applications(*, sessionmaker: async_sessionmaker[AsyncSession], poll_seconds: float,
+                                    clock: Callable[[], datetime] = utcnow) -> None:
+    """Runs for the life of the process, driven by the checks' table (a restart loses nothing):
+    announces each application whose bank has not answered by the deadline."""
+    while True:
+        await service.mark_overdue(sessionmaker=sessionmaker, now=clock())
+        await asyncio.sleep(poll_seconds)

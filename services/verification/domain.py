@@ -19,8 +19,10 @@ from shared.backoff import retry_delay
 from shared.calendar import Quarter, assessment_quarter
 from shared.events.contracts import (
     ApplicationSubmitted,
+    ExpenseFacts,
     FamilyMember,
     IncomeRecord,
+    PurchaseRecord,
     VerificationCompleted,
     VerificationWaiting,
 )
@@ -40,6 +42,12 @@ class Evidence:
     # Where the family applied: a case worker sees the evidence of the regions they serve.
     # None for evidence gathered before it was kept (then no case worker sees it).
     region_kato: str | None = None
+    # Issue 10: homes and vehicles bought in the quarter, the expense facts the rules read (None:
+    # not checked), each adult's consent record and each bank's answer as it came.
+    purchases: tuple[PurchaseRecord, ...] = ()
+    expenses: ExpenseFacts | None = None
+    consents: tuple[dict[str, Any], ...] = ()
+    bank_answers: tuple[dict[str, Any], ...] = ()
 
     @property
     def member_iins(self) -> tuple[str, ...]:
@@ -51,9 +59,12 @@ def quarter_to_assess(submitted: ApplicationSubmitted) -> Quarter:
 
 
 def freeze(submitted: ApplicationSubmitted, incomes: Iterable[IncomeRecord], *, evidence_id: UUID,
-           at: datetime) -> tuple[Evidence, VerificationCompleted]:
-    """The incomes the registry reported for the family's members over the assessment quarter,
-    frozen as the evidence of the application, and the event that hands them on."""
+           at: datetime, purchases: Iterable[PurchaseRecord] = (), expenses: ExpenseFacts | None = None,
+           sources: dict[str, Any] | None = None, consents: Iterable[dict[str, Any]] = (),
+           bank_answers: Iterable[dict[str, Any]] = ()) -> tuple[Evidence, VerificationCompleted]:
+    """What the registries (and, with the family's consent, the banks) reported for the family's
+    members over the assessment quarter, frozen as the evidence of the application, and the
+    event that hands it on."""
     quarter = str(quarter_to_assess(submitted))
     evidence = Evidence(
         id=evidence_id,
@@ -61,9 +72,14 @@ def freeze(submitted: ApplicationSubmitted, incomes: Iterable[IncomeRecord], *, 
         assessment_quarter=quarter,
         members=tuple(submitted.members),
         incomes=tuple(incomes),
-        sources={"income_registry": {"quarter": quarter, "members_queried": len(submitted.members)}},
+        sources=sources if sources is not None else {
+            "income_registry": {"quarter": quarter, "members_queried": len(submitted.members)}},
         collected_at=at,
         region_kato=submitted.application.region_kato,
+        purchases=tuple(purchases),
+        expenses=expenses,
+        consents=tuple(consents),
+        bank_answers=tuple(bank_answers),
     )
     return evidence, VerificationCompleted(
         application=submitted.application,
@@ -71,6 +87,7 @@ def freeze(submitted: ApplicationSubmitted, incomes: Iterable[IncomeRecord], *, 
         assessment_quarter=quarter,
         members=list(evidence.members),
         incomes=list(evidence.incomes),
+        expenses=expenses,
     )
 
 

@@ -1,4 +1,5 @@
-"""Verification: incomes from state registries, frozen as the evidence of each decision."""
+"""Verification: incomes and purchases from state registries and, with every adult's consent, the banks'
+cash-flow aggregates, frozen as the evidence of each decision."""
 
 import asyncio
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.verification import api, consumers, service
-from services.verification.adapters import PooledIncomeRegistry
+from services.verification.adapters import PooledExternalSystems, PooledIncomeRegistry
 from services.verification.settings import VerificationSettings
 from shared.service import ServiceSpec, create_service_app
 
@@ -22,14 +23,18 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
         handlers=consumers.handlers,
         subscribe=consumers.SUBSCRIBE,
         resources={"income_registry": lambda app: PooledIncomeRegistry(settings),
+                   # The accounts registry, the two asset registries and the banks' Open API.
+                   "external_systems": lambda app: PooledExternalSystems(settings),
                    # Which external systems this process saw fail last.
                    "availability": lambda app: service.Availability(),
                    # Set when an application starts waiting in this process: the retry loop looks.
                    "waiting_changed": lambda app: asyncio.Event()},
         tasks={"retry of waiting applications": lambda app: consumers.retry_waiting_applications(
-            sessionmaker=app.state.sessionmaker, registry=app.state.income_registry,
+            sessionmaker=app.state.sessionmaker, registries=lambda: consumers.registries(app),
             policy=consumers.outage_policy(settings), availability=app.state.availability,
-            wake=app.state.waiting_changed,
-            poll_seconds=settings.outage_poll_seconds)},
+            wake=app.state.waiting_changed, bank_deadline_days=settings.bank_deadline_business_days,
+            poll_seconds=settings.outage_poll_seconds),
+            "overdue sweep": lambda app: consumers.mark_overdue_applications(
+                sessionmaker=app.state.sessionmaker, poll_seconds=settings.overdue_poll_seconds)},
         description="Evidence from state registries for each application.",
     ))

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import DateTime, Index, Integer, String, func
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,6 +29,12 @@ class Evidence(Base):
     collected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # NULL for evidence gathered before the region was kept (migration 0002_evidence_region).
     region_kato: Mapped[str | None] = mapped_column(String(9))
+    # Issue 10 (migration 0004_expense_check): purchases of the quarter, the expense facts the
+    # rules read (NULL: expenses not checked), the adults' consent records, the banks' answers.
+    purchases: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    expenses: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    consents: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    bank_answers: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
 
 
 class WaitingApplication(Base):
@@ -48,3 +54,43 @@ class WaitingApplication(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str] = mapped_column(String(500))
+
+
+class ExpenseCheck(Base):
+    """Where an application's evidence stands while it waits for the family's consent and the
+    banks' answers (services/verification/expenses.py). Every change to it, its bank requests
+    or its evidence is made holding this row's lock."""
+
+    __tablename__ = "expense_checks"
+    __table_args__ = (Index("ix_expense_checks_deadline", "bank_deadline",
+                            postgresql_where="NOT frozen AND overdue_at IS NULL"),)
+
+    application_id: Mapped[UUID] = mapped_column(primary_key=True)
+    # The application.submitted envelope: the cause of the events the check emits.
+    submitted_event: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    consent_required: Mapped[bool] = mapped_column(Boolean)
+    family_consent: Mapped[str] = mapped_column(String(10))
+    consents: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The registries' facts once gathered: {"incomes", "purchases", "sources"}.
+    gathered: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    banks_asked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    bank_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BankRequestRow(Base):
+    """One person's cash-flow aggregates asked of one bank; `id` travels to the bank and back."""
+
+    __tablename__ = "bank_requests"
+    __table_args__ = (UniqueConstraint("application_id", "bank_code", "iin"),)
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    application_id: Mapped[UUID] = mapped_column(index=True)
+    bank_code: Mapped[str] = mapped_column(String(11))
+    iin: Mapped[str] = mapped_column(String(12))
+    quarter: Mapped[str] = mapped_column(String(7))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

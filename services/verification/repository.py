@@ -11,10 +11,11 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.verification import domain
+from services.verification import domain, expenses
+from services.verification.models import BankRequestRow, ExpenseCheck
 from services.verification.models import Evidence as EvidenceRow
 from services.verification.models import WaitingApplication as WaitingRow
-from shared.events.contracts import FamilyMember, IncomeRecord
+from shared.events.contracts import ExpenseFacts, FamilyMember, IncomeRecord, PurchaseRecord
 
 
 async def by_application(session: AsyncSession, application_id: UUID) -> domain.Evidence | None:
@@ -27,6 +28,9 @@ async def by_application(session: AsyncSession, application_id: UUID) -> domain.
         members=tuple(FamilyMember.model_validate(m) for m in row.members),
         incomes=tuple(IncomeRecord.model_validate(i) for i in row.incomes),
         sources=row.sources, collected_at=row.collected_at, region_kato=row.region_kato,
+        purchases=tuple(PurchaseRecord.model_validate(p) for p in row.purchases),
+        expenses=None if row.expenses is None else ExpenseFacts.model_validate(row.expenses),
+        consents=tuple(row.consents), bank_answers=tuple(row.bank_answers),
     )
 
 
@@ -36,6 +40,9 @@ async def add(session: AsyncSession, evidence: domain.Evidence) -> None:
         members=[m.model_dump(mode="json") for m in evidence.members],
         incomes=[i.model_dump(mode="json") for i in evidence.incomes],
         sources=evidence.sources, collected_at=evidence.collected_at, region_kato=evidence.region_kato,
+        purchases=[p.model_dump(mode="json") for p in evidence.purchases],
+        expenses=None if evidence.expenses is None else evidence.expenses.model_dump(mode="json"),
+        consents=list(evidence.consents), bank_answers=list(evidence.bank_answers),
     ))
     await session.flush()
 
@@ -48,8 +55,9 @@ def _waiting(row: WaitingRow) -> domain.Waiting:
 
 
 async def progress(session: AsyncSession, application_id: UUID) -> tuple[bool, bool]:
-    """(its evidence is gathered, it waits for a system), in one round trip."""
-    row = (await session.execute(select(exists().where(EvidenceRow.application_id == application_id),
+    """(its evidence is frozen or its expense check begun, it waits for a system), in one round trip."""
+    row = (await session.execute(select(exists().where(EvidenceRow.application_id == application_id)
+                                        | exists().where(ExpenseCheck.application_id == application_id),
                                         exists().where(WaitingRow.application_id == application_id)))).one()
     return bool(row[0]), bool(row[1])
 
@@ -107,3 +115,98 @@ async def next_attempt_at(session: AsyncSession) -> datetime | None:
 async def waiting_per_system(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(WaitingRow.system, func.count()).group_by(WaitingRow.system))
     return {system: count for system, count in rows}
+
+
+# ---- the expense check (services/verification/expenses.py) -----------------------------------
+
+def _gathered(data: dict[str, Any] | None) -> expenses.Gathered | None:
+    if data is None:
+        return None
+    return expenses.Gathered(incomes=tuple(IncomeRecord.model_validate(i) for i in data["incomes"]),
+                             purchases=tuple(PurchaseRecord.model_validate(p) for p in data["purchases"]),
+                             sources=data["sources"])
+
+
+def _check(row: ExpenseCheck) -> expenses.Check:
+    return expenses.Check(application_id=row.application_id, consent_required=row.consent_required,
+                          family_consent=row.family_consent, consents=row.consents, gathered=_gathered(row.gathered),
+                          banks_asked_at=row.banks_asked_at, bank_deadline=row.bank_deadline,
+                          overdue_at=row.overdue_at, frozen=row.frozen)
+
+
+async def open_check(session: AsyncSession, check: expenses.Check, submitted_event: dict[str, Any]) -> None:
+    """The application's check, begun when its submission is first handled (kept if it exists)."""
+    await session.execute(
+        insert(ExpenseCheck)
+        .values(application_id=check.application_id, submitted_event=submitted_event,
+                consent_required=check.consent_required, family_consent=check.family_consent, consents={},
+                gathered=None, frozen=False)
+        .on_conflict_do_nothing())
+
+
+async def lock_check(session: AsyncSession, application_id: UUID) -> tuple[expenses.Check, dict[str, Any]] | None:
+    """The check and its submitted event, locked for this transaction (waiting for another
+    holder: consent events, callbacks and the overdue sweep of one application take turns)."""
+    row = (await session.execute(
+        select(ExpenseCheck).where(ExpenseCheck.application_id == application_id).with_for_update())
+    ).scalar_one_or_none()
+    return None if row is None else (_check(row), row.submitted_event)
+
+
+async def save_check(session: AsyncSession, check: expenses.Check) -> None:
+    gathered = None if check.gathered is None else {
+        "incomes": [i.model_dump(mode="json") for i in check.gathered.incomes],
+        "purchases": [p.model_dump(mode="json") for p in check.gathered.purchases],
+        "sources": check.gathered.sources}
+    await session.execute(
+        update(ExpenseCheck).where(ExpenseCheck.application_id == check.application_id)
+        .values(family_consent=check.family_consent, consents=check.consents, gathered=gathered,
+                banks_asked_at=check.banks_asked_at, bank_deadline=check.bank_deadline,
+                overdue_at=check.overdue_at, frozen=check.frozen))
+
+
+def _request(row: BankRequestRow) -> expenses.BankRequest:
+    return expenses.BankRequest(
+        id=row.id, application_id=row.application_id, bank_code=row.bank_code, iin=row.iin, quarter=row.quarter,
+        created_at=row.created_at, acknowledged_at=row.acknowledged_at, answered_at=row.answered_at,
+        answer=None if row.answer is None else expenses.BankAnswer.from_json(row.answer))
+
+
+async def bank_requests(session: AsyncSession, application_id: UUID) -> list[expenses.BankRequest]:
+    rows = await session.execute(select(BankRequestRow).where(BankRequestRow.application_id == application_id)
+                                 .order_by(BankRequestRow.created_at, BankRequestRow.id))
+    return [_request(row) for row in rows.scalars()]
+
+
+async def bank_request(session: AsyncSession, request_id: UUID) -> expenses.BankRequest | None:
+    row = await session.get(BankRequestRow, request_id)
+    return None if row is None else _request(row)
+
+
+async def add_bank_requests(session: AsyncSession, requests: list[expenses.BankRequest]) -> None:
+    """New requests (one per person and bank; an existing one is kept with its id)."""
+    if requests:
+        await session.execute(insert(BankRequestRow).values([
+            {"id": r.id, "application_id": r.application_id, "bank_code": r.bank_code, "iin": r.iin,
+             "quarter": r.quarter, "created_at": r.created_at} for r in requests]).on_conflict_do_nothing())
+
+
+async def save_bank_request(session: AsyncSession, request: expenses.BankRequest) -> None:
+    await session.execute(
+        update(BankRequestRow).where(BankRequestRow.id == request.id)
+        .values(acknowledged_at=request.acknowledged_at, answered_at=request.answered_at,
+                answer=None if request.answer is None else request.answer.as_json()))
+
+
+async def overdue_candidates(session: AsyncSession, now: datetime, limit: int) -> list[UUID]:
+    """Checks past their bank deadline, not frozen and not yet announced overdue."""
+    return list((await session.execute(
+        select(ExpenseCheck.application_id)
+        .where(ExpenseCheck.bank_deadline <= now, ExpenseCheck.overdue_at.is_(None), ExpenseCheck.frozen.is_(False))
+        .order_by(ExpenseCheck.bank_deadline).limit(limit))).scalars())
+
+
+async def overdue_count(session: AsyncSession) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(ExpenseCheck)
+        .where(ExpenseCheck.overdue_at.is_not(None), ExpenseCheck.frozen.is_(False))) or 0)

@@ -5,23 +5,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.verification import domain, repository
-from services.verification.adapters import IncomeRegistry, RegistryError, RegistryUnavailable
-from services.verification.schemas import EvidenceOut
+from services.verification import domain, expenses, repository
+from services.verification.adapters import (
+    AccountsRegistry,
+    AssetRegistry,
+    BankOpenApi,
+    IncomeRegistry,
+    RegistryError,
+    RegistryUnavailable,
+)
+from services.verification.schemas import CashflowIn, CashflowOut, EvidenceOut
 from shared.access import FamilyAccess, family_access, note_data_subjects
+from shared.business_days import BusinessCalendar
 from shared.calendar import utcnow
 from shared.consumer import PermanentError
-from shared.errors import NotFound
+from shared.errors import Conflict, Forbidden, NotFound, field_error
 from shared.events import Envelope
-from shared.events.contracts import TOPICS, ApplicationSubmitted, IncomeRecord
+from shared.events.contracts import (
+    TOPICS,
+    ApplicationSubmitted,
+    ConsentExpired,
+    ConsentGranted,
+    ConsentRefused,
+    ConsentRequested,
+    ConsentWithdrawn,
+    ExpenseFacts,
+    PurchaseRecord,
+)
 from shared.identity import Caller
 from shared.iin import mask_iins_in
 from shared.ids import uuid7
@@ -33,6 +53,9 @@ log = logging.getLogger("qamqor.verification")
 
 WAITING = Gauge("qamqor_applications_waiting", "Applications waiting for an external system that is down",
                 ["service", "system"])
+OVERDUE = Gauge("qamqor_verifications_overdue",
+                "Applications whose bank has not answered by the deadline (never decided on missing data)", ["service"])
+ConsentEvent = ConsentRequested | ConsentGranted | ConsentRefused | ConsentExpired | ConsentWithdrawn
 GIVEN_UP = Counter("qamqor_applications_given_up_total",
                    "Applications given up on after waiting the configured time for an external system "
                    "(each is a dead letter)", ["service", "system"])
@@ -59,39 +82,69 @@ class Availability:
 
 # ---- gathering evidence -----------------------------------------------------------------------
 
-async def _incomes(registry: IncomeRegistry, submitted: ApplicationSubmitted,
-                   availability: Availability) -> list[IncomeRecord]:
-    quarter = domain.quarter_to_assess(submitted)
+@dataclass(frozen=True)
+class Registries:
+    """Every external system verification asks (services/verification/adapters.py)."""
+
+    income: IncomeRegistry
+    accounts: AccountsRegistry
+    real_estate: AssetRegistry
+    vehicles: AssetRegistry
+    banks: BankOpenApi
+    callback_url: Callable[[str], str]  # the gateway's callback route for a bank code
+
+
+async def _asked(system: str, availability: Availability, call: Awaitable[Any]) -> Any:
     try:
-        per_member = await asyncio.gather(*(registry.incomes(m.iin, quarter) for m in submitted.members))
+        answer = await call
     except RegistryUnavailable as outage:
         availability.failed(outage.system)
         raise
-    availability.answered(registry.system)
-    return [i for incomes in per_member for i in incomes]
+    availability.answered(system)
+    return answer
 
 
-async def _freeze(session: AsyncSession, envelope: Envelope, submitted: ApplicationSubmitted,
-                  incomes: list[IncomeRecord]) -> None:
-    evidence, event = domain.freeze(submitted, incomes, evidence_id=uuid7(), at=utcnow())
-    await repository.add(session, evidence)
-    await emit(session, event, source=SOURCE, key=str(evidence.application_id), cause=envelope)
+async def _gather(registries: Registries, submitted: ApplicationSubmitted, availability: Availability,
+                  ) -> expenses.Gathered:
+    """The registries' facts on the family over the assessment quarter: incomes, and — when its
+    expenses are checked — the homes and vehicles bought, with where and when each was fetched."""
+    quarter = domain.quarter_to_assess(submitted)
+    members = submitted.members
+    income = registries.income
+    per_member = await _asked(income.system, availability,
+                              asyncio.gather(*(income.incomes(m.iin, quarter) for m in members)))
+    sources: dict[str, Any] = {income.system: {"quarter": str(quarter), "members_queried": len(members),
+                                               "fetched_at": utcnow().isoformat()}}
+    purchases: list[PurchaseRecord] = []
+    if submitted.consent_required:
+        for registry in (registries.real_estate, registries.vehicles):
+            found = await _asked(registry.system, availability,
+                                 asyncio.gather(*(registry.purchases(m.iin, quarter) for m in members)))
+            purchases += [PurchaseRecord(iin=m.iin, registry=p.registry, kind=p.kind, date=p.date)  # type: ignore[arg-type]
+                          for m, bought in zip(members, found) for p in bought]
+            sources[registry.system] = {"quarter": str(quarter), "members_queried": len(members),
+                                        "fetched_at": utcnow().isoformat()}
+    return expenses.Gathered(incomes=tuple(i for incomes in per_member for i in incomes),
+                             purchases=tuple(purchases), sources=sources)
 
 
-async def gather_evidence(session: AsyncSession, envelope: Envelope, *, registry: IncomeRegistry,
-                          policy: domain.OutagePolicy, availability: Availability,
+async def gather_evidence(session: AsyncSession, envelope: Envelope, *, registries: Registries,
+                          policy: domain.OutagePolicy, availability: Availability, bank_deadline_days: int,
                           on_waiting: Callable[[], None] = lambda: None) -> None:
-    """The registry's incomes for the family, frozen as the application's evidence. When the
-    registry is down the application waits (and `on_waiting` is called once that is committed):
-    the event is done with, and the retry loop (`retry_waiting`) takes it from here."""
+    """The registries' facts on the family, and then what the expense check needs next
+    (`_advance`). When a system is down the application waits (and `on_waiting` is called once
+    that is committed): the event is done with, and the retry loop (`retry_waiting`) takes it
+    from here."""
     submitted: ApplicationSubmitted = envelope.payload()  # type: ignore[assignment]
     application_id = submitted.application.application_id
-    gathered, waits = await repository.progress(session, application_id)
-    if gathered:
-        return  # evidence is frozen once gathered: a repeat does not ask the registries again
+    begun, waits = await repository.progress(session, application_id)
+    if begun:
+        return  # evidence is gathered once: a repeat does not ask the registries again
     if waits:
         return  # a repeat of an application that waits: the retry loop has it
-    system = registry.system
+    submitted_event = envelope.model_dump(mode="json")
+    await repository.open_check(session, expenses.Check(application_id, submitted.consent_required), submitted_event)
+    system = registries.income.system
     if availability.is_down(system):
         # Not called from here: a consumer must not wait for a system known to be down. The
         # retry loop tries it at once.
@@ -99,15 +152,186 @@ async def gather_evidence(session: AsyncSession, envelope: Envelope, *, registry
                              tried=False, policy=policy, on_waiting=on_waiting)
         return
     try:
-        incomes = await _incomes(registry, submitted, availability)
+        await _resume(session, application_id, registries=registries, availability=availability,
+                      bank_deadline_days=bank_deadline_days)
     except RegistryUnavailable as outage:
         await _start_waiting(session, envelope, application_id, system=outage.system,
                              error=mask_iins_in(str(outage)), tried=True, policy=policy, on_waiting=on_waiting)
-        return
     except RegistryError as refused:
         # Our request or its answer is wrong (a 4xx, an unreadable answer): waiting will not fix it.
         raise PermanentError(str(refused)) from None
-    await _freeze(session, envelope, submitted, incomes)
+
+
+async def _resume(session: AsyncSession, application_id: UUID, *, registries: Registries | None,
+                  availability: Availability, bank_deadline_days: int) -> None:
+    """Take the application's check as far as it goes now, holding its lock: gather the
+    registries' facts if not yet gathered, then ask the banks, freeze the evidence or wait
+    (`expenses.next_step`). Raises RegistryUnavailable/RegistryError from an external system;
+    `registries` None: no external call may be made (a bank's callback), only a freeze."""
+    locked = await repository.lock_check(session, application_id)
+    if locked is None:
+        return
+    check, submitted_event = locked
+    envelope = Envelope.model_validate(submitted_event)
+    submitted: ApplicationSubmitted = envelope.payload()  # type: ignore[assignment]
+    if check.gathered is None and not check.frozen:
+        assert registries is not None
+        check = replace(check, gathered=await _gather(registries, submitted, availability))
+        await repository.save_check(session, check)
+    requests = await repository.bank_requests(session, application_id)
+    step = expenses.next_step(check, requests)
+    if isinstance(step, expenses.AskBanks):
+        assert registries is not None
+        check, requests = await _ask_banks(session, check, submitted, registries=registries,
+                                           availability=availability, bank_deadline_days=bank_deadline_days)
+        step = expenses.next_step(check, requests)
+    if isinstance(step, expenses.Freeze):
+        await _freeze(session, envelope, submitted, check, requests, step.expenses)
+
+
+async def _ask_banks(session: AsyncSession, check: expenses.Check, submitted: ApplicationSubmitted, *,
+                     registries: Registries, availability: Availability, bank_deadline_days: int,
+                     ) -> tuple[expenses.Check, list[expenses.BankRequest]]:
+    """The family consented: which banks hold each adult's accounts (the accounts registry), and
+    a request to each of them for the quarter's aggregates. Safe to repeat after a failure: the
+    requests are kept with their ids, and a bank acknowledges a request it has again."""
+    quarter = domain.quarter_to_assess(submitted)
+    iins = check.consenting_iins or tuple(m.iin for m in submitted.members)
+    accounts = registries.accounts
+    banks_of = await _asked(accounts.system, availability, asyncio.gather(*(accounts.banks(iin) for iin in iins)))
+    now = utcnow()
+    await repository.add_bank_requests(session, [
+        expenses.BankRequest(id=uuid7(), application_id=check.application_id, bank_code=code, iin=iin,
+                             quarter=str(quarter), created_at=now)
+        for iin, codes in zip(iins, banks_of) for code in codes])
+    requests = await repository.bank_requests(session, check.application_id)
+    for request in requests:
+        if request.acknowledged_at is not None:
+            continue
+        system = registries.banks.system_of(request.bank_code)
+        await _asked(system, availability, registries.banks.request_cashflow(
+            request.bank_code, request_id=str(request.id), iin=request.iin, quarter=quarter,
+            callback_url=registries.callback_url(request.bank_code)))
+        await repository.save_bank_request(session, replace(request, acknowledged_at=utcnow()))
+    asked_at = utcnow()
+    check = replace(check, banks_asked_at=asked_at,
+                    bank_deadline=BusinessCalendar().deadline(asked_at, business_days=bank_deadline_days))
+    await repository.save_check(session, check)
+    log.info("asked %d bank(s) for the family's aggregates", len(requests), extra={"key": str(check.application_id)})
+    return check, await repository.bank_requests(session, check.application_id)
+
+
+async def _freeze(session: AsyncSession, envelope: Envelope, submitted: ApplicationSubmitted, check: expenses.Check,
+                  requests: list[expenses.BankRequest], facts: ExpenseFacts | None) -> None:
+    gathered = check.gathered
+    assert gathered is not None
+    banks_of: dict[str, list[str]] = {}
+    for request in requests:
+        banks_of.setdefault(request.iin, []).append(request.bank_code)
+    answers = [{"request_id": str(r.id), "bank_code": r.bank_code, "iin": r.iin, "quarter": r.quarter,
+                "requested_at": r.created_at.isoformat(),
+                "answered_at": r.answered_at.isoformat() if r.answered_at else None,
+                **(r.answer.as_json() if r.answer is not None and facts is not None and facts.consent else {})}
+               for r in requests]
+    sources = dict(gathered.sources)
+    if check.banks_asked_at is not None:
+        sources["banks"] = {"asked_at": check.banks_asked_at.isoformat(), "requests": len(requests),
+                            "deadline": check.bank_deadline.isoformat() if check.bank_deadline else None}
+    evidence, event = domain.freeze(submitted, gathered.incomes, evidence_id=uuid7(), at=utcnow(),
+                                    purchases=gathered.purchases, expenses=facts, sources=sources,
+                                    consents=expenses.consent_records(check, banks_of), bank_answers=answers)
+    await repository.add(session, evidence)
+    await repository.save_check(session, replace(check, frozen=True))
+    await emit(session, event, source=SOURCE, key=str(evidence.application_id), cause=envelope)
+
+
+# ---- intake's consent events, the banks' answers, the overdue sweep ---------------------------
+
+async def follow_consent(session: AsyncSession, envelope: Envelope, *, registries: Registries,
+                         policy: domain.OutagePolicy, availability: Availability, bank_deadline_days: int,
+                         on_waiting: Callable[[], None] = lambda: None) -> None:
+    """An adult's consent changed: kept with the check, and the check taken as far as it goes
+    (once the family granted, the banks are asked; once it did not, the evidence is frozen)."""
+    event: ConsentEvent = envelope.payload()  # type: ignore[assignment]
+    application_id = event.consent.application_id
+    locked = await repository.lock_check(session, application_id)
+    if locked is None:
+        log.warning("consent event for an application without an expense check", extra={"key": str(application_id)})
+        return
+    check, _ = locked
+    if check.frozen:
+        return  # decided on what was frozen; a withdrawal after that is intake's to refuse
+    check = expenses.follow_consent(check, event.consent.model_dump(mode="json"), event.family_consent)
+    await repository.save_check(session, check)
+    if check.gathered is None:
+        return  # still gathering (or waiting for a registry): the retry takes it on from there
+    try:
+        await _resume(session, application_id, registries=registries, availability=availability,
+                      bank_deadline_days=bank_deadline_days)
+    except RegistryUnavailable as outage:
+        await _start_waiting(session, envelope, application_id, system=outage.system,
+                             error=mask_iins_in(str(outage)), tried=True, policy=policy, on_waiting=on_waiting)
+    except RegistryError as refused:
+        raise PermanentError(str(refused)) from None
+
+
+async def record_cashflow(*, session: AsyncSession, caller: Caller, bank_code: str, body: CashflowIn,
+                          bank_deadline_days: int) -> CashflowOut:
+    """A bank's signed answer (through the gateway) to a request for a person's aggregates."""
+    if caller.kind != "bank" or caller.bank_code != bank_code:
+        raise Forbidden(f"Only bank {bank_code} answers on this route.", slug="not-this-bank",
+                        title="Not this bank")
+    request = await repository.bank_request(session, body.request_id)
+    if request is None:
+        raise Conflict(f"No request {body.request_id} was sent to bank {bank_code}.", slug="unknown-request",
+                       title="Unknown request", errors=[field_error("request_id", "not a request of ours")])
+    locked = await repository.lock_check(session, request.application_id)
+    request = await repository.bank_request(session, body.request_id)
+    assert locked is not None and request is not None
+    check, _ = locked
+    figures = expenses.BankAnswer(total_spending=body.total_spending, non_mortgage_loans=body.non_mortgage_loans,
+                                  savings_deposits=body.savings_deposits, housing_deposits=body.housing_deposits)
+    outcome = expenses.answer(request, check, bank_code=bank_code, iin=body.iin, quarter=body.quarter,
+                              figures=figures, at=utcnow())
+    log.info("bank %s answered a cash-flow request: %s", bank_code, outcome.outcome,
+             extra={"key": str(request.application_id)})
+    if outcome.outcome == expenses.OTHER_BANK:
+        raise Forbidden(outcome.detail, slug="other-banks-request", title="Another bank's request")
+    if outcome.outcome in (expenses.MISMATCH, expenses.DIFFERENT_ANSWER):
+        raise Conflict(outcome.detail, slug="request-mismatch" if outcome.outcome == expenses.MISMATCH
+                       else "already-answered", title="The answer does not fit the request",
+                       errors=[field_error(outcome.field, outcome.detail)])
+    if outcome.outcome == expenses.RECORDED:
+        await repository.save_bank_request(session, outcome.request)
+        await _resume(session, request.application_id, registries=None, availability=Availability(),
+                      bank_deadline_days=bank_deadline_days)
+    return CashflowOut(request_id=request.id, status=outcome.outcome)  # type: ignore[arg-type]
+
+
+async def mark_overdue(*, sessionmaker: async_sessionmaker[AsyncSession], now: datetime, limit: int = 200) -> int:
+    """Every check past its bank deadline with a bank still silent is announced overdue, once.
+    Driven by the database alone (a restart loses nothing). Returns how many."""
+    announced = 0
+    async with sessionmaker() as session:
+        candidates = await repository.overdue_candidates(session, now, limit)
+    for application_id in candidates:
+        async with sessionmaker() as session, session.begin():
+            locked = await repository.lock_check(session, application_id)
+            if locked is None:
+                continue
+            check, submitted_event = locked
+            event = expenses.overdue(check, await repository.bank_requests(session, application_id), now)
+            if event is None:
+                continue
+            await repository.save_check(session, replace(check, overdue_at=now))
+            await emit(session, event, source=SOURCE, key=str(application_id),
+                       cause=Envelope.model_validate(submitted_event))
+            log.warning("banks %s have not answered by the deadline", ",".join(event.banks),
+                        extra={"key": str(application_id)})
+            announced += 1
+    async with sessionmaker() as session:
+        OVERDUE.labels(SOURCE).set(await repository.overdue_count(session))
+    return announced
 
 
 async def _start_waiting(session: AsyncSession, envelope: Envelope, application_id: UUID, *, system: str,
@@ -124,9 +348,9 @@ async def _start_waiting(session: AsyncSession, envelope: Envelope, application_
 
 # ---- waiting out an outage ---------------------------------------------------------------------
 
-async def retry_waiting(*, sessionmaker: async_sessionmaker[AsyncSession], registry: IncomeRegistry,
+async def retry_waiting(*, sessionmaker: async_sessionmaker[AsyncSession], registries: Registries,
                         policy: domain.OutagePolicy, availability: Availability, now: datetime, limit: int = 100,
-                        concurrency: int = 4) -> tuple[int, datetime | None]:
+                        concurrency: int = 4, bank_deadline_days: int = 1) -> tuple[int, datetime | None]:
     """Try again every waiting application due at `now`, each in its own transaction, a few at a
     time. Returns (how many were due, when the next one is due — `now` when more are due)."""
     async with sessionmaker() as session:
@@ -135,8 +359,8 @@ async def retry_waiting(*, sessionmaker: async_sessionmaker[AsyncSession], regis
 
     async def one(application_id: UUID) -> None:
         async with gate, sessionmaker() as session, session.begin():
-            await _retry_one(session, application_id, registry=registry, policy=policy, availability=availability,
-                             now=now)
+            await _retry_one(session, application_id, registries=registries, policy=policy,
+                             availability=availability, now=now, bank_deadline_days=bank_deadline_days)
 
     for failure in await asyncio.gather(*(one(a) for a in due), return_exceptions=True):
         if isinstance(failure, Exception):
@@ -156,8 +380,9 @@ async def _count_waiting(session: AsyncSession) -> None:
         WAITING.labels(SOURCE, system).set(counts.get(system, 0))
 
 
-async def _retry_one(session: AsyncSession, application_id: UUID, *, registry: IncomeRegistry,
-                     policy: domain.OutagePolicy, availability: Availability, now: datetime) -> None:
+async def _retry_one(session: AsyncSession, application_id: UUID, *, registries: Registries,
+                     policy: domain.OutagePolicy, availability: Availability, now: datetime,
+                     bank_deadline_days: int) -> None:
     found = await repository.lock_waiting(session, application_id)
     if found is None:
         return  # verified meanwhile, or another process is trying it
@@ -169,9 +394,9 @@ async def _retry_one(session: AsyncSession, application_id: UUID, *, registry: I
     if await repository.by_application(session, application_id) is not None:
         await repository.stop_waiting(session, application_id)
         return
-    submitted: ApplicationSubmitted = envelope.payload()  # type: ignore[assignment]
     try:
-        incomes = await _incomes(registry, submitted, availability)
+        await _resume(session, application_id, registries=registries, availability=availability,
+                      bank_deadline_days=bank_deadline_days)
     except RegistryUnavailable as outage:
         outcome = domain.after_failure(waiting, error=mask_iins_in(str(outage)), at=now, policy=policy)
         if isinstance(outcome, domain.GivenUp):
@@ -189,7 +414,6 @@ async def _retry_one(session: AsyncSession, application_id: UUID, *, registry: I
         log.error("waiting application refused by %s: %s", waiting.system, refused, extra={"key": str(application_id)})
         return
     await repository.stop_waiting(session, application_id)
-    await _freeze(session, envelope, submitted, incomes)
     # The system answers again: the applications waiting for it need not wait out their delays.
     others = await repository.make_due(session, waiting.system, now)
     log.info("%s answers again after %d failed call(s); %d other application(s) due now", waiting.system,

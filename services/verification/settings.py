@@ -18,6 +18,12 @@ class VerificationSettings(ServiceSettings):
     banks_url: str = "http://127.0.0.1:8100"
     bank_callback_url: str = "http://127.0.0.1:8000/v1/banks/{bank_code}/cashflow"
     registry_timeout_seconds: float = 5.0
+    # A bank asked for a family's aggregates answers within this many business days (Asia/Almaty,
+    # Kazakhstan's public holidays), or the application is announced overdue (verification.overdue)
+    # and keeps waiting: it is never decided on missing data.
+    bank_deadline_business_days: int = Field(default=2, ge=1, le=30)
+    # The overdue sweep looks at least this often.
+    overdue_poll_seconds: float = Field(default=60.0, gt=0)
     # An external system that is down is waited out (docs/operations.md): an application is tried
     # again after the first delay, then after twice as long each time (jittered, at most the
     # maximum), and given up on — a dead letter an operator can replay — once it has waited

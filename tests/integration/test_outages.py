@@ -22,7 +22,7 @@ from services.verification.models import Evidence, WaitingApplication
 from shared.events import Envelope
 from shared.outbox import inbox, outbox
 from tests.integration.test_verification import submitted_event
-from tests.support import application_body, eventually, on_partition_of, person, publish
+from tests.support import application_body, eventually, on_partition_of, person, publish, verification_systems, without_expenses
 
 # Tried again after 0.05 s, then at most every 0.2 s: a few retries while the test looks.
 FAST_RETRIES = {"QAMQOR_VERIFICATION_OUTAGE_FIRST_RETRY_SECONDS": "0.05",
@@ -63,11 +63,12 @@ async def test_an_outage_is_waited_out_and_the_application_resumes_by_itself(run
                                                                               internal_token):
     family = [person(date(1988, 4, 4), "female", "applicant"), person(date(2019, 4, 4), "male", "child")]
     portal = internal_token("portal", citizen=family[0]["iin"])
+    await without_expenses(sandbox_url, family)
     async with registry_down(sandbox_url) as registry, \
-            running_service("verification", QAMQOR_VERIFICATION_INCOME_REGISTRY_URL=sandbox_url,
+            running_service("verification", **verification_systems(sandbox_url),
                             **FAST_RETRIES) as verification, \
             running_service("intake") as intake:
-        created = await intake.post("/v1/applications", json=application_body(family),
+        created = await intake.post("/v1/applications", json=application_body(family, expense_check_consent=True),
                                     headers=portal | {"Idempotency-Key": str(uuid.uuid4())})
         assert created.status_code == 201, created.text
         application_id = created.json()["id"]
@@ -110,14 +111,14 @@ async def test_a_long_outage_is_given_up_on_visibly_and_the_others_resume_when_t
     second = submitted_event([person(date(1982, 6, 6), "female", "applicant")])
     first_id, second_id = first.key, second.key
     async with registry_down(sandbox_url) as registry, \
-            running_service("verification", QAMQOR_VERIFICATION_INCOME_REGISTRY_URL=sandbox_url,
+            running_service("verification", **verification_systems(sandbox_url),
                             **SLOW_RETRIES) as verification:
         app = verification.app
         policy = verification_consumers.outage_policy(app.state.settings)
 
         async def retry_at(now):  # noqa: ANN001, ANN202 - the retry loop's round, at an injected time
             return await verification_service.retry_waiting(
-                sessionmaker=app.state.sessionmaker, registry=app.state.income_registry, policy=policy,
+                sessionmaker=app.state.sessionmaker, registries=verification_consumers.registries(app), policy=policy,
                 availability=app.state.availability, now=now)
 
         async def tried(application_id: str):  # noqa: ANN202
@@ -171,7 +172,7 @@ async def test_an_event_that_can_never_succeed_still_goes_to_the_dead_letter_top
     invalid = Envelope(type="application.submitted", source="intake", key=str(uuid.uuid4()),
                        data={"application": refused.data["application"], "expense_check_consent": False})
     fine = submitted_event([person(date(1984, 8, 8), "female", "applicant")])
-    async with running_service("verification", QAMQOR_VERIFICATION_INCOME_REGISTRY_URL=sandbox_url) as verification:
+    async with running_service("verification", **verification_systems(sandbox_url)) as verification:
         await publish(broker.bootstrap, "qamqor.intake", refused)
         await publish(broker.bootstrap, "qamqor.intake", on_partition_of(invalid, refused))
         # published after them on their partition: once it is verified, they have been handled

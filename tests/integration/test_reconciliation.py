@@ -25,7 +25,7 @@ from shared.events import Envelope
 from shared.events.contracts import CaseContext, EligibilityDeferred, ReconciliationRequested
 from shared.identity import Caller
 from shared.outbox import inbox, outbox
-from tests.support import application_body, eventually, person, publish
+from tests.support import application_body, eventually, person, publish, verification_systems, without_expenses
 
 
 def _family() -> list[dict]:
@@ -40,7 +40,7 @@ async def _lost_submission(intake, family: list[dict]) -> str:  # noqa: ANN001
     async with intake.app.state.sessionmaker() as session, session.begin():
         status, created = await intake_service.submit(
             session=session, caller=caller, citizen=citizen, idempotency_key=str(uuid.uuid4()),
-            body=ApplicationIn.model_validate(application_body(family)))
+            body=ApplicationIn.model_validate(application_body(family, expense_check_consent=True)))
         assert status == 201
         await session.execute(update(outbox).where(outbox.c.key == created["id"]).values(published_at=func.now()))
     return created["id"]
@@ -73,8 +73,9 @@ async def test_a_lost_event_is_re_driven_and_a_re_drive_of_what_was_delivered_ch
     family = _family()
     portal = internal_token("portal", citizen=family[0]["iin"])
     async with running_service("intake") as intake, \
-            running_service("verification", QAMQOR_VERIFICATION_INCOME_REGISTRY_URL=sandbox_url) as verification, \
+            running_service("verification", **verification_systems(sandbox_url)) as verification, \
             running_service("eligibility") as eligibility:
+        await without_expenses(sandbox_url, family)
         application_id = await _lost_submission(intake, family)
         app_uuid = uuid.UUID(application_id)
 

@@ -13,7 +13,7 @@ from services.verification.models import Evidence
 from shared.events import Envelope
 from shared.events.contracts import ApplicationSubmitted, BankAccount, CaseContext, FamilyMember
 from shared.outbox import inbox, outbox
-from tests.support import assert_documents_what_it_answers, assert_family_scoped, assert_refused_without_scope, eventually, person, publish
+from tests.support import assert_documents_what_it_answers, assert_family_scoped, assert_refused_without_scope, eventually, person, publish, verification_systems
 
 
 def submitted_event(members: list[dict], application_date: date = date(2026, 11, 22),
@@ -38,7 +38,7 @@ async def test_gathers_assessment_quarter_incomes_once_even_if_delivered_twice(
             {"month": "2026-09", "type": "benefit", "amount": "15000.50"},
         ]})
     event = submitted_event([mother])
-    async with running_service("verification", QAMQOR_VERIFICATION_INCOME_REGISTRY_URL=sandbox_url) as client:
+    async with running_service("verification", **verification_systems(sandbox_url)) as client:
         await publish(broker.bootstrap, "qamqor.intake", event, times=2, request_id="req-from-gateway-1")
         app_id = event.data["application"]["application_id"]
 

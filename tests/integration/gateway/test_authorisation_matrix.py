@@ -42,6 +42,7 @@ GET  /v1/contracts/{contract_id}               yes     -    -     -            -
 POST /v1/contracts/{contract_id}/sign          yes     -    -     -            -    -            -
 GET  /v1/payments                              yes     -    -     -            -    -            -
 GET  /v1/payments/{payment_id}                 yes     -    -     -            -    -            -
+POST /v1/banks/{bank_code}/cashflow            -       -    yes   -            -    -            -
 POST /v1/banks/{bank_code}/payment-status      -       -    yes   -            -    -            -
 GET  /v1/banks/{bank_code}/payment-orders      -       -    yes   -            -    -            -
 GET  /v1/stats/summary                         -       -    -     -            yes  -            yes

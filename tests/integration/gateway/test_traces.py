@@ -20,7 +20,7 @@ from shared import tracing
 from shared.db import drop_database, ensure_database, migrate
 from tests.integration.gateway.conftest import UvicornOnSocket, citizen_token, get_token, running_gateway
 from tests.otlp import OtlpReceiver
-from tests.support import application_body, eventually, person
+from tests.support import application_body, eventually, person, verification_systems, without_expenses
 
 CALLERS_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -61,10 +61,11 @@ async def test_a_request_and_the_events_it_causes_are_one_trace(
         for member, amount in ((mother, "52000.00"), (son, None)):
             incomes = [] if amount is None else [{"month": "2026-07", "type": "wage", "amount": amount}]
             (await sandbox.put(f"/sandbox/persons/{member['iin']}", json={"incomes": incomes})).raise_for_status()
+    await without_expenses(sandbox_url, [mother, son])
 
     intake = await traced_intake(service_env, receiver.endpoint)
     try:
-        async with running_service("verification", QAMQOR_VERIFICATION_INCOME_REGISTRY_URL=sandbox_url,
+        async with running_service("verification", **verification_systems(sandbox_url),
                                    QAMQOR_VERIFICATION_OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint), \
                 running_gateway(make_settings(intake_url=intake.url,
                                               otel_exporter_otlp_endpoint=receiver.endpoint)) as gateway:
@@ -72,7 +73,7 @@ async def test_a_request_and_the_events_it_causes_are_one_trace(
             portal = await register("portal")
             token = await citizen_token(gateway, sandbox_url, await get_token(gateway, portal), mother["iin"])
             response = await gateway.post(
-                "/v1/applications", json=application_body([mother, son]),
+                "/v1/applications", json=application_body([mother, son], expense_check_consent=True),
                 headers={"authorization": f"Bearer {token}", "idempotency-key": str(uuid.uuid4()),
                          # A caller's own trace: linked by the gateway, never continued.
                          "traceparent": f"00-{CALLERS_TRACE}-00f067aa0ba902b7-01"})
@@ -112,22 +113,28 @@ async def test_a_request_and_the_events_it_causes_are_one_trace(
     submitted = only("intake", "SERVER", "POST /v1/applications")
     assert submitted.parent_span_id == edge.span_id  # the traceparent the gateway forwarded
     assert submitted.attributes["qamqor.event.key"] == application_id
-    # The submission, then the consent request to the mother, the family's one adult (asked in the
-    # portal: she gave no phone), in the same transaction (issue 10).
+    # The submission, then the consent request to the mother, the family's one adult, granted by
+    # her consent given when applying, in the same transaction (issue 10).
     assert [a["qamqor.event.type"] for name, a in submitted.events if name == "outbox"] == [
-        "application.submitted", "consent.requested"]
+        "application.submitted", "consent.requested", "consent.granted"]
 
     verifying = only("verification", "CONSUMER", "process application.submitted")
     assert verifying.parent_span_id == submitted.span_id  # the traceparent in the Kafka headers
     assert verifying.attributes["qamqor.event.key"] == application_id
     assert verifying.attributes["qamqor.request_id"] == request_id
-    calls = [s for s in trace if s.kind == "CLIENT"]
-    assert len(calls) == 2 and {s.parent_span_id for s in calls} == {verifying.span_id}
-    assert {s.name for s in calls} == {"GET income_registry"}
+    # Gathering asks the registries about each member: incomes, homes, vehicles.
+    calls = [s for s in trace if s.kind == "CLIENT" and s.parent_span_id == verifying.span_id]
+    assert sorted(s.name for s in calls) == sorted(
+        ["GET income_registry", "GET real_estate_registry", "GET vehicle_registry"] * 2)
     assert {s.attributes["http.response.status_code"] for s in calls} == {200}
+    # The mother's consent (given when applying) lets verification ask which banks hold her
+    # accounts — none — and freeze the evidence: the same trace, caused by the consent event.
+    consented = only("verification", "CONSUMER", "process consent.granted")
+    asked = [s for s in trace if s.kind == "CLIENT" and s.parent_span_id == consented.span_id]
+    assert [s.name for s in asked] == ["GET accounts_registry"]
 
     verified = only("intake", "CONSUMER", "process verification.completed")
-    assert verified.parent_span_id == verifying.span_id
+    assert verified.parent_span_id == consented.span_id
     # Nothing of the family in any span of the trace.
     family = {mother["iin"], son["iin"], mother["full_name"], mother["birth_date"], son["birth_date"]}
     assert [text for s in trace for text in s.strings() if any(v in text for v in family)] == []

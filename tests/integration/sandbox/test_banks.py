@@ -195,7 +195,7 @@ def test_a_request_is_acknowledged_then_answered_through_the_callback_duplicated
         assert acknowledged.json() == {"request_id": "req-dup", "status": "acknowledged"}
         _wait_for(lambda: len(fresh.received) == 2, "two deliveries")
         expected = {"request_id": "req-dup", "iin": IIN, "quarter": "2026-Q3", "total_spending": "412000.50",
-                    "non_mortgage_loans": "0.00", "savings_deposits": "900000.00"}
+                    "non_mortgage_loans": "0.00", "savings_deposits": "900000.00", "housing_deposits": "0.00"}
         assert [r["json"] for r in fresh.received] == [expected, expected] and fresh.refusals == []
         entry = _wait_for(lambda: [e for e in _log(sandbox, "TESTKZKA") if e["status"] == "answered"], "logged")[0]
         assert entry["request_id"] == "req-dup" and entry["iin"] == IIN and entry["acknowledged"] is True
