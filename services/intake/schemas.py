@@ -44,8 +44,8 @@ Bic = Annotated[str, Field(pattern=r"^[A-Z]{4}KZ[A-Z0-9]{2}$", description="BIC 
                            examples=["HSBKKZKX"])]
 PersonName = Annotated[str, Field(min_length=1, max_length=200, description="Full name; not blank",
                                   examples=["Aigul Serikovna Nurlanova"]), AfterValidator(_not_blank)]
-ApplicationStatus = Literal["submitted", "waiting_for_income_registry", "verified", "decision_pending", "approved",
-                            "rejected", "contract_drafted", "contract_signed", "payments_scheduled", "withdrawn"]
+ApplicationStatus = Literal["submitted", "waiting_for_income_registry", "verification_overdue", "verified",
+                            "decision_pending", "approved", "rejected", "contract_drafted", "contract_signed", "payments_scheduled", "withdrawn"]
 
 _APPLICANT = {"iin": "900517401231", "full_name": "Aigul Serikovna Nurlanova", "birth_date": "1990-05-17",
               "sex": "female", "relation": "applicant", "phone": "+77011234567", "employed": False,
