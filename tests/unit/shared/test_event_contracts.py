@@ -58,6 +58,9 @@ EXAMPLES: dict[tuple[str, int], BaseModel] = {
     ("verification.waiting", 1): c.VerificationWaiting(
         application_id=APP, system="income_registry", since=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc),
         attempts=1),
+    ("verification.overdue", 1): c.VerificationOverdue(
+        application_id=APP, banks=["CASPKZKA"], asked_at=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc),
+        deadline=datetime(2026, 11, 5, 19, 0, tzinfo=timezone.utc)),
     ("reconciliation.requested", 1): c.ReconciliationRequested(
         application_id=APP, status="verified", owner="eligibility", redrive=["verification", "eligibility"],
         attempt=1, max_attempts=5, stuck_since=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc)),
