@@ -88,6 +88,8 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/fdc/families/{iin}/status", "intake", "applications:read"),
     _route("GET", "/v1/reference/banks", "intake", "parameters:read"),
     _route("PUT", "/v1/reference/banks/{bic}", "intake", "parameters:write"),
+    _route("GET", "/v1/business-days", "intake", "parameters:read"),
+    _route("PUT", "/v1/business-days/{day}", "intake", "parameters:write"),
     _route("POST", "/v1/sms/inbound", "intake", "sms:inbound"),
     _route("POST", "/v1/consents/{consent_id}/reply", "intake", "consents:write"),
     _route("POST", "/v1/consents/{consent_id}/withdraw", "intake", "consents:write"),

@@ -1,5 +1,6 @@
-"""Demo callers for `make run`: one of every kind, two of them banks; the case worker serves
-Turkestan region and Shymkent (the demo families live in Turkestan region)."""
+"""Demo callers for `make run`: one of every kind, three of them banks — one for each bank the
+sandbox plays (sandbox/population.py PLAYED_BANKS), so each can sign its cash-flow callbacks; the
+case worker serves Turkestan region and Shymkent (the demo families live in Turkestan region)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ DEMO_CALLERS: tuple[dict[str, Any], ...] = (
     {"id": "demo-fdc", "kind": "fdc"},
     {"id": "demo-bank-halyk", "kind": "bank", "bank_code": "HSBKKZKX"},
     {"id": "demo-bank-centercredit", "kind": "bank", "bank_code": "KCJBKZKX"},
+    {"id": "demo-bank-kaspi", "kind": "bank", "bank_code": "CASPKZKA"},
     {"id": "demo-sms-gateway", "kind": "sms_gateway"},
     {"id": "demo-ops", "kind": "ops"},
     {"id": "demo-case-worker", "kind": "case_worker", "regions": ["61", "79"]},

@@ -41,6 +41,18 @@ class DecreedDay:
 
 
 @dataclass(frozen=True, slots=True)
+class DayStatus:
+    """What the calendar says about one day, for whoever reads it: whether it is a business day
+    and why not (`off`: weekend | public_holiday | decree), with the holiday's name or the decree
+    (`name`; for a day decreed working, the decree that makes it one)."""
+
+    day: date
+    business_day: bool
+    off: str | None
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class _PackageYear:
     holidays: dict[date, str]
     weekend_workdays: frozenset[date]
@@ -74,15 +86,28 @@ class BusinessCalendar:
 
     def non_business_reason(self, day: date) -> str | None:
         """Why `day` is not a business day (None when it is one)."""
+        status = self.status(day)
+        match status.off:
+            case None:
+                return None
+            case "decree":
+                return f"decreed non-working: {status.name}"
+            case "public_holiday":
+                return f"public holiday: {status.name}"
+        return "weekend"
+
+    def status(self, day: date) -> DayStatus:
+        """`day` as the calendar sees it: a decree first, then the package's holidays and worked
+        weekend days, then the weekend."""
         decree = self.decrees.get(day)
         if decree is not None:
-            return None if decree.working else f"decreed non-working: {decree.reason}"
+            return DayStatus(day, decree.working, None if decree.working else "decree", decree.reason)
         package = _package_year(day.year)
         if day in package.holidays:
-            return f"public holiday: {package.holidays[day]}"
-        if day in package.weekend_workdays:
-            return None
-        return "weekend" if day.weekday() >= 5 else None
+            return DayStatus(day, False, "public_holiday", package.holidays[day])
+        if day in package.weekend_workdays or day.weekday() < 5:
+            return DayStatus(day, True, None, None)
+        return DayStatus(day, False, "weekend", None)
 
     def next_business_day(self, after: date) -> date:
         """The first business day strictly after `after`."""

@@ -14,6 +14,10 @@ from services.intake.schemas import (
     BankIn,
     BankOut,
     Bic,
+    BusinessDayOut,
+    CalendarDay,
+    DecreeIn,
+    DecreeOut,
     ConsentAnswerOut,
     ConsentReplyIn,
     Iin,
@@ -43,6 +47,10 @@ async def _applying_citizen(caller: CallerDep) -> str:
 
 async def _fdc_only(caller: CallerDep) -> None:
     service.fdc_only(caller)
+
+
+async def _admin_only(caller: CallerDep) -> None:
+    service.admin_only(caller)
 
 
 def _sms_gateway_only(caller: CallerDep) -> None:
@@ -143,6 +151,34 @@ async def list_banks(session: SessionDep, active: bool | None = None) -> list[Ba
 async def put_bank(bic: Annotated[Bic, Path()], body: BankIn, session: SessionDep, caller: CallerDep) -> JSONResponse:
     added, bank = await service.put_bank(session=session, caller=caller, bic=bic, body=body)
     return JSONResponse(bank.model_dump(mode="json"), status_code=201 if added else 200)
+
+
+@router.put("/business-days/{day}", response_model=DecreeOut, tags=["reference data"],
+            dependencies=[Depends(RequireScope("parameters:write")), Depends(_admin_only)],
+            responses=problems("malformed-json", "missing-scope", "admin-only", "unsupported-media-type",
+                               "invalid-decree"),
+            summary="Record a day the government decreed non-working (or working)",
+            description="The decree overrides the public holidays and weekends for its day; a later decree for "
+                        "the day replaces the earlier one. Deadlines set from now on count it (consent answers, "
+                        "banks); those already set stand. For administrators only.")
+async def put_business_day(day: Annotated[CalendarDay, Path()], body: DecreeIn, session: SessionDep,
+                           caller: CallerDep) -> DecreeOut:
+    return await service.put_decree(session=session, caller=caller, day=day, body=body)
+
+
+@router.get("/business-days", response_model=list[BusinessDayOut], tags=["reference data"],
+            dependencies=[Depends(RequireScope("parameters:read"))],
+            responses=problems("missing-scope", "invalid-day-range", "control-character"),
+            summary="Which days are business days, and why not",
+            description="Each day from `from` to `to` (both included, at most 366 days): a weekend, a public "
+                        "holiday of Kazakhstan (with its observed and moved days) or a decreed day off is not a "
+                        "business day; a decree rules over the rest.")
+async def list_business_days(
+    session: SessionDep,
+    first: Annotated[CalendarDay, Query(alias="from")],
+    last: Annotated[CalendarDay, Query(alias="to")],
+) -> list[BusinessDayOut]:
+    return await service.business_days(session=session, first=first, last=last)
 
 
 @router.post("/sms/inbound", response_model=ConsentAnswerOut, tags=["consent"],

@@ -30,6 +30,7 @@ from shared.events.contracts import (
     FamilyMember,
     PaymentScheduled,
     VerificationCompleted,
+    VerificationOverdue,
     VerificationWaiting,
 )
 from shared.iin import iin_problems, mask_iin
@@ -39,6 +40,9 @@ from shared.regions import is_registered_kato, region_level_kato
 SUBMITTED = "submitted"
 # Verification waits for an external system that is down (`waiting_status`), and resumes by itself.
 WAITING_FOR_INCOME_REGISTRY = "waiting_for_income_registry"
+# A bank asked for the family's cash flow has not answered by its deadline: the application
+# waits for it, visibly, and is never decided on missing data (the bank's answer verifies it).
+VERIFICATION_OVERDUE = "verification_overdue"
 VERIFIED = "verified"
 DECISION_PENDING = "decision_pending"
 APPROVED = "approved"
@@ -49,15 +53,15 @@ PAYMENTS_SCHEDULED = "payments_scheduled"
 WITHDRAWN = "withdrawn"
 
 _ORDER = {s: i for i, s in enumerate(
-    [SUBMITTED, WAITING_FOR_INCOME_REGISTRY, VERIFIED, DECISION_PENDING, APPROVED, CONTRACT_DRAFTED, CONTRACT_SIGNED,
-     PAYMENTS_SCHEDULED]
+    [SUBMITTED, WAITING_FOR_INCOME_REGISTRY, VERIFICATION_OVERDUE, VERIFIED, DECISION_PENDING, APPROVED,
+     CONTRACT_DRAFTED, CONTRACT_SIGNED, PAYMENTS_SCHEDULED]
 )}
 FINAL_NEGATIVE = frozenset({REJECTED, WITHDRAWN})
 # After these an application no longer blocks its members from a new one.
 INACTIVE = FINAL_NEGATIVE
 
 # What the flow tells intake about an application, each moving it to a status.
-FlowEvent = (VerificationWaiting | VerificationCompleted | EligibilityDecided | EligibilityDeferred | ContractDrafted
+FlowEvent = (VerificationWaiting | VerificationOverdue | VerificationCompleted | EligibilityDecided | EligibilityDeferred | ContractDrafted
              | ContractSigned | PaymentScheduled)
 
 
@@ -416,6 +420,9 @@ def follow(application: Application, event: FlowEvent, *, event_id: UUID,
         case VerificationWaiting():
             return _move(application, waiting_status(event.system), event_id, at,
                          {"system": event.system, "since": event.since.isoformat(), "attempts": event.attempts})
+        case VerificationOverdue():
+            return _move(application, VERIFICATION_OVERDUE, event_id, at,
+                         {"banks": list(event.banks), "deadline": event.deadline.isoformat()})
         case VerificationCompleted():
             return _move(application, VERIFIED, event_id, at,
                          {"assessment_quarter": event.assessment_quarter, "incomes_found": len(event.incomes)})
@@ -457,7 +464,8 @@ def in_time_order(timeline: Collection[StatusChange]) -> tuple[StatusChange, ...
 # assistance stands, not the family's file.
 NONE = "none"
 TSA_STATUS = {
-    SUBMITTED: "applying", WAITING_FOR_INCOME_REGISTRY: "applying", VERIFIED: "applying",
+    SUBMITTED: "applying", WAITING_FOR_INCOME_REGISTRY: "applying", VERIFICATION_OVERDUE: "applying",
+    VERIFIED: "applying",
     DECISION_PENDING: "applying",
     APPROVED: "approved", CONTRACT_DRAFTED: "approved", CONTRACT_SIGNED: "approved",
     PAYMENTS_SCHEDULED: "paid",

@@ -19,6 +19,7 @@ application that stopped moving is re-driven from there:
 
 Statuses that wait for a person (`contract_drafted`: the family signs) or wait visibly for a
 system that says what it waits for (`waiting_for_*`: verification retries by itself;
+`verification_overdue`: a bank past its deadline, whose answer moves it on;
 `decision_pending`: a parameter value) are not swept, nor are final ones.
 
 The sweep is driven by the database alone (the applications' last change, the re-drives so far),

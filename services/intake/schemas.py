@@ -9,15 +9,17 @@ What an answer shows of a family depends on who asks (shared.access):
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from services.intake import consent, domain
 from shared.problems import problems as shared_problems
 from shared.access import mask_name, mask_phone
+from shared.business_days import DayStatus, DecreedDay
 from shared.errors import PROBLEM_BASE
 from shared.events.contracts import Relation, Settlement, Sex
 from shared.iin import has_valid_check_digit, mask_iin
@@ -42,10 +44,31 @@ Iin = Annotated[str, Field(pattern=r"^\d{12}$", description="Individual identifi
                            examples=["900517401231"]), AfterValidator(_iin_check_digit)]
 Bic = Annotated[str, Field(pattern=r"^[A-Z]{4}KZ[A-Z0-9]{2}$", description="BIC of a Kazakh bank (8 characters)",
                            examples=["HSBKKZKX"])]
+
+def _iso_day(value: Any) -> Any:
+    """A day is written YYYY-MM-DD and nothing else (not a timestamp pydantic would also take)."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+# The years the business calendar answers for: the `holidays` package's Kazakhstan is known
+# there, and a day outside them is a typo, not a decree.
+CALENDAR_FIRST, CALENDAR_LAST = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _calendar_day(day: date) -> date:
+    if not CALENDAR_FIRST <= day <= CALENDAR_LAST:
+        raise ValueError(f"must be between {CALENDAR_FIRST.isoformat()} and {CALENDAR_LAST.isoformat()}")
+    return day
+
+
+CalendarDay = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_calendar_day),
+                        Field(description="A day, YYYY-MM-DD (2000-2099)", examples=["2026-11-20"])]
 PersonName = Annotated[str, Field(min_length=1, max_length=200, description="Full name; not blank",
                                   examples=["Aigul Serikovna Nurlanova"]), AfterValidator(_not_blank)]
-ApplicationStatus = Literal["submitted", "waiting_for_income_registry", "verified", "decision_pending", "approved",
-                            "rejected", "contract_drafted", "contract_signed", "payments_scheduled", "withdrawn"]
+ApplicationStatus = Literal["submitted", "waiting_for_income_registry", "verification_overdue", "verified",
+                            "decision_pending", "approved", "rejected", "contract_drafted", "contract_signed", "payments_scheduled", "withdrawn"]
 
 _APPLICANT = {"iin": "900517401231", "full_name": "Aigul Serikovna Nurlanova", "birth_date": "1990-05-17",
               "sex": "female", "relation": "applicant", "phone": "+77011234567", "employed": False,
@@ -115,6 +138,18 @@ class BankIn(InputModel):
     code: str = Field(pattern=r"^\d{3}$", description="The 3-digit Kazakh bank code (IBAN characters 5-7)")
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
     active: bool = Field(default=True, description="false: accounts at this bank are no longer accepted")
+
+
+class DecreeIn(InputModel):
+    """A day the government decreed non-working (`working: false`) or working (`working: true`,
+    e.g. the Saturday worked for a bridge day), as an administrator records it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"working": False, "reason": "Government decree No. 123 of 2026-11-20"}]})
+
+    working: bool
+    reason: Annotated[str, Field(min_length=1, max_length=500, description="The decree, for whoever reads the "
+                                                                           "calendar"), AfterValidator(_not_blank)]
 
 
 # ---- answers ------------------------------------------------------------------------------
@@ -272,6 +307,42 @@ class TsaStatusOut(BaseModel):
                    period_to=status.period_to, monthly_amount=status.monthly_amount)
 
 
+class DecreeOut(BaseModel):
+    """The decree as recorded: it rules its day in deadlines set from now on."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"day": "2026-12-18", "working": False, "reason": "Government decree No. 123 of 2026-11-20"}]})
+
+    day: date
+    working: bool
+    reason: str
+
+    @classmethod
+    def of(cls, decree: DecreedDay) -> "DecreeOut":
+        return cls(day=decree.day, working=decree.working, reason=decree.reason)
+
+
+class BusinessDayOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"day": "2026-03-20", "business_day": True, "off": None, "name": None},
+        {"day": "2026-03-21", "business_day": False, "off": "public_holiday", "name": "Nowruz Holiday"},
+        {"day": "2026-03-28", "business_day": False, "off": "weekend", "name": None},
+        {"day": "2026-12-18", "business_day": False, "off": "decree",
+         "name": "Government decree No. 123 of 2026-11-20"}]})
+
+    day: date
+    business_day: bool
+    off: Literal["weekend", "public_holiday", "decree"] | None = Field(
+        description="Why the day is not a business day (null when it is one)")
+    name: str | None = Field(description="The public holiday's name, or the decree (also for a day decreed "
+                                         "working)")
+
+    @classmethod
+    def of(cls, status: DayStatus) -> "BusinessDayOut":
+        return cls(day=status.day, business_day=status.business_day, off=status.off,  # type: ignore[arg-type]
+                   name=status.name)
+
+
 class BankOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"bic": "HSBKKZKX", "code": "601", "name": "АО \"Народный Банк Казахстана\"", "active": True}]})
@@ -335,6 +406,13 @@ PROBLEM_EXAMPLES: dict[str, tuple[int, dict[str, Any]]] = {
         "worker of their region.", ("query.iin", "not allowed in a masked view")),
     "fdc-only": _example(403, "fdc-only", "Only a Family Development Centre looks up a status",
                          "The TSA status lookup is for Family Development Centres."),
+    "admin-only": _example(403, "admin-only", "Only an administrator records a decree",
+                           "Days the government decrees are recorded by an administrator."),
+    "invalid-decree": _example(422, "validation-error", "Invalid input", "The request has 1 invalid field(s).",
+                               ("path.day", "Value error, must be a date written YYYY-MM-DD")),
+    "invalid-day-range": _example(422, "validation-error", "Invalid input",
+                                  "The calendar is read at most 366 days at a time.",
+                                  ("query.to", "at most 366 days from 'from' (2026-01-01)")),
     "not-found": _example(404, "not-found", "Not found", "No application 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b."),
     "consent-not-found": _example(404, "not-found", "Not found",
                                   "No consent request 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b."),

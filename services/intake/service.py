@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import consent, domain, repository
 from services.intake.schemas import (
-    ApplicationIn, ApplicationOut, BankIn, BankOut, ConsentAnswerOut, SmsInboundIn, TsaStatusOut,
+    ApplicationIn, ApplicationOut, BankIn, BankOut, BusinessDayOut, ConsentAnswerOut, DecreeIn, DecreeOut,
+    SmsInboundIn, TsaStatusOut,
 )
 from shared.access import CITIZEN, REGIONS, FamilyAccess, family_access, mask_phone, note_data_subjects
 from shared.business_days import DecreedDay
@@ -420,6 +421,37 @@ async def withdraw_consent_of(*, session: AsyncSession, citizen: str, consent_id
                               now: datetime) -> ConsentAnswerOut:
     result = await withdraw_consent(session=session, consent_id=consent_id, citizen_iin=citizen, at=now)
     return _consent_answer(result, consent_id)
+
+
+# A calendar read is one answer: a year and a day (a leap year's worth) at most.
+MAX_CALENDAR_DAYS = 366
+
+
+def admin_only(caller: Caller) -> None:
+    """The scope `parameters:write` says what a caller may change; which days are worked is the
+    government's word, recorded by an administrator only (not by a caller granted the scope)."""
+    if caller.kind != "admin":
+        raise Forbidden("Days the government decrees are recorded by an administrator.", slug="admin-only",
+                        title="Only an administrator records a decree")
+
+
+async def put_decree(*, session: AsyncSession, caller: Caller, day: date, body: DecreeIn) -> DecreeOut:
+    """The decree for `day` as recorded (replacing one recorded before for that day)."""
+    decree = DecreedDay(day, body.working, body.reason)
+    await record_decree(session=session, caller=caller, decree=decree)
+    return DecreeOut.of(decree)
+
+
+async def business_days(*, session: AsyncSession, first: date, last: date) -> list[BusinessDayOut]:
+    """Each day from `first` to `last` (both included) as deadlines are counted now: the
+    package's weekends and holidays with the administrators' decrees over them."""
+    if last < first:
+        raise InvalidInput("'to' is before 'from'.", errors=[field_error("query.to", f"before 'from' ({first})")])
+    if (last - first).days + 1 > MAX_CALENDAR_DAYS:
+        raise InvalidInput(f"The calendar is read at most {MAX_CALENDAR_DAYS} days at a time.",
+                           errors=[field_error("query.to", f"at most {MAX_CALENDAR_DAYS} days from 'from' ({first})")])
+    calendar = await repository.business_calendar(session)
+    return [BusinessDayOut.of(calendar.status(first + timedelta(days=n))) for n in range((last - first).days + 1)]
 
 
 async def record_decree(*, session: AsyncSession, caller: Caller, decree: DecreedDay) -> None:

@@ -21,6 +21,7 @@ from shared.events.contracts import (
     EligibilityDeferred,
     PaymentScheduled,
     VerificationCompleted,
+    VerificationOverdue,
     VerificationWaiting,
 )
 from shared.iin import mask_iins_in
@@ -29,6 +30,9 @@ STAGE_OF_EVENT = {
     "application.submitted": "submitted",
     # Verification waits for an external system that is down; it resumes by itself.
     "verification.waiting": "verification_waiting",
+    # A bank asked for a family's cash flow has not answered by the deadline: the application
+    # waits, visibly, and is never decided on missing data.
+    "verification.overdue": "verification_overdue",
     "verification.completed": "verified",
     "eligibility.deferred": "decision_pending",
     "eligibility.decided": "decided",
@@ -40,13 +44,13 @@ STAGE_OF_EVENT = {
 # stage only moves forward along this order.
 STAGES: tuple[str, ...] = tuple(STAGE_OF_EVENT.values())
 
-UNDECIDED_STAGES = ("submitted", "verification_waiting", "verified", "decision_pending")
+UNDECIDED_STAGES = ("submitted", "verification_waiting", "verification_overdue", "verified", "decision_pending")
 
 # What a fact holds until the application's own facts arrive (a later event may come first).
 NOT_YET_KNOWN: dict[str, Any] = {"region_kato": "000000000", "settlement": "urban", "channel": "unknown",
                                  "members": 0, "scheduled_total": 0}
 
-ProjectedEvent = (ApplicationSubmitted | VerificationWaiting | VerificationCompleted | EligibilityDeferred
+ProjectedEvent = (ApplicationSubmitted | VerificationWaiting | VerificationOverdue | VerificationCompleted | EligibilityDeferred
                   | EligibilityDecided | ContractDrafted | ContractSigned | PaymentScheduled)
 
 
@@ -65,7 +69,7 @@ def fact_change(event: ProjectedEvent, occurred_at: datetime) -> FactChange:
         case ApplicationSubmitted():
             return FactChange(event.application.application_id, stage, _where(event) | {
                 "members": len(event.members), "submitted_at": occurred_at})
-        case VerificationWaiting():
+        case VerificationWaiting() | VerificationOverdue():
             return FactChange(event.application_id, stage)
         case VerificationCompleted():
             return FactChange(event.application.application_id, stage, _where(event) | {"members": len(event.members)})

@@ -66,11 +66,13 @@ class BacklogOut(BaseModel):
              "left_to_operator": 0},
             {"status": "contract_signed", "stage": "contract_signed", "applications": 1, "redriven": 0,
              "still_stuck": 0, "left_to_operator": 0}],
-        "waiting_for_systems": 3, "undecided": 9, "dead_letters": {"unreplayed": 1, "total": 4}}]})
+        "waiting_for_systems": 3, "verification_overdue": 1, "undecided": 9, "dead_letters": {"unreplayed": 1, "total": 4}}]})
 
     statuses: list[BacklogStatusOut]
     waiting_for_systems: int = Field(description="Applications whose verification waits for an external system "
                                                  "that is down (it resumes by itself)")
+    verification_overdue: int = Field(description="Applications waiting for a bank that has not answered their "
+                                                  "cash-flow request by its deadline (never decided on missing data)")
     undecided: int
     dead_letters: DeadLetterCountsOut
 

@@ -75,7 +75,8 @@ async def by_region(*, session: AsyncSession, region_kato: str | None) -> list[R
 
 async def backlog(*, session: AsyncSession, region_kato: str | None) -> BacklogOut:
     """What ops act on: per status the sweep re-drives, the applications there and what the
-    re-drives did; the applications waiting for an external system; the dead letters (of every
+    re-drives did; the applications waiting for an external system, and those waiting for a bank
+    past its deadline; the dead letters (of every
     region: an event that failed is not always one application's)."""
     by_stage = await repository.applications_by_stage(session, region_kato=region_kato)
     redrives = await repository.redrives_per_status(session, region_kato=region_kato)
@@ -86,6 +87,7 @@ async def backlog(*, session: AsyncSession, region_kato: str | None) -> BacklogO
                                               redrives.get(status, (0, 0, 0)))))
                   for status, stage in domain.STAGE_OF_SWEPT_STATUS.items()],
         waiting_for_systems=by_stage.get("verification_waiting", 0),
+        verification_overdue=by_stage.get("verification_overdue", 0),
         undecided=domain.undecided(by_stage),
         dead_letters=DeadLetterCountsOut(unreplayed=unreplayed, total=total),
     )

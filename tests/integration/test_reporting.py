@@ -4,12 +4,19 @@ counts each application once however often its events are delivered."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from shared.events import Envelope
-from shared.events.contracts import EligibilityDecided, PaymentScheduled, ScheduledPayment
+from shared.events.contracts import (
+    ApplicationSubmitted,
+    EligibilityDecided,
+    PaymentScheduled,
+    ScheduledPayment,
+    VerificationCompleted,
+    VerificationOverdue,
+)
 from tests.support import assert_documents_what_it_answers, assert_refused_without_scope, decided_event, eventually, on_partition_of, person, publish
 
 STATS = frozenset({"stats:read"})
@@ -117,3 +124,53 @@ async def test_every_route_refuses_a_caller_without_its_scope(running_service, i
 
 def test_the_openapi_documents_each_answer_and_error():
     assert_documents_what_it_answers("reporting")
+
+
+# No other test has an application in Kostanay: the backlog of this region is this test's own.
+OVERDUE_REGION = "390000000"
+
+
+async def test_an_application_a_bank_has_not_answered_shows_overdue_until_verified(running_service, broker,
+                                                                                    internal_token):
+    """`verification.overdue`: the application waits for a bank past its deadline. Ops see it in
+    the backlog (and as undecided) until verification completes; a redelivery counts once."""
+    overdue, answered = (decided_event(members=family(2), region=OVERDUE_REGION) for _ in range(2))
+    at = datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)
+
+    def submitted(decided: Envelope) -> Envelope:
+        return Envelope.wrap(ApplicationSubmitted(application=decided.payload().application, expense_check_consent=False,
+                                                  members=decided.payload().members), source="intake", key=decided.key)
+
+    def late(decided: Envelope) -> Envelope:
+        return Envelope.wrap(VerificationOverdue(application_id=uuid.UUID(decided.key), banks=["CASPKZKA"],
+                                                 asked_at=at, deadline=at + timedelta(days=3)),
+                             source="verification", key=decided.key)
+
+    def completed(decided: Envelope) -> Envelope:
+        decision = decided.payload()
+        return Envelope.wrap(VerificationCompleted(application=decision.application, evidence_id=uuid.uuid4(),
+                                                   assessment_quarter="2026-Q3", members=decision.members, incomes=[]),
+                             source="verification", key=decided.key)
+
+    async with running_service("reporting") as client:
+        for event in (overdue, answered):
+            await publish(broker.bootstrap, "qamqor.intake", submitted(event))
+            await publish(broker.bootstrap, "qamqor.verification", late(event), times=2)
+        # The bank answers one of them: verification completes it.
+        await publish(broker.bootstrap, "qamqor.verification", on_partition_of(completed(answered), late(answered)))
+
+        async def backlog() -> dict | None:
+            # The stages first: once both events are handled, the backlog read after agrees.
+            stages = (await client.get("/v1/stats/summary", params={"region_kato": OVERDUE_REGION},
+                                       headers=internal_token("ops", STATS))).json()["applications_by_stage"]
+            if stages != {"verification_overdue": 1, "verified": 1}:
+                return None
+            response = await client.get("/v1/stats/backlog", params={"region_kato": OVERDUE_REGION},
+                                        headers=internal_token("ops", STATS))
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        body = await eventually(backlog)
+        assert body["verification_overdue"] == 1, body
+        assert body["waiting_for_systems"] == 0
+        assert body["undecided"] == 2  # the overdue one and the verified one, neither decided yet

@@ -29,6 +29,8 @@ GET  /v1/applications/{application_id}         yes     yes  -     -            y
 GET  /v1/fdc/families/{iin}/status             yes     yes  -     -            yes  yes          -
 GET  /v1/reference/banks                       -       -    -     -            -    -            yes
 PUT  /v1/reference/banks/{bic}                 -       -    -     -            -    -            yes
+GET  /v1/business-days                         -       -    -     -            -    -            yes
+PUT  /v1/business-days/{day}                   -       -    -     -            -    -            yes
 POST /v1/sms/inbound                           -       -    -     yes          -    -            -
 POST /v1/consents/{consent_id}/reply           yes     -    -     -            -    -            -
 POST /v1/consents/{consent_id}/withdraw        yes     -    -     -            -    -            -

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from gateway.routes import DEFAULT_SCOPES, ROUTES
 from gateway.seed import DEMO_CALLERS, seed_demo_callers
+from sandbox.population import PLAYED_BANKS
 from qamqor_cli.callers import callers_app, keys_app
 from qamqor_cli.infra import free_port
 from shared.identity import CALLER_KINDS
@@ -114,7 +115,8 @@ async def test_seed_demo_callers_keeps_working_secrets(gateway, make_settings) -
     assert [c["id"] for c in first] == [d["id"] for d in DEMO_CALLERS]
     assert {c["kind"] for c in first} == set(CALLER_KINDS)
     banks = [c for c in first if c["kind"] == "bank"]
-    assert sorted(b["bank_code"] for b in banks) == ["HSBKKZKX", "KCJBKZKX"]
+    # one for each bank the sandbox plays
+    assert sorted(b["bank_code"] for b in banks) == sorted(code for code, _ in PLAYED_BANKS)
     assert all(b["signing_secret"] for b in banks)
     for entry in first:
         assert set(entry["scopes"]) == DEFAULT_SCOPES[entry["kind"]]

@@ -17,6 +17,7 @@ from shared.events.contracts import (
     PaymentScheduled,
     ScheduledPayment,
     VerificationCompleted,
+    VerificationOverdue,
     VerificationWaiting,
 )
 from tests.support import decided_event
@@ -66,12 +67,21 @@ def waiting(a: domain.Application) -> VerificationWaiting:
     return VerificationWaiting(application_id=a.id, system="income_registry", since=AT, attempts=1)
 
 
+DEADLINE = datetime(2026, 4, 7, 19, 0, tzinfo=timezone.utc)
+
+
+def overdue(a: domain.Application) -> VerificationOverdue:
+    return VerificationOverdue(application_id=a.id, banks=["CASPKZKA", "HSBKKZKX"], asked_at=AT - timedelta(days=5),
+                               deadline=DEADLINE)
+
+
 def follow(a: domain.Application, event):  # noqa: ANN001, ANN201
     return domain.follow(a, event, event_id=EVENT_ID, at=AT)
 
 
 @pytest.mark.parametrize("event, status, detail", [
     (waiting, "waiting_for_income_registry", {"system": "income_registry", "since": AT.isoformat(), "attempts": 1}),
+    (overdue, "verification_overdue", {"banks": ["CASPKZKA", "HSBKKZKX"], "deadline": DEADLINE.isoformat()}),
     (verified_event, domain.VERIFIED, {"assessment_quarter": "2026-Q1", "incomes_found": 1}),
     (deferred, domain.DECISION_PENDING, {"reason": "MISSING_PARAMETER", "detail": "mci"}),
     (decided, domain.APPROVED, {"reasons": ["INCOME_BELOW_POVERTY_LINE"]}),
@@ -146,7 +156,26 @@ def test_an_application_waiting_for_the_registry_moves_on_when_it_is_verified():
     assert late.status == domain.VERIFIED and change is not None
 
 
-@pytest.mark.parametrize("event", [waiting, verified_event, deferred, decided, drafted, signed, scheduled])
+def test_an_application_a_bank_has_not_answered_waits_visibly_until_it_is_verified():
+    """`verification.overdue` comes after the registry's wait and before the evidence: the
+    application shows it, and the bank's late answer (verification completes) moves it on; an
+    overdue notice that arrives after the evidence does not move it back."""
+    application = submitted()
+    waits, _ = follow(application, waiting(application))
+    late, change = domain.follow(waits, overdue(application), event_id=uuid.UUID(int=6), at=AT + timedelta(days=5))
+    assert change is not None and late.status == domain.VERIFICATION_OVERDUE
+    assert domain.tsa_status(late).status == "applying"
+    assert late.holds_members
+    verified, _ = domain.follow(late, verified_event(application), event_id=uuid.UUID(int=7),
+                                at=AT + timedelta(days=6))
+    assert verified.status == domain.VERIFIED
+    assert [c.status for c in verified.timeline] == ["submitted", "waiting_for_income_registry",
+                                                     "verification_overdue", "verified"]
+    again, change = domain.follow(verified, overdue(application), event_id=uuid.UUID(int=8), at=AT + timedelta(days=7))
+    assert again.status == domain.VERIFIED and change is not None
+
+
+@pytest.mark.parametrize("event", [waiting, overdue, verified_event, deferred, decided, drafted, signed, scheduled])
 def test_every_event_names_its_application(event):
     application = submitted()
     assert domain.application_id_of(event(application)) == application.id

@@ -17,6 +17,8 @@ EXPECTED_ERRORS = {
     ("get", "/v1/fdc/families/{iin}/status"): {"403", "422"},
     ("get", "/v1/reference/banks"): {"403", "422"},
     ("put", "/v1/reference/banks/{bic}"): {"400", "403", "409", "415", "422"},
+    ("get", "/v1/business-days"): {"403", "422"},
+    ("put", "/v1/business-days/{day}"): {"400", "403", "415", "422"},
     ("post", "/v1/sms/inbound"): {"400", "403", "415", "422"},
     ("post", "/v1/consents/{consent_id}/reply"): {"400", "403", "404", "415", "422"},
     ("post", "/v1/consents/{consent_id}/withdraw"): {"403", "404", "422"},

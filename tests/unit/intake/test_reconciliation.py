@@ -24,6 +24,7 @@ AT = datetime(2026, 12, 5, 8, 0, tzinfo=timezone.utc)
     # waiting for a person, or visibly for a system, or final: not swept
     ("contract_drafted",    "conditional",    None),
     ("waiting_for_income_registry", None,     None),
+    ("verification_overdue", None,            None),  # waits for a bank past its deadline
     ("decision_pending",    None,             None),
     ("payments_scheduled",  "unconditional",  None),
     ("rejected",            None,             None),

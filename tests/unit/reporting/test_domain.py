@@ -15,6 +15,7 @@ from shared.events.contracts import (
     EligibilityDeferred,
     PaymentScheduled,
     VerificationCompleted,
+    VerificationOverdue,
     VerificationWaiting,
 )
 from tests.support import decided_event, person
@@ -33,6 +34,7 @@ IDS = dict(contract_id=uuid.UUID(int=1), application_id=APP, decision_id=decided
      "submitted", WHERE | {"members": 2, "submitted_at": AT}),
     (VerificationWaiting(application_id=APP, system="income_registry", since=AT, attempts=1),
      "verification_waiting", {}),
+    (VerificationOverdue(application_id=APP, banks=["CASPKZKA"], asked_at=AT, deadline=AT), "verification_overdue", {}),
     (VerificationCompleted(application=CONTEXT, evidence_id=uuid.UUID(int=2), assessment_quarter="2026-Q3",
                            members=decided.members, incomes=[]),
      "verified", WHERE | {"members": 2}),
@@ -49,10 +51,16 @@ def test_each_event_marks_a_stage_and_tells_what_it_knows(event, stage, facts):
 
 
 def test_stages_run_in_the_order_of_the_flow():
-    assert domain.STAGES == ("submitted", "verification_waiting", "verified", "decision_pending", "decided", "contract_drafted",
-                             "contract_signed", "payments_scheduled")
+    assert domain.STAGES == ("submitted", "verification_waiting", "verification_overdue", "verified",
+                             "decision_pending", "decided", "contract_drafted", "contract_signed", "payments_scheduled")
 
 
 def test_undecided_applications_are_those_not_yet_decided():
     assert domain.undecided({"submitted": 2, "verified": 1, "decision_pending": 4, "decided": 7,
                              "payments_scheduled": 3}) == 7
+
+
+def test_an_application_overdue_at_a_bank_is_undecided():
+    """A bank that has not answered by its deadline leaves the application waiting: never decided."""
+    assert "verification_overdue" in domain.UNDECIDED_STAGES
+    assert domain.undecided({"verification_overdue": 3, "decided": 1}) == 3

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from shared.business_days import BusinessCalendar, DecreedDay, consent_deadline
+from shared.business_days import BusinessCalendar, DayStatus, DecreedDay, consent_deadline
 from shared.calendar import ALMATY
 
 PACKAGE_ONLY = BusinessCalendar()
@@ -98,6 +98,20 @@ def test_a_naive_time_is_refused() -> None:
 ])
 def test_why_a_day_is_not_a_business_day(day: date, reason: str | None) -> None:
     assert DECREED.non_business_reason(day) == reason
+
+
+@pytest.mark.parametrize(("day", "business_day", "off", "name"), [
+    (date(2026, 3, 25), False, "public_holiday", "Nowruz Holiday (observed)"),
+    (date(2026, 3, 14), False, "weekend", None),
+    (date(2026, 6, 15), False, "decree", "government decree: day of mourning"),
+    (date(2026, 3, 26), True, None, None),
+    (date(2025, 1, 5), True, None, None),  # a Sunday worked for Friday 3 January (the package's)
+    (date(2026, 6, 20), True, None, "government decree: worked for 2026-06-22"),  # the decree that makes it one
+])
+def test_what_the_calendar_shows_of_a_day(day: date, business_day: bool, off: str | None, name: str | None) -> None:
+    """What `GET /v1/business-days` lists: the same answer as the deadlines use."""
+    assert DECREED.status(day) == DayStatus(day, business_day, off, name)
+    assert DECREED.is_business_day(day) is business_day
 
 
 def test_a_deadline_in_several_business_days() -> None:
