@@ -90,17 +90,23 @@ def assessment_months() -> list[str]:
 
 
 def set_incomes(sandbox: httpx.Client, iin: str, kind: str | None, monthly: str) -> None:
+    """The person's incomes over the assessment quarter; and no bank account and no purchase, so
+    that the expense check (issue 10) finds nothing unless a test says otherwise."""
     incomes = [] if kind is None else [{"month": m, "type": kind, "amount": monthly} for m in assessment_months()]
     sandbox.put(f"/sandbox/persons/{iin}", json={"incomes": incomes}).raise_for_status()
+    sandbox.put(f"/sandbox/persons/{iin}/accounts", json={"banks": []}).raise_for_status()
+    sandbox.put(f"/sandbox/persons/{iin}/purchases", json={"purchases": []}).raise_for_status()
 
 
-def application(members: list[dict], region: str = "610000000") -> dict[str, Any]:
+def application(members: list[dict], region: str = "610000000", consent: bool = True) -> dict[str, Any]:
+    """`consent`: the applicant consents to the expense check when applying in the portal (the
+    other adults are asked by SMS or in the portal)."""
     return {"channel": "egov", "region_kato": region, "settlement": "urban", "bank_account": DEMO_BANK_ACCOUNT,
-            "expense_check_consent": False, "members": members}
+            "expense_check_consent": consent, "members": members}
 
 
-def submit(client: GatewayClient, members: list[dict]) -> str:
-    response = client.post("/v1/applications", json=application(members),
+def submit(client: GatewayClient, members: list[dict], consent: bool = True) -> str:
+    response = client.post("/v1/applications", json=application(members, consent=consent),
                            headers={"Idempotency-Key": str(uuid.uuid4())})
     assert response.status_code == 201, response.text
     return response.json()["id"]

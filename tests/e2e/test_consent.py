@@ -45,7 +45,7 @@ def test_an_adult_replying_da_grants_and_one_replying_zhoq_refuses(citizen, sand
     father = person(date(1986, 6, 6), "male", "spouse", phone=_phone())
     child = person(date(2016, 1, 1), "female", "child")
     applicant = citizen(mother["iin"])
-    app_id = submit(applicant, [mother, father, child])
+    app_id = submit(applicant, [mother, father, child], consent=False)
 
     application = applicant.get(f"/v1/applications/{app_id}").json()
     consents = {m["iin"]: m["consent"] for m in application["members"]}

@@ -73,7 +73,7 @@ class Family:
 
     def body(self) -> dict[str, Any]:
         return {"channel": "egov", "region_kato": "610000000", "settlement": "urban",
-                "bank_account": DEMO_BANK_ACCOUNT, "expense_check_consent": False, "members": self.members}
+                "bank_account": DEMO_BANK_ACCOUNT, "expense_check_consent": True, "members": self.members}
 
 
 @dataclass
@@ -136,6 +136,9 @@ class Harness:
         iin = self._iin(birth, sex)
         incomes = [] if income is None else [{"month": m, "type": income[0], "amount": income[1]} for m in self.months]
         self.sandbox.put(f"/sandbox/persons/{iin}", json={"incomes": incomes}).raise_for_status()
+        # The one adult consents when applying; no account, no purchase: the expense check finds nothing.
+        self.sandbox.put(f"/sandbox/persons/{iin}/accounts", json={"banks": []}).raise_for_status()
+        self.sandbox.put(f"/sandbox/persons/{iin}/purchases", json={"purchases": []}).raise_for_status()
         return member(iin, f"Failure {relation.title()}", birth, sex, relation, **extra)
 
     def families(self, count: int) -> list[Family]:
