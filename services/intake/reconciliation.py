@@ -20,7 +20,9 @@ application that stopped moving is re-driven from there:
 Statuses that wait for a person (`contract_drafted`: the family signs) or wait visibly for a
 system that says what it waits for (`waiting_for_*`: verification retries by itself;
 `verification_overdue`: a bank past its deadline, whose answer moves it on;
-`decision_pending`: a parameter value) are not swept, nor are final ones.
+`decision_pending`: a parameter value) are not swept, nor are final ones, nor an application
+whose family is still being asked for its consent to the expense check (its adults answer, or the
+consent expiry sweep settles it at the deadline).
 
 The sweep is driven by the database alone (the applications' last change, the re-drives so far),
 so a restart loses nothing, and one process sweeps at a time (an advisory lock). An operator runs

@@ -279,6 +279,9 @@ async def stuck_applications(session: AsyncSession, *, cutoffs: Mapping[str, dat
         .where(or_(*(and_(app.status == status, app.updated_at < cutoff) for status, cutoff in cutoffs.items())))
         .where(or_(redrive.application_id.is_(None),
                    and_(redrive.attempts < max_redrives, redrive.next_due_at <= now)))
+        # A family still being asked for its consent waits for a person, not for a lost event
+        # (the consent expiry sweep settles it by the deadline).
+        .where(~exists().where(ConsentRow.application_id == app.id, ConsentRow.status == consent.REQUESTED))
         .order_by(app.updated_at).limit(limit))
     return [StuckApplication(*row) for row in rows]
 

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 import uuid
@@ -199,3 +200,16 @@ def test_a_duplicated_bank_answer_has_one_effect_and_forged_or_foreign_answers_a
     assert forged.status_code == 401
     # None of it changed the evidence.
     assert applicant.get(f"/v1/verifications/{app_id}").json()["bank_answers"] == evidence["bank_answers"]
+
+
+def test_make_demo_walks_a_family_through_consent_and_the_bank_check(platform):
+    from qamqor_cli.demo import run_demo
+
+    lines: list[str] = []
+    run_demo(platform.layout.url("gateway"), platform.layout.url("sandbox"), platform.callers, echo=lines.append)
+    text = "\n".join(lines)
+    assert "consent of the applicant: given in the portal when applying" in text
+    assert "SMS from 1414 to the spouse" in text and "consent of the spouse: granted" in text
+    assert "bank HSBKKZKX answered (signed callback through the gateway)" in text
+    assert text.count("decision: eligible=True") == 2 and "payment " in text
+    assert not re.search(r"(?<!\d)\d{12}(?!\d)", text)  # no IIN in what it prints

@@ -180,3 +180,23 @@ async def test_an_operator_sweeps_once_from_the_command_line(running_service):
         assert line.split()[1:2] == ["submitted"] and "intake, verification" in line and line.endswith("1/5")
         assert "re-drove 1 stuck application(s)." in once.output
         assert len(await _rows(intake, application_id, "reconciliation.requested")) == 1
+
+
+async def test_a_family_still_asked_for_its_consent_is_not_re_driven(running_service, internal_token):
+    family = _family()
+    portal = internal_token("portal", citizen=family[0]["iin"])
+    async with running_service("intake") as intake:
+        created = await intake.post("/v1/applications", json=application_body(family),  # no consent given yet
+                                    headers=portal | {"Idempotency-Key": str(uuid.uuid4())})
+        assert created.status_code == 201, created.text
+        [member] = [m for m in created.json()["members"] if m["consent"] is not None]
+        assert member["consent"]["status"] == "requested"
+        # An hour later the application is still `submitted`: its adult has not answered, which is
+        # not a lost event; the sweep leaves it to the consent's own deadline.
+        assert await _sweep(intake, utcnow() + timedelta(hours=1)) == []
+        answered = await intake.post(f"/v1/consents/{member['consent']['id']}/reply", json={"answer": "yes"},
+                                     headers=portal)
+        assert answered.status_code == 200, answered.text
+        # Once settled, a submission that moves no further is re-driven as before.
+        [redriven] = await _sweep(intake, utcnow() + timedelta(hours=1))
+        assert redriven.status == "submitted"
