@@ -31,7 +31,8 @@ def registries(app: FastAPI) -> service.Registries:
     systems = app.state.external_systems
     return service.Registries(income=app.state.income_registry, accounts=systems.accounts,
                               real_estate=systems.real_estate, vehicles=systems.vehicles, banks=systems.banks,
-                              callback_url=systems.callback_url)
+                              callback_url=systems.callback_url,
+                              requests_written=app.state.bank_requests_written.set)
 
 
 CONSENT_EVENTS = ("consent.requested", "consent.granted", "consent.refused", "consent.expired", "consent.withdrawn")
@@ -88,3 +89,22 @@ async def mark_overdue_applications(*, sessionmaker: async_sessionmaker[AsyncSes
     while True:
         await service.mark_overdue(sessionmaker=sessionmaker, now=clock())
         await asyncio.sleep(poll_seconds)
+
+
+async def send_bank_requests(*, sessionmaker: async_sessionmaker[AsyncSession], registries: Callable[[], service.Registries],
+                             policy: domain.OutagePolicy, wake: asyncio.Event, poll_seconds: float,
+                             clock: Callable[[], datetime] = utcnow) -> None:
+    """The bank request dispatcher, for the life of the process, driven by the requests' table
+    (a restart loses nothing): sends each request once it is committed (woken by this process, or
+    found by its poll when another process wrote it), and again while the bank is down."""
+    while True:
+        wake.clear()
+        systems = registries()
+        sent, next_due = await service.send_bank_requests(sessionmaker=sessionmaker, banks=systems.banks,
+                                                          callback_url=systems.callback_url, policy=policy,
+                                                          now=clock())
+        pause = poll_seconds if next_due is None else min(poll_seconds, max(0.0, (next_due - clock()).total_seconds()))
+        if next_due is not None and not sent:
+            pause = max(pause, 0.1)  # due, but being sent elsewhere: do not spin
+        if pause > 0:
+            await wait_for_wakeup(wake, pause)

@@ -93,6 +93,7 @@ class BankRequest:
     acknowledged_at: datetime | None = None
     answered_at: datetime | None = None
     answer: BankAnswer | None = None
+    attempts: int = 0  # sends that failed so far
 
 
 # ---- what to do next ---------------------------------------------------------------------------

@@ -28,12 +28,18 @@ def create_app(settings: VerificationSettings | None = None) -> FastAPI:
                    # Which external systems this process saw fail last.
                    "availability": lambda app: service.Availability(),
                    # Set when an application starts waiting in this process: the retry loop looks.
-                   "waiting_changed": lambda app: asyncio.Event()},
+                   "waiting_changed": lambda app: asyncio.Event(),
+                   # Set when bank requests are committed in this process: the dispatcher sends them.
+                   "bank_requests_written": lambda app: asyncio.Event()},
         tasks={"retry of waiting applications": lambda app: consumers.retry_waiting_applications(
             sessionmaker=app.state.sessionmaker, registries=lambda: consumers.registries(app),
             policy=consumers.outage_policy(settings), availability=app.state.availability,
             wake=app.state.waiting_changed, bank_deadline_days=settings.bank_deadline_business_days,
             poll_seconds=settings.outage_poll_seconds),
+            "bank request dispatcher": lambda app: consumers.send_bank_requests(
+                sessionmaker=app.state.sessionmaker, registries=lambda: consumers.registries(app),
+                policy=consumers.outage_policy(settings), wake=app.state.bank_requests_written,
+                poll_seconds=settings.bank_poll_seconds),
             "overdue sweep": lambda app: consumers.mark_overdue_applications(
                 sessionmaker=app.state.sessionmaker, poll_seconds=settings.overdue_poll_seconds)},
         description="Evidence from state registries for each application.",

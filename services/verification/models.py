@@ -80,10 +80,14 @@ class ExpenseCheck(Base):
 
 
 class BankRequestRow(Base):
-    """One person's cash-flow aggregates asked of one bank; `id` travels to the bank and back."""
+    """One person's cash-flow aggregates asked of one bank; `id` travels to the bank and back.
+    Written (and committed) before the bank is called — by the bank request dispatcher, which
+    retries while the bank is down (`attempts`, `next_attempt_at`) — so that an answer, however
+    fast, always finds its request."""
 
     __tablename__ = "bank_requests"
-    __table_args__ = (UniqueConstraint("application_id", "bank_code", "iin"),)
+    __table_args__ = (UniqueConstraint("application_id", "bank_code", "iin"),
+                      Index("ix_bank_requests_to_send", "next_attempt_at", postgresql_where="acknowledged_at IS NULL"))
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
     application_id: Mapped[UUID] = mapped_column(index=True)
@@ -92,5 +96,8 @@ class BankRequestRow(Base):
     quarter: Mapped[str] = mapped_column(String(7))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(500))
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     answer: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -169,7 +169,7 @@ def _request(row: BankRequestRow) -> expenses.BankRequest:
     return expenses.BankRequest(
         id=row.id, application_id=row.application_id, bank_code=row.bank_code, iin=row.iin, quarter=row.quarter,
         created_at=row.created_at, acknowledged_at=row.acknowledged_at, answered_at=row.answered_at,
-        answer=None if row.answer is None else expenses.BankAnswer.from_json(row.answer))
+        answer=None if row.answer is None else expenses.BankAnswer.from_json(row.answer), attempts=row.attempts)
 
 
 async def bank_requests(session: AsyncSession, application_id: UUID) -> list[expenses.BankRequest]:
@@ -188,14 +188,48 @@ async def add_bank_requests(session: AsyncSession, requests: list[expenses.BankR
     if requests:
         await session.execute(insert(BankRequestRow).values([
             {"id": r.id, "application_id": r.application_id, "bank_code": r.bank_code, "iin": r.iin,
-             "quarter": r.quarter, "created_at": r.created_at} for r in requests]).on_conflict_do_nothing())
+             "quarter": r.quarter, "created_at": r.created_at, "attempts": 0, "next_attempt_at": r.created_at}
+            for r in requests]).on_conflict_do_nothing())
 
 
-async def save_bank_request(session: AsyncSession, request: expenses.BankRequest) -> None:
+async def save_answer(session: AsyncSession, request: expenses.BankRequest) -> None:
+    """The bank's answer to the request (which it plainly received, whatever the dispatcher saw)."""
     await session.execute(
         update(BankRequestRow).where(BankRequestRow.id == request.id)
-        .values(acknowledged_at=request.acknowledged_at, answered_at=request.answered_at,
-                answer=None if request.answer is None else request.answer.as_json()))
+        .values(answered_at=request.answered_at, answer=None if request.answer is None else request.answer.as_json(),
+                acknowledged_at=func.coalesce(BankRequestRow.acknowledged_at, request.answered_at),
+                next_attempt_at=None))
+
+
+async def requests_to_send(session: AsyncSession, now: datetime, limit: int) -> list[expenses.BankRequest]:
+    """Requests not yet acknowledged by their bank and due to be sent at `now`, of checks not
+    frozen (a family whose consent was withdrawn meanwhile is not asked about)."""
+    rows = await session.execute(
+        select(BankRequestRow)
+        .where(BankRequestRow.acknowledged_at.is_(None), BankRequestRow.next_attempt_at <= now,
+               exists().where(ExpenseCheck.application_id == BankRequestRow.application_id,
+                              ExpenseCheck.frozen.is_(False)))
+        .order_by(BankRequestRow.next_attempt_at).limit(limit))
+    return [_request(row) for row in rows.scalars()]
+
+
+async def acknowledged(session: AsyncSession, request_id: UUID, at: datetime) -> None:
+    await session.execute(update(BankRequestRow).where(BankRequestRow.id == request_id,
+                                                       BankRequestRow.acknowledged_at.is_(None))
+                          .values(acknowledged_at=at, next_attempt_at=None, last_error=None))
+
+
+async def send_failed(session: AsyncSession, request_id: UUID, *, error: str, next_attempt_at: datetime | None) -> None:
+    """The bank could not take the request: tried again at `next_attempt_at` (None: never, the
+    bank refused it; the application then becomes overdue at its deadline, visibly)."""
+    await session.execute(update(BankRequestRow).where(BankRequestRow.id == request_id)
+                          .values(attempts=BankRequestRow.attempts + 1, next_attempt_at=next_attempt_at,
+                                  last_error=error[:500]))
+
+
+async def next_send_at(session: AsyncSession) -> datetime | None:
+    return await session.scalar(select(func.min(BankRequestRow.next_attempt_at))
+                                .where(BankRequestRow.acknowledged_at.is_(None)))
 
 
 async def overdue_candidates(session: AsyncSession, now: datetime, limit: int) -> list[UUID]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,7 +28,7 @@ from services.verification.adapters import (
 from services.verification.schemas import CashflowIn, CashflowOut, EvidenceOut
 from shared.access import FamilyAccess, family_access, note_data_subjects
 from shared.business_days import BusinessCalendar
-from shared.calendar import utcnow
+from shared.calendar import Quarter, utcnow
 from shared.consumer import PermanentError
 from shared.errors import Conflict, Forbidden, NotFound, field_error
 from shared.events import Envelope
@@ -92,6 +93,8 @@ class Registries:
     vehicles: AssetRegistry
     banks: BankOpenApi
     callback_url: Callable[[str], str]  # the gateway's callback route for a bank code
+    # Called once bank requests are committed: the dispatcher in this process sends them now.
+    requests_written: Callable[[], None] = lambda: None
 
 
 async def _asked(system: str, availability: Availability, call: Awaitable[Any]) -> Any:
@@ -192,9 +195,10 @@ async def _resume(session: AsyncSession, application_id: UUID, *, registries: Re
 async def _ask_banks(session: AsyncSession, check: expenses.Check, submitted: ApplicationSubmitted, *,
                      registries: Registries, availability: Availability, bank_deadline_days: int,
                      ) -> tuple[expenses.Check, list[expenses.BankRequest]]:
-    """The family consented: which banks hold each adult's accounts (the accounts registry), and
-    a request to each of them for the quarter's aggregates. Safe to repeat after a failure: the
-    requests are kept with their ids, and a bank acknowledges a request it has again."""
+    """The family consented: which banks hold each adult's accounts (the accounts registry), and a
+    request to each of them for the quarter's aggregates, written here and sent by the bank
+    request dispatcher once this transaction is committed (`send_bank_requests`): a bank's answer,
+    however fast, then always finds its request. Safe to repeat: requests are kept with their ids."""
     quarter = domain.quarter_to_assess(submitted)
     iins = check.consenting_iins or tuple(m.iin for m in submitted.members)
     accounts = registries.accounts
@@ -204,21 +208,56 @@ async def _ask_banks(session: AsyncSession, check: expenses.Check, submitted: Ap
         expenses.BankRequest(id=uuid7(), application_id=check.application_id, bank_code=code, iin=iin,
                              quarter=str(quarter), created_at=now)
         for iin, codes in zip(iins, banks_of) for code in codes])
-    requests = await repository.bank_requests(session, check.application_id)
-    for request in requests:
-        if request.acknowledged_at is not None:
-            continue
-        system = registries.banks.system_of(request.bank_code)
-        await _asked(system, availability, registries.banks.request_cashflow(
-            request.bank_code, request_id=str(request.id), iin=request.iin, quarter=quarter,
-            callback_url=registries.callback_url(request.bank_code)))
-        await repository.save_bank_request(session, replace(request, acknowledged_at=utcnow()))
-    asked_at = utcnow()
-    check = replace(check, banks_asked_at=asked_at,
-                    bank_deadline=BusinessCalendar().deadline(asked_at, business_days=bank_deadline_days))
+    check = replace(check, banks_asked_at=now,
+                    bank_deadline=BusinessCalendar().deadline(now, business_days=bank_deadline_days))
     await repository.save_check(session, check)
-    log.info("asked %d bank(s) for the family's aggregates", len(requests), extra={"key": str(check.application_id)})
-    return check, await repository.bank_requests(session, check.application_id)
+    requests = await repository.bank_requests(session, check.application_id)
+    if requests:
+        orm_event.listen(session.sync_session, "after_commit", lambda _: registries.requests_written(), once=True)
+    log.info("%d request(s) to bank(s) for the family's aggregates", len(requests),
+             extra={"key": str(check.application_id)})
+    return check, requests
+
+
+async def send_bank_requests(*, sessionmaker: async_sessionmaker[AsyncSession], banks: BankOpenApi,
+                             callback_url: Callable[[str], str], policy: domain.OutagePolicy, now: datetime,
+                             limit: int = 100, concurrency: int = 8) -> tuple[int, datetime | None]:
+    """Send every bank request due at `now` (the bank request dispatcher's round): a bank that is
+    down is tried again after growing, jittered delays; one that refuses the request (a 4xx) is not
+    asked again — its family becomes overdue at the deadline, visibly. Returns (how many were due,
+    when the next one is due)."""
+    async with sessionmaker() as session:
+        due = await repository.requests_to_send(session, now, limit)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def send(request: expenses.BankRequest) -> None:
+        async with gate:
+            try:
+                await banks.request_cashflow(request.bank_code, request_id=str(request.id), iin=request.iin,
+                                             quarter=Quarter.parse(request.quarter),
+                                             callback_url=callback_url(request.bank_code))
+            except RegistryUnavailable as outage:
+                retry_at = now + policy.delay(request.attempts + 1, random.random)
+                failed: tuple[str, datetime | None] = (mask_iins_in(str(outage)), retry_at)
+            except RegistryError as refused:
+                failed = (mask_iins_in(str(refused)), None)
+                log.error("bank %s refused a cash-flow request: %s", request.bank_code, failed[0],
+                          extra={"key": str(request.application_id)})
+            except Exception as unexpected:  # noqa: BLE001 - tried again later, never in a tight loop
+                failed = (mask_iins_in(repr(unexpected)), now + policy.delay(request.attempts + 1, random.random))
+                log.error("sending a bank request failed: %s", failed[0], extra={"key": str(request.application_id)})
+            else:
+                async with sessionmaker() as session, session.begin():
+                    await repository.acknowledged(session, request.id, utcnow())
+                return
+            async with sessionmaker() as session, session.begin():
+                await repository.send_failed(session, request.id, error=failed[0], next_attempt_at=failed[1])
+
+    for failure in await asyncio.gather(*(send(r) for r in due), return_exceptions=True):
+        if isinstance(failure, Exception):
+            log.error("sending a bank request failed: %s", mask_iins_in(repr(failure)))
+    async with sessionmaker() as session:
+        return len(due), now if len(due) >= limit else await repository.next_send_at(session)
 
 
 async def _freeze(session: AsyncSession, envelope: Envelope, submitted: ApplicationSubmitted, check: expenses.Check,
@@ -302,7 +341,7 @@ async def record_cashflow(*, session: AsyncSession, caller: Caller, bank_code: s
                        else "already-answered", title="The answer does not fit the request",
                        errors=[field_error(outcome.field, outcome.detail)])
     if outcome.outcome == expenses.RECORDED:
-        await repository.save_bank_request(session, outcome.request)
+        await repository.save_answer(session, outcome.request)
         await _resume(session, request.application_id, registries=None, availability=Availability(),
                       bank_deadline_days=bank_deadline_days)
     return CashflowOut(request_id=request.id, status=outcome.outcome)  # type: ignore[arg-type]

@@ -22,6 +22,9 @@ class VerificationSettings(ServiceSettings):
     # Kazakhstan's public holidays), or the application is announced overdue (verification.overdue)
     # and keeps waiting: it is never decided on missing data.
     bank_deadline_business_days: int = Field(default=2, ge=1, le=30)
+    # The bank request dispatcher looks for requests written by another process at least this often
+    # (those of its own process it sends as soon as they are committed).
+    bank_poll_seconds: float = Field(default=5.0, gt=0)
     # The overdue sweep looks at least this often.
     overdue_poll_seconds: float = Field(default=60.0, gt=0)
     # An external system that is down is waited out (docs/operations.md): an application is tried

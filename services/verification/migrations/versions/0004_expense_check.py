@@ -44,15 +44,21 @@ def upgrade() -> None:
         sa.Column('quarter', sa.String(length=7), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('attempts', sa.Integer(), nullable=False),
+        sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('last_error', sa.String(length=500), nullable=True),
         sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('answer', postgresql.JSONB(), nullable=True),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('application_id', 'bank_code', 'iin'),
     )
     op.create_index('ix_bank_requests_application_id', 'bank_requests', ['application_id'])
+    op.create_index('ix_bank_requests_to_send', 'bank_requests', ['next_attempt_at'],
+                    postgresql_where=sa.text('acknowledged_at IS NULL'))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_bank_requests_to_send', table_name='bank_requests')
     op.drop_index('ix_bank_requests_application_id', table_name='bank_requests')
     op.drop_table('bank_requests')
     op.drop_index('ix_expense_checks_deadline', table_name='expense_checks')
