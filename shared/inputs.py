@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import problem_response
@@ -134,3 +134,15 @@ RegisteredKato = Annotated[str, Field(pattern=r"^\d{9}$", description="A KATO co
 MAX_AMOUNT = Decimal("1000000000.00")  # a billion tenge: above any income or expense a family reports
 Money = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2,
                                  description="Tenge, at most 2 decimals, 0 to 1,000,000,000.00")]
+
+
+
+def _not_a_float(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError("money is a decimal string such as \"1000.50\", never a JSON number with a fraction")
+    return value
+
+
+# Money as an external system must send it (a bank's answer): a decimal string or an integer,
+# never a binary float that may already have lost a tiyn.
+MoneyText = Annotated[Money, BeforeValidator(_not_a_float)]

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from shared.inputs import InputModel, Money
+from shared.inputs import InputModel, MoneyText
 
 
 class _Out(BaseModel):
@@ -84,10 +84,10 @@ class CashflowIn(InputModel):
     request_id: UUID
     iin: str = Field(pattern=r"^\d{12}$")
     quarter: Quarter
-    total_spending: Money
-    non_mortgage_loans: Money = Field(description="Non-mortgage loans and microcredits taken in the quarter")
-    savings_deposits: Money = Field(description="Savings deposits at the end of the quarter, housing deposits apart")
-    housing_deposits: Money = Field(default=Decimal(0), description="Housing/mortgage deposits: reported, never counted")
+    total_spending: MoneyText
+    non_mortgage_loans: MoneyText = Field(description="Non-mortgage loans and microcredits taken in the quarter")
+    savings_deposits: MoneyText = Field(description="Savings deposits at the end of the quarter, housing deposits apart")
+    housing_deposits: MoneyText = Field(default=Decimal(0), description="Housing/mortgage deposits: reported, never counted")
 
 
 class CashflowOut(BaseModel):

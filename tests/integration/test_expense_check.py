@@ -106,6 +106,7 @@ async def test_a_banks_answer_is_recorded_once_and_one_that_does_not_fit_is_refu
                 # Hostile input: a clear 422 naming the field, nothing written.
                 for bad, field in ((body | {"total_spending": "-1"}, "total_spending"),
                                    (body | {"total_spending": "1.001"}, "total_spending"),
+                                   (body | {"total_spending": 412000.5}, "total_spending"),  # never a float
                                    (body | {"iin": "12345"}, "iin"), (body | {"quarter": "2026-Q5"}, "quarter"),
                                    (body | {"request_id": "not-a-uuid"}, "request_id"),
                                    ({k: v for k, v in body.items() if k != "savings_deposits"}, "savings_deposits"),
