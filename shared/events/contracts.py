@@ -193,6 +193,40 @@ class ContractSigned(_Contract):
     signed_at: datetime
 
 
+@register("contract.terminated", 1)
+class ContractTerminated(_Contract):
+    """The social contract ended through the recipient's fault (rules.md, Social contract; art.
+    128): a refusal of employment measures by an able-bodied member, or non-fulfilment decided by
+    a case worker. Payments stop for the whole family from the month after `terminated_on`;
+    every member in `member_iins` is barred from a new assignment until `terminated_on` plus
+    `ban_months` (eligibility applies the length in force on that day)."""
+
+    contract_id: UUID
+    application_id: UUID
+    terminated_on: date
+    reason: Literal["refused_measures", "non_fulfilment"]
+    member_iins: list[str]
+
+
+@register("contract.lapsed", 1)
+class ContractLapsed(_Contract):
+    """The applicant did not sign within the deadline (policy parameter, business days): no
+    payment is made and the application ends as `contract_not_signed`."""
+
+    contract_id: UUID
+    application_id: UUID
+    lapsed_at: datetime
+
+
+@register("contract.completed", 1)
+class ContractCompleted(_Contract):
+    """The contract ran to the end of its assignment period."""
+
+    contract_id: UUID
+    application_id: UUID
+    completed_on: date
+
+
 class ScheduledPayment(_Contract):
     payment_id: UUID
     month: str

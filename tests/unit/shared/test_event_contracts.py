@@ -58,6 +58,12 @@ EXAMPLES: dict[tuple[str, int], BaseModel] = {
     ("verification.waiting", 1): c.VerificationWaiting(
         application_id=APP, system="income_registry", since=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc),
         attempts=1),
+    ("contract.terminated", 1): c.ContractTerminated(
+        contract_id=APP, application_id=APP, terminated_on=date(2027, 1, 14), reason="refused_measures",
+        member_iins=["880303400011"]),
+    ("contract.lapsed", 1): c.ContractLapsed(contract_id=APP, application_id=APP,
+                                             lapsed_at=datetime(2026, 12, 3, 19, 0, tzinfo=timezone.utc)),
+    ("contract.completed", 1): c.ContractCompleted(contract_id=APP, application_id=APP, completed_on=date(2027, 3, 31)),
     ("verification.overdue", 1): c.VerificationOverdue(
         application_id=APP, banks=["HSBKKZKX"], asked_at=datetime(2026, 11, 3, 9, 30, tzinfo=timezone.utc),
         deadline=datetime(2026, 11, 4, 19, 0, tzinfo=timezone.utc)),
