@@ -401,8 +401,27 @@ async def submit(client: Client, run: Run, app: App) -> None:
     run.submitted += 1
     if app.status == 201:
         app.id = orjson.loads(body)["id"]
+        try:
+            for adult in app.family.other_adults:
+                await consent_in_portal(client, app, adult)
+        except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, StopIteration) as exc:
+            run.errors["consent:" + type(exc).__name__] = run.errors.get("consent:" + type(exc).__name__, 0) + 1
     else:
         run.refused[app.status] = run.refused.get(app.status, 0) + 1
+
+
+async def consent_in_portal(client: Client, app: App, iin: str) -> None:
+    """Another adult of the family signs in at eGov and consents to the expense check in the
+    portal (the applicant did when applying): without it no bank is asked and nothing is decided."""
+    headers = {"Authorization": f"Bearer {await client.citizen_token(iin)}"}
+    async with client.session.get(f"{client.target.gateway}/v1/applications/{app.id}", headers=headers) as r:
+        r.raise_for_status()
+        shown = await r.json()
+    consent = next(m["consent"] for m in shown["members"] if m["iin"] == iin)
+    async with client.session.post(f"{client.target.gateway}/v1/consents/{consent['id']}/reply",
+                                   data=orjson.dumps({"answer": "yes"}),
+                                   headers=headers | {"Content-Type": "application/json"}) as r:
+        r.raise_for_status()
 
 
 def next_poll(age: float, step: float, fine_until: float) -> float:

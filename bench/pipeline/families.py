@@ -27,8 +27,16 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sandbox.population import synthetic_incomes
-from services.eligibility.domain import Case, Income, Member, ParameterSet, decide, load_shipped_parameters
+from sandbox.population import synthetic_accounts, synthetic_cashflow, synthetic_incomes, synthetic_purchases
+from services.eligibility.domain import (
+    Case,
+    Expenses,
+    Income,
+    Member,
+    ParameterSet,
+    decide,
+    load_shipped_parameters,
+)
 from shared.calendar import assessment_quarter, business_date
 from shared.iin import make_iin
 from shared.regions import REGIONS
@@ -44,6 +52,9 @@ class Family:
     kind: str  # the expected outcome: unconditional | conditional | rejected
     applicant_iin: str
     body: dict[str, Any]  # the application as the portal submits it
+    # The adults besides the applicant: each signs in at eGov and consents in the portal (the
+    # applicant consents when applying), as the expense check requires (docs/consent.md).
+    other_adults: tuple[str, ...] = ()
 
 
 def _member(iin: str, birth: date, sex: str, relation: str, **extra: Any) -> dict[str, Any]:
@@ -96,12 +107,30 @@ class FamilyMaker:
         incomes = tuple(Income(iin=m["iin"], type=row["type"], month=month, amount=Decimal(row["amount"]))
                         for m in members for month in self.months for row in synthetic_incomes(m["iin"], month))
         case = Case(region_kato=region, application_date=self.today, extension=False, incomes=incomes,
+                    expenses=self._expenses(members),
                     members=tuple(Member(iin=m["iin"], birth_date=date.fromisoformat(m["birth_date"]), sex=m["sex"],
                                          relation=m["relation"], employed=m["employed"], carer=m["carer"],
                                          full_time_student=m["full_time_student"],
                                          disability_group=m["disability_group"]) for m in members))
         decision = decide(case, self.params)
         return decision.kind if decision.eligible else "rejected"
+
+    def _expenses(self, members: list[dict[str, Any]]) -> Expenses:
+        """What the sandbox's registries and banks will report once every adult consented (the
+        same synthetic population): purchases of any member, the adults' banks' aggregates."""
+        quarter = assessment_quarter(self.today)
+        adults = [m["iin"] for m in members if self._adult(m)]
+        bought = any(synthetic_purchases(m["iin"], registry, quarter)
+                     for m in members for registry in ("real-estate", "vehicle"))
+        answers = [synthetic_cashflow(iin, bank, quarter) for iin in adults for bank in synthetic_accounts(iin)]
+        return Expenses(consent=True, home_or_car_purchase=bought,
+                        non_mortgage_loans=sum((Decimal(a["non_mortgage_loans"]) for a in answers), Decimal(0)),
+                        account_spending=sum((Decimal(a["total_spending"]) for a in answers), Decimal(0)),
+                        deposits=sum((Decimal(a["savings_deposits"]) for a in answers), Decimal(0)))
+
+    def _adult(self, member: dict[str, Any]) -> bool:
+        born = date.fromisoformat(member["birth_date"])
+        return (self.today.year - born.year - ((self.today.month, self.today.day) < (born.month, born.day))) >= 18
 
     def family(self, kind: str) -> Family:
         """A family the platform will decide as `kind`."""
@@ -110,8 +139,9 @@ class FamilyMaker:
             region = self.rng.choice(REGION_CODES)
             if self.outcome(members, region) == kind:
                 body = {"channel": "egov", "region_kato": region, "settlement": self.rng.choice(("urban", "rural")),
-                        "bank_account": BANK_ACCOUNT, "expense_check_consent": False, "members": members}
-                return Family(kind, members[0]["iin"], body)
+                        "bank_account": BANK_ACCOUNT, "expense_check_consent": True, "members": members}
+                return Family(kind, members[0]["iin"], body,
+                              tuple(m["iin"] for m in members[1:] if self._adult(m)))
             for m in members:  # not kept: the IINs may be drawn again
                 self.used.discard(m["iin"])
         raise RuntimeError(f"no {kind} family found in 1000 candidates")
