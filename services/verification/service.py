@@ -154,6 +154,15 @@ async def gather_evidence(session: AsyncSession, envelope: Envelope, *, registri
         await _start_waiting(session, envelope, application_id, system=system, error=f"not called: {system} is down",
                              tried=False, policy=policy, on_waiting=on_waiting)
         return
+    await _resume_or_wait(session, envelope, application_id, registries=registries, policy=policy,
+                          availability=availability, bank_deadline_days=bank_deadline_days, on_waiting=on_waiting)
+
+
+async def _resume_or_wait(session: AsyncSession, envelope: Envelope, application_id: UUID, *,
+                          registries: Registries, policy: domain.OutagePolicy, availability: Availability,
+                          bank_deadline_days: int, on_waiting: Callable[[], None]) -> None:
+    """`_resume` from a consumer: a system that is down parks `envelope` (the retry loop resumes
+    the check from there); one that refuses our request fails the event for good."""
     try:
         await _resume(session, application_id, registries=registries, availability=availability,
                       bank_deadline_days=bank_deadline_days)
@@ -304,14 +313,8 @@ async def follow_consent(session: AsyncSession, envelope: Envelope, *, registrie
     await repository.save_check(session, check)
     if check.gathered is None:
         return  # still gathering (or waiting for a registry): the retry takes it on from there
-    try:
-        await _resume(session, application_id, registries=registries, availability=availability,
-                      bank_deadline_days=bank_deadline_days)
-    except RegistryUnavailable as outage:
-        await _start_waiting(session, envelope, application_id, system=outage.system,
-                             error=mask_iins_in(str(outage)), tried=True, policy=policy, on_waiting=on_waiting)
-    except RegistryError as refused:
-        raise PermanentError(str(refused)) from None
+    await _resume_or_wait(session, envelope, application_id, registries=registries, policy=policy,
+                          availability=availability, bank_deadline_days=bank_deadline_days, on_waiting=on_waiting)
 
 
 async def record_cashflow(*, session: AsyncSession, caller: Caller, bank_code: str, body: CashflowIn,
