@@ -11,5 +11,9 @@ SUBSCRIBE = (TOPICS["eligibility"], TOPICS["intake"])
 
 
 def handlers(app: FastAPI) -> dict:
-    return {"eligibility.decided": service.draft_on_conditional_approval,
+    async def draft(session, envelope):  # noqa: ANN001
+        await service.draft_on_conditional_approval(
+            session, envelope, sign_business_days=app.state.settings.sign_business_days)
+
+    return {"eligibility.decided": draft,
             "reconciliation.requested": redrive_handler(service.SOURCE)}
