@@ -48,3 +48,18 @@ class SocialContract(Base):
     termination_breach_id: Mapped[UUID | None]
     termination_reason: Mapped[str | None] = mapped_column(String(20))
     completed_on: Mapped[date | None] = mapped_column(Date)
+
+
+class ParameterReplica(Base):
+    """The values of the policy parameters contracts applies itself (`contract_sign_business_days`;
+    eligibility owns them and announces each with `parameter.recorded`)."""
+
+    __tablename__ = "parameter_replica"
+
+    parameter_id: Mapped[UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), index=True)
+    region_kato: Mapped[str | None] = mapped_column(String(9))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    value: Mapped[Any] = mapped_column(JSONB)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -7,10 +7,12 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import false, func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
 from services.contracts import domain
+from services.contracts.models import ParameterReplica
 from services.contracts.models import SocialContract as ContractRow
 from shared.access import CITIZEN, REGIONS, FamilyAccess
 from shared.events.contracts import Obligation
@@ -161,3 +163,22 @@ async def outcome_counts(session: AsyncSession, *, region_prefix: str | None,
         "FROM social_contracts c CROSS JOIN LATERAL jsonb_array_elements(c.measures) AS m "
         f"WHERE {' AND '.join(conditions)} GROUP BY 1, 2, 3"), params)
     return [(measure, status, outcome, count) for measure, status, outcome, count in rows]
+
+
+# ---- the replica of the policy parameters contracts applies ------------------------------------
+
+async def parameter_values(session: AsyncSession, name: str) -> list[domain.ParameterValue]:
+    rows = (await session.execute(select(ParameterReplica).where(ParameterReplica.name == name))).scalars()
+    return [domain.ParameterValue(name=r.name, region_kato=r.region_kato, valid_from=r.valid_from,
+                                  valid_to=r.valid_to,
+                                  value=tuple(r.value) if isinstance(r.value, list) else r.value,
+                                  recorded_at=r.recorded_at) for r in rows]
+
+
+async def add_parameter_value(session: AsyncSession, parameter_id: UUID, value: domain.ParameterValue) -> None:
+    """Keep a value; one announced twice is kept once."""
+    await session.execute(insert(ParameterReplica).values(
+        parameter_id=parameter_id, name=value.name, region_kato=value.region_kato, valid_from=value.valid_from,
+        valid_to=value.valid_to, value=list(value.value) if isinstance(value.value, tuple) else value.value,
+        recorded_at=value.recorded_at,
+    ).on_conflict_do_nothing(index_elements=["parameter_id"]))

@@ -27,7 +27,7 @@ from shared.access import CITIZEN, REGIONS, FamilyAccess, family_access, note_da
 from shared.calendar import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from shared.events import Envelope
-from shared.events.contracts import EligibilityDecided
+from shared.events.contracts import EligibilityDecided, ParameterRecorded
 from shared.identity import Caller
 from shared.ids import uuid7
 from shared.outbox import emit
@@ -38,15 +38,36 @@ log = logging.getLogger("qamqor.contracts")
 
 async def draft_on_conditional_approval(session: AsyncSession, envelope: Envelope, *,
                                         sign_business_days: int = domain.DEFAULT_SIGN_BUSINESS_DAYS) -> None:
+    """`sign_business_days`: the service's setting, applied only while the replica of the policy
+    parameter has no value for the day (logged: the parameter should be recorded)."""
     decision: EligibilityDecided = envelope.payload()  # type: ignore[assignment]
     existing = await repository.by_application(session, decision.application.application_id)
-    drafted = domain.draft(existing, decision, contract_id=uuid7(), at=utcnow(),
-                           sign_business_days=sign_business_days)
+    at = utcnow()
+    if existing is None:
+        region = decision.application.region_kato
+        policy = domain.sign_business_days(
+            await repository.parameter_values(session, domain.SIGN_DEADLINE_PARAMETER), region,
+            domain.almaty_date(at))
+        if policy is None:
+            log.warning("no value of %s for region %s on %s: the service's setting (%d) applies",
+                        domain.SIGN_DEADLINE_PARAMETER, region, domain.almaty_date(at), sign_business_days)
+        sign_business_days = policy or sign_business_days
+    drafted = domain.draft(existing, decision, contract_id=uuid7(), at=at, sign_business_days=sign_business_days)
     if drafted is None:
         return
     contract, event = drafted
     await repository.add(session, contract)
     await emit(session, event, source=SOURCE, key=str(contract.application_id), cause=envelope)
+
+
+async def record_parameter(session: AsyncSession, envelope: Envelope) -> None:
+    """Eligibility recorded a parameter value: keep it if contracts applies that parameter."""
+    event: ParameterRecorded = envelope.payload()  # type: ignore[assignment]
+    if event.name != domain.SIGN_DEADLINE_PARAMETER:
+        return
+    await repository.add_parameter_value(session, event.parameter_id, domain.ParameterValue(
+        name=event.name, region_kato=event.region_kato, valid_from=event.valid_from, valid_to=event.valid_to,
+        value=tuple(event.value) if isinstance(event.value, list) else event.value, recorded_at=event.recorded_at))
 
 
 def _contract_readers(caller: Caller) -> FamilyAccess:

@@ -9,10 +9,10 @@ class ContractsSettings(ServiceSettings):
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/qamqor_contracts"
     # The applicant signs within this many business days after drafting (Asia/Almaty, Kazakhstan's
-    # public holidays). Issue 11 asks for a policy parameter; until eligibility publishes one
-    # (`contract_sign_business_days`) and contracts keeps a replica of it as intake does, it is a
-    # setting of this service (QAMQOR_CONTRACTS_SIGN_BUSINESS_DAYS). The deadline is fixed on the
-    # contract when it is drafted, so changing it moves no existing deadline.
+    # public holidays): the policy parameter `contract_sign_business_days` (eligibility owns it,
+    # contracts keeps a replica). This setting applies only on a day the replica has no value for
+    # (a warning is logged). The deadline is fixed on the contract when it is drafted, so a new
+    # value moves no existing deadline.
     sign_business_days: int = Field(default=10, ge=1, le=60)
     # How often the sweep lapses unsigned contracts past their deadline and completes the signed
     # ones past their period.

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from services.contracts import service
 from shared.calendar import ALMATY, Quarter, business_date, utcnow
 from shared.outbox import outbox
-from tests.support import decided_event, eventually, person, publish
+from shared.events import Envelope
+from tests.support import decided_event, eventually, on_partition_of, person, publish
 
 READ = frozenset({"contracts:read"})
 SIGN = frozenset({"contracts:sign", "contracts:read"})
@@ -236,3 +237,35 @@ async def test_the_sweep_lapses_the_unsigned_and_completes_the_signed_at_an_inje
         [completed] = await events_of(client, "contract.completed", to_sign.key)
         assert completed["completed_on"] == ends_on.isoformat()
         assert await events_of(client, "contract.lapsed", to_sign.key) == []
+
+
+async def test_the_signing_deadline_follows_the_policy_parameter_replica(running_service, broker, internal_token):
+    from shared.business_days import BusinessCalendar
+    from shared.events.contracts import ParameterRecorded
+
+    recorded = Envelope.wrap(ParameterRecorded(
+        parameter_id=uuid.uuid4(), name="contract_sign_business_days", region_kato="790000000",
+        valid_from=business_date(), valid_to=None, value="3", recorded_at=utcnow()),
+        source="eligibility", key="contract_sign_business_days")
+    applicant = person(date(1987, 9, 9), "female", "applicant")
+    shymkent = decided_event(kind="conditional", members=[applicant], able_bodied=[applicant["iin"]],
+                             region="790000000")
+    elsewhere = conditional_decision([person(date(1984, 4, 8), "male", "applicant")], [])
+    async with running_service("contracts") as client:
+        await publish(broker.bootstrap, "qamqor.eligibility", recorded, times=2)  # kept once
+        await publish(broker.bootstrap, "qamqor.eligibility", on_partition_of(shymkent, recorded))
+        await publish(broker.bootstrap, "qamqor.eligibility", elsewhere)
+
+        async def contract_of(event, regions):  # noqa: ANN001, ANN202
+            found = (await client.get("/v1/contracts", params={"application_id": event.data["application"][
+                "application_id"]}, headers=internal_token("case_worker", READ, regions=regions))).json()
+            return found[0] if found else None
+
+        three_days = await eventually(lambda: contract_of(shymkent, frozenset({"79"})))
+        ten_days = await eventually(lambda: contract_of(elsewhere, TURKESTAN))
+        calendar = BusinessCalendar()
+        drafted_at = datetime.fromisoformat(three_days["drafted_at"])
+        assert datetime.fromisoformat(three_days["sign_by"]) == calendar.deadline(drafted_at, business_days=3)
+        # the shipped national value (10) elsewhere
+        drafted_at = datetime.fromisoformat(ten_days["drafted_at"])
+        assert datetime.fromisoformat(ten_days["sign_by"]) == calendar.deadline(drafted_at, business_days=10)

@@ -239,3 +239,25 @@ def test_a_breach_dated_before_the_signing_or_in_the_future_is_refused_naming_th
         domain.record_breach(signed(), breach_id=next(ids), member_iin=MOTHER["iin"], kind=domain.NON_FULFILMENT,
                              occurred_on=occurred_on, evidence="x", at=LATER, by="cw-1")
     assert refused.value.field == "occurred_on"
+
+
+# ---- the deadline's policy parameter (a replica of eligibility's) ------------------------------
+
+def value(days: str, region: str | None = None, valid_from: date = date(2024, 1, 1), valid_to: date | None = None,
+          recorded: int = 1) -> domain.ParameterValue:
+    return domain.ParameterValue(name=domain.SIGN_DEADLINE_PARAMETER, region_kato=region, valid_from=valid_from,
+                                 valid_to=valid_to, value=days,
+                                 recorded_at=datetime(2024, 1, recorded, tzinfo=timezone.utc))
+
+
+def test_the_deadline_parameter_most_specific_then_latest_valid_on_the_day():
+    on = date(2026, 12, 17)
+    national, turkestan = value("10"), value("7", region="610000000")
+    assert domain.sign_business_days([national], "610000000", on) == 10
+    assert domain.sign_business_days([national, turkestan], "610000000", on) == 7
+    assert domain.sign_business_days([national, turkestan], "350000000", on) == 10
+    assert domain.sign_business_days([national, value("12", recorded=2)], "350000000", on) == 12
+    assert domain.sign_business_days([value("5", valid_to=date(2025, 12, 31)), national], "350000000", on) == 10
+    assert domain.sign_business_days([value("5", valid_to=date(2025, 12, 31))], "350000000", on) is None
+    assert domain.sign_business_days([value("2.5")], "350000000", on) is None  # no fraction of a day
+    assert domain.sign_business_days([value("10.00")], "350000000", on) == 10
