@@ -22,6 +22,7 @@ SCOPES: dict[str, str] = {
     "parameters:write": "Change effective-dated parameters",
     "contracts:read": "Read social contracts",
     "contracts:sign": "Relay a family's contract signature",
+    "contracts:write": "Record a contract's measures, breaches and termination (case workers)",
     "payments:read": "Read payment schedules and payments",
     "bank:callbacks": "Bank payment orders, payment status and cash-flow callbacks (signed)",
     "stats:read": "Read statistics and gateway metrics",
@@ -43,7 +44,7 @@ DEFAULT_SCOPES: dict[str, frozenset[str]] = {
     "bank": frozenset({"bank:callbacks"}),
     "sms_gateway": frozenset({"sms:inbound"}),
     "ops": frozenset({"stats:read", "applications:read"}),
-    "case_worker": frozenset({"applications:read", "contracts:read"}),
+    "case_worker": frozenset({"applications:read", "contracts:read", "contracts:write"}),
     "admin": frozenset({"parameters:read", "parameters:write", "callers:admin", "stats:read", "operations:admin"}),
 }
 assert set(DEFAULT_SCOPES) == set(CALLER_KINDS)
@@ -103,8 +104,14 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/v1/parameters", "eligibility", "parameters:write"),
     # contracts
     _route("GET", "/v1/contracts", "contracts", "contracts:read"),
+    # before /v1/contracts/{contract_id}: the first route that matches wins
+    _route("GET", "/v1/contracts/outcomes", "contracts", "stats:read"),
     _route("GET", "/v1/contracts/{contract_id}", "contracts", "contracts:read"),
     _route("POST", "/v1/contracts/{contract_id}/sign", "contracts", "contracts:sign"),
+    _route("POST", "/v1/contracts/{contract_id}/measures", "contracts", "contracts:write"),
+    _route("PATCH", "/v1/contracts/{contract_id}/measures/{measure_id}", "contracts", "contracts:write"),
+    _route("POST", "/v1/contracts/{contract_id}/breaches", "contracts", "contracts:write"),
+    _route("POST", "/v1/contracts/{contract_id}/terminate", "contracts", "contracts:write"),
     # payments
     _route("GET", "/v1/payments", "payments", "payments:read"),
     _route("GET", "/v1/payments/{payment_id}", "payments", "payments:read"),

@@ -11,8 +11,9 @@ from shared.wakeups import wait_for_wakeup
 from shared.events.contracts import TOPICS
 from shared.redrive import redrive_handler
 
-# qamqor.intake: for the reconciliation sweep's re-drive requests.
-SUBSCRIBE = (TOPICS["verification"], TOPICS["intake"])
+# qamqor.intake: for the reconciliation sweep's re-drive requests; qamqor.contracts: terminations,
+# which bar the family from a new assignment (art. 128).
+SUBSCRIBE = (TOPICS["verification"], TOPICS["intake"], TOPICS["contracts"])
 
 
 def handlers(app: FastAPI) -> dict:
@@ -20,6 +21,7 @@ def handlers(app: FastAPI) -> dict:
         await service.decide_on_evidence(session=session, envelope=envelope, cache=app.state.parameters)
 
     return {"verification.completed": on_verification_completed,
+            "contract.terminated": service.record_termination,
             "reconciliation.requested": redrive_handler(service.SOURCE)}
 
 

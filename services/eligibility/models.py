@@ -54,3 +54,17 @@ class PendingDecision(Base):
     evidence_event: Mapped[dict[str, Any]] = mapped_column(JSONB)  # the verification.completed envelope
     reason: Mapped[str] = mapped_column(String(500))
     deferred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ContractTermination(Base):
+    """A member's social contract was terminated through the recipient's fault (art. 128), as
+    contracts announced it: one row per member of the family, so a later application containing
+    any of them is found by IIN. The ban's length is the rules' (`ban_months` on `terminated_on`)."""
+
+    __tablename__ = "contract_terminations"
+    __table_args__ = (Index("ix_contract_terminations_iin", "iin", "terminated_on"),)
+
+    contract_id: Mapped[UUID] = mapped_column(primary_key=True)
+    iin: Mapped[str] = mapped_column(String(12), primary_key=True)
+    terminated_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(20))

@@ -7,11 +7,11 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, or_, select, text
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.eligibility.models import DecisionRecord, ParameterRecord, PendingDecision
+from services.eligibility.models import ContractTermination, DecisionRecord, ParameterRecord, PendingDecision
 from shared.ids import uuid7
 
 # PostgreSQL NOTIFY channel: a parameter value was recorded (every process reloads its cache).
@@ -103,3 +103,21 @@ async def lock_pending(session: AsyncSession, *, limit: int = 500) -> list[Pendi
     return list((await session.execute(
         select(PendingDecision).order_by(PendingDecision.deferred_at).limit(limit)
         .with_for_update(skip_locked=True))).scalars())
+
+
+# ---- terminated social contracts (the ban, art. 128) ------------------------------------------
+
+async def add_termination(session: AsyncSession, *, contract_id: UUID, iins: Sequence[str], terminated_on: date,
+                          reason: str) -> None:
+    """Keep a termination for each member (delivered again: nothing changes)."""
+    if not iins:
+        return
+    await session.execute(insert(ContractTermination).values([
+        {"contract_id": contract_id, "iin": iin, "terminated_on": terminated_on, "reason": reason}
+        for iin in dict.fromkeys(iins)]).on_conflict_do_nothing())
+
+
+async def latest_termination(session: AsyncSession, iins: Sequence[str], *, on_or_before: date) -> date | None:
+    """The latest day on or before `on_or_before` a contract binding any of `iins` was terminated."""
+    return await session.scalar(select(func.max(ContractTermination.terminated_on)).where(
+        ContractTermination.iin.in_(list(iins)), ContractTermination.terminated_on <= on_or_before))

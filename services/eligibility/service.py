@@ -4,6 +4,7 @@ for a parameter, show a decision, read and record parameters."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -18,6 +19,7 @@ from services.eligibility.domain import (
     Case,
     Decision,
     Expenses,
+    History,
     InvalidParameter,
     MissingParameter,
     ParameterSet,
@@ -50,7 +52,13 @@ from shared.calendar import utcnow
 from shared.consumer import PermanentError
 from shared.errors import InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
-from shared.events.contracts import EligibilityDecided, EligibilityDeferred, MonthlyAmount, VerificationCompleted
+from shared.events.contracts import (
+    ContractTerminated,
+    EligibilityDecided,
+    EligibilityDeferred,
+    MonthlyAmount,
+    VerificationCompleted,
+)
 from shared.identity import Caller
 from shared.ids import uuid7
 from shared.outbox import emit
@@ -162,7 +170,7 @@ async def decide_on_evidence(*, session: AsyncSession, envelope: Envelope, cache
     application = event.application
     if await repository.has_decision(session, application.application_id):
         return
-    case = case_from_evidence(event)
+    case = await _with_history(session, case_from_evidence(event))
     problems = validate_case(case)
     if problems:
         raise PermanentError(f"evidence fails validation: {[p.path for p in problems]}")
@@ -195,6 +203,24 @@ async def decide_on_evidence(*, session: AsyncSession, envelope: Envelope, cache
         rules_version=decision.rules_version,
         able_bodied_iins=list(decision.able_bodied_iins),
     ), source=SOURCE, key=str(application.application_id), cause=envelope)
+
+
+async def _with_history(session: AsyncSession, case: Case) -> Case:
+    """The case with its ban history (art. 128): the latest termination, on or before the
+    application date, of a social contract that bound any member of the family."""
+    terminated_on = await repository.latest_termination(session, [m.iin for m in case.members],
+                                                        on_or_before=case.application_date)
+    if terminated_on is None:
+        return case
+    return replace(case, history=History(contract_terminated_on=terminated_on))
+
+
+async def record_termination(session: AsyncSession, envelope: Envelope) -> None:
+    """Contracts terminated a family's social contract: every member is barred from a new
+    assignment until `terminated_on` plus `ban_months` (the rules apply it when deciding)."""
+    event: ContractTerminated = envelope.payload()  # type: ignore[assignment]
+    await repository.add_termination(session, contract_id=event.contract_id, iins=event.member_iins,
+                                     terminated_on=event.terminated_on, reason=event.reason)
 
 
 async def _defer(session: AsyncSession, envelope: Envelope, event: VerificationCompleted, reason: str) -> None:

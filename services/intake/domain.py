@@ -23,8 +23,11 @@ from shared.events.contracts import (
     ApplicationSubmitted,
     BankAccount,
     CaseContext,
+    ContractCompleted,
     ContractDrafted,
+    ContractLapsed,
     ContractSigned,
+    ContractTerminated,
     EligibilityDecided,
     EligibilityDeferred,
     FamilyMember,
@@ -51,18 +54,31 @@ CONTRACT_DRAFTED = "contract_drafted"
 CONTRACT_SIGNED = "contract_signed"
 PAYMENTS_SCHEDULED = "payments_scheduled"
 WITHDRAWN = "withdrawn"
+# How a conditional family's case ends (issue 11): the applicant did not sign in time; the
+# contract was terminated through the recipient's fault (the family is barred for `ban_months`,
+# which eligibility applies, not intake); the contract ran to the end of its period.
+CONTRACT_NOT_SIGNED = "contract_not_signed"
+CONTRACT_TERMINATED = "contract_terminated"
+COMPLETED = "completed"
 
 _ORDER = {s: i for i, s in enumerate(
     [SUBMITTED, WAITING_FOR_INCOME_REGISTRY, VERIFICATION_OVERDUE, VERIFIED, DECISION_PENDING, APPROVED,
      CONTRACT_DRAFTED, CONTRACT_SIGNED, PAYMENTS_SCHEDULED]
 )}
 FINAL_NEGATIVE = frozenset({REJECTED, WITHDRAWN})
-# After these an application no longer blocks its members from a new one.
-INACTIVE = FINAL_NEGATIVE
+# The contract's end is final too: never left, whatever arrives after it (a late
+# payment.scheduled, a contract.signed reordered behind its termination).
+CONTRACT_ENDED = frozenset({CONTRACT_NOT_SIGNED, CONTRACT_TERMINATED, COMPLETED})
+FINAL = FINAL_NEGATIVE | CONTRACT_ENDED
+# After these an application no longer blocks its members from a new one: a family whose
+# contract lapsed or completed may apply again at once; after a termination it may apply too,
+# and eligibility refuses it with BAN_ACTIVE until the ban ends (the ban is a decision, with its
+# end date given, not a refusal at the door).
+INACTIVE = FINAL
 
 # What the flow tells intake about an application, each moving it to a status.
 FlowEvent = (VerificationWaiting | VerificationOverdue | VerificationCompleted | EligibilityDecided | EligibilityDeferred | ContractDrafted
-             | ContractSigned | PaymentScheduled)
+             | ContractSigned | PaymentScheduled | ContractLapsed | ContractTerminated | ContractCompleted)
 
 
 def waiting_status(system: str) -> str:
@@ -189,11 +205,11 @@ class Application:
 
 
 def can_move(current: str, new: str) -> bool:
-    """Events may arrive late or twice; a status only moves forward, and a final negative
-    status is never left."""
-    if current in FINAL_NEGATIVE:
+    """Events may arrive late or twice; a status only moves forward, and a final status (negative,
+    or the contract's end) is never left."""
+    if current in FINAL:
         return False
-    if new in FINAL_NEGATIVE:
+    if new in FINAL:
         return True
     return _ORDER.get(new, -1) > _ORDER.get(current, -1)
 
@@ -441,6 +457,17 @@ def follow(application: Application, event: FlowEvent, *, event_id: UUID,
         case PaymentScheduled():
             return _move(application, PAYMENTS_SCHEDULED, event_id, at,
                          {"payments": len(event.payments), "total": event.total})
+        case ContractLapsed():
+            return _move(replace(application, contract_id=event.contract_id), CONTRACT_NOT_SIGNED, event_id, at,
+                         {"contract_id": str(event.contract_id), "lapsed_at": event.lapsed_at.isoformat()})
+        case ContractTerminated():
+            # No IIN in the timeline: the family is on the application already.
+            return _move(replace(application, contract_id=event.contract_id), CONTRACT_TERMINATED, event_id, at,
+                         {"contract_id": str(event.contract_id), "terminated_on": event.terminated_on.isoformat(),
+                          "reason": event.reason})
+        case ContractCompleted():
+            return _move(replace(application, contract_id=event.contract_id), COMPLETED, event_id, at,
+                         {"contract_id": str(event.contract_id), "completed_on": event.completed_on.isoformat()})
     raise TypeError(f"intake does not follow {type(event).__name__}")
 
 
@@ -470,12 +497,13 @@ TSA_STATUS = {
     APPROVED: "approved", CONTRACT_DRAFTED: "approved", CONTRACT_SIGNED: "approved",
     PAYMENTS_SCHEDULED: "paid",
     REJECTED: "rejected", WITHDRAWN: "withdrawn",
+    CONTRACT_NOT_SIGNED: "ended", CONTRACT_TERMINATED: "terminated", COMPLETED: "ended",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class TsaStatus:
-    status: str  # none | applying | approved | paid | rejected | withdrawn
+    status: str  # none | applying | approved | paid | rejected | withdrawn | terminated | ended
     application_id: UUID | None = None
     application_status: str | None = None
     period_quarter: str | None = None

@@ -68,7 +68,8 @@ CalendarDay = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_calenda
 PersonName = Annotated[str, Field(min_length=1, max_length=200, description="Full name; not blank",
                                   examples=["Aigul Serikovna Nurlanova"]), AfterValidator(_not_blank)]
 ApplicationStatus = Literal["submitted", "waiting_for_income_registry", "verification_overdue", "verified",
-                            "decision_pending", "approved", "rejected", "contract_drafted", "contract_signed", "payments_scheduled", "withdrawn"]
+                            "decision_pending", "approved", "rejected", "contract_drafted", "contract_signed", "payments_scheduled", "withdrawn",
+                            "contract_not_signed", "contract_terminated", "completed"]
 
 _APPLICANT = {"iin": "900517401231", "full_name": "Aigul Serikovna Nurlanova", "birth_date": "1990-05-17",
               "sex": "female", "relation": "applicant", "phone": "+77011234567", "employed": False,
@@ -289,9 +290,11 @@ class TsaStatusOut(BaseModel):
     }, {"status": "none", "application_id": None, "application_status": None, "period_quarter": None,
         "period_from": None, "period_to": None, "monthly_amount": None}]})
 
-    status: Literal["none", "applying", "approved", "paid", "rejected", "withdrawn"] = Field(
+    status: Literal["none", "applying", "approved", "paid", "rejected", "withdrawn", "terminated", "ended"] = Field(
         description="none: never applied; applying: submitted, being verified or decided; approved: assigned, "
-                    "the contract not yet signed or payments not yet scheduled; paid: payments scheduled")
+                    "the contract not yet signed or payments not yet scheduled; paid: payments scheduled; "
+                    "terminated: the social contract was terminated through the recipient's fault (a ban on a "
+                    "new assignment follows); ended: the contract lapsed unsigned or ran to its period's end")
     application_id: UUID | None = Field(description="The latest application the person is a member of")
     application_status: ApplicationStatus | None
     period_quarter: str | None = Field(description="The quarter the benefit is assigned for (YYYY-Qn)")

@@ -57,6 +57,9 @@ PARAMETER_KINDS: dict[str, str] = {
     "retirement_age_male": "integer",
     "retirement_age_female": "integer",
     "ban_months": "integer",
+    # Contracts applies it (a replica): the applicant signs the social contract within this many
+    # business days after it is drafted, or it lapses (issue 11).
+    "contract_sign_business_days": "integer",
     "counted_income_types": "income_types",
     "disregarded_on_extension_income_types": "income_types",
     "consent_required": "bool",
@@ -114,6 +117,7 @@ PARAMETER_BOUNDS: dict[str, Bounds] = {
     "retirement_age_male": _AGE,
     "retirement_age_female": _AGE,
     "ban_months": Bounds(Decimal(0), Decimal(120), hint="months"),
+    "contract_sign_business_days": Bounds(Decimal(1), Decimal(60), hint="business days"),
 }
 assert set(PARAMETER_BOUNDS) == {name for name, kind in PARAMETER_KINDS.items()
                                  if kind in ("money", "decimal", "integer")}

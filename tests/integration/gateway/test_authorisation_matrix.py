@@ -6,7 +6,8 @@ marked `-` gets 403; a request without a token gets 401 — all problem+json.
 
 What each job needs (issue 8): ops — statistics and application lists (the services mask them);
 FDC — the estimate and application reads (intake lets it use only the status lookup by IIN);
-case workers — applications and contracts (of their regions: the services filter); the portal —
+case workers — applications and contracts (of their regions: the services filter), and a contract's
+measures, breaches and termination (issue 11); the portal —
 a family's whole case (acting for a citizen: the services show only the citizen's families); the
 administrator — parameters, callers, statistics, and the dead letters (inspect and replay, issue 9);
 the SMS gateway — SMS received on 1414 only; consent answers and withdrawals — the portal (issue 10).
@@ -40,8 +41,13 @@ GET  /v1/eligibility/decisions/{decision_id}   yes     yes  -     -            y
 GET  /v1/parameters                            -       -    -     -            -    -            yes
 POST /v1/parameters                            -       -    -     -            -    -            yes
 GET  /v1/contracts                             yes     -    -     -            -    yes          -
+GET  /v1/contracts/outcomes                    -       -    -     -            yes  -            yes
 GET  /v1/contracts/{contract_id}               yes     -    -     -            -    yes          -
 POST /v1/contracts/{contract_id}/sign          yes     -    -     -            -    -            -
+POST /v1/contracts/{contract_id}/measures      -       -    -     -            -    yes          -
+PATCH /v1/contracts/{contract_id}/measures/{measure_id} -  -  -  -            -    yes          -
+POST /v1/contracts/{contract_id}/breaches      -       -    -     -            -    yes          -
+POST /v1/contracts/{contract_id}/terminate     -       -    -     -            -    yes          -
 GET  /v1/payments                              yes     -    -     -            -    -            -
 GET  /v1/payments/{payment_id}                 yes     -    -     -            -    -            -
 POST /v1/banks/{bank_code}/cashflow            -       -    yes   -            -    -            -

@@ -10,8 +10,11 @@ import pytest
 
 from services.intake import domain
 from shared.events.contracts import (
+    ContractCompleted,
     ContractDrafted,
+    ContractLapsed,
     ContractSigned,
+    ContractTerminated,
     EligibilityDeferred,
     IncomeRecord,
     PaymentScheduled,
@@ -63,6 +66,19 @@ def scheduled(a: domain.Application) -> PaymentScheduled:
                                                  total=25596) for i, m in enumerate(["2026-04", "2026-05"])])
 
 
+def lapsed(a: domain.Application) -> ContractLapsed:
+    return ContractLapsed(contract_id=CONTRACT, application_id=a.id, lapsed_at=AT)
+
+
+def terminated(a: domain.Application) -> ContractTerminated:
+    return ContractTerminated(contract_id=CONTRACT, application_id=a.id, terminated_on=AT.date(),
+                              reason="refused_measures", member_iins=[m.iin for m in a.members])
+
+
+def completed(a: domain.Application) -> ContractCompleted:
+    return ContractCompleted(contract_id=CONTRACT, application_id=a.id, completed_on=AT.date())
+
+
 def waiting(a: domain.Application) -> VerificationWaiting:
     return VerificationWaiting(application_id=a.id, system="income_registry", since=AT, attempts=1)
 
@@ -89,6 +105,10 @@ def follow(a: domain.Application, event):  # noqa: ANN001, ANN201
     (drafted, domain.CONTRACT_DRAFTED, {"contract_id": str(CONTRACT)}),
     (signed, domain.CONTRACT_SIGNED, {"contract_id": str(CONTRACT)}),
     (scheduled, domain.PAYMENTS_SCHEDULED, {"payments": 2, "total": 51192}),
+    (lapsed, domain.CONTRACT_NOT_SIGNED, {"contract_id": str(CONTRACT), "lapsed_at": AT.isoformat()}),
+    (terminated, domain.CONTRACT_TERMINATED, {"contract_id": str(CONTRACT), "terminated_on": "2026-04-02",
+                                              "reason": "refused_measures"}),
+    (completed, domain.COMPLETED, {"contract_id": str(CONTRACT), "completed_on": "2026-04-02"}),
 ])
 def test_each_event_moves_the_status_and_records_why(event, status, detail):
     application = submitted()
@@ -179,3 +199,11 @@ def test_an_application_a_bank_has_not_answered_waits_visibly_until_it_is_verifi
 def test_every_event_names_its_application(event):
     application = submitted()
     assert domain.application_id_of(event(application)) == application.id
+
+
+def test_a_terminated_contract_is_final_whatever_arrives_after_it():
+    application = submitted()
+    ended, _ = domain.follow(application, terminated(application), event_id=uuid.UUID(int=1), at=AT)
+    later, change = domain.follow(ended, scheduled(ended), event_id=uuid.UUID(int=2), at=AT + timedelta(hours=1))
+    assert later.status == domain.CONTRACT_TERMINATED and change is not None  # kept in the timeline only
+    assert not later.holds_members  # the family may apply again (eligibility applies the ban)

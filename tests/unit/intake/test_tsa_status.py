@@ -51,5 +51,5 @@ def test_every_application_status_tells_a_tsa_status(status, eligible, expected)
 
 
 def test_every_status_is_covered():
-    assert set(domain.TSA_STATUS) == set(domain._ORDER) | domain.FINAL_NEGATIVE
+    assert set(domain.TSA_STATUS) == set(domain._ORDER) | domain.FINAL
     assert uuid.UUID(int=1) == submit(form())[0].id

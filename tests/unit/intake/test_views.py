@@ -41,5 +41,5 @@ def test_the_answer_types_know_every_status_the_domain_has():
     from services.intake import domain
     from services.intake.schemas import ApplicationStatus, TsaStatusOut
 
-    assert set(get_args(ApplicationStatus)) == set(domain._ORDER) | domain.FINAL_NEGATIVE
+    assert set(get_args(ApplicationStatus)) == set(domain._ORDER) | domain.FINAL
     assert set(get_args(TsaStatusOut.model_fields["status"].annotation)) == {domain.NONE, *domain.TSA_STATUS.values()}
