@@ -133,20 +133,21 @@ async def payment_orders(bank_code: BankCode, session: SessionDep, caller: Calle
 
 @router.post("/banks/{bank_code}/batches/{batch_id}/ack", response_model=BatchOut,
              dependencies=[Depends(RequireScope("bank:callbacks"))], summary="A bank acknowledges a batch",
-             description="The bank took the batch for execution; with `checksum`, the one it computed over "
-                         "the orders. Acknowledging again answers the batch unchanged.",
+             description="The bank took the batch for execution, naming the checksum it computed over the "
+                         "orders it pulled (docs/payments.md). Acknowledging again answers the batch unchanged.",
              responses=problems({
                  400: "The body is not valid JSON (the position where the parser stopped is named)",
                  403: _NOT_THIS_BANK,
                  404: "No such batch for this bank",
                  409: "The checksum sent is not the batch's",
                  415: "The body is not JSON (Content-Type must be application/json)",
-                 422: "`checksum` is not 64 lowercase hex digits, `batch_id` not a UUID, or `bank_code` not a BIC",
+                 422: "`checksum` missing or not 64 lowercase hex digits, `batch_id` not a UUID, or `bank_code` "
+                      "not a BIC",
              }))
 async def acknowledge_batch(bank_code: BankCode, batch_id: UUID, session: SessionDep, caller: CallerDep,
-                            body: BatchAckIn | None = None) -> BatchOut:
+                            body: BatchAckIn) -> BatchOut:
     return await service.acknowledge_batch(session=session, caller=caller, bank_code=bank_code, batch_id=batch_id,
-                                           checksum=body.checksum if body else None, now=utcnow())
+                                           checksum=body.checksum, now=utcnow())
 
 
 @router.post("/banks/{bank_code}/payment-status", response_model=OrderOut,

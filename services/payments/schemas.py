@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Path
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from shared.inputs import InputModel, MoneyText
 
@@ -48,20 +48,39 @@ class ReissueIn(InputModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"iban": "KZ86125KZT5004100100", "bank_code": "KCJBKZKX"}]})
 
-    iban: str = Field(pattern=r"^KZ\d{2}[0-9A-Z]{16}$", examples=["KZ86125KZT5004100100"])
+    iban: str = Field(pattern=r"^KZ\d{2}[0-9A-Z]{16}$", examples=["KZ86125KZT5004100100"],
+                      description="Kazakh IBAN, 20 characters; its ISO 13616 check digits must hold")
     bank_code: str = Field(pattern=r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$", examples=["KCJBKZKX"])
+
+    @field_validator("iban")
+    @classmethod
+    def _check_digits(cls, iban: str) -> str:
+        digits = "".join(str(int(c, 36)) for c in iban[4:] + iban[:4])
+        if int(digits) % 97 != 1:
+            raise ValueError("the IBAN's check digits do not hold (ISO 13616 mod 97)")
+        return iban
+
+
+_CHECKSUM = "5f1c1d0e8c7b2a4f0d5e9a1b3c6d8e0f2a4b6c8d0e1f3a5b7c9d1e3f5a7b9c0d"
 
 
 class BatchAckIn(InputModel):
-    """Optionally the checksum the bank computed over the orders it pulled: a different one is refused."""
+    """The checksum the bank computed over the orders it pulled: a different one is refused, so a
+    batch is acknowledged only as it was released."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"checksum": "9f2c…"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"checksum": _CHECKSUM}]})
 
-    checksum: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    checksum: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+_ORDER_EXAMPLE: dict[str, Any] = {
+    "id": "0193a1b2-c3d4-7e5f-8a9b-000000000007", "payment_id": "0193a1b2-c3d4-7e5f-8a9b-000000000005",
+    "month": "2026-12", "component": "tsa", "amount": 25596, "bank_code": "HSBKKZKX", "status": "released",
+    "reason": None, "batch_id": "0193a1b2-c3d4-7e5f-8a9b-000000000009", "reissue_of": None}
 
 
 class OrderOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_ORDER_EXAMPLE]})
 
     id: UUID
     payment_id: UUID
@@ -78,8 +97,8 @@ class OrderOut(BaseModel):
 _PAYMENT_EXAMPLE: dict[str, Any] = {
     "id": "0193a1b2-c3d4-7e5f-8a9b-000000000005", "application_id": "0193a1b2-c3d4-7e5f-8a9b-000000000002",
     "decision_id": "0193a1b2-c3d4-7e5f-8a9b-000000000003", "month": "2026-12", "tsa": 25596,
-    "child_supplement": 6488, "total": 32084, "bank_code": "HSBKKZKX", "status": "planned", "status_reason": None,
-    "orders": []}
+    "child_supplement": 6488, "total": 32084, "bank_code": "HSBKKZKX", "status": "released", "status_reason": None,
+    "orders": [_ORDER_EXAMPLE]}
 
 
 class PaymentOut(BaseModel):
@@ -103,10 +122,19 @@ class PaymentOut(BaseModel):
 class BankOrderOut(OrderOut):
     """An order as its bank executes it: with the account to credit."""
 
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        _ORDER_EXAMPLE | {"iban": "KZ86125KZT5004100100"}]})
+
     iban: str = Field(validation_alias=AliasChoices("iban", "bank_iban"))
 
 
+_BATCH_EXAMPLE: dict[str, Any] = {"id": "0193a1b2-c3d4-7e5f-8a9b-000000000009", "bank_code": "HSBKKZKX",
+                                  "month": "2026-12", "count": 1, "total": 25596, "checksum": _CHECKSUM}
+
+
 class BatchSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_BATCH_EXAMPLE]})
+
     id: UUID
     bank_code: str
     month: str
@@ -116,12 +144,19 @@ class BatchSummary(BaseModel):
 
 
 class BatchOut(BatchSummary):
+    model_config = ConfigDict(json_schema_extra={"examples": [_BATCH_EXAMPLE | {
+        "released_at": "2026-12-01T04:00:00Z", "acknowledged_at": None,
+        "orders": [_ORDER_EXAMPLE | {"iban": "KZ86125KZT5004100100"}]}]})
+
     released_at: datetime
     acknowledged_at: datetime | None
     orders: list[BankOrderOut]
 
 
 class ReleaseOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"month": "2026-12", "orders_created": 1, "reissues_released": 0, "batches": [_BATCH_EXAMPLE]}]})
+
     month: str
     orders_created: int
     reissues_released: int
@@ -167,7 +202,22 @@ class MismatchOut(BaseModel):
     bank_code: str
 
 
+_FIGURE = {"count": 1, "tenge": 25596}
+_NONE = {"count": 0, "tenge": 0}
+
+
 class ReconciliationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "month": "2026-12", "bank_code": None,
+        "banks": [{"bank_code": "HSBKKZKX", "ordered": _FIGURE, "settled": _FIGURE, "failed": _NONE,
+                   "reissued": _NONE, "recalled": _NONE, "cancelled": _NONE, "outstanding": _NONE,
+                   "pending_reissue": _NONE, "unexplained_tenge": 0}],
+        "anomalies": [{"id": "0193a1b2-c3d4-7e5f-8a9b-00000000000a", "kind": "duplicate_settlement",
+                       "bank_code": "HSBKKZKX", "month": "2026-12", "order_id": _ORDER_EXAMPLE["id"],
+                       "amount": 25596, "detail": "settled report refused: …",
+                       "detected_at": "2026-12-03T10:00:00Z"}],
+        "mismatches": [], "families_due": 1, "families_fully_paid": 1}]})
+
     month: str
     bank_code: str | None
     banks: list[BankReconciliation]

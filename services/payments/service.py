@@ -211,12 +211,12 @@ async def payment_orders(*, session: AsyncSession, caller: Caller, bank_code: st
 
 
 async def acknowledge_batch(*, session: AsyncSession, caller: Caller, bank_code: str, batch_id: UUID,
-                            checksum: str | None, now: datetime) -> BatchOut:
+                            checksum: str, now: datetime) -> BatchOut:
     _check_bank(caller, bank_code)
     row = await repository.get_batch(session, batch_id, for_update=True)
     if row is None or row.bank_code != bank_code:
         raise NotFound(f"No batch {batch_id} for bank {bank_code}.")
-    if checksum is not None and checksum != row.checksum:
+    if checksum != row.checksum:
         raise Conflict(f"Batch {batch_id} has checksum {row.checksum}, not the one sent: pull it again.",
                        slug="checksum-mismatch")
     if row.acknowledged_at is None:
@@ -231,9 +231,9 @@ async def record_bank_status(*, session: AsyncSession, anomalies: async_sessionm
     of its own (the request's own rolls back with the refusal) and listed in reconciliation."""
     _check_bank(caller, bank_code)
     if status == domain.SETTLED and amount is None:
-        raise InvalidInput("A settlement names the amount paid.", errors=[field_error("body.amount", "required")])
+        raise InvalidInput("A settlement names the amount paid.", errors=[field_error("amount", "required when the status is settled")])
     if status == domain.FAILED and reason is None:
-        raise InvalidInput("A failure names its reason.", errors=[field_error("body.reason", "required")])
+        raise InvalidInput("A failure names its reason.", errors=[field_error("reason", "required when the status is failed")])
     order = await repository.get_order(session, order_id, for_update=True)
     whole = None if amount is None else (int(amount) if amount == int(amount) else -1)
     try:
