@@ -7,9 +7,11 @@ own routes with the gateway's internal tokens."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, datetime, timezone
 
+import httpx
 from sqlalchemy import select
 
 from services.payments.models import ContractFacts
@@ -209,3 +211,63 @@ async def test_two_banks_a_failure_reissued_duplicates_refused_a_recall_and_a_cl
                                 headers=ops)).json()
         assert [(a["kind"], a["order_id"]) for a in now["anomalies"] if a["order_id"] == str(unknown)] == [
             ("unknown_order", str(unknown))]
+
+
+class _GatewayStandIn(httpx.BaseTransport):
+    """The CLI's HTTP calls, as the gateway would forward them, to the payments service running in
+    the test's event loop: /oauth/token answers a token, everything else goes to the service with
+    the internal token of an administrator (the CLI runs in a worker thread)."""
+
+    def __init__(self, client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop, headers: dict[str, str]) -> None:
+        self.client, self.loop, self.headers, self.seen = client, loop, headers, []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json={"access_token": "stand-in", "token_type": "Bearer"})
+        self.seen.append((request.method, request.url.path))
+        forwarded = self.client.build_request(request.method, request.url.path, params=request.url.params,
+                                              content=request.read(), headers={
+                                                  "content-type": request.headers.get("content-type", ""),
+                                                  **self.headers})
+        response = asyncio.run_coroutine_threadsafe(self.client.send(forwarded), self.loop).result(timeout=30)
+        return httpx.Response(response.status_code, headers=response.headers, content=response.content)
+
+
+async def test_the_cli_releases_a_month_and_prints_its_reconciliation(running_service, broker, internal_token,
+                                                                      monkeypatch):
+    from typer.testing import CliRunner
+
+    from qamqor_cli.main import app as cli
+
+    family = decided("unconditional", person(date(1951, 6, 6), "female", "applicant"), KASPI,
+                     [("2032-05", 21000, 6488)])
+    app_id = family.data["application"]["application_id"]
+    async with running_service("payments") as client:
+        await publish(broker.bootstrap, "qamqor.eligibility", family)
+
+        async def planned():  # noqa: ANN202
+            rows = (await client.get("/v1/payments", params={"application_id": app_id},
+                                     headers=internal_token("case_worker", frozenset({"payments:read"}),
+                                                            regions=frozenset({"61"})))).json()
+            return rows or None
+        await eventually(planned)
+        stand_in = _GatewayStandIn(client, asyncio.get_running_loop(),
+                                   internal_token("admin", frozenset({"payments:release", "stats:read"})))
+        real_client = httpx.Client
+        monkeypatch.setattr(httpx, "Client", lambda **kw: real_client(transport=stand_in, **kw))
+
+        def run(*args: str) -> str:
+            result = CliRunner().invoke(cli, ["payments", "--gateway", "http://gateway.test", "--client-id", "admin",
+                                              "--client-secret", "x", *args])
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        released = await asyncio.to_thread(run, "release", "--month", "2032-05")
+        assert "2 orders made, 0 re-issues released" in released and KASPI in released and "27488" in released
+        assert "Nothing new to release." in await asyncio.to_thread(run, "release", "--month", "2032-05")
+        report = await asyncio.to_thread(run, "reconcile", "--month", "2032-05")
+        [row] = [line.split() for line in report.splitlines() if line.startswith(KASPI)]
+        assert row[1:4] == ["2", "/", "27488"] and row[-1] == "0"  # ordered, nothing unexplained
+        assert "families due 1, fully paid 0" in report and "No mismatch" in report
+        assert stand_in.seen == [("POST", "/v1/payments/releases"), ("POST", "/v1/payments/releases"),
+                                 ("GET", "/v1/payments/reconciliation")]
