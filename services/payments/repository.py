@@ -131,8 +131,10 @@ def _order(row: OrderRow) -> domain.PaymentOrder:
 
 
 async def take_release_lock(session: AsyncSession) -> None:
-    """One release at a time: two runs of the same month never both order a component (the
-    unique index would refuse the second anyway; the lock makes it wait instead of fail)."""
+    """One release at a time, and no termination during one: two runs of the same month never both
+    order a component (the unique index would refuse the second anyway; the lock makes it wait
+    instead of fail), and a month a termination cancels is never ordered by a run that read it
+    as planned before."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('qamqor.payments.release'))"))
 
 

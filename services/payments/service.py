@@ -73,6 +73,9 @@ async def stop_on_termination(session: AsyncSession, envelope: Envelope) -> None
     """The contract was terminated: nothing is paid for the months after the termination month
     (the month itself is). Before the decision arrived, the termination is parked."""
     terminated: ContractTerminated = envelope.payload()  # type: ignore[assignment]
+    # Not while a release runs: a release that had read a month as planned would otherwise order
+    # it after the termination cancelled it.
+    await repository.take_release_lock(session)
     assignment = await repository.assignment_for_application(session, terminated.application_id, for_update=True)
     if assignment is None:
         await repository.park_termination(session, terminated.application_id, terminated.terminated_on)

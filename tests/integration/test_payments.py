@@ -145,3 +145,39 @@ async def test_every_route_refuses_a_caller_without_its_scope(running_service, i
 
 def test_the_openapi_documents_each_answer_and_error():
     assert_documents_what_it_answers("payments")
+
+
+async def test_a_signature_and_a_termination_before_the_decision_are_parked_not_dead_lettered(
+        running_service, broker, internal_token):
+    from services.payments.models import ContractFacts
+    from shared.events.contracts import ContractTerminated
+
+    mother = person(date(1993, 7, 7), "female", "applicant")
+    conditional = decided_event(kind="conditional", members=[mother])
+    app_id = uuid.UUID(conditional.data["application"]["application_id"])
+    decision_id = uuid.UUID(conditional.data["decision_id"])
+    async with running_service("payments") as client:
+        await publish(broker.bootstrap, "qamqor.contracts", Envelope.wrap(ContractSigned(
+            contract_id=uuid.uuid4(), application_id=app_id, decision_id=decision_id,
+            signed_at=datetime.now(timezone.utc)), source="contracts", key=str(app_id)))
+        await publish(broker.bootstrap, "qamqor.contracts", Envelope.wrap(ContractTerminated(
+            contract_id=uuid.uuid4(), application_id=app_id, terminated_on=date(2026, 11, 14),
+            reason="non_fulfilment", member_iins=[mother["iin"]]), source="contracts", key=str(app_id)))
+
+        async def parked():
+            async with client.app.state.sessionmaker() as session:
+                facts = await session.get(ContractFacts, app_id)
+                return facts if facts is not None and facts.signed_decision_id and facts.terminated_on else None
+        await eventually(parked)
+        await publish(broker.bootstrap, "qamqor.eligibility", conditional)
+
+        async def planned():
+            return (await client.get("/v1/payments", params={"application_id": str(app_id)},
+                                     headers=internal_token("portal", READ, citizen=mother["iin"]))).json() or None
+        months = await eventually(planned)
+        # November, the termination month, is paid; December never is.
+        assert [(m["month"], m["status"]) for m in months] == [("2026-11", "planned"), ("2026-12", "cancelled")]
+        async with client.app.state.sessionmaker() as session:
+            [scheduled] = (await session.execute(select(outbox.c.envelope).where(
+                outbox.c.event_type == "payment.scheduled", outbox.c.key == str(app_id)))).scalars().all()
+        assert [p["month"] for p in scheduled["data"]["payments"]] == ["2026-11"]
