@@ -253,3 +253,23 @@ def test_a_month_shows_the_least_advanced_of_its_standing_orders():
     assert domain.month_status(p, [replace(tsa, status=domain.SETTLED), failed, again])[0] == domain.REISSUE_PENDING
     assert domain.month_status(p, [replace(tsa, status=domain.SETTLED), failed,
                                    replace(again, status=domain.SETTLED)]) == (domain.SETTLED, None)
+
+
+def test_reconciliation_explains_every_tenge_ordered_per_bank():
+    tsa, child = run("2026-12", [plan()]).orders
+    failed = replace(child, status=domain.FAILED)
+    again = replace(domain.reissue(failed, iban="KZ0000000000000000XX", bank_code="KCJBKZKX", reissued_already=False,
+                                   terminated_on=None, new_id=lambda: uuid.UUID(int=3)), status=domain.RELEASED)
+    cancelled = plan("2026-12", n=500, status=domain.CANCELLED, bank="KCJBKZKX")
+    ledgers = domain.reconcile([replace(tsa, status=domain.SETTLED), failed, again], [cancelled])
+    halyk, kaspi = ledgers["HSBKKZKX"], ledgers["KCJBKZKX"]
+    assert (dict(halyk.counts), dict(halyk.tenge)) == (
+        {"ordered": 2, "settled": 1, "failed": 1}, {"ordered": 32084, "settled": 25596, "failed": 6488})
+    assert dict(kaspi.tenge) == {"reissued": 6488, "ordered": 6488, "outstanding": 6488, "cancelled": 32084}
+    assert domain.family_mismatches([replace(plan(), status=domain.RELEASED)],
+                                    [replace(tsa, status=domain.SETTLED), failed,
+                                     replace(again, status=domain.SETTLED)]) == []
+    # paid twice for one component would show (the domain never lets it happen)
+    assert domain.family_mismatches([plan()], [replace(tsa, status=domain.SETTLED),
+                                               replace(tsa, id=uuid.UUID(int=4), status=domain.SETTLED),
+                                               replace(child, status=domain.SETTLED)])[0]["settled"] == 25596 * 2 + 6488
