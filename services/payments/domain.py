@@ -320,13 +320,14 @@ def record_bank_status(order: PaymentOrder, *, bank_code: str, status: str, amou
         raise PaymentRefused(f"Order {order.id} is not one of bank {bank_code}'s orders.", status=403,
                              slug="not-this-banks-order", anomaly=FOREIGN_ORDER)
     if status == FAILED:
-        if order.status == FAILED:
+        # A failure again is a retried callback; a recalled order failing is what the recall asked
+        # for: nothing was paid, nothing changes.
+        if order.status in (FAILED, RECALLED, CANCELLED):
             return order, None
         if order.status != RELEASED:
             raise PaymentRefused(f"Order {order.id} is {order.status}; it cannot fail now.",
                                  slug="payment-status-final",
-                                 anomaly=FAILURE_AFTER_SETTLEMENT if order.status == SETTLED else NOT_RELEASED
-                                 if order.status == PENDING else SETTLEMENT_OF_RECALLED)
+                                 anomaly=FAILURE_AFTER_SETTLEMENT if order.status == SETTLED else NOT_RELEASED)
         failed = replace(order, status=FAILED, reason=reason or "unspecified")
         return failed, PaymentFailed(payment_id=order.id, application_id=order.application_id, month=order.month,
                                      total=order.amount, bank_code=order.bank_code, reason=failed.reason or "")

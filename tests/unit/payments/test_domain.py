@@ -194,6 +194,8 @@ def test_a_bank_reports_a_released_order_failed_and_again_is_a_retry():
     assert (failed.status, failed.reason) == (domain.FAILED, "account_closed")
     assert isinstance(event, PaymentFailed) and event.reason == "account_closed"
     assert report(failed, "failed", None, reason="account_closed") == (failed, None)
+    recalled = order(domain.RECALLED)  # the bank did not pay a recalled order: what the recall asked
+    assert report(recalled, "failed", None, reason="other") == (recalled, None)
 
 
 @pytest.mark.parametrize("status, reported, amount, bank, anomaly, http", [
