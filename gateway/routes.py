@@ -24,6 +24,8 @@ SCOPES: dict[str, str] = {
     "contracts:sign": "Relay a family's contract signature",
     "contracts:write": "Record a contract's measures, breaches and termination (case workers)",
     "payments:read": "Read payment schedules and payments",
+    "payments:write": "Re-issue a family's failed payment to a corrected account",
+    "payments:release": "Release a month's payment orders to the banks",
     "bank:callbacks": "Bank payment orders, payment status and cash-flow callbacks (signed)",
     "stats:read": "Read statistics and gateway metrics",
     "callers:admin": "Manage callers and read the audit log",
@@ -38,14 +40,16 @@ SCOPES: dict[str, str] = {
 DEFAULT_SCOPES: dict[str, frozenset[str]] = {
     "portal": frozenset({
         "applications:write", "applications:read", "contracts:read", "contracts:sign", "eligibility:estimate",
-        "payments:read", "consents:write",
+        "payments:read", "payments:write", "consents:write",
     }),
     "fdc": frozenset({"eligibility:estimate", "applications:read"}),
     "bank": frozenset({"bank:callbacks"}),
     "sms_gateway": frozenset({"sms:inbound"}),
     "ops": frozenset({"stats:read", "applications:read"}),
-    "case_worker": frozenset({"applications:read", "contracts:read", "contracts:write"}),
-    "admin": frozenset({"parameters:read", "parameters:write", "callers:admin", "stats:read", "operations:admin"}),
+    "case_worker": frozenset({"applications:read", "contracts:read", "contracts:write", "payments:read",
+                              "payments:write"}),
+    "admin": frozenset({"parameters:read", "parameters:write", "callers:admin", "stats:read", "operations:admin",
+                        "payments:release"}),
 }
 assert set(DEFAULT_SCOPES) == set(CALLER_KINDS)
 assert all(scope in SCOPES for scopes in DEFAULT_SCOPES.values() for scope in scopes)
@@ -114,9 +118,14 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/v1/contracts/{contract_id}/terminate", "contracts", "contracts:write"),
     # payments
     _route("GET", "/v1/payments", "payments", "payments:read"),
+    # before /v1/payments/{payment_id}: the table matches in this order
+    _route("POST", "/v1/payments/releases", "payments", "payments:release"),
+    _route("GET", "/v1/payments/reconciliation", "payments", "stats:read"),
     _route("GET", "/v1/payments/{payment_id}", "payments", "payments:read"),
+    _route("POST", "/v1/payments/{order_id}/reissue", "payments", "payments:write"),
     _route("POST", "/v1/banks/{bank_code}/payment-status", "payments", "bank:callbacks", signed=True),
     _route("GET", "/v1/banks/{bank_code}/payment-orders", "payments", "bank:callbacks", signed=True),
+    _route("POST", "/v1/banks/{bank_code}/batches/{batch_id}/ack", "payments", "bank:callbacks", signed=True),
     # reporting
     _route("GET", "/v1/stats/summary", "reporting", "stats:read"),
     _route("GET", "/v1/stats/regions", "reporting", "stats:read"),

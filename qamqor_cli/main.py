@@ -25,6 +25,10 @@ from qamqor_cli.operations import dlq_app, intake_database_url, run_reconcile  #
 
 app.add_typer(dlq_app, name="dlq", help="Dead letters: list, show and replay them (as an administrator).")
 
+from qamqor_cli.payments import payments_app  # noqa: E402  (the monthly payment run)
+
+app.add_typer(payments_app, name="payments", help="Release a month's payment orders and reconcile a month.")
+
 
 @app.command()
 def up(

@@ -14,5 +14,6 @@ def handlers(app: FastAPI) -> dict:
     return {
         "eligibility.decided": service.assign_on_approval,
         "contract.signed": service.schedule_on_contract_signed,
+        "contract.terminated": service.stop_on_termination,
         "reconciliation.requested": redrive_handler(service.SOURCE),
     }

@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import func, select
 
-from services.payments.models import Payment
+from services.payments.models import Payment, PaymentOrder
 from shared.events import Envelope
 from shared.events.contracts import ContractSigned
 from shared.outbox import outbox
@@ -24,6 +24,7 @@ from tests.support import (
 
 READ = frozenset({"payments:read"})
 BANK = frozenset({"bank:callbacks"})
+RELEASE = frozenset({"payments:release"})
 
 
 async def test_schedule_once_per_month_and_bank_statuses(running_service, broker, internal_token):
@@ -45,8 +46,8 @@ async def test_schedule_once_per_month_and_bank_statuses(running_service, broker
             return check
 
         payments = await eventually(await schedule(uncond_app, grandmother["iin"]))
-        assert [(p["month"], p["total"], p["status"]) for p in payments] == [
-            ("2026-11", 25596, "scheduled"), ("2026-12", 25596, "scheduled")]
+        assert [(p["month"], p["total"], p["status"], p["orders"]) for p in payments] == [
+            ("2026-11", 25596, "planned", []), ("2026-12", 25596, "planned", [])]
 
         # Conditional: nothing until the contract is signed.
         assert (await client.get("/v1/payments", params={"application_id": cond_app},
@@ -61,30 +62,37 @@ async def test_schedule_once_per_month_and_bank_statuses(running_service, broker
             assert await session.scalar(select(func.count()).select_from(Payment).where(
                 Payment.application_id.in_([uuid.UUID(uncond_app), uuid.UUID(cond_app)]))) == 4
 
-        payment_id = payments[0]["id"]
+        # Nothing for the banks before a release: a plan is not an order.
         orders = (await client.get("/v1/banks/HSBKKZKX/payment-orders", params={"limit": 1000},
                                    headers=internal_token("bank", BANK, bank_code="HSBKKZKX"))).json()
-        assert next(o for o in orders if o["id"] == payment_id) == payments[0] | {"iban": "KZ86125KZT5004100100"}
+        assert orders == []
+        released = await client.post("/v1/payments/releases", json={"month": "2026-11"},
+                                     headers=internal_token("admin", RELEASE))
+        assert released.status_code == 200, released.text
+        batches = (await client.get("/v1/banks/HSBKKZKX/payment-orders", params={"limit": 1000},
+                                    headers=internal_token("bank", BANK, bank_code="HSBKKZKX"))).json()
+        order = next(o for b in batches for o in b["orders"] if o["payment_id"] == payments[0]["id"])
+        assert (order["month"], order["component"], order["amount"], order["iban"]) == (
+            "2026-11", "tsa", 25596, "KZ86125KZT5004100100")
+        settle = {"order_id": order["id"], "status": "settled", "amount": "25596"}
         await assert_refused_without_scope(client, internal_token, "POST", "/v1/banks/HSBKKZKX/payment-status",
-                                           "bank:callbacks", json={"payment_id": payment_id, "status": "settled"})
+                                           "bank:callbacks", json=settle)
         async with client.app.state.sessionmaker() as session:
-            assert await session.scalar(select(Payment.status).where(Payment.id == uuid.UUID(payment_id))) == "scheduled"
+            assert await session.scalar(select(PaymentOrder.status).where(
+                PaymentOrder.id == uuid.UUID(order["id"]))) == "released"
             assert await session.scalar(select(func.count()).select_from(outbox).where(
                 outbox.c.event_type.in_(["payment.settled", "payment.failed"]))) == 0
-        other_bank = await client.post("/v1/banks/KCJBKZKX/payment-status",
-                                       json={"payment_id": payment_id, "status": "settled"},
+        other_bank = await client.post("/v1/banks/KCJBKZKX/payment-status", json=settle,
                                        headers=internal_token("bank", BANK, bank_code="KCJBKZKX"))
-        assert other_bank.status_code == 404  # not this bank's order
-        spoofed = await client.post("/v1/banks/HSBKKZKX/payment-status",
-                                    json={"payment_id": payment_id, "status": "settled"},
+        assert other_bank.status_code == 403  # not this bank's order
+        spoofed = await client.post("/v1/banks/HSBKKZKX/payment-status", json=settle,
                                     headers=internal_token("bank", BANK, bank_code="KCJBKZKX"))
         assert spoofed.status_code == 403
-        settled = await client.post("/v1/banks/HSBKKZKX/payment-status",
-                                    json={"payment_id": payment_id, "status": "settled"},
+        settled = await client.post("/v1/banks/HSBKKZKX/payment-status", json=settle,
                                     headers=internal_token("bank", BANK, bank_code="HSBKKZKX"))
         assert settled.status_code == 200 and settled.json()["status"] == "settled"
         flip = await client.post("/v1/banks/HSBKKZKX/payment-status",
-                                 json={"payment_id": payment_id, "status": "failed", "reason": "closed account"},
+                                 json={"order_id": order["id"], "status": "failed", "reason": "account_closed"},
                                  headers=internal_token("bank", BANK, bank_code="HSBKKZKX"))
         assert flip.status_code == 409
 
@@ -125,10 +133,51 @@ async def test_every_route_refuses_a_caller_without_its_scope(running_service, i
             ("GET", f"/v1/payments/{some_id}", "payments:read", {}),
             ("GET", "/v1/banks/HSBKKZKX/payment-orders", "bank:callbacks", {}),
             ("POST", "/v1/banks/HSBKKZKX/payment-status", "bank:callbacks",
-             {"json": {"payment_id": str(some_id), "status": "settled"}}),
+             {"json": {"order_id": str(some_id), "status": "settled", "amount": "1"}}),
+            ("POST", f"/v1/banks/HSBKKZKX/batches/{some_id}/ack", "bank:callbacks", {"json": {"checksum": "0" * 64}}),
+            ("POST", "/v1/payments/releases", "payments:release", {"json": {"month": "2026-12"}}),
+            ("GET", "/v1/payments/reconciliation", "stats:read", {"params": {"month": "2026-12"}}),
+            ("POST", f"/v1/payments/{some_id}/reissue", "payments:write",
+             {"json": {"iban": "KZ86125KZT5004100100", "bank_code": "HSBKKZKX"}}),
         ]:
             await assert_refused_without_scope(client, internal_token, method, path, scope, **request)
 
 
 def test_the_openapi_documents_each_answer_and_error():
     assert_documents_what_it_answers("payments")
+
+
+async def test_a_signature_and_a_termination_before_the_decision_are_parked_not_dead_lettered(
+        running_service, broker, internal_token):
+    from services.payments.models import ContractFacts
+    from shared.events.contracts import ContractTerminated
+
+    mother = person(date(1993, 7, 7), "female", "applicant")
+    conditional = decided_event(kind="conditional", members=[mother])
+    app_id = uuid.UUID(conditional.data["application"]["application_id"])
+    decision_id = uuid.UUID(conditional.data["decision_id"])
+    async with running_service("payments") as client:
+        await publish(broker.bootstrap, "qamqor.contracts", Envelope.wrap(ContractSigned(
+            contract_id=uuid.uuid4(), application_id=app_id, decision_id=decision_id,
+            signed_at=datetime.now(timezone.utc)), source="contracts", key=str(app_id)))
+        await publish(broker.bootstrap, "qamqor.contracts", Envelope.wrap(ContractTerminated(
+            contract_id=uuid.uuid4(), application_id=app_id, terminated_on=date(2026, 11, 14),
+            reason="non_fulfilment", member_iins=[mother["iin"]]), source="contracts", key=str(app_id)))
+
+        async def parked():
+            async with client.app.state.sessionmaker() as session:
+                facts = await session.get(ContractFacts, app_id)
+                return facts if facts is not None and facts.signed_decision_id and facts.terminated_on else None
+        await eventually(parked)
+        await publish(broker.bootstrap, "qamqor.eligibility", conditional)
+
+        async def planned():
+            return (await client.get("/v1/payments", params={"application_id": str(app_id)},
+                                     headers=internal_token("portal", READ, citizen=mother["iin"]))).json() or None
+        months = await eventually(planned)
+        # November, the termination month, is paid; December never is.
+        assert [(m["month"], m["status"]) for m in months] == [("2026-11", "planned"), ("2026-12", "cancelled")]
+        async with client.app.state.sessionmaker() as session:
+            [scheduled] = (await session.execute(select(outbox.c.envelope).where(
+                outbox.c.event_type == "payment.scheduled", outbox.c.key == str(app_id)))).scalars().all()
+        assert [p["month"] for p in scheduled["data"]["payments"]] == ["2026-11"]

@@ -48,11 +48,15 @@ POST /v1/contracts/{contract_id}/measures      -       -    -     -            -
 PATCH /v1/contracts/{contract_id}/measures/{measure_id} -  -  -  -            -    yes          -
 POST /v1/contracts/{contract_id}/breaches      -       -    -     -            -    yes          -
 POST /v1/contracts/{contract_id}/terminate     -       -    -     -            -    yes          -
-GET  /v1/payments                              yes     -    -     -            -    -            -
-GET  /v1/payments/{payment_id}                 yes     -    -     -            -    -            -
+GET  /v1/payments                              yes     -    -     -            -    yes          -
+POST /v1/payments/releases                     -       -    -     -            -    -            yes
+GET  /v1/payments/reconciliation               -       -    -     -            yes  -            yes
+GET  /v1/payments/{payment_id}                 yes     -    -     -            -    yes          -
+POST /v1/payments/{order_id}/reissue           yes     -    -     -            -    yes          -
 POST /v1/banks/{bank_code}/cashflow            -       -    yes   -            -    -            -
 POST /v1/banks/{bank_code}/payment-status      -       -    yes   -            -    -            -
 GET  /v1/banks/{bank_code}/payment-orders      -       -    yes   -            -    -            -
+POST /v1/banks/{bank_code}/batches/{batch_id}/ack  -   -    yes   -            -    -            -
 GET  /v1/stats/summary                         -       -    -     -            yes  -            yes
 GET  /v1/stats/regions                         -       -    -     -            yes  -            yes
 GET  /v1/stats/backlog                         -       -    -     -            yes  -            yes

@@ -40,7 +40,8 @@ async def test_regions_are_set_changed_and_travel_to_the_services(gateway, regis
                                  json={"id": "cw-south", "kind": "case_worker", "regions": ["79", "61", "61"]})
     assert created.status_code == 201, created.text
     assert created.json()["regions"] == ["61", "79"]
-    assert created.json()["scopes"] == ["applications:read", "contracts:read", "contracts:write"]
+    assert created.json()["scopes"] == ["applications:read", "contracts:read", "contracts:write", "payments:read",
+                                        "payments:write"]
     worker = Registered("cw-south", "case_worker", created.json()["secret"], created.json()["scopes"])
     token = bearer(await get_token(gateway, worker))
     seen = (await gateway.get("/v1/applications", headers=token)).json()

@@ -39,7 +39,7 @@ def test_every_scope_guards_a_route_and_every_default_scope_exists() -> None:
     assert set(DEFAULT_SCOPES) == set(CALLER_KINDS)
     assert DEFAULT_SCOPES["bank"] == {"bank:callbacks"}
     assert DEFAULT_SCOPES["admin"] == {"parameters:read", "parameters:write", "callers:admin", "stats:read",
-                                       "operations:admin"}
+                                       "operations:admin", "payments:release"}
     assert set(SCOPES) == {route.scope for route in ROUTES}  # no scope without a route
     assert set().union(*DEFAULT_SCOPES.values()) <= set(SCOPES)
     assert {"/health", "/oauth/token", "/.well-known/jwks.json", "/docs", "/openapi.json"} <= PUBLIC_PATHS
@@ -47,6 +47,10 @@ def test_every_scope_guards_a_route_and_every_default_scope_exists() -> None:
 
 def test_route_matching_details() -> None:
     table = RouteTable()
+    # the payments' own words come before a payment id
+    assert table.match("GET", "/v1/payments/reconciliation")[0].scope == "stats:read"
+    assert table.match("POST", "/v1/payments/releases")[0].scope == "payments:release"
+    assert table.match("GET", "/v1/payments/releases")[0].path == "/v1/payments/{payment_id}"
     route, params, _ = table.match("POST", "/v1/banks/KCJBKZKX/payment-status")
     assert route is not None and route.signed and params == {"bank_code": "KCJBKZKX"}
     assert table.match("HEAD", "/v1/payments")[0].method == "GET"
