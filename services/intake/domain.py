@@ -41,8 +41,16 @@ from shared.regions import is_registered_kato, region_level_kato
 
 # The statuses a citizen sees, in the order the flow reaches them.
 SUBMITTED = "submitted"
-# Verification waits for an external system that is down (`waiting_status`), and resumes by itself.
+# Verification waits for an external system that is down (`waiting_status`), and resumes by itself:
+# a state registry, or (any other system) `waiting_for_external_system` with the system named in
+# the timeline's detail.
 WAITING_FOR_INCOME_REGISTRY = "waiting_for_income_registry"
+WAITING_FOR_ACCOUNTS_REGISTRY = "waiting_for_accounts_registry"
+WAITING_FOR_REAL_ESTATE_REGISTRY = "waiting_for_real_estate_registry"
+WAITING_FOR_VEHICLE_REGISTRY = "waiting_for_vehicle_registry"
+WAITING_FOR_EXTERNAL_SYSTEM = "waiting_for_external_system"
+WAITING = (WAITING_FOR_INCOME_REGISTRY, WAITING_FOR_ACCOUNTS_REGISTRY, WAITING_FOR_REAL_ESTATE_REGISTRY,
+           WAITING_FOR_VEHICLE_REGISTRY, WAITING_FOR_EXTERNAL_SYSTEM)
 # A bank asked for the family's cash flow has not answered by its deadline: the application
 # waits for it, visibly, and is never decided on missing data (the bank's answer verifies it).
 VERIFICATION_OVERDUE = "verification_overdue"
@@ -64,7 +72,7 @@ COMPLETED = "completed"
 _ORDER = {s: i for i, s in enumerate(
     [SUBMITTED, WAITING_FOR_INCOME_REGISTRY, VERIFICATION_OVERDUE, VERIFIED, DECISION_PENDING, APPROVED,
      CONTRACT_DRAFTED, CONTRACT_SIGNED, PAYMENTS_SCHEDULED]
-)}
+)} | {status: 1 for status in WAITING}  # every wait is one step: the latest one shows
 FINAL_NEGATIVE = frozenset({REJECTED, WITHDRAWN})
 # The contract's end is final too: never left, whatever arrives after it (a late
 # payment.scheduled, a contract.signed reordered behind its termination).
@@ -83,7 +91,8 @@ FlowEvent = (VerificationWaiting | VerificationOverdue | VerificationCompleted |
 
 def waiting_status(system: str) -> str:
     """The status of an application whose verification waits for `system` (e.g. income_registry)."""
-    return f"waiting_for_{system}"
+    status = f"waiting_for_{system}"
+    return status if status in WAITING else WAITING_FOR_EXTERNAL_SYSTEM
 
 
 class ApplicationRefused(Exception):
@@ -211,6 +220,8 @@ def can_move(current: str, new: str) -> bool:
         return False
     if new in FINAL:
         return True
+    if new in WAITING and current in WAITING:
+        return new != current  # verification waits for one system after another, in order
     return _ORDER.get(new, -1) > _ORDER.get(current, -1)
 
 
@@ -491,7 +502,7 @@ def in_time_order(timeline: Collection[StatusChange]) -> tuple[StatusChange, ...
 # assistance stands, not the family's file.
 NONE = "none"
 TSA_STATUS = {
-    SUBMITTED: "applying", WAITING_FOR_INCOME_REGISTRY: "applying", VERIFICATION_OVERDUE: "applying",
+    SUBMITTED: "applying", **{waiting: "applying" for waiting in WAITING}, VERIFICATION_OVERDUE: "applying",
     VERIFIED: "applying",
     DECISION_PENDING: "applying",
     APPROVED: "approved", CONTRACT_DRAFTED: "approved", CONTRACT_SIGNED: "approved",

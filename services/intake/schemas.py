@@ -67,7 +67,9 @@ CalendarDay = Annotated[date, BeforeValidator(_iso_day), AfterValidator(_calenda
                         Field(description="A day, YYYY-MM-DD (2000-2099)", examples=["2026-11-20"])]
 PersonName = Annotated[str, Field(min_length=1, max_length=200, description="Full name; not blank",
                                   examples=["Aigul Serikovna Nurlanova"]), AfterValidator(_not_blank)]
-ApplicationStatus = Literal["submitted", "waiting_for_income_registry", "verification_overdue", "verified",
+ApplicationStatus = Literal["submitted", "waiting_for_income_registry", "waiting_for_accounts_registry",
+                            "waiting_for_real_estate_registry", "waiting_for_vehicle_registry",
+                            "waiting_for_external_system", "verification_overdue", "verified",
                             "decision_pending", "approved", "rejected", "contract_drafted", "contract_signed", "payments_scheduled", "withdrawn",
                             "contract_not_signed", "contract_terminated", "completed"]
 

@@ -207,3 +207,27 @@ def test_a_terminated_contract_is_final_whatever_arrives_after_it():
     later, change = domain.follow(ended, scheduled(ended), event_id=uuid.UUID(int=2), at=AT + timedelta(hours=1))
     assert later.status == domain.CONTRACT_TERMINATED and change is not None  # kept in the timeline only
     assert not later.holds_members  # the family may apply again (eligibility applies the ban)
+
+
+@pytest.mark.parametrize(("system", "status"), [
+    ("accounts_registry", "waiting_for_accounts_registry"),
+    ("real_estate_registry", "waiting_for_real_estate_registry"),
+    ("vehicle_registry", "waiting_for_vehicle_registry"),
+    ("bank:HSBKKZKX", "waiting_for_external_system"),  # any other system: named in the detail
+])
+def test_a_wait_for_any_system_is_a_status_the_api_can_show(system, status):
+    from typing import get_args
+
+    from services.intake.schemas import ApplicationStatus
+
+    first = submitted()
+    application, _ = domain.follow(first, waiting(first), event_id=uuid.uuid4(), at=AT)
+    application, change = domain.follow(application, VerificationWaiting(
+        application_id=application.id, system=system, since=AT + timedelta(minutes=5), attempts=1),
+        event_id=uuid.uuid4(), at=AT + timedelta(minutes=5))
+    assert application.status == status  # one wait after another: the latest shows
+    assert change.detail["system"] == system
+    assert status in get_args(ApplicationStatus) and status in domain.TSA_STATUS
+    verified, _ = domain.follow(application, verified_event(application), event_id=uuid.uuid4(),
+                                at=AT + timedelta(minutes=6))
+    assert verified.status == "verified"
