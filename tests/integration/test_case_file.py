@@ -259,6 +259,15 @@ async def test_a_conditional_family_terminated_mid_quarter_is_paid_january_only_
             assert facts["contract_terminated_on"] == TERMINATED_ON.isoformat()
             ban_until = add_months(TERMINATED_ON, facts["ban_months"])
             assert facts["ban_until"] == ban_until.isoformat() == "2027-07-14"
+            # Marat reads the refusal on the portal, in Russian: it names the ban's end, and made
+            # again with what was known that day it is the same decision.
+            shown = await eligibility.get(f"/v1/eligibility/decisions/{refused_again.id}", params={"recompute": "true"},
+                                          headers=internal_token("portal", frozenset({"applications:read"}),
+                                                                 citizen=marat["iin"]) | {"accept-language": "ru"})
+            assert shown.status_code == 200, shown.text
+            assert shown.json()["recomputed_identical"] is True, shown.json()["recomputed"]
+            [reason] = [r for r in shown.json()["recomputed"]["reasons"] if r["code"] == "BAN_ACTIVE"]
+            assert reason["params"] == facts and "2027-07-14" in reason["message"], reason
 
             # ── The first day after the ban: he is considered again ─────────────────────────────
             day_after = ban_until + timedelta(days=1)
