@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Path
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
 
 from shared.inputs import InputModel, MoneyText
 
@@ -46,11 +48,13 @@ class ReissueIn(InputModel):
     """The corrected account the portal (for the applicant) or a case worker gives."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"iban": "KZ86125KZT5004100100", "bank_code": "KCJBKZKX"}]})
+        {"iban": "KZ19856KZT1234567890", "bank_code": "KCJBKZKX"}]})
 
-    iban: str = Field(pattern=r"^KZ\d{2}[0-9A-Z]{16}$", examples=["KZ86125KZT5004100100"],
+    iban: str = Field(pattern=r"^KZ\d{2}[0-9A-Z]{16}$", examples=["KZ19856KZT1234567890"],
                       description="Kazakh IBAN, 20 characters; its ISO 13616 check digits must hold")
-    bank_code: str = Field(pattern=r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$", examples=["KCJBKZKX"])
+    bank_code: str = Field(pattern=r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$", examples=["KCJBKZKX"],
+                           description="The BIC of the bank holding the account: the bank the IBAN's bank "
+                                       "code (characters 5-7) names in the national bank registry")
 
     @field_validator("iban")
     @classmethod
@@ -59,6 +63,24 @@ class ReissueIn(InputModel):
         if int(digits) % 97 != 1:
             raise ValueError("the IBAN's check digits do not hold (ISO 13616 mod 97)")
         return iban
+
+    @field_validator("bank_code")
+    @classmethod
+    def _bank_holds_the_account(cls, bank_code: str, info: ValidationInfo) -> str:
+        """The order goes to the bank named here, the money to the IBAN: both must be one bank,
+        or the order would sit in a batch its bank cannot pay (or no bank ever pulls)."""
+        iban = info.data.get("iban")
+        if iban is None:  # the IBAN itself is refused; that error says enough
+            return bank_code
+        try:
+            registered = IBAN(iban).bic
+        except SchwiftyException:
+            registered = None
+        if registered is None:
+            raise ValueError(f"the IBAN's bank code {iban[4:7]} is no bank's in the national bank registry")
+        if str(registered) != bank_code:
+            raise ValueError(f"the IBAN is an account at bank code {iban[4:7]}, {registered}; not {bank_code}'s")
+        return bank_code
 
 
 _CHECKSUM = "5f1c1d0e8c7b2a4f0d5e9a1b3c6d8e0f2a4b6c8d0e1f3a5b7c9d1e3f5a7b9c0d"
@@ -123,7 +145,7 @@ class BankOrderOut(OrderOut):
     """An order as its bank executes it: with the account to credit."""
 
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
-        _ORDER_EXAMPLE | {"iban": "KZ86125KZT5004100100"}]})
+        _ORDER_EXAMPLE | {"iban": "KZ89601KZT1234567890"}]})
 
     iban: str = Field(validation_alias=AliasChoices("iban", "bank_iban"))
 
@@ -146,7 +168,7 @@ class BatchSummary(BaseModel):
 class BatchOut(BatchSummary):
     model_config = ConfigDict(json_schema_extra={"examples": [_BATCH_EXAMPLE | {
         "released_at": "2026-12-01T04:00:00Z", "acknowledged_at": None,
-        "orders": [_ORDER_EXAMPLE | {"iban": "KZ86125KZT5004100100"}]}]})
+        "orders": [_ORDER_EXAMPLE | {"iban": "KZ89601KZT1234567890"}]}]})
 
     released_at: datetime
     acknowledged_at: datetime | None
