@@ -20,12 +20,12 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 from sqlalchemy import func, update
@@ -159,6 +159,18 @@ _INBOX_INSERT = (insert(inbox).on_conflict_do_nothing(index_elements=[inbox.c.ev
                  .returning(inbox.c.event_id))
 
 
+class _RewindOnAssign(ConsumerRebalanceListener):
+    def __init__(self, runner: "ConsumerRunner") -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        if self.runner.rewind_on_assign:
+            await self.runner.rewind(assigned)
+
+
 class ConsumerRunner:
     """Consumes a service's topics: each partition's messages are handled in batches, one
     database transaction per batch (an inbox row for each event, its handler's effects, its
@@ -188,6 +200,7 @@ class ConsumerRunner:
         idle_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         batch_size: int = 200,
         lanes: int = 4,
+        rewind_on_assign: int = 500,
     ) -> None:
         self.service = service
         self.bootstrap = bootstrap
@@ -201,13 +214,13 @@ class ConsumerRunner:
         self.idle_sleep = idle_sleep
         self.batch_size = batch_size
         self.lanes = asyncio.Semaphore(lanes)
+        self.rewind_on_assign = rewind_on_assign
         self.consumer: AIOKafkaConsumer | None = None
         self._commit_lock = asyncio.Lock()
         self._committed: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=self.bootstrap,
             group_id=f"qamqor-{self.service}",
             client_id=f"qamqor-{self.service}",
@@ -220,8 +233,22 @@ class ConsumerRunner:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
         )
+        self.consumer.subscribe(self.topics, listener=_RewindOnAssign(self))
         await self.consumer.start()
         pace_fetches(self.consumer, self.fetch_backoff, self.idle_sleep)
+
+    async def rewind(self, partitions: Collection[TopicPartition]) -> None:
+        """Each partition newly assigned is read again from `rewind_on_assign` messages before
+        its committed offset (the inbox makes the repeats harmless). A broker that lost writes it
+        had acknowledged (an unclean leader election; the local broker's last second on a
+        SIGKILL) may hand the lost offsets to new events, which a consumer whose committed offset
+        is past them would otherwise never see."""
+        consumer = self.consumer
+        assert consumer is not None
+        for tp in partitions:
+            committed = await consumer.committed(tp)
+            if committed:
+                consumer.seek(tp, max(0, committed - self.rewind_on_assign))
 
     async def stop(self, *, timeout: float = 10.0) -> None:
         """Leave the group and close, but never hang a shutdown: a consumer stopped while its

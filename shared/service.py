@@ -163,6 +163,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 handlers=spec.handlers(app), sessionmaker=sessionmaker,
                 max_attempts=settings.consumer_max_attempts, backoff_seconds=settings.consumer_backoff_seconds,
                 batch_size=settings.consumer_batch_size, lanes=settings.consumer_lanes,
+                rewind_on_assign=settings.consumer_rewind_on_assign,
                 instance_id=settings.consumer_instance_id or f"{spec.name}@{socket.gethostname()}",
             )
             try:

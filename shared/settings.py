@@ -27,6 +27,9 @@ class ServiceSettings(BaseSettings):
     # Events handled in one transaction, and partitions handled at once (each its own transaction).
     consumer_batch_size: int = 200
     consumer_lanes: int = 4
+    # A newly assigned partition is read again from this many messages before its committed
+    # offset (shared.consumer: a broker that lost acknowledged writes reuses their offsets).
+    consumer_rewind_on_assign: int = 500
     # Liveness fails when the outbox relay has published nothing for this long while rows wait.
     relay_stall_seconds: float = 600.0
     # OTLP/HTTP base URL of a trace collector (spans go to <url>/v1/traces); unset here, the

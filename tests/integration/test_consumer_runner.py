@@ -259,3 +259,40 @@ async def test_a_database_outage_is_waited_out_and_never_dead_letters_a_good_eve
     assert refusals["left"] == 0
     assert await echoes(sessionmaker) == {str(good.id): 1}
     assert await dead_letters(sessionmaker) == []
+
+
+async def test_events_behind_a_committed_offset_the_broker_reused_are_still_handled(broker, topic, sessionmaker,
+                                                                                    producer):
+    """A broker that lost writes it had acknowledged hands their offsets to new events; a group
+    whose committed offset is past them must still see them (and what it had seen stays once)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    seen = [event() for _ in range(3)]
+    for envelope in seen:
+        await publish(producer, topic, envelope)
+    group_runner = runner(broker, topic, sessionmaker, {"test.happened": echo})
+    service = group_runner.runner.service
+    async with group_runner:
+        await eventually(lambda: _all_echoed(sessionmaker, seen))
+    # New events at offsets 3..7, with the group's offset already at 8 (as if 3..7 had been
+    # consumed before the broker lost them).
+    reused = [event() for _ in range(5)]
+    for envelope in reused:
+        await publish(producer, topic, envelope)
+    for envelope in [event() for _ in range(1)]:
+        await publish(producer, topic, envelope)
+    committer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=f"qamqor-{service}",
+                                 enable_auto_commit=False)
+    await committer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        committer.assign([tp])
+        await committer.commit({tp: 8})
+    finally:
+        await committer.stop()
+    async with Running(ConsumerRunner(service=service, bootstrap=broker.bootstrap, topics=(topic,),
+                                      handlers={"test.happened": echo}, sessionmaker=sessionmaker,
+                                      max_attempts=2, backoff_seconds=0.01)):
+        await eventually(lambda: _all_echoed(sessionmaker, reused))
+    counts = await echoes(sessionmaker)
+    assert all(counts[str(e.id)] == 1 for e in [*seen, *reused])  # read again, handled once
