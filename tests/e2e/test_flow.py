@@ -29,7 +29,9 @@ def test_unconditional_family_gets_a_payment_schedule(citizen, sandbox):
     applicant = citizen(grandmother["iin"])
     app_id = submit(applicant, [grandmother, grandchild])
 
-    application = applicant.wait_for(f"/v1/applications/{app_id}", lambda a: a["status"] == "payments_scheduled")
+    # The services report in parallel: the timeline is complete once every step's event is in.
+    application = applicant.wait_for(f"/v1/applications/{app_id}", lambda a: a["status"] == "payments_scheduled"
+                                     and len(a["timeline"]) == 4)
     decision = application["decision"]
     expected = estimate(applicant, [grandmother, grandchild], [
         {"iin": grandmother["iin"], "type": "pension", "month": m, "amount": "60000.00"} for m in assessment_months()])
