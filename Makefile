@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: run test install unit integration e2e bench demo lint clean
+.PHONY: run test install unit integration e2e bench demo lint asyncapi clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -33,6 +33,10 @@ bench: install
 	@$(UV) run python bench/gateway/bench_gateway.py
 	@$(UV) run python bench/idle/bench_idle.py
 	@$(UV) run python bench/pipeline/bench_pipeline.py --rate 20 --duration 20 --drain 120 --watch db
+
+# The events' AsyncAPI document (docs/events.md), regenerated after a contract change.
+asyncapi: install
+	@$(UV) run python -m shared.events.asyncapi > docs/asyncapi.json
 
 clean:
 	rm -rf .pytest_cache .hypothesis

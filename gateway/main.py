@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from gateway.openapi import MergedOpenApi
 from gateway.proxy import Upstreams, make_session
 from gateway.routes import DOCS_ASSETS_PREFIX
 from gateway.settings import GatewaySettings
+from shared.events import asyncapi
 from shared.db import make_engine, make_sessionmaker
 from shared.errors import install_error_handlers, problem_response
 from shared.inputs import InputHygieneMiddleware
@@ -129,6 +131,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(await request.app.state.openapi.document())
 
+    # The events the services exchange (AsyncAPI 3.0, built from the contracts; docs/events.md).
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi_document() -> JSONResponse:
+        return JSONResponse(_asyncapi_document())
+
     # Swagger UI from the swagger-ui-bundle package, served here: /docs works with no internet.
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -152,6 +159,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.add_middleware(TracingMiddleware, service="gateway", continue_trace=False)
     app.add_middleware(RequestContextMiddleware, service="gateway")
     return app
+
+
+@functools.cache
+def _asyncapi_document() -> dict:
+    return asyncapi.build()
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -58,7 +58,7 @@ assert all(scope in SCOPES for scopes in DEFAULT_SCOPES.values() for scope in sc
 # authenticate; it says only "ready" or "not ready".
 PUBLIC_PATHS = frozenset({
     "/health", "/ready", "/oauth/token", "/.well-known/jwks.json", "/docs", "/docs/oauth2-redirect",
-    "/openapi.json",
+    "/openapi.json", "/asyncapi.json",
 })
 # Swagger UI's own files, served by the gateway from the swagger-ui-bundle package (no CDN).
 DOCS_ASSETS_PREFIX = "/docs/assets/"

@@ -278,3 +278,22 @@ def test_the_real_services_errors_become_problems(gateway) -> None:
 
     walk(doc)
     assert refs <= set(doc["components"]["schemas"]), refs - set(doc["components"]["schemas"])
+
+
+async def test_asyncapi_is_served_without_a_token(gateway) -> None:
+    from shared.events import registered
+    from shared.events.asyncapi import build
+
+    response = await gateway.get("/asyncapi.json")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    doc = response.json()
+    assert doc == build()
+    assert doc["asyncapi"] == "3.0.0"
+    assert {channel["address"] for channel in doc["channels"].values()} == {
+        "qamqor.intake", "qamqor.verification", "qamqor.eligibility", "qamqor.contracts", "qamqor.payments",
+        "qamqor.dead-letter"}
+    assert len(registered()) == sum(1 for name in doc["components"]["messages"]
+                                    if not name.startswith("dead-letter."))
+    # the same with a token (a caller's browser sends one): still the document
+    assert (await gateway.get("/asyncapi.json", headers={"Authorization": "Bearer nonsense"})).status_code == 200

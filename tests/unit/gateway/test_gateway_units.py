@@ -42,7 +42,8 @@ def test_every_scope_guards_a_route_and_every_default_scope_exists() -> None:
                                        "operations:admin", "payments:release"}
     assert set(SCOPES) == {route.scope for route in ROUTES}  # no scope without a route
     assert set().union(*DEFAULT_SCOPES.values()) <= set(SCOPES)
-    assert {"/health", "/oauth/token", "/.well-known/jwks.json", "/docs", "/openapi.json"} <= PUBLIC_PATHS
+    assert {"/health", "/oauth/token", "/.well-known/jwks.json", "/docs", "/openapi.json",
+            "/asyncapi.json"} <= PUBLIC_PATHS
 
 
 def test_route_matching_details() -> None:
