@@ -52,7 +52,8 @@ def test_each_event_marks_a_stage_and_tells_what_it_knows(event, stage, facts):
 
 def test_stages_run_in_the_order_of_the_flow():
     assert domain.STAGES == ("submitted", "verification_waiting", "verification_overdue", "verified",
-                             "decision_pending", "decided", "contract_drafted", "contract_signed", "payments_scheduled")
+                             "decision_pending", "decided", "contract_drafted", "contract_signed", "payments_scheduled",
+                             "withdrawn")
 
 
 def test_undecided_applications_are_those_not_yet_decided():
