@@ -90,6 +90,7 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/v1/applications", "intake", "applications:write"),
     _route("GET", "/v1/applications", "intake", "applications:read"),
     _route("GET", "/v1/applications/{application_id}", "intake", "applications:read"),
+    _route("POST", "/v1/applications/{application_id}/withdraw", "intake", "applications:write"),
     _route("GET", "/v1/fdc/families/{iin}/status", "intake", "applications:read"),
     _route("GET", "/v1/reference/banks", "intake", "parameters:read"),
     _route("PUT", "/v1/reference/banks/{bic}", "intake", "parameters:write"),

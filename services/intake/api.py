@@ -23,6 +23,7 @@ from services.intake.schemas import (
     Iin,
     SmsInboundIn,
     TsaStatusOut,
+    WithdrawalIn,
     problems,
 )
 from shared.access import FamilyAccess, family_access
@@ -43,6 +44,10 @@ async def _family_access(caller: CallerDep) -> FamilyAccess:
 
 async def _applying_citizen(caller: CallerDep) -> str:
     return service.applying_citizen(caller)
+
+
+async def _withdrawing_citizen(caller: CallerDep) -> str:
+    return service.withdrawing_citizen(caller)
 
 
 async def _fdc_only(caller: CallerDep) -> None:
@@ -119,6 +124,23 @@ async def list_applications(
 ) -> list[ApplicationOut]:
     return await service.list_applications(session=session, access=access, status=status, region_kato=region_kato,
                                            iin=iin, limit=limit)
+
+
+@router.post("/applications/{application_id}/withdraw", response_model=ApplicationOut, tags=["applications"],
+             dependencies=[Depends(RequireScope("applications:write"))],
+             responses=problems("malformed-json", "missing-scope", "citizen-token-required", "withdraw-portal-only",
+                                "not-found", "not-withdrawable", "unsupported-media-type", "invalid-withdrawal",
+                                "invalid-application-id"),
+             summary="Withdraw an application before any payment is scheduled",
+             description="The portal withdraws for the citizen it acts for, who must be a member of the family "
+                         "(any other application is 404). Allowed until a payment is scheduled (`submitted` "
+                         "up to `approved` and `contract_drafted`); after that, or once the application is "
+                         "final, 409. The application becomes `withdrawn`, its members may apply again, and "
+                         "`application.withdrawn` is announced with the reason code.")
+async def withdraw_application(application_id: UUID, body: WithdrawalIn, session: SessionDep,
+                               citizen: Annotated[str, Depends(_withdrawing_citizen)]) -> ApplicationOut:
+    return await service.withdraw(session=session, citizen=citizen, application_id=application_id,
+                                  reason=body.reason, now=utcnow())
 
 
 @router.get("/fdc/families/{iin}/status", response_model=TsaStatusOut, tags=["applications"],

@@ -18,9 +18,10 @@ from uuid import UUID
 from schwifty import BIC, IBAN
 from schwifty.exceptions import InvalidChecksumDigits, SchwiftyException
 
-from shared.calendar import age_on, business_date
+from shared.calendar import Quarter, age_on, business_date, parse_month
 from shared.events.contracts import (
     ApplicationSubmitted,
+    ApplicationWithdrawn,
     BankAccount,
     CaseContext,
     ContractCompleted,
@@ -68,6 +69,9 @@ WITHDRAWN = "withdrawn"
 CONTRACT_NOT_SIGNED = "contract_not_signed"
 CONTRACT_TERMINATED = "contract_terminated"
 COMPLETED = "completed"
+# An approved application's assignment period is over (its last month has passed): set by the
+# period-end sweep, or at the door when a member applies again (issue 12).
+ENDED = "ended"
 
 _ORDER = {s: i for i, s in enumerate(
     [SUBMITTED, WAITING_FOR_INCOME_REGISTRY, VERIFICATION_OVERDUE, VERIFIED, DECISION_PENDING, APPROVED,
@@ -77,12 +81,20 @@ FINAL_NEGATIVE = frozenset({REJECTED, WITHDRAWN})
 # The contract's end is final too: never left, whatever arrives after it (a late
 # payment.scheduled, a contract.signed reordered behind its termination).
 CONTRACT_ENDED = frozenset({CONTRACT_NOT_SIGNED, CONTRACT_TERMINATED, COMPLETED})
-FINAL = FINAL_NEGATIVE | CONTRACT_ENDED
+FINAL = FINAL_NEGATIVE | CONTRACT_ENDED | {ENDED}
 # After these an application no longer blocks its members from a new one: a family whose
-# contract lapsed or completed may apply again at once; after a termination it may apply too,
-# and eligibility refuses it with BAN_ACTIVE until the ban ends (the ban is a decision, with its
-# end date given, not a refusal at the door).
+# contract lapsed or completed, or whose assignment period is over, may apply again at once;
+# after a termination it may apply too, and eligibility refuses it with BAN_ACTIVE until the ban
+# ends (the ban is a decision, with its end date given, not a refusal at the door).
 INACTIVE = FINAL
+# An assigned application holds its members for its assignment period only: in these statuses
+# it ends (`ENDED`) once the period's last month is over.
+ASSIGNED = frozenset({APPROVED, CONTRACT_DRAFTED, CONTRACT_SIGNED, PAYMENTS_SCHEDULED})
+# The family may withdraw its application until any payment is scheduled: from these statuses.
+WITHDRAWABLE = frozenset({SUBMITTED, *WAITING, VERIFICATION_OVERDUE, VERIFIED, DECISION_PENDING, APPROVED,
+                          CONTRACT_DRAFTED})
+# Why a family withdraws (a code: the event carries no free text, so no personal data).
+WITHDRAWAL_REASONS = ("circumstances_changed", "no_longer_needed", "submitted_by_mistake", "moving_region", "other")
 
 # What the flow tells intake about an application, each moving it to a status.
 FlowEvent = (VerificationWaiting | VerificationOverdue | VerificationCompleted | EligibilityDecided | EligibilityDeferred | ContractDrafted
@@ -110,6 +122,10 @@ class InvalidApplication(ApplicationRefused):
 
 class ActiveApplicationExists(ApplicationRefused):
     """A member is already on an application that is neither decided negatively nor withdrawn."""
+
+
+class NotWithdrawable(ApplicationRefused):
+    """The application cannot be withdrawn any more (payments are scheduled, or it has ended)."""
 
 
 class NotTheApplicant(ApplicationRefused):
@@ -211,6 +227,58 @@ class Application:
         """One active application per person: while this one is active, none of its members
         may be on another."""
         return self.status not in INACTIVE
+
+
+def period_last_day(decision: Mapping[str, Any] | None) -> date | None:
+    """The last day of a positive decision's assignment period: the end of its last month paid
+    (`monthly`), or of its `period_quarter`, whichever is later. None for no positive decision."""
+    if not decision or not decision.get("eligible"):
+        return None
+    ends: list[date] = []
+    if decision.get("period_quarter"):
+        ends.append(Quarter.parse(decision["period_quarter"]).last_day)
+    for month in decision.get("monthly") or ():
+        first = parse_month(month["month"])
+        ends.append(_month_end(first))
+    return max(ends) if ends else None
+
+
+def _month_end(first: date) -> date:
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return date.fromordinal(following.toordinal() - 1)
+
+
+def period_over(application: Application, today: date) -> bool:
+    """Whether an assigned application's period ended before `today` (a business date in
+    Almaty): it no longer holds its members."""
+    if application.status not in ASSIGNED:
+        return False
+    last = period_last_day(application.decision)
+    return last is not None and last < today
+
+
+def end_period(application: Application, *, at: datetime) -> tuple[Application, StatusChange]:
+    """The assignment period of `application` is over at `at` (`period_over` said so): it ends."""
+    last = period_last_day(application.decision)
+    assert last is not None and application.status in ASSIGNED, "only an assigned application's period ends"
+    change = StatusChange(ENDED, at, None, {"period_to": last.strftime("%Y-%m"),
+                                            "period_quarter": (application.decision or {}).get("period_quarter")})
+    return replace(application, status=ENDED, timeline=in_time_order(application.timeline + (change,))), change
+
+
+def withdraw(application: Application, *, reason: str,
+             at: datetime) -> tuple[Application, StatusChange, ApplicationWithdrawn]:
+    """The family withdraws its application at `at`, for `reason` (one of WITHDRAWAL_REASONS):
+    allowed until a payment is scheduled (NotWithdrawable after). It frees its members."""
+    if reason not in WITHDRAWAL_REASONS:
+        raise ValueError(f"not a withdrawal reason: {reason!r}")
+    if application.status not in WITHDRAWABLE:
+        raise NotWithdrawable(
+            f"An application in status '{application.status}' can no longer be withdrawn: only until a payment "
+            "is scheduled.", [("status", f"'{application.status}' is past withdrawal")])
+    change = StatusChange(WITHDRAWN, at, None, {"reason": reason})
+    withdrawn = replace(application, status=WITHDRAWN, timeline=in_time_order(application.timeline + (change,)))
+    return withdrawn, change, ApplicationWithdrawn(application_id=application.id, reason=reason, withdrawn_at=at)
 
 
 def can_move(current: str, new: str) -> bool:
@@ -508,7 +576,7 @@ TSA_STATUS = {
     APPROVED: "approved", CONTRACT_DRAFTED: "approved", CONTRACT_SIGNED: "approved",
     PAYMENTS_SCHEDULED: "paid",
     REJECTED: "rejected", WITHDRAWN: "withdrawn",
-    CONTRACT_NOT_SIGNED: "ended", CONTRACT_TERMINATED: "terminated", COMPLETED: "ended",
+    CONTRACT_NOT_SIGNED: "ended", CONTRACT_TERMINATED: "terminated", COMPLETED: "ended", ENDED: "ended",
 }
 
 

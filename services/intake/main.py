@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import api, consumers, reconciliation, sms
+from services.intake import api, consumers, periods, reconciliation, sms
 from services.intake.settings import IntakeSettings
 from shared.service import ServiceSpec, create_service_app
 
@@ -24,7 +24,9 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             interval=settings.reconciliation_interval_seconds),
                "consent SMS dispatcher": lambda app: _dispatch_consent_sms(app, settings),
                "consent expiry sweep": lambda app: sms.run_expiry_sweep(
-                   sessionmaker=app.state.sessionmaker, interval=settings.consent_expiry_interval_seconds)},
+                   sessionmaker=app.state.sessionmaker, interval=settings.consent_expiry_interval_seconds),
+               "period-end sweep": lambda app: periods.run_period_sweep(
+                   sessionmaker=app.state.sessionmaker, interval=settings.period_end_interval_seconds)},
         description="Applications for targeted social assistance and their status.",
     ))
 

@@ -118,6 +118,28 @@ async def active_iins(session: AsyncSession, iins: list[str]) -> set[str]:
     return set(rows.scalars())
 
 
+async def assigned_with_members(session: AsyncSession, iins: Collection[str]) -> list[UUID]:
+    """The assigned applications (`domain.ASSIGNED`) these IINs are active members of: those
+    whose period may be over, checked at the door before a new submission."""
+    rows = await session.execute(
+        select(_applications.c.id).distinct()
+        .join(_members, _members.c.application_id == _applications.c.id)
+        .where(_members.c.iin.in_(list(iins)), _members.c.active.is_(True),
+               _applications.c.status.in_(sorted(domain.ASSIGNED))))
+    return sorted(rows.scalars())
+
+
+async def assigned_before(session: AsyncSession, quarter: str, *, limit: int) -> list[UUID]:
+    """Up to `limit` assigned applications whose decision's period quarter is before `quarter`
+    (YYYY-Qn, so ordered as text), locked, skipping those another transaction holds."""
+    rows = await session.execute(
+        select(_applications.c.id)
+        .where(_applications.c.status.in_(sorted(domain.ASSIGNED)),
+               _applications.c.decision["period_quarter"].astext < quarter)
+        .order_by(_applications.c.id).limit(limit).with_for_update(skip_locked=True))
+    return list(rows.scalars())
+
+
 async def list_recent(session: AsyncSession, *, status: str | None, region_kato: str | None,
                       region_prefixes: Collection[str] | None, members: Collection[str],
                       limit: int) -> list[domain.Application]:

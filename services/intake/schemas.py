@@ -71,7 +71,7 @@ ApplicationStatus = Literal["submitted", "waiting_for_income_registry", "waiting
                             "waiting_for_real_estate_registry", "waiting_for_vehicle_registry",
                             "waiting_for_external_system", "verification_overdue", "verified",
                             "decision_pending", "approved", "rejected", "contract_drafted", "contract_signed", "payments_scheduled", "withdrawn",
-                            "contract_not_signed", "contract_terminated", "completed"]
+                            "contract_not_signed", "contract_terminated", "completed", "ended"]
 
 _APPLICANT = {"iin": "900517401231", "full_name": "Aigul Serikovna Nurlanova", "birth_date": "1990-05-17",
               "sex": "female", "relation": "applicant", "phone": "+77011234567", "employed": False,
@@ -437,6 +437,16 @@ PROBLEM_EXAMPLES: dict[str, tuple[int, dict[str, Any]]] = {
         409, "active-application-exists", "Active application exists",
         "A member already has an active application; it must be decided or withdrawn first.",
         ("members[0].iin", "9005******31 already has an active application")),
+    "not-withdrawable": _example(
+        409, "not-withdrawable", "Application can no longer be withdrawn",
+        "An application in status 'payments_scheduled' can no longer be withdrawn: only until a payment is "
+        "scheduled.", ("status", "'payments_scheduled' is past withdrawal")),
+    "withdraw-portal-only": _example(403, "portal-only", "Only the portal withdraws applications",
+                                     "Applications are withdrawn by the portal, acting for a member of the family."),
+    "invalid-withdrawal": _example(
+        422, "validation-error", "Invalid input", "The request has 1 invalid field(s).",
+        ("reason", "Input should be 'circumstances_changed', 'no_longer_needed', 'submitted_by_mistake', "
+                   "'moving_region' or 'other'")),
     "bank-code-taken": _example(409, "bank-code-taken", "Bank code taken",
                                 "Bank code 601 belongs to another active bank; deactivate it first.",
                                 ("code", "bank code 601 is HSBKKZKX's")),
@@ -516,6 +526,18 @@ class SmsInboundIn(BaseModel):
         if value.tzinfo is None:
             raise ValueError("must have a time zone")
         return value
+
+
+WithdrawalReason = Literal["circumstances_changed", "no_longer_needed", "submitted_by_mistake", "moving_region",
+                           "other"]
+
+
+class WithdrawalIn(InputModel):
+    """The family withdraws its application (before any payment is scheduled). The reason is a
+    code, not free text: the event announcing the withdrawal carries it, and no personal data."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "circumstances_changed"}]})
+    reason: WithdrawalReason
 
 
 class ConsentReplyIn(InputModel):

@@ -25,7 +25,7 @@ from services.intake.schemas import (
 )
 from shared.access import CITIZEN, REGIONS, FamilyAccess, family_access, mask_phone, note_data_subjects
 from shared.business_days import DecreedDay
-from shared.calendar import utcnow
+from shared.calendar import Quarter, business_date, utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
 from shared.events.contracts import ParameterRecorded
@@ -80,11 +80,15 @@ async def _create(*, session: AsyncSession, caller: Caller,
                   form: domain.ApplicationForm) -> tuple[domain.Application, list[consent.ConsentRequest]]:
     """The new application and the consent requests made with it (in the order they were made)."""
     iins = [m.iin for m in form.members]
+    now = utcnow()
+    # An assigned application whose period ended before today no longer holds its members: ended
+    # here, in this transaction, if the period-end sweep has not ended it yet.
+    await end_periods_over(session, await repository.assigned_with_members(session, iins), now=now)
     taken = await repository.active_iins(session, iins)
     banks = await repository.banks(session)
     parameters = await repository.parameter_values(session, domain.ADULT_AGE)
     try:
-        application, event = domain.submit(form, submitted_by=caller.id, at=utcnow(),
+        application, event = domain.submit(form, submitted_by=caller.id, at=now,
                                            members_on_active_applications=taken, banks=banks, parameters=parameters,
                                            new_id=uuid7)
         try:
@@ -117,6 +121,58 @@ async def _create(*, session: AsyncSession, caller: Caller,
             headers={"Retry-After": "3600"}) from None
     # As `repository.consents_of` would read them back: in the order of their ids.
     return application, sorted(consents, key=lambda request: request.id)
+
+
+async def end_periods_over(session: AsyncSession, application_ids: list[UUID], *, now: datetime) -> int:
+    """End each of these applications whose assignment period ended before `now`'s business day
+    in Almaty (`domain.period_over`), each under its row lock (one ended meanwhile is left as it
+    is); how many were ended. Its members are then free to apply again."""
+    ended = 0
+    for application_id in application_ids:
+        application = await repository.get(session, application_id, for_update=True)
+        if application is None or not domain.period_over(application, business_date(now)):
+            continue
+        over, change = domain.end_period(application, at=now)
+        await repository.save(session, over, change)
+        ended += 1
+    return ended
+
+
+async def end_assignment_periods(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
+    """The period-end sweep, one batch: assigned applications whose period quarter is before
+    `now`'s quarter (in Almaty) are ended; how many."""
+    quarter = str(Quarter.of(business_date(now)))
+    return await end_periods_over(session, await repository.assigned_before(session, quarter, limit=limit), now=now)
+
+
+def withdrawing_citizen(caller: Caller) -> str:
+    """The citizen an application may be withdrawn for: only the portal withdraws, acting for a
+    citizen (else 403 citizen-token-required), who must be a member of the family (else 404)."""
+    if caller.kind != "portal":
+        raise Forbidden("Applications are withdrawn by the portal, acting for a member of the family.",
+                        slug="portal-only", title="Only the portal withdraws applications")
+    access = family_access(caller)
+    assert access.citizen_iin is not None
+    return access.citizen_iin
+
+
+async def withdraw(*, session: AsyncSession, citizen: str, application_id: UUID, reason: str,
+                   now: datetime) -> ApplicationOut:
+    """A member of the family withdraws its application, until a payment is scheduled: it becomes
+    `withdrawn`, frees its members, and `application.withdrawn` is emitted in the same transaction."""
+    application = await repository.get(session, application_id, for_update=True)
+    if application is None or citizen not in {m.iin for m in application.members}:
+        raise NotFound(f"No application {application_id}.")  # nor one of this citizen's families: the same answer
+    try:
+        withdrawn, change, event = domain.withdraw(application, reason=reason, at=now)
+    except domain.NotWithdrawable as refusal:
+        raise Conflict(str(refusal), slug="not-withdrawable", title="Application can no longer be withdrawn",
+                       errors=_field_errors(refusal)) from None
+    await repository.save(session, withdrawn, change)
+    await emit(session, event, source=SOURCE, key=str(application_id), correlation_id=str(application_id))
+    log.info("application %s withdrawn (%s)", application_id, reason)
+    return _present(withdrawn, FamilyAccess(CITIZEN, citizen_iin=citizen),
+                    await repository.consents_of(session, application_id))
 
 
 def _field_errors(refusal: domain.ApplicationRefused) -> list[dict[str, str]]:

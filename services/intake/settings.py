@@ -21,6 +21,10 @@ class IntakeSettings(ServiceSettings):
     reconciliation_interval_seconds: float = Field(default=60.0, gt=0)
     reconciliation_max_attempts: int = Field(default=5, ge=1)
 
+    # How often the period-end sweep ends assigned applications whose assignment period is over
+    # (services/intake/periods.py); the check at the door ends a member's at once in any case.
+    period_end_interval_seconds: float = Field(default=3600.0, ge=1.0)
+
     # Consent to the expense check (docs/consent.md): the SMS gateway the SMS from 1414 is handed
     # to (the sandbox plays it), how long one send may take, how often the dispatcher looks for
     # requests whose SMS is not sent yet and the sweep for requests past their deadline (both

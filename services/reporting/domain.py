@@ -15,6 +15,7 @@ import orjson
 from shared.events import Envelope
 from shared.events.contracts import (
     ApplicationSubmitted,
+    ApplicationWithdrawn,
     ContractDrafted,
     ContractSigned,
     EligibilityDecided,
@@ -39,6 +40,9 @@ STAGE_OF_EVENT = {
     "contract.drafted": "contract_drafted",
     "contract.signed": "contract_signed",
     "payment.scheduled": "payments_scheduled",
+    # The family withdrew it (before any payment): final, so last in the order — an event of an
+    # earlier stage arriving after it (a decision made meanwhile) does not move it back.
+    "application.withdrawn": "withdrawn",
 }
 # Events of one application come from several topics, so they arrive in any order: a fact's
 # stage only moves forward along this order.
@@ -51,7 +55,7 @@ NOT_YET_KNOWN: dict[str, Any] = {"region_kato": "000000000", "settlement": "urba
                                  "members": 0, "scheduled_total": 0}
 
 ProjectedEvent = (ApplicationSubmitted | VerificationWaiting | VerificationOverdue | VerificationCompleted | EligibilityDeferred
-                  | EligibilityDecided | ContractDrafted | ContractSigned | PaymentScheduled)
+                  | EligibilityDecided | ContractDrafted | ContractSigned | PaymentScheduled | ApplicationWithdrawn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ def fact_change(event: ProjectedEvent, occurred_at: datetime) -> FactChange:
             return FactChange(event.application.application_id, stage, _where(event))
         case PaymentScheduled():
             return FactChange(event.application_id, stage, {"scheduled_total": event.total})
-        case ContractDrafted() | ContractSigned():
+        case ContractDrafted() | ContractSigned() | ApplicationWithdrawn():
             return FactChange(event.application_id, stage)
     raise TypeError(f"reporting does not project {type(event).__name__}")
 

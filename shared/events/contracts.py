@@ -95,6 +95,16 @@ class ApplicationSubmitted(_Contract):
     consent_required: bool = False
 
 
+@register("application.withdrawn", 1)
+class ApplicationWithdrawn(_Contract):
+    """The family withdrew its application before any payment was scheduled; its members are
+    free to apply again. `reason` is a code (intake's withdrawal reasons), never free text."""
+
+    application_id: UUID
+    reason: str
+    withdrawn_at: datetime
+
+
 class PurchaseRecord(_Contract):
     """A home or a vehicle registered to a member in the assessment quarter (rules.md E1)."""
 

@@ -125,9 +125,9 @@ def _with(*extra: Route) -> tuple[Route, ...]:
 
 
 def test_a_table_route_no_service_serves_is_caught() -> None:
-    withdraw = _route("POST", "/v1/applications/{application_id}/withdraw", "intake", "applications:write")
-    assert unserved(_with(withdraw), "intake", openapi_operations(service_app("intake"))) == [
-        "POST /v1/applications/{application_id}/withdraw"]
+    reopen = _route("POST", "/v1/applications/{application_id}/reopen", "intake", "applications:write")
+    assert unserved(_with(reopen), "intake", openapi_operations(service_app("intake"))) == [
+        "POST /v1/applications/{application_id}/reopen"]
 
 
 def test_a_table_route_with_other_parameter_names_is_caught() -> None:

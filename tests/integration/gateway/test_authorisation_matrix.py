@@ -27,6 +27,7 @@ route                                         portal  fdc  bank  sms_gateway  op
 POST /v1/applications                          yes     -    -     -            -    -            -
 GET  /v1/applications                          yes     yes  -     -            yes  yes          -
 GET  /v1/applications/{application_id}         yes     yes  -     -            yes  yes          -
+POST /v1/applications/{application_id}/withdraw yes    -    -     -            -    -            -
 GET  /v1/fdc/families/{iin}/status             yes     yes  -     -            yes  yes          -
 GET  /v1/reference/banks                       -       -    -     -            -    -            yes
 PUT  /v1/reference/banks/{bic}                 -       -    -     -            -    -            yes

@@ -14,6 +14,7 @@ EXPECTED_ERRORS = {
     ("post", "/v1/applications"): {"400", "403", "409", "415", "422", "503"},
     ("get", "/v1/applications"): {"403", "422"},
     ("get", "/v1/applications/{application_id}"): {"403", "404", "422"},
+    ("post", "/v1/applications/{application_id}/withdraw"): {"400", "403", "404", "409", "415", "422"},
     ("get", "/v1/fdc/families/{iin}/status"): {"403", "422"},
     ("get", "/v1/reference/banks"): {"403", "422"},
     ("put", "/v1/reference/banks/{bic}"): {"400", "403", "409", "415", "422"},

@@ -52,7 +52,8 @@ def test_each_event_marks_a_stage_and_tells_what_it_knows(event, stage, facts):
 
 def test_stages_run_in_the_order_of_the_flow():
     assert domain.STAGES == ("submitted", "verification_waiting", "verification_overdue", "verified",
-                             "decision_pending", "decided", "contract_drafted", "contract_signed", "payments_scheduled")
+                             "decision_pending", "decided", "contract_drafted", "contract_signed", "payments_scheduled",
+                             "withdrawn")
 
 
 def test_undecided_applications_are_those_not_yet_decided():
@@ -64,3 +65,16 @@ def test_an_application_overdue_at_a_bank_is_undecided():
     """A bank that has not answered by its deadline leaves the application waiting: never decided."""
     assert "verification_overdue" in domain.UNDECIDED_STAGES
     assert domain.undecided({"verification_overdue": 3, "decided": 1}) == 3
+
+
+def test_a_withdrawn_application_is_final_and_not_undecided():
+    import uuid as _uuid
+    from datetime import datetime as _datetime, timezone as _timezone
+
+    from shared.events.contracts import ApplicationWithdrawn
+
+    at = _datetime(2026, 11, 22, tzinfo=_timezone.utc)
+    event = ApplicationWithdrawn(application_id=_uuid.UUID(int=3), reason="other", withdrawn_at=at)
+    assert domain.fact_change(event, at) == domain.FactChange(_uuid.UUID(int=3), "withdrawn")
+    assert domain.stage_rank("withdrawn") == len(domain.STAGES) - 1  # nothing moves it back
+    assert domain.undecided({"withdrawn": 2, "submitted": 1}) == 1

@@ -81,6 +81,8 @@ CONSENT = c.ConsentRecord(
 ANSWERED = CONSENT.model_copy(update={"answered_at": datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc),
                                       "answered_via": "sms"})
 EXAMPLES |= {
+    ("application.withdrawn", 1): c.ApplicationWithdrawn(application_id=UUID(int=1), reason="no_longer_needed",
+                                                         withdrawn_at=datetime(2026, 11, 22, 5, tzinfo=timezone.utc)),
     ("consent.requested", 1): c.ConsentRequested(consent=CONSENT, family_consent="pending"),
     ("consent.granted", 1): c.ConsentGranted(consent=ANSWERED.model_copy(update={"status": "granted"}),
                                              family_consent="granted"),
