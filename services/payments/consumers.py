@@ -6,7 +6,7 @@ from services.payments import service
 from shared.events.contracts import TOPICS
 from shared.redrive import redrive_handler
 
-# qamqor.intake: for the reconciliation sweep's re-drive requests.
+# qamqor.intake: a family's withdrawal, and the reconciliation sweep's re-drive requests.
 SUBSCRIBE = (TOPICS["eligibility"], TOPICS["contracts"], TOPICS["intake"])
 
 
@@ -15,5 +15,6 @@ def handlers(app: FastAPI) -> dict:
         "eligibility.decided": service.assign_on_approval,
         "contract.signed": service.schedule_on_contract_signed,
         "contract.terminated": service.stop_on_termination,
+        "application.withdrawn": service.stop_on_withdrawal,
         "reconciliation.requested": redrive_handler(service.SOURCE),
     }

@@ -4,7 +4,7 @@ emits."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from dataclasses import replace
 from uuid import UUID
 
@@ -27,7 +27,7 @@ from services.payments.schemas import (
 from shared.access import FamilyAccess, family_access, note_data_subjects
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
-from shared.events.contracts import ContractSigned, ContractTerminated, EligibilityDecided
+from shared.events.contracts import ApplicationWithdrawn, ContractSigned, ContractTerminated, EligibilityDecided
 from shared.identity import Caller
 from shared.ids import uuid7
 from shared.outbox import emit
@@ -73,19 +73,35 @@ async def stop_on_termination(session: AsyncSession, envelope: Envelope) -> None
     """The contract was terminated: nothing is paid for the months after the termination month
     (the month itself is). Before the decision arrived, the termination is parked."""
     terminated: ContractTerminated = envelope.payload()  # type: ignore[assignment]
+    await _stop(session, terminated.application_id, terminated.terminated_on)
+
+
+# A withdrawal stops every month: as a stop dated before any month Qamqor pays.
+WITHDRAWN_BEFORE_ANY_MONTH = date(2000, 1, 1)
+
+
+async def stop_on_withdrawal(session: AsyncSession, envelope: Envelope) -> None:
+    """The family withdrew its application before any payment: nothing is paid for any month
+    (a withdrawal that crossed the decision on the way is parked, then applied to it)."""
+    withdrawn: ApplicationWithdrawn = envelope.payload()  # type: ignore[assignment]
+    await _stop(session, withdrawn.application_id, WITHDRAWN_BEFORE_ANY_MONTH)
+
+
+async def _stop(session: AsyncSession, application_id: UUID, stop_after: date) -> None:
+    """Nothing is paid for the months after the month of `stop_after`."""
     # Not while a release runs: a release that had read a month as planned would otherwise order
-    # it after the termination cancelled it.
+    # it after the stop cancelled it.
     await repository.take_release_lock(session)
-    assignment = await repository.assignment_for_application(session, terminated.application_id, for_update=True)
+    assignment = await repository.assignment_for_application(session, application_id, for_update=True)
     if assignment is None:
-        await repository.park_termination(session, terminated.application_id, terminated.terminated_on)
+        await repository.park_termination(session, application_id, stop_after)
         return
-    if assignment.terminated_on is not None and assignment.terminated_on <= terminated.terminated_on:
+    if assignment.terminated_on is not None and assignment.terminated_on <= stop_after:
         return  # delivered again, or a later date than the one already stopping payments
-    await repository.save_assignment(session, replace(assignment, terminated_on=terminated.terminated_on))
+    await repository.save_assignment(session, replace(assignment, terminated_on=stop_after))
     payments = await repository.payments_of(session, assignment.application_id)
     orders = await repository.orders_of_application(session, assignment.application_id, for_update=True)
-    stop = domain.terminate(terminated.terminated_on, payments=payments, orders=orders)
+    stop = domain.terminate(stop_after, payments=payments, orders=orders)
     await repository.upsert_orders(session, stop.orders)
     await repository.save_payments(session, stop.payments)
     await repository.add_anomalies(session, stop.anomalies)

@@ -33,6 +33,7 @@ DEAD_LETTER = "dead-letter"
 # `TOPICS[<service>]` (shared.outbox.emit), so the publisher names the channel too.
 PUBLISHER: dict[str, str] = {
     "application.submitted": "intake",
+    "application.withdrawn": "intake",
     "consent.requested": "intake",
     "consent.granted": "intake",
     "consent.refused": "intake",
@@ -80,11 +81,12 @@ SUBSCRIBERS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "payments": {
         "topics": (TOPICS["eligibility"], TOPICS["contracts"], TOPICS["intake"]),
-        "events": ("eligibility.decided", "contract.signed", "contract.terminated", "reconciliation.requested"),
+        "events": ("eligibility.decided", "contract.signed", "contract.terminated", "application.withdrawn",
+                   "reconciliation.requested"),
     },
     "reporting": {
         "topics": tuple(TOPICS.values()),
-        "events": ("application.submitted", "verification.waiting", "verification.overdue",
+        "events": ("application.submitted", "application.withdrawn", "verification.waiting", "verification.overdue",
                    "verification.completed", "eligibility.deferred", "eligibility.decided",
                    "contract.drafted", "contract.signed", "payment.scheduled", "reconciliation.requested"),
     },

@@ -181,3 +181,43 @@ async def test_a_signature_and_a_termination_before_the_decision_are_parked_not_
             [scheduled] = (await session.execute(select(outbox.c.envelope).where(
                 outbox.c.event_type == "payment.scheduled", outbox.c.key == str(app_id)))).scalars().all()
         assert [p["month"] for p in scheduled["data"]["payments"]] == ["2026-11"]
+
+
+async def test_a_withdrawal_stops_every_month_whether_it_comes_before_or_after_the_decision(
+        running_service, broker, internal_token):
+    from shared.events.contracts import ApplicationWithdrawn
+
+    def withdrawn(app_id: str) -> Envelope:
+        return Envelope.wrap(ApplicationWithdrawn(application_id=uuid.UUID(app_id), reason="no_longer_needed",
+                                                  withdrawn_at=datetime.now(timezone.utc)),
+                             source="intake", key=app_id)
+
+    first, second = person(date(1951, 2, 2), "female", "applicant"), person(date(1950, 3, 3), "male", "applicant")
+    decided_first = decided_event(kind="unconditional", members=[first])
+    decided_second = decided_event(kind="unconditional", members=[second])
+    first_app = decided_first.data["application"]["application_id"]
+    second_app = decided_second.data["application"]["application_id"]
+    async with running_service("payments") as client:
+        async def months(app_id: str, citizen: str, wanted: str):  # noqa: ANN202
+            async def check():  # noqa: ANN202
+                rows = (await client.get("/v1/payments", params={"application_id": app_id},
+                                         headers=internal_token("portal", READ, citizen=citizen))).json()
+                return rows if rows and all(r["status"] == wanted for r in rows) else None
+            return await eventually(check)
+
+        # After the decision: the planned months are cancelled.
+        await publish(broker.bootstrap, "qamqor.eligibility", decided_first)
+        await months(first_app, first["iin"], "planned")
+        await publish(broker.bootstrap, "qamqor.intake", withdrawn(first_app), times=2)
+        assert len(await months(first_app, first["iin"], "cancelled")) == 2
+        # Before it (the events crossed): parked, then applied to the decision.
+        await publish(broker.bootstrap, "qamqor.intake", withdrawn(second_app))
+        await publish(broker.bootstrap, "qamqor.eligibility", decided_second)
+        assert len(await months(second_app, second["iin"], "cancelled")) == 2
+        # A release orders nothing for either family.
+        released = await client.post("/v1/payments/releases", json={"month": "2026-12"},
+                                     headers=internal_token("admin", RELEASE))
+        assert released.status_code in (200, 201), released.text
+        async with client.app.state.sessionmaker() as session:
+            assert await session.scalar(select(func.count()).select_from(PaymentOrder).where(
+                PaymentOrder.application_id.in_([uuid.UUID(first_app), uuid.UUID(second_app)]))) == 0
