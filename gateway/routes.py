@@ -32,6 +32,7 @@ SCOPES: dict[str, str] = {
     "operations:admin": "Inspect and replay dead letters",
     "consents:write": "Relay a member's answer to, or withdrawal of, a consent request",
     "sms:inbound": "Post SMS received on 1414 (the SMS gateway)",
+    "fdc:invite": "Invite families the Family Digital Card flags to apply (FDC)",
 }
 
 # What each kind of caller's job needs (issue 8); the services narrow further what a scope shows
@@ -42,7 +43,7 @@ DEFAULT_SCOPES: dict[str, frozenset[str]] = {
         "applications:write", "applications:read", "contracts:read", "contracts:sign", "eligibility:estimate",
         "payments:read", "payments:write", "consents:write",
     }),
-    "fdc": frozenset({"eligibility:estimate", "applications:read"}),
+    "fdc": frozenset({"eligibility:estimate", "applications:read", "fdc:invite"}),
     "bank": frozenset({"bank:callbacks"}),
     "sms_gateway": frozenset({"sms:inbound"}),
     "ops": frozenset({"stats:read", "applications:read"}),
@@ -92,6 +93,9 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/applications/{application_id}", "intake", "applications:read"),
     _route("POST", "/v1/applications/{application_id}/withdraw", "intake", "applications:write"),
     _route("GET", "/v1/fdc/families/{iin}/status", "intake", "applications:read"),
+    _route("POST", "/v1/fdc/invitations", "intake", "fdc:invite"),
+    _route("GET", "/v1/fdc/invitations", "intake", "applications:read"),
+    _route("GET", "/v1/fdc/funnel", "intake", "stats:read"),
     _route("GET", "/v1/reference/banks", "intake", "parameters:read"),
     _route("PUT", "/v1/reference/banks/{bic}", "intake", "parameters:write"),
     _route("GET", "/v1/business-days", "intake", "parameters:read"),

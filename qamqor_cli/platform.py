@@ -98,6 +98,9 @@ class Platform:
             env[prefix + "BANK_CALLBACK_URL"] = layout.url("gateway") + "/v1/banks/{bank_code}/cashflow"
         if name == "intake":
             env[prefix + "SMS_GATEWAY_URL"] = layout.url("sandbox")
+            # FDC invitations are pre-checked on the income registry's figures with eligibility's rules.
+            env[prefix + "INCOME_REGISTRY_URL"] = layout.url("sandbox")
+            env[prefix + "ELIGIBILITY_URL"] = layout.url("eligibility")
         if name == "gateway":
             env[prefix + "INTERNAL_PRIVATE_KEY_FILE"] = str(layout.keys_dir / "internal_private.pem")
             env[prefix + "KEY_DIR"] = str(layout.keys_dir)

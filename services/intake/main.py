@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import api, consumers, periods, reconciliation, sms
+from services.intake import api, consumers, fdc, fdc_api, periods, reconciliation, sms
 from services.intake.settings import IntakeSettings
 from shared.service import ServiceSpec, create_service_app
 
@@ -16,13 +16,15 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     return create_service_app(ServiceSpec(
         name="intake",
         settings=settings,
-        routers=[api.router],
+        routers=[api.router, fdc_api.router],
         handlers=consumers.handlers,
         subscribe=consumers.SUBSCRIBE,
         tasks={"reconciliation sweep": lambda app: reconciliation.run_sweeps(
             sessionmaker=app.state.sessionmaker, policy=reconciliation.ReconciliationPolicy.of(settings),
             interval=settings.reconciliation_interval_seconds),
                "consent SMS dispatcher": lambda app: _dispatch_consent_sms(app, settings),
+               "invitation SMS dispatcher": lambda app: fdc.run_invitation_dispatcher(
+                   sessionmaker=app.state.sessionmaker, settings=settings),
                "consent expiry sweep": lambda app: sms.run_expiry_sweep(
                    sessionmaker=app.state.sessionmaker, interval=settings.consent_expiry_interval_seconds),
                "period-end sweep": lambda app: periods.run_period_sweep(

@@ -172,3 +172,49 @@ class BusinessDayDecree(Base):
     reason: Mapped[str] = mapped_column(String(300))
     decreed_by: Mapped[str] = mapped_column(String(100))
     decreed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Invitation(Base):
+    """A family the Family Digital Card flagged and intake invited to apply (services/intake/fdc.py,
+    docs/fdc.md): one per family and quarter; `application_id` once a member applied within the
+    window."""
+
+    __tablename__ = "fdc_invitations"
+    __table_args__ = (
+        # The SMS dispatcher reads the invitations whose SMS is not taken yet.
+        Index("ix_fdc_invitations_unsent", "created_at", postgresql_where=text("sms_sent_at IS NULL")),
+        Index("ix_fdc_invitations_quarter_region", "quarter", "region_kato"),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64))  # the FDC's own reference of the family
+    quarter: Mapped[str] = mapped_column(String(7))  # the quarter invited in, e.g. 2026-Q2
+    assessment_quarter: Mapped[str] = mapped_column(String(7))
+    region_kato: Mapped[str] = mapped_column(String(9))
+    settlement: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str | None] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str] = mapped_column(String(20))
+    applicant_iin: Mapped[str] = mapped_column(String(12))
+    member_iins: Mapped[list[str]] = mapped_column(JSONB)
+    monthly_estimate: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))  # invited | applied
+    invited_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_on: Mapped[date] = mapped_column(Date)  # the last day an application counts as converted
+    sms_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sms_message_id: Mapped[str | None] = mapped_column(String(100))
+    sms_refused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    application_id: Mapped[UUID | None] = mapped_column(ForeignKey("applications.id"), index=True)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InvitedMember(Base):
+    """Who an invitation names, one row a person: a person is invited at most once a quarter
+    (the primary key decides, so two batches at once cannot both invite them)."""
+
+    __tablename__ = "fdc_invited_members"
+
+    quarter: Mapped[str] = mapped_column(String(7), primary_key=True)
+    iin: Mapped[str] = mapped_column(String(12), primary_key=True, index=True)
+    invitation_id: Mapped[UUID] = mapped_column(ForeignKey("fdc_invitations.id"), index=True)

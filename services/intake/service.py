@@ -18,7 +18,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake import consent, domain, repository
+from services.intake import consent, conversion, domain, repository
 from services.intake.schemas import (
     ApplicationIn, ApplicationOut, BankIn, BankOut, BusinessDayOut, ConsentAnswerOut, DecreeIn, DecreeOut,
     SmsInboundIn, TsaStatusOut,
@@ -100,6 +100,8 @@ async def _create(*, session: AsyncSession, caller: Caller,
             raise domain.ActiveApplicationExists(  # that one was withdrawn again meanwhile
                 "A member already has an active application; it must be decided or withdrawn first.",
                 [("members", "a member's application was submitted at the same moment")]) from None
+        # An FDC invitation of a member, within its window, converts into this application.
+        await conversion.link_application(session, application)
         # The consent requests to every adult, in the submission's transaction, announced after
         # the submission (the dispatcher sends the SMS once it is committed); the submission says
         # whether the family's consent is required, so verification knows to wait for it.

@@ -38,6 +38,20 @@ class IntakeSettings(ServiceSettings):
     consent_expiry_interval_seconds: float = Field(default=30.0, ge=1.0)
     consent_code_pepper: SecretStr = SecretStr(DEVELOPMENT_PEPPER)
 
+    # FDC invitations (docs/fdc.md): the pre-check reads the income registry (the sandbox plays it)
+    # and asks eligibility's estimate (the rules and their parameters live there) on behalf of the
+    # FDC caller; `invitation_window_days`: how long after the invitation an application by an
+    # invited person counts as its conversion (an intake setting, fixed on each invitation when
+    # it is made); the SMS goes from `fdc_sms_sender` with `invitation_link`.
+    eligibility_url: str = "http://127.0.0.1:8003"
+    income_registry_url: str = "http://127.0.0.1:8100"
+    fdc_precheck_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    fdc_precheck_concurrency: int = Field(default=8, ge=1, le=64)
+    invitation_window_days: int = Field(default=90, ge=1, le=366)
+    invitation_link: str = Field(default="https://egov.kz/cms/ru/services/social_assistance/tsa", min_length=8,
+                                 max_length=120)
+    fdc_sms_sender: str = Field(default="1414", min_length=1, max_length=11)
+
     @model_validator(mode="after")
     def _refuse_development_pepper(self) -> "IntakeSettings":
         if self.environment == "production" and self.consent_code_pepper.get_secret_value() in ("", DEVELOPMENT_PEPPER):

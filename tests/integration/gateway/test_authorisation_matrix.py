@@ -29,6 +29,9 @@ GET  /v1/applications                          yes     yes  -     -            y
 GET  /v1/applications/{application_id}         yes     yes  -     -            yes  yes          -
 POST /v1/applications/{application_id}/withdraw yes    -    -     -            -    -            -
 GET  /v1/fdc/families/{iin}/status             yes     yes  -     -            yes  yes          -
+POST /v1/fdc/invitations                       -       yes  -     -            -    -            -
+GET  /v1/fdc/invitations                       yes     yes  -     -            yes  yes          -
+GET  /v1/fdc/funnel                            -       -    -     -            yes  -            yes
 GET  /v1/reference/banks                       -       -    -     -            -    -            yes
 PUT  /v1/reference/banks/{bic}                 -       -    -     -            -    -            yes
 GET  /v1/business-days                         -       -    -     -            -    -            yes

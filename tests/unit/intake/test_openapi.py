@@ -23,6 +23,9 @@ EXPECTED_ERRORS = {
     ("post", "/v1/sms/inbound"): {"400", "403", "415", "422"},
     ("post", "/v1/consents/{consent_id}/reply"): {"400", "403", "404", "415", "422"},
     ("post", "/v1/consents/{consent_id}/withdraw"): {"403", "404", "422"},
+    ("post", "/v1/fdc/invitations"): {"400", "403", "415", "422"},
+    ("get", "/v1/fdc/invitations"): {"403", "422"},
+    ("get", "/v1/fdc/funnel"): {"403", "422"},
 }
 
 
