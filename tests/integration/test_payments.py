@@ -203,7 +203,7 @@ async def test_a_withdrawal_stops_every_month_whether_it_comes_before_or_after_t
                 rows = (await client.get("/v1/payments", params={"application_id": app_id},
                                          headers=internal_token("portal", READ, citizen=citizen))).json()
                 return rows if rows and all(r["status"] == wanted for r in rows) else None
-            return await eventually(check)
+            return await eventually(check, timeout=60)  # the shared broker may hold a backlog to read first
 
         # After the decision: the planned months are cancelled.
         await publish(broker.bootstrap, "qamqor.eligibility", decided_first)
