@@ -22,7 +22,7 @@ from uuid import UUID
 
 from shared.business_days import BusinessCalendar
 from shared.calendar import ALMATY, Quarter
-from shared.regions import region_level_kato
+from shared.parameter_replica import ParameterValue, parameter_value  # noqa: F401 (contracts' replica)
 from shared.events.contracts import (
     ContractCompleted,
     ContractDrafted,
@@ -48,37 +48,18 @@ SIGN_DEADLINE_PARAMETER = "contract_sign_business_days"
 DEFAULT_SIGN_BUSINESS_DAYS = 10
 
 
-@dataclass(frozen=True, slots=True)
-class ParameterValue:
-    """A replica of a parameter value eligibility recorded: valid from `valid_from` to `valid_to`
-    (both inclusive; None = open), for one KATO code or nationally (`region_kato` None)."""
-
-    name: str
-    region_kato: str | None
-    valid_from: date
-    valid_to: date | None
-    value: str | bool | tuple[str, ...]
-    recorded_at: datetime
-
-
 def sign_business_days(values: tuple[ParameterValue, ...] | list[ParameterValue], region_kato: str,
                        on: date) -> int | None:
     """`contract_sign_business_days` for `region_kato` on `on`, as eligibility applies parameters:
     the most specific level wins (the KATO code, its region, national), within a level the value
     recorded last among those valid on the day. None when no value is valid (or it is no whole
     number of days from 1)."""
-    valid = [v for v in values if v.name == SIGN_DEADLINE_PARAMETER and v.valid_from <= on
-             and (v.valid_to is None or on <= v.valid_to)]
-    for level in (region_kato, region_level_kato(region_kato), None):
-        candidates = [v for v in valid if v.region_kato == level]
-        if candidates:
-            value = max(candidates, key=lambda v: v.recorded_at).value
-            try:
-                days = Decimal(value) if isinstance(value, str) else None
-            except InvalidOperation:
-                days = None
-            return int(days) if days is not None and days == days.to_integral_value() and days >= 1 else None
-    return None
+    value = parameter_value(values, SIGN_DEADLINE_PARAMETER, region_kato, on)
+    try:
+        days = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        days = None
+    return int(days) if days is not None and days == days.to_integral_value() and days >= 1 else None
 
 # Employment-promotion measures (art. 122; seed 003). `stay_employed` is the undertaking of a
 # member employed when the contract is drafted; the others are offered to the members who are not.

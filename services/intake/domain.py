@@ -38,7 +38,8 @@ from shared.events.contracts import (
     VerificationWaiting,
 )
 from shared.iin import iin_problems, mask_iin
-from shared.regions import is_registered_kato, region_level_kato
+from shared.parameter_replica import ParameterValue, parameter_value  # noqa: F401 (intake's replica)
+from shared.regions import is_registered_kato
 
 # The statuses a citizen sees, in the order the flow reaches them.
 SUBMITTED = "submitted"
@@ -183,19 +184,6 @@ class ParticipatingBank:
 
 
 @dataclass(frozen=True, slots=True)
-class ParameterValue:
-    """A replica of a parameter value eligibility recorded: valid from `valid_from` to `valid_to`
-    (both inclusive; None = open), for one KATO code or nationally (`region_kato` None)."""
-
-    name: str
-    region_kato: str | None
-    valid_from: date
-    valid_to: date | None
-    value: str | bool | tuple[str, ...]
-    recorded_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class StatusChange:
     status: str
     at: datetime
@@ -319,19 +307,6 @@ def _whole_number(value: object) -> int | None:
     except InvalidOperation:
         return None
     return int(number) if number.is_finite() and number == number.to_integral_value() else None
-
-
-def parameter_value(values: Collection[ParameterValue], name: str, region_kato: str,
-                    on: date) -> str | bool | tuple[str, ...] | None:
-    """The value of `name` for `region_kato` on `on`, as eligibility applies it: the most specific
-    level wins (the exact KATO code, then its region, then national), and within a level the
-    value recorded last among those valid on the day. None when no value is valid."""
-    valid = [v for v in values if v.name == name and v.valid_from <= on and (v.valid_to is None or on <= v.valid_to)]
-    for level in (region_kato, region_level_kato(region_kato), None):
-        candidates = [v for v in valid if v.region_kato == level]
-        if candidates:
-            return max(candidates, key=lambda v: v.recorded_at).value
-    return None
 
 
 def adult_age(values: Collection[ParameterValue], region_kato: str, on: date) -> int:
