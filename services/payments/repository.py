@@ -138,6 +138,14 @@ async def take_release_lock(session: AsyncSession) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('qamqor.payments.release'))"))
 
 
+async def lock_application(session: AsyncSession, application_id: UUID) -> None:
+    """One application's events take turns, whatever topic (lane) each comes from: a decision and
+    a signature, termination or withdrawal handled at the same moment would each read that the
+    other is not there yet, and the parked one would never be applied."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                          {"key": f"qamqor.payments.application:{application_id}"})
+
+
 async def ordered_components(session: AsyncSession, payment_ids: Iterable[UUID]) -> frozenset[tuple[UUID, str]]:
     ids = list(payment_ids)
     if not ids:

@@ -41,6 +41,7 @@ async def assign_on_approval(session: AsyncSession, envelope: Envelope) -> None:
     """A decision: an assignment. A signature or a termination that came first was parked and is
     applied now, so events of one application may arrive in any order."""
     decision: EligibilityDecided = envelope.payload()  # type: ignore[assignment]
+    await repository.lock_application(session, decision.application.application_id)
     existing = await repository.assignment_for_decision(session, decision.decision_id)
     already = await repository.scheduled_months(session, decision.application.application_id)
     facts = await repository.contract_facts(session, decision.application.application_id)
@@ -55,6 +56,7 @@ async def assign_on_approval(session: AsyncSession, envelope: Envelope) -> None:
 
 async def schedule_on_contract_signed(session: AsyncSession, envelope: Envelope) -> None:
     signed: ContractSigned = envelope.payload()  # type: ignore[assignment]
+    await repository.lock_application(session, signed.application_id)
     assignment = await repository.assignment_for_decision(session, signed.decision_id, for_update=True)
     if assignment is None:
         # The decision has not reached payments yet (it travels on another topic): the signature
@@ -92,6 +94,7 @@ async def _stop(session: AsyncSession, application_id: UUID, stop_after: date) -
     # Not while a release runs: a release that had read a month as planned would otherwise order
     # it after the stop cancelled it.
     await repository.take_release_lock(session)
+    await repository.lock_application(session, application_id)
     assignment = await repository.assignment_for_application(session, application_id, for_update=True)
     if assignment is None:
         await repository.park_termination(session, application_id, stop_after)

@@ -221,3 +221,33 @@ async def test_a_withdrawal_stops_every_month_whether_it_comes_before_or_after_t
         async with client.app.state.sessionmaker() as session:
             assert await session.scalar(select(func.count()).select_from(PaymentOrder).where(
                 PaymentOrder.application_id.in_([uuid.UUID(first_app), uuid.UUID(second_app)]))) == 0
+
+
+async def test_a_decision_and_a_withdrawal_handled_at_the_same_moment_leave_nothing_to_pay(running_service):
+    """Two lanes (the eligibility and intake topics) may handle one application's decision and its
+    withdrawal at once: they take turns, so the withdrawal is applied whichever comes first."""
+    import asyncio
+
+    from services.payments import service
+    from shared.events.contracts import ApplicationWithdrawn
+
+    async with running_service("payments") as client:
+        sessionmaker = client.app.state.sessionmaker
+
+        async def handle(handler, envelope) -> None:  # noqa: ANN001
+            async with sessionmaker() as session, session.begin():
+                await handler(session, envelope)
+
+        apps = []
+        for _ in range(12):
+            decided = decided_event(kind="unconditional", members=[person(date(1950, 5, 5), "female", "applicant")])
+            app_id = decided.data["application"]["application_id"]
+            withdrawn = Envelope.wrap(ApplicationWithdrawn(application_id=uuid.UUID(app_id), reason="other",
+                                                           withdrawn_at=datetime.now(timezone.utc)),
+                                      source="intake", key=app_id)
+            await asyncio.gather(handle(service.assign_on_approval, decided),
+                                 handle(service.stop_on_withdrawal, withdrawn))
+            apps.append(uuid.UUID(app_id))
+        async with sessionmaker() as session:
+            statuses = (await session.execute(select(Payment.status).where(Payment.application_id.in_(apps)))).scalars()
+            assert set(statuses) == {"cancelled"}
