@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import false, func, select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
@@ -15,6 +14,7 @@ from services.contracts import domain
 from services.contracts.models import ParameterReplica
 from services.contracts.models import SocialContract as ContractRow
 from shared.access import CITIZEN, REGIONS, FamilyAccess
+from shared.parameter_replica_store import keep_replica_value, replica_values
 from shared.events.contracts import Obligation
 
 
@@ -168,17 +168,8 @@ async def outcome_counts(session: AsyncSession, *, region_prefix: str | None,
 # ---- the replica of the policy parameters contracts applies ------------------------------------
 
 async def parameter_values(session: AsyncSession, name: str) -> list[domain.ParameterValue]:
-    rows = (await session.execute(select(ParameterReplica).where(ParameterReplica.name == name))).scalars()
-    return [domain.ParameterValue(name=r.name, region_kato=r.region_kato, valid_from=r.valid_from,
-                                  valid_to=r.valid_to,
-                                  value=tuple(r.value) if isinstance(r.value, list) else r.value,
-                                  recorded_at=r.recorded_at) for r in rows]
+    return await replica_values(session, ParameterReplica.__table__, name)
 
 
 async def add_parameter_value(session: AsyncSession, parameter_id: UUID, value: domain.ParameterValue) -> None:
-    """Keep a value; one announced twice is kept once."""
-    await session.execute(insert(ParameterReplica).values(
-        parameter_id=parameter_id, name=value.name, region_kato=value.region_kato, valid_from=value.valid_from,
-        valid_to=value.valid_to, value=list(value.value) if isinstance(value.value, tuple) else value.value,
-        recorded_at=value.recorded_at,
-    ).on_conflict_do_nothing(index_elements=["parameter_id"]))
+    await keep_replica_value(session, ParameterReplica.__table__, parameter_id, value)

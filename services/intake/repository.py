@@ -26,6 +26,7 @@ from services.intake.models import ParticipatingBank as BankRow
 from services.intake.models import Redrive as RedriveRow
 from services.intake.models import StatusChange as StatusChangeRow
 from shared.business_days import BusinessCalendar, DecreedDay
+from shared.parameter_replica_store import keep_replica_value, replica_values
 
 ACTIVE_MEMBER_INDEX = "uq_member_active_iin"
 ACTIVE_BANK_CODE_INDEX = "uq_participating_bank_active_code"
@@ -249,26 +250,12 @@ async def put_bank(session: AsyncSession, bank: domain.ParticipatingBank, *, by:
     return added
 
 
-_parameters = ParameterRow.__table__
-_SELECT_PARAMETERS = select(_parameters.c.name, _parameters.c.region_kato, _parameters.c.valid_from,
-                            _parameters.c.valid_to, _parameters.c.value, _parameters.c.recorded_at)
-
-
 async def parameter_values(session: AsyncSession, name: str) -> list[domain.ParameterValue]:
-    # Read on every submission: Core rows, not ORM objects.
-    rows = await session.execute(_SELECT_PARAMETERS.where(_parameters.c.name == name))
-    return [domain.ParameterValue(name=r.name, region_kato=r.region_kato, valid_from=r.valid_from,
-                                  valid_to=r.valid_to, value=tuple(r.value) if isinstance(r.value, list) else r.value,
-                                  recorded_at=r.recorded_at) for r in rows]
+    return await replica_values(session, ParameterRow.__table__, name)
 
 
 async def add_parameter_value(session: AsyncSession, parameter_id: UUID, value: domain.ParameterValue) -> None:
-    """Keep a value; one announced twice is kept once."""
-    await session.execute(insert(ParameterRow).values(
-        parameter_id=parameter_id, name=value.name, region_kato=value.region_kato, valid_from=value.valid_from,
-        valid_to=value.valid_to, value=list(value.value) if isinstance(value.value, tuple) else value.value,
-        recorded_at=value.recorded_at,
-    ).on_conflict_do_nothing(index_elements=["parameter_id"]))
+    await keep_replica_value(session, ParameterRow.__table__, parameter_id, value)
 
 
 # ---- reconciliation ---------------------------------------------------------------------------
