@@ -59,7 +59,8 @@ class RefusedByRules(Exception):
 
 
 class PreChecker:
-    """The income registry and eligibility's estimate, each through a pooled HTTP client."""
+    """The income registry and eligibility's estimate, each through a pooled HTTP client, for the
+    app's lifetime (an app resource: opened at start-up, closed at shutdown)."""
 
     def __init__(self, settings: IntakeSettings, *, registry_transport: httpx.AsyncBaseTransport | None = None,
                  eligibility_transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -102,6 +103,12 @@ class PreChecker:
     async def aclose(self) -> None:
         await self.registry.aclose()
         await self.eligibility.aclose()
+
+    async def __aenter__(self) -> "PreChecker":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

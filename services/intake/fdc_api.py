@@ -36,10 +36,7 @@ async def _portal_citizen(caller: CallerDep) -> str:
 
 
 def _checker(request: Request) -> fdc.PreChecker:
-    state = request.app.state
-    if getattr(state, "fdc_prechecker", None) is None:
-        state.fdc_prechecker = fdc.PreChecker(state.settings)
-    return state.fdc_prechecker
+    return request.app.state.fdc_prechecker
 
 
 @router.post("/fdc/invitations", response_model=InvitationBatchOut, tags=["fdc"],

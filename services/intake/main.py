@@ -19,6 +19,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         routers=[api.router, fdc_api.router],
         handlers=consumers.handlers,
         subscribe=consumers.SUBSCRIBE,
+        # FDC invitations are pre-checked on the income registry with eligibility's estimate.
+        resources={"fdc_prechecker": lambda app: fdc.PreChecker(settings)},
         tasks={"reconciliation sweep": lambda app: reconciliation.run_sweeps(
             sessionmaker=app.state.sessionmaker, policy=reconciliation.ReconciliationPolicy.of(settings),
             interval=settings.reconciliation_interval_seconds),
