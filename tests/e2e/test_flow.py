@@ -66,7 +66,8 @@ def test_conditional_family_pays_only_after_the_contract_is_signed(citizen, sand
     signed = applicant.post(f"/v1/contracts/{application['contract_id']}/sign")
     assert signed.status_code == 200 and signed.json()["status"] == "signed"
 
-    application = applicant.wait_for(f"/v1/applications/{app_id}", lambda a: a["status"] == "payments_scheduled")
+    application = applicant.wait_for(f"/v1/applications/{app_id}", lambda a: a["status"] == "payments_scheduled"
+                                     and "contract_signed" in [c["status"] for c in a["timeline"]])
     payments = applicant.get("/v1/payments", params={"application_id": app_id}).json()
     assert [p["total"] for p in payments] == [m["total"] for m in application["decision"]["monthly"]]
     assert [c["status"] for c in application["timeline"]][-3:] == [
