@@ -7,16 +7,16 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
-import httpx
 import orjson
 
 from services.verification.settings import VerificationSettings
 from shared.calendar import Quarter, month_label
 from shared.events.contracts import IncomeRecord
 from shared.observability import REQUEST_ID_HEADER, request_id_var
-from shared.tracing import traced_aiohttp, traced_transport
+from shared.tracing import traced_aiohttp
 
 
 class RegistryError(Exception):
@@ -39,6 +39,40 @@ class RegistryUnavailable(RegistryError):
 _TRY_LATER = frozenset({408, 429})
 
 
+def _unreadable(what: str, error: Exception) -> RegistryError:
+    return RegistryError(f"{what}'s answer cannot be read ({type(error).__name__})")
+
+
+_READ_ERRORS = (KeyError, TypeError, ArithmeticError, ValueError, AttributeError)
+
+
+def _request_id_header() -> dict[str, str]:
+    return {REQUEST_ID_HEADER: request_id_var.get() or ""}
+
+
+async def _call(session: aiohttp.ClientSession, method: str, path: str, *, what: str, system: str,
+                params: dict[str, str] | None = None, json: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One call to an external system: its status and decoded JSON body. A refusal, a drop, a
+    timeout, a 5xx or a "try later" is an outage (RegistryUnavailable: waiting may help); another
+    non-2xx answer or an unreadable body is a RegistryError. Never naming the URL (it holds the IIN)."""
+    try:
+        async with session.request(method, path, params=params, json=json, headers=_request_id_header()) as response:
+            status = response.status
+            body = await response.read()
+    except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:  # refused, dropped, too slow
+        raise RegistryUnavailable(f"{what} could not be reached ({type(error).__name__})", system=system) from None
+    except aiohttp.ClientError as error:
+        raise RegistryError(f"{what} could not be reached ({type(error).__name__})") from None
+    if status >= 500 or status in _TRY_LATER:
+        raise RegistryUnavailable(f"{what} answered {status}", system=system)
+    if status >= 300:
+        raise RegistryError(f"{what} answered {status}")
+    try:
+        return status, orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise _unreadable(what, error) from None
+
+
 class IncomeRegistry(abc.ABC):
     system = "income_registry"
 
@@ -51,45 +85,34 @@ class HttpIncomeRegistry(IncomeRegistry):
     aiohttp session whose base URL is the registry's (httpx cost about four times the CPU per
     call: bench/pipeline, docs/benchmarks.md)."""
 
+    path = "/registry/v1/incomes"
+
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
 
     async def incomes(self, iin: str, quarter: Quarter) -> list[IncomeRecord]:
         months = quarter.months()
+        _, answer = await _call(self.session, "GET", self.path,
+                                params={"iin": iin, "from": month_label(months[0]), "to": month_label(months[-1])},
+                                what="the income registry", system=self.system)
         try:
-            async with self.session.get(
-                "/registry/v1/incomes",
-                params={"iin": iin, "from": month_label(months[0]), "to": month_label(months[-1])},
-                headers={REQUEST_ID_HEADER: request_id_var.get() or ""},
-            ) as response:
-                status = response.status
-                body = await response.read()
-            if status >= 500 or status in _TRY_LATER:
-                raise RegistryUnavailable(f"the income registry answered {status}", system=self.system)
-            if status >= 300:
-                raise RegistryError(f"the income registry answered {status}")
             return [
                 IncomeRecord(iin=iin, type=row["type"], month=row["month"], amount=Decimal(str(row["amount"])))
-                for row in orjson.loads(body)["incomes"]
+                for row in answer["incomes"]
             ]
-        # `from None`: the original (with the URL, or the rejected value) is not chained into tracebacks.
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:  # refused, dropped, too slow
-            raise RegistryUnavailable(f"the income registry could not be reached ({type(error).__name__})",
-                                      system=self.system) from None
-        except aiohttp.ClientError as error:
-            raise RegistryError(f"the income registry could not be reached ({type(error).__name__})") from None
-        except (KeyError, TypeError, ArithmeticError, ValueError) as error:  # a pydantic error is a ValueError
-            raise RegistryError(f"the income registry's answer cannot be read ({type(error).__name__})") from None
+        except _READ_ERRORS as error:  # a pydantic error is a ValueError
+            raise _unreadable("the income registry", error) from None
 
 
-def registry_session(base_url: str, timeout_seconds: float, *, service: str = "verification") -> aiohttp.ClientSession:
-    """A pooled session for the registry at `base_url` (made inside the event loop), traced as
-    calls of `service` to the income registry."""
+def registry_session(base_url: str, timeout_seconds: float, *, service: str = "verification",
+                     system: str = IncomeRegistry.system) -> aiohttp.ClientSession:
+    """A pooled session for the external system at `base_url` (made inside the event loop),
+    traced as calls of `service` to `system` (the income registry unless named)."""
     return aiohttp.ClientSession(
         base_url=base_url, timeout=aiohttp.ClientTimeout(total=timeout_seconds),
         connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=3.0),
         cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
-        trace_configs=traced_aiohttp(service, IncomeRegistry.system))
+        trace_configs=traced_aiohttp(service, system))
 
 
 class PooledIncomeRegistry:
@@ -109,30 +132,8 @@ class PooledIncomeRegistry:
 
 
 # --- issue 10: the accounts registry, the asset registries and the banks' Open API ----------------
-
-def _failed(what: str, system: str, error: httpx.HTTPError) -> RegistryError:
-    """The RegistryError for an httpx failure talking to `what`: an outage (RegistryUnavailable)
-    when waiting may help, else a plain RegistryError; never naming the URL (it holds the IIN)."""
-    if isinstance(error, httpx.HTTPStatusError):
-        status = error.response.status_code
-        if status >= 500 or status in _TRY_LATER:
-            return RegistryUnavailable(f"{what} answered {status}", system=system)
-        return RegistryError(f"{what} answered {status}")
-    if isinstance(error, httpx.TransportError):
-        return RegistryUnavailable(f"{what} could not be reached ({type(error).__name__})", system=system)
-    return RegistryError(f"{what} could not be reached ({type(error).__name__})")
-
-
-def _unreadable(what: str, error: Exception) -> RegistryError:
-    return RegistryError(f"{what}'s answer cannot be read ({type(error).__name__})")
-
-
-_READ_ERRORS = (KeyError, TypeError, ArithmeticError, ValueError, AttributeError)
-
-
-def _request_id_header() -> dict[str, str]:
-    return {REQUEST_ID_HEADER: request_id_var.get() or ""}
-
+# Through pooled aiohttp sessions like the income registry's (httpx cost about four times the CPU
+# per call: bench/pipeline, docs/benchmarks.md).
 
 class AccountsRegistry(abc.ABC):
     system = "accounts_registry"
@@ -147,17 +148,14 @@ class HttpAccountsRegistry(AccountsRegistry):
 
     what = "the accounts registry"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
 
     async def banks(self, iin: str) -> list[str]:
+        _, answer = await _call(self.session, "GET", "/registry/v1/accounts", params={"iin": iin},
+                                what=self.what, system=self.system)
         try:
-            response = await self.client.get("/registry/v1/accounts", params={"iin": iin},
-                                             headers=_request_id_header())
-            response.raise_for_status()
-            codes = [row["bank_code"] for row in response.json()["banks"]]
-        except httpx.HTTPError as error:
-            raise _failed(self.what, self.system, error) from None
+            codes = [row["bank_code"] for row in answer["banks"]]
         except _READ_ERRORS as error:
             raise _unreadable(self.what, error) from None
         if not all(isinstance(code, str) and code.isalnum() and 8 <= len(code) <= 11 for code in codes):
@@ -187,28 +185,25 @@ class HttpAssetRegistry(AssetRegistry):
     """`GET {path}?iin=&quarter=2026-Q3` -> `{"iin", "quarter", "purchases": [{"date", "kind"}]}`.
     One class for both registries: `real_estate(client)` and `vehicles(client)`."""
 
-    def __init__(self, client: httpx.AsyncClient, *, registry: str, system: str, path: str, what: str) -> None:
-        self.client, self.registry, self.system, self.path, self.what = client, registry, system, path, what
+    def __init__(self, session: aiohttp.ClientSession, *, registry: str, system: str, path: str, what: str) -> None:
+        self.session, self.registry, self.system, self.path, self.what = session, registry, system, path, what
 
     @classmethod
-    def real_estate(cls, client: httpx.AsyncClient) -> "HttpAssetRegistry":
-        return cls(client, registry="real-estate", system="real_estate_registry",
+    def real_estate(cls, session: aiohttp.ClientSession) -> "HttpAssetRegistry":
+        return cls(session, registry="real-estate", system="real_estate_registry",
                    path="/registry/v1/real-estate/purchases", what="the real-estate registry")
 
     @classmethod
-    def vehicles(cls, client: httpx.AsyncClient) -> "HttpAssetRegistry":
-        return cls(client, registry="vehicle", system="vehicle_registry",
+    def vehicles(cls, session: aiohttp.ClientSession) -> "HttpAssetRegistry":
+        return cls(session, registry="vehicle", system="vehicle_registry",
                    path="/registry/v1/vehicles/purchases", what="the vehicle registry")
 
     async def purchases(self, iin: str, quarter: Quarter) -> list[Purchase]:
+        _, answer = await _call(self.session, "GET", self.path, params={"iin": iin, "quarter": str(quarter)},
+                                what=self.what, system=self.system)
         try:
-            response = await self.client.get(self.path, params={"iin": iin, "quarter": str(quarter)},
-                                             headers=_request_id_header())
-            response.raise_for_status()
             found = [Purchase(registry=self.registry, kind=str(row["kind"]), date=date.fromisoformat(row["date"]))
-                     for row in response.json()["purchases"]]
-        except httpx.HTTPError as error:
-            raise _failed(self.what, self.system, error) from None
+                     for row in answer["purchases"]]
         except _READ_ERRORS as error:
             raise _unreadable(self.what, error) from None
         # the registry is asked for one quarter: a purchase outside it is an answer we cannot trust
@@ -234,58 +229,50 @@ class HttpBankOpenApi(BankOpenApi):
     "callback_url"}` -> 202 `{"request_id", "status": "acknowledged"}` (sandbox/banks.py). A
     request the bank already has is acknowledged again, so asking twice is safe."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
 
     async def request_cashflow(self, bank_code: str, *, request_id: str, iin: str, quarter: Quarter,
                                callback_url: str) -> None:
         what, system = f"bank {bank_code}", self.system_of(bank_code)
         if not (bank_code.isalnum() and 8 <= len(bank_code) <= 11):
             raise RegistryError(f"not a bank code: {bank_code!r}")
-        try:
-            response = await self.client.post(
-                f"/banks/{bank_code}/openapi/v1/cashflow-requests",
-                json={"request_id": request_id, "iin": iin, "quarter": str(quarter), "callback_url": callback_url},
-                headers=_request_id_header())
-            response.raise_for_status()
-            answer = response.json()
-        except httpx.HTTPError as error:
-            raise _failed(what, system, error) from None
-        except _READ_ERRORS as error:
-            raise _unreadable(what, error) from None
-        if response.status_code not in (200, 202) or not isinstance(answer, dict) \
+        status, answer = await _call(
+            self.session, "POST", f"/banks/{bank_code}/openapi/v1/cashflow-requests",
+            json={"request_id": request_id, "iin": iin, "quarter": str(quarter), "callback_url": callback_url},
+            what=what, system=system)
+        if status not in (200, 202) or not isinstance(answer, dict) \
                 or answer.get("request_id") != request_id:
             raise RegistryError(f"{what}'s answer cannot be read (not an acknowledgement of this request)")
 
 
 class PooledExternalSystems:
-    """The issue-10 adapters with their pooled HTTP clients (one per system), for the app's
-    lifetime: `async with PooledExternalSystems(settings) as systems: systems.accounts...`."""
+    """The issue-10 adapters with their pooled HTTP sessions (one per system, made inside the
+    event loop), for the app's lifetime: `async with PooledExternalSystems(settings) as systems:
+    systems.accounts...`."""
 
     def __init__(self, settings: VerificationSettings) -> None:
-        timeout = httpx.Timeout(settings.registry_timeout_seconds)
-
-        def client(url: str, system: str) -> httpx.AsyncClient:
-            return httpx.AsyncClient(base_url=url, timeout=timeout, transport=traced_transport("verification", system))
-
-        self.clients = {
-            "accounts": client(settings.accounts_registry_url, AccountsRegistry.system),
-            "real_estate": client(settings.real_estate_registry_url, "real_estate_registry"),
-            "vehicles": client(settings.vehicle_registry_url, "vehicle_registry"),
-            "banks": client(settings.banks_url, "bank"),
-        }
-        self.accounts: AccountsRegistry = HttpAccountsRegistry(self.clients["accounts"])
-        self.real_estate: AssetRegistry = HttpAssetRegistry.real_estate(self.clients["real_estate"])
-        self.vehicles: AssetRegistry = HttpAssetRegistry.vehicles(self.clients["vehicles"])
-        self.banks: BankOpenApi = HttpBankOpenApi(self.clients["banks"])
+        self.settings = settings
         self.bank_callback_url = settings.bank_callback_url
+        self.sessions: dict[str, aiohttp.ClientSession] = {}
 
     def callback_url(self, bank_code: str) -> str:
         return self.bank_callback_url.format(bank_code=bank_code)
 
     async def __aenter__(self) -> "PooledExternalSystems":
+        settings, timeout = self.settings, self.settings.registry_timeout_seconds
+        self.sessions = {
+            "accounts": registry_session(settings.accounts_registry_url, timeout, system=AccountsRegistry.system),
+            "real_estate": registry_session(settings.real_estate_registry_url, timeout, system="real_estate_registry"),
+            "vehicles": registry_session(settings.vehicle_registry_url, timeout, system="vehicle_registry"),
+            "banks": registry_session(settings.banks_url, timeout, system="bank"),
+        }
+        self.accounts: AccountsRegistry = HttpAccountsRegistry(self.sessions["accounts"])
+        self.real_estate: AssetRegistry = HttpAssetRegistry.real_estate(self.sessions["real_estate"])
+        self.vehicles: AssetRegistry = HttpAssetRegistry.vehicles(self.sessions["vehicles"])
+        self.banks: BankOpenApi = HttpBankOpenApi(self.sessions["banks"])
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for client in self.clients.values():
-            await client.aclose()
+        for session in self.sessions.values():
+            await session.close()
