@@ -29,6 +29,10 @@ from qamqor_cli.payments import payments_app  # noqa: E402  (the monthly payment
 
 app.add_typer(payments_app, name="payments", help="Release a month's payment orders and reconcile a month.")
 
+from qamqor_cli.reporting import reporting_app  # noqa: E402  (the statistics' projections)
+
+app.add_typer(reporting_app, name="reporting", help="Rebuild reporting's projections from the topics.")
+
 
 @app.command()
 def up(
