@@ -9,7 +9,7 @@ Eight applications of 2031-Q2 and one of 2031-Q1 (which the quarter's figures mu
 
 | app | region    | settlement | members (status on the application date)            | what happens                      |
 |-----|-----------|------------|-----------------------------------------------------|-----------------------------------|
-| A   | Turkestan | urban      | mother 35 employed, children 5 and 10               | approved (2 × 40 000), contract drafted, signed, terminated; May settled, June failed; consent granted; FDC invitation 1 |
+| A   | Turkestan | urban      | mother 35 employed, children 5 and 10               | approved (2 × 40 000), contract drafted, signed, terminated; May settled (two orders: TSA and child supplement), June failed; consent granted; FDC invitation 1 |
 | B   | Shymkent  | rural      | grandmother 71, aunt 41 carer, grandchild 4         | approved (2 × 30 000), May settled; consent granted; FDC invitation 3 (converted before it was issued) |
 | C   | Turkestan | rural      | father 46, mother 43 carer, son 21 student, girl 11 | submitted 19 May: 1 business day  |
 | D   | Turkestan | urban      | father 51 employed, son 16                          | rejected; consent refused         |
@@ -158,9 +158,12 @@ def build() -> Scenario:  # noqa: PLR0915 - one scenario, read top to bottom
           at=almaty(day, 16))
     may_a, june_a = uuid.uuid4(), uuid.uuid4()
     scheduled(a_decision, [(may_a, "2031-05", 40000), (june_a, "2031-06", 40000)], almaty(day, 17))
-    s.add(PaymentSettled(payment_id=may_a, application_id=ids["A"], month="2031-05", total=40000,
-                         bank_code="HSBKKZKX"), source="payments", key=ids["A"], at=almaty(date(2031, 5, 15)))
-    s.add(PaymentFailed(payment_id=june_a, application_id=ids["A"], month="2031-06", total=40000,
+    # The banks report orders: their `payment_id` is the order's id, not the scheduled payment's;
+    # May is paid in two orders (the TSA and the child supplement): one family month settled.
+    for amount in (35000, 5000):
+        s.add(PaymentSettled(payment_id=uuid.uuid4(), application_id=ids["A"], month="2031-05", total=amount,
+                             bank_code="HSBKKZKX"), source="payments", key=ids["A"], at=almaty(date(2031, 5, 15)))
+    s.add(PaymentFailed(payment_id=uuid.uuid4(), application_id=ids["A"], month="2031-06", total=40000,
                         bank_code="HSBKKZKX", reason="account_closed"), source="payments", key=ids["A"],
           at=almaty(date(2031, 5, 16)))
     s.add(ContractTerminated(contract_id=contract, application_id=ids["A"], terminated_on=date(2031, 5, 16),
@@ -189,7 +192,7 @@ def build() -> Scenario:  # noqa: PLR0915 - one scenario, read top to bottom
                          almaty(day, 14))
     may_b, june_b = uuid.uuid4(), uuid.uuid4()
     scheduled(b_decision, [(may_b, "2031-05", 30000), (june_b, "2031-06", 30000)], almaty(day, 17))
-    s.add(PaymentSettled(payment_id=may_b, application_id=ids["B"], month="2031-05", total=30000,
+    s.add(PaymentSettled(payment_id=uuid.uuid4(), application_id=ids["B"], month="2031-05", total=30000,
                          bank_code="CASPKZKA"), source="payments", key=ids["B"], at=almaty(date(2031, 5, 15)))
 
     # ---- C, D, E, F, G, H ------------------------------------------------------------------------------
@@ -234,7 +237,7 @@ def build() -> Scenario:  # noqa: PLR0915 - one scenario, read top to bottom
     q_decision = decided(q, q_members, True, "unconditional", [("2031-03", 50000)], almaty(day, 14))
     paid_q = uuid.uuid4()
     scheduled(q_decision, [(paid_q, "2031-03", 50000)], almaty(day, 17))
-    s.add(PaymentSettled(payment_id=paid_q, application_id=ids["Q"], month="2031-03", total=50000,
+    s.add(PaymentSettled(payment_id=uuid.uuid4(), application_id=ids["Q"], month="2031-03", total=50000,
                          bank_code="HSBKKZKX"), source="payments", key=ids["Q"], at=almaty(date(2031, 3, 25)))
     for invitation, quarter, region, on in ((uuid.uuid4(), QUARTER, SHYMKENT, date(2031, 4, 30)),
                                             (uuid.uuid4(), "2031-Q1", TURKESTAN, date(2031, 2, 2))):

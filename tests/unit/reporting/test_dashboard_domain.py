@@ -88,15 +88,17 @@ def test_payments_from_each_of_their_events():
                                                       child_supplement=5000, total=25000),
                                      ScheduledPayment(payment_id=second, month="2027-02", tsa=20000,
                                                       child_supplement=5000, total=25000)])
-    assert domain.payment_changes(scheduled) == [
-        domain.PaymentChange(first, app, "ordered", "HSBKKZKX", "2027-01", 25000),
-        domain.PaymentChange(second, app, "ordered", "HSBKKZKX", "2027-02", 25000)]
-    assert domain.payment_changes(PaymentSettled(payment_id=first, application_id=app, month="2027-01",
-                                                 total=25000, bank_code="HSBKKZKX")) == [
-        domain.PaymentChange(first, app, "settled", "HSBKKZKX", "2027-01", 25000)]
-    assert domain.payment_changes(PaymentFailed(payment_id=second, application_id=app, month="2027-02", total=25000,
-                                                bank_code="HSBKKZKX", reason="account_closed")) == [
-        domain.PaymentChange(second, app, "failed", "HSBKKZKX", "2027-02", 25000)]
+    assert domain.payments_planned(scheduled) == [
+        domain.PaymentPlanned(first, app, "HSBKKZKX", "2027-01", 25000),
+        domain.PaymentPlanned(second, app, "HSBKKZKX", "2027-02", 25000)]
+    # A bank reports an order (one component of a month, or a re-issue): its own id.
+    order, other = uuid.uuid4(), uuid.uuid4()
+    assert domain.order_reported(PaymentSettled(payment_id=order, application_id=app, month="2027-01",
+                                                total=20000, bank_code="HSBKKZKX")) == \
+        domain.OrderReported(order, app, "settled", "HSBKKZKX", "2027-01", 20000)
+    assert domain.order_reported(PaymentFailed(payment_id=other, application_id=app, month="2027-02", total=5000,
+                                               bank_code="HSBKKZKX", reason="account_closed")) == \
+        domain.OrderReported(other, app, "failed", "HSBKKZKX", "2027-02", 5000)
 
 
 def test_a_contracts_measures_are_counted_by_kind():
