@@ -396,6 +396,42 @@ class PortalTokens:
             return self.client
 
 
+class Citizen:
+    """The portal acting for one citizen, signed in again at eGov before the token runs out (a
+    family's walk may outlast a citizen token, 5 minutes, when the platform is busy)."""
+
+    def __init__(self, portal: PortalTokens, iin: str, idp: str, lifetime: float = 200.0) -> None:
+        self.portal, self.iin, self.idp, self.lifetime = portal, iin, idp, lifetime
+        self.client = portal.current().acting_for(iin, idp)
+        self.since = time.monotonic()
+
+    def _fresh(self) -> GatewayClient:
+        if time.monotonic() - self.since > self.lifetime:
+            self.client.close()
+            self.client = self.portal.current().acting_for(self.iin, self.idp)
+            self.since = time.monotonic()
+        return self.client
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self._fresh().get(path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self._fresh().post(path, **kwargs)
+
+    def wait_for(self, path: str, ready: Callable[[Any], bool], timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.get(path)
+            if response.status_code == 200 and ready(response.json()):
+                return response.json()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path} not ready within {timeout:.0f}s")
+            time.sleep(0.5)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 def _prepare_registries(sb: httpx.Client, family: DemoFamily) -> None:
     """The sandbox's registries say what the family is: its incomes, no home or car bought, no
     bank account the expense check would read (the adults still consent)."""
@@ -405,7 +441,7 @@ def _prepare_registries(sb: httpx.Client, family: DemoFamily) -> None:
         sb.put(f"/sandbox/persons/{m['iin']}/accounts", json={"banks": []}).raise_for_status()
 
 
-def _answer_consents(citizen: GatewayClient, sb: httpx.Client, app_id: str, family: DemoFamily,
+def _answer_consents(citizen: Citizen, sb: httpx.Client, app_id: str, family: DemoFamily,
                      timeout: float = 60.0) -> None:
     """Each adult asked by SMS answers ДА (or НЕТ) with the code the SMS gave, as the SMS gateway
     would post it; a silent family never answers."""
@@ -432,14 +468,14 @@ def _answer_consents(citizen: GatewayClient, sb: httpx.Client, app_id: str, fami
 
 
 def walk_family(family: DemoFamily, *, portal: PortalTokens, sandbox: str, tally: Tally,
-                decision_timeout: float = 120.0) -> None:
+                decision_timeout: float = 300.0) -> None:
     """One family: registries set, the applicant signs in at eGov and submits through the portal,
     the adults answer the SMS, and a conditional family's contract is signed once drafted."""
     with httpx.Client(base_url=sandbox, timeout=10.0) as sb:
         _prepare_registries(sb, family)
         if not family.applies:
             return
-        citizen = portal.current().acting_for(family.members[0]["iin"], sandbox)
+        citizen = Citizen(portal, family.members[0]["iin"], sandbox)
         try:
             body = {"channel": family.channel, "region_kato": family.region_kato, "settlement": family.settlement,
                     "bank_account": {"iban": family.iban, "bank_code": family.bank_code},
@@ -562,7 +598,7 @@ def release_and_settle(*, gateway: str, callers: list[dict], month: str, seed: i
 
 
 def run_families(gateway: str, sandbox: str, callers: list[dict], count: int, *, seed: int | None = None,
-                 concurrency: int = 8, payments: bool = True, echo: Callable[[str], None] = print) -> Tally:
+                 concurrency: int = 16, payments: bool = True, echo: Callable[[str], None] = print) -> Tally:
     """`count` families with seed 003's spread through the running stack (idempotent-ish: another
     run adds other families; a family whose member is already applying is skipped, never fatal)."""
     seed = seed if seed is not None else int(time.time())
