@@ -227,6 +227,7 @@ CONSENT_SILENT_SHARE = 0.04
 # Families the FDC flags first; of them, those who then apply.
 FDC_SHARE = 0.12
 FDC_APPLY_SHARE = 0.70
+FDC_BATCH = 100
 # The banks families hold their TSA account at (the banks the sandbox plays).
 BANK_SHARES = {"CASPKZKA": 0.50, "HSBKKZKX": 0.35, "KCJBKZKX": 0.15}
 BANK_IBAN_CODE = {"CASPKZKA": "722", "HSBKKZKX": "601", "KCJBKZKX": "856"}
@@ -528,8 +529,9 @@ def walk_family(family: DemoFamily, *, connections: Connections, tally: Tally,
 
 def invite_first(families: list[DemoFamily], *, gateway: str, fdc_caller: dict, sandbox: str,
                  echo: Callable[[str], None]) -> int:
-    """The FDC flags the families marked invited (`POST /v1/fdc/invitations`, batches of 1,000),
-    after the registries know their incomes; returns how many intake invited."""
+    """The FDC flags the families marked invited (`POST /v1/fdc/invitations`, batches of 100: a
+    batch must be pre-checked within the internal token's minute, docs/fdc.md), after the
+    registries know their incomes; returns how many intake invited."""
     flagged = [f for f in families if f.invited]
     if not flagged:
         return 0
@@ -539,8 +541,8 @@ def invite_first(families: list[DemoFamily], *, gateway: str, fdc_caller: dict, 
     fdc = GatewayClient(gateway, fdc_caller["id"], fdc_caller["secret"])
     invited = 0
     try:
-        for start in range(0, len(flagged), 1000):
-            batch = flagged[start:start + 1000]
+        for start in range(0, len(flagged), FDC_BATCH):
+            batch = flagged[start:start + FDC_BATCH]
             response = fdc.post("/v1/fdc/invitations", timeout=300.0, json={"families": [
                 {"reference": f.reference, "region_kato": f.region_kato, "settlement": f.settlement,
                  "phone": f.fdc_phone, "category": f.category,
