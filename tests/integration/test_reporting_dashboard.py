@@ -12,7 +12,6 @@ import orjson
 import pytest
 import time_machine
 from aiokafka import AIOKafkaProducer
-
 from typer.testing import CliRunner
 
 from qamqor_cli.main import app as cli
