@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from services.reporting import service
+from services.reporting import dashboard, service
 from services.reporting.schemas import (
     BacklogOut,
     DashboardOut,
@@ -66,7 +66,7 @@ DashboardRegion = Annotated[RegisteredKato | None, Query(
             }))
 async def stats_dashboard(session: SessionDep, quarter: QuarterFilter = None,
                           region_kato: DashboardRegion = None) -> DashboardOut:
-    return await service.dashboard(session=session, quarter=quarter, region_kato=region_kato)
+    return await dashboard.dashboard(session=session, quarter=quarter, region_kato=region_kato)
 
 
 @router.get("/stats/backlog", response_model=BacklogOut, dependencies=[Depends(RequireScope("stats:read"))],

@@ -10,7 +10,7 @@ import random
 import orjson
 import pytest
 
-from services.reporting import consumers, service
+from services.reporting import consumers, dashboard
 from services.reporting.main import MIGRATIONS_DIR
 from services.reporting.repository import truncate_projections
 from shared.events.contracts import TOPICS
@@ -36,7 +36,7 @@ def _orders() -> list[tuple[str, list]]:
 
 async def _dashboard(sessionmaker, **filters) -> dict:  # noqa: ANN001
     async with sessionmaker() as session:
-        answer = await service.dashboard(session=session, now=reporting_scenario.TODAY, **filters)
+        answer = await dashboard.dashboard(session=session, now=reporting_scenario.TODAY, **filters)
     return orjson.loads(answer.model_dump_json(by_alias=True))
 
 
