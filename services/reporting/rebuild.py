@@ -60,6 +60,7 @@ async def rebuild(*, bootstrap: str, sessionmaker: async_sessionmaker[AsyncSessi
         ends = await consumer.end_offsets(partitions)
         waiting = {tp for tp in partitions if ends[tp] > 0}
         total = sum(ends.values())
+        shown, every = 0, max(batch_size, total // 20)  # progress every 5 % or so
         while waiting:
             batches = await consumer.getmany(*waiting, timeout_ms=1000, max_records=batch_size)
             for tp, messages in batches.items():
@@ -81,7 +82,9 @@ async def rebuild(*, bootstrap: str, sessionmaker: async_sessionmaker[AsyncSessi
             for tp in list(waiting):
                 if await consumer.position(tp) >= ends[tp]:
                     waiting.discard(tp)
-            echo(f"  {done.messages}/{total} messages read")
+            if done.messages - shown >= every or not waiting:
+                shown = done.messages
+                echo(f"  {done.messages}/{total} messages read")
     finally:
         await consumer.stop()
     return done
