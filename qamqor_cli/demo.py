@@ -502,9 +502,13 @@ def walk_family(family: DemoFamily, *, connections: Connections, tally: Tally,
             "bank_account": {"iban": family.iban, "bank_code": family.bank_code},
             "expense_check_consent": True, "members": family.members}
     created = citizen.post("/v1/applications", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
-    if created.status_code in (409, 422):  # a member already applying (an earlier run), or refused
+    if created.status_code == 409:  # a member already applying (an earlier run's family, say)
         tally.add(skipped=1)
         return
+    if created.status_code == 422:  # refused as sent: the fields named (never their values)
+        problem = created.json()
+        raise ValueError("refused: " + "; ".join(f"{e.get('field')}: {e.get('message')}"
+                                                 for e in problem.get("errors", [])) or str(problem.get("detail")))
     created.raise_for_status()
     tally.add(submitted=1)
     app_id = created.json()["id"]
@@ -519,7 +523,10 @@ def walk_family(family: DemoFamily, *, connections: Connections, tally: Tally,
         tally.add(waiting=1)
         return
     decision = decided["decision"]
-    tally.add(approved=1) if decision["eligible"] else tally.add(rejected=1)
+    if decision["eligible"]:
+        tally.add(approved=1)
+    else:
+        tally.add(rejected=1)
     if decision["eligible"] and decision["kind"] == "conditional":
         drafted = citizen.wait_for(f"/v1/applications/{app_id}", lambda a: a["contract_id"] is not None,
                                    timeout=decision_timeout)
