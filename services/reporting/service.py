@@ -27,7 +27,16 @@ from services.reporting.schemas import (
 from shared.calendar import utcnow
 from shared.errors import Conflict, InvalidInput, NotFound, field_error
 from shared.events import Envelope
-from shared.events.contracts import ReconciliationRequested
+from shared.events.contracts import (
+    ContractDrafted,
+    ContractSigned,
+    FdcInvitationConverted,
+    FdcInvitationIssued,
+    PaymentFailed,
+    PaymentScheduled,
+    PaymentSettled,
+    ReconciliationRequested,
+)
 from shared.ids import uuid7
 from shared.redrive import REPLAY_HEADER, requeue
 from shared.regions import region_name
@@ -45,7 +54,42 @@ REPLAY_BATCH = 500
 
 async def project(session: AsyncSession, envelope: Envelope) -> None:
     event: domain.ProjectedEvent = envelope.payload()  # type: ignore[assignment]
-    await repository.upsert_fact(session, domain.fact_change(event, envelope.occurred_at))
+    await repository.upsert_fact(session, domain.fact_change(event, envelope.occurred_at), envelope.occurred_at)
+    match event:
+        case ContractDrafted() | ContractSigned():
+            await project_contract(session, envelope)
+        case PaymentScheduled():
+            await project_payment(session, envelope)
+
+
+async def project_consent(session: AsyncSession, envelope: Envelope) -> None:
+    event: domain.ConsentEvent = envelope.payload()  # type: ignore[assignment]
+    await repository.set_consent_flags(session, application_id=event.consent.application_id,
+                                       flags=domain.consent_flags(event), at=envelope.occurred_at)
+
+
+async def project_contract(session: AsyncSession, envelope: Envelope) -> None:
+    event: domain.ContractEvent = envelope.payload()  # type: ignore[assignment]
+    await repository.upsert_contract(
+        session, contract_id=event.contract_id, application_id=event.application_id,
+        flag=domain.CONTRACT_FLAG[envelope.type],
+        measures=domain.contract_measures(event) if isinstance(event, ContractDrafted) else None,
+        at=envelope.occurred_at)
+
+
+async def project_payment(session: AsyncSession, envelope: Envelope) -> None:
+    event: PaymentScheduled | PaymentSettled | PaymentFailed = envelope.payload()  # type: ignore[assignment]
+    if isinstance(event, PaymentScheduled):
+        for planned in domain.payments_planned(event):
+            await repository.add_planned_payment(session, planned, envelope.occurred_at)
+    else:
+        await repository.upsert_order(session, domain.order_reported(event), envelope.occurred_at)
+
+
+async def project_invitation(session: AsyncSession, envelope: Envelope) -> None:
+    event: FdcInvitationIssued | FdcInvitationConverted = envelope.payload()  # type: ignore[assignment]
+    await repository.upsert_invitation(session, invitation_id=event.invitation_id,
+                                       facts=domain.invitation_facts(event), at=envelope.occurred_at)
 
 
 async def project_redrive(session: AsyncSession, envelope: Envelope) -> None:
