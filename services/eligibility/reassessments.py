@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI
+from sqlalchemy import event as orm_event
 
 from services.eligibility.reassessment import run as runs
 from services.eligibility.schemas import (
@@ -84,9 +85,10 @@ def shown(run: dict[str, Any]) -> ReassessmentOut:
 async def start(*, app: FastAPI, session: Any, caller: Caller, quarter: str) -> tuple[ReassessmentOut, bool]:
     """The quarter's run, started (True) or as it stands (False: running, completed, or failed and
     now resumed); the process's executor is woken either way."""
-    async with session.begin():
-        run, created = await runs.start(session, quarter=quarter, caller_id=caller.id, now=utcnow())
-    app.state.reassessments.wakeup.set()
+    run, created = await runs.start(session, quarter=quarter, caller_id=caller.id, now=utcnow())
+    # the executor looks once the run is committed (the request's unit of work commits it)
+    wakeup = app.state.reassessments.wakeup
+    orm_event.listen(session.sync_session, "after_commit", lambda _: wakeup.set(), once=True)
     return shown(run), created
 
 

@@ -78,12 +78,18 @@ def member_values(family_id: UUID, members: Iterable[Any]) -> list[tuple]:
              m.disability_group, m.carer) for position, m in enumerate(members)]
 
 
-async def raw_connection(session_or_conn: Any) -> Any:
+async def raw_connection(session_or_conn: Any, *, begin: bool = True) -> Any:
     """The asyncpg connection under an AsyncSession or AsyncConnection (or the asyncpg one itself),
-    inside the caller's transaction."""
+    inside the caller's transaction: SQLAlchemy begins a transaction lazily, at its first
+    statement, so with `begin` one is sent through SQLAlchemy first — otherwise what is written on
+    the asyncpg connection would commit statement by statement."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     if hasattr(session_or_conn, "fetch"):
         return session_or_conn
-    connection = await session_or_conn.connection() if hasattr(session_or_conn, "connection") else session_or_conn
+    connection = await session_or_conn.connection() if isinstance(session_or_conn, AsyncSession) else session_or_conn
+    if begin:
+        await connection.exec_driver_sql("SELECT 1")
     raw = await connection.get_raw_connection()
     return raw.driver_connection
 

@@ -195,7 +195,7 @@ class Executor:
     async def execute(self, run_id: UUID) -> str | None:
         """Run it to its end; the status it ended in, or None when another process holds it."""
         async with self.engine.connect() as lock_conn:
-            raw_lock = await raw_connection(lock_conn)
+            raw_lock = await raw_connection(lock_conn, begin=False)
             run = await raw_lock.fetchrow("SELECT quarter, status FROM reassessment_runs WHERE id = $1", run_id)
             if run is None or run["status"] != RUNNING:
                 return None if run is None else run["status"]
