@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import FastAPI
 from sqlalchemy import event as orm_event
 
-from services.eligibility.reassessment import run as runs
+from services.eligibility import runs
 from services.eligibility.schemas import (
     ReassessmentOut,
     ReassessmentProgressOut,

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.eligibility.reassessment.run import HttpIncomeExtract
+from services.eligibility.runs import HttpIncomeExtract
 from shared.calendar import Quarter
 
 PARAMETERS = frozenset({"parameters:read", "parameters:write"})

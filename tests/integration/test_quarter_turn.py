@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from services.eligibility.domain import Case, decide
 from services.eligibility.models import Assignment
-from services.eligibility.reassessment.run import RunStopped
+from services.eligibility.runs import RunStopped
 from services.eligibility.schemas import incomes_of, members_of
 from services.intake import periods
 from services.payments.models import Payment

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from services.eligibility.domain import Case, decide
 from services.eligibility.models import Assignment, DecisionRecord
-from services.eligibility.reassessment.run import RunStopped
+from services.eligibility.runs import RunStopped
 from services.eligibility.schemas import incomes_of, members_of
 from shared.events import Envelope
 from shared.events.contracts import (

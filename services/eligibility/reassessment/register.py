@@ -83,11 +83,10 @@ async def raw_connection(session_or_conn: Any, *, begin: bool = True) -> Any:
     inside the caller's transaction: SQLAlchemy begins a transaction lazily, at its first
     statement, so with `begin` one is sent through SQLAlchemy first — otherwise what is written on
     the asyncpg connection would commit statement by statement."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     if hasattr(session_or_conn, "fetch"):
         return session_or_conn
-    connection = await session_or_conn.connection() if isinstance(session_or_conn, AsyncSession) else session_or_conn
+    # duck-typed (an AsyncSession has `sync_session`): this package imports no database framework
+    connection = await session_or_conn.connection() if hasattr(session_or_conn, "sync_session") else session_or_conn
     if begin:
         await connection.exec_driver_sql("SELECT 1")
     raw = await connection.get_raw_connection()
