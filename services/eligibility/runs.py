@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -251,6 +252,7 @@ class Executor:
             run = await raw.fetchrow("SELECT * FROM reassessment_runs WHERE id = $1 FOR UPDATE", run_id)
             if run["status"] != RUNNING:
                 return True, run["chunks_done"]
+            started = time.perf_counter()
             chunk = None
             async for chunk in stream_register(raw, str(ending), self.chunk_size, after_family_id=run["after_family_id"]):
                 break
@@ -259,9 +261,12 @@ class Executor:
                 await raw.execute("UPDATE reassessment_runs SET status = 'completed', phase = 'done', "
                                   "updated_at = $2, finished_at = $2 WHERE id = $1", run_id, now)
                 return True, run["chunks_done"]
+            read = time.perf_counter()
             outcome = await decide_chunk(raw, chunk, quarter=quarter, params=await self.parameters.current(),
                                          extract=self.extract)
+            written = time.perf_counter()
             await write_chunk(raw, outcome, run_id=run_id, quarter=quarter, now=now)
+            outcome.seconds.update(read=read - started, write=time.perf_counter() - written)
             totals = merge_totals(dict(_json(run["totals"])), outcome.totals())
             await raw.execute(
                 "UPDATE reassessment_runs SET after_family_id = $2, families_done = families_done + $3, "
@@ -282,11 +287,13 @@ class ChunkOutcome:
     decided: np.ndarray  # indexes (into the chunk) of the families decided
     decisions: BulkDecisions | None  # of the families decided, in `decided` order
     review: dict[int, str]  # family index → why a case worker looks at it
-    carried_over: np.ndarray  # bool per decided family: a conditional family's contract in force
+    carried_over: np.ndarray  # bool per decided family: a contract in force, carried over
+    # seconds spent per phase: read, checks, extract, decide, write
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def totals(self) -> dict[str, Any]:
         totals: dict[str, Any] = {"extended": 0, "ended": {}, "review": dict(Counter(self.review.values())),
-                                  "amounts_by_region": {}}
+                                  "amounts_by_region": {}, "seconds": dict(self.seconds)}
         if self.decisions is None:
             return totals
         d = self.decisions
@@ -324,6 +331,10 @@ def merge_totals(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
         kept["families"] += entry["families"]
         kept["amount"] += entry["amount"]
     into["amounts_by_region"] = regions
+    seconds = dict(into.get("seconds", {}))
+    for phase, spent in more.get("seconds", {}).items():
+        seconds[phase] = round(seconds.get(phase, 0.0) + spent, 3)
+    into["seconds"] = seconds
     return into
 
 
@@ -345,6 +356,15 @@ async def decide_chunk(raw: Any, chunk: RegisterChunk, *, quarter: Quarter, para
     """Decide one chunk (nothing written): see the module docstring, steps 3–5."""
     ending = ending_quarter(quarter)
     day = day_number(quarter.first_day)
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[phase] = seconds.get(phase, 0.0) + now - clock
+        clock = now
+
     review: dict[int, str] = {}
     index_of = {fid: i for i, fid in enumerate(chunk.family_id)}
     for row in await raw.fetch(_MOVED_SQL, chunk.family_id, str(ending)):
@@ -353,11 +373,13 @@ async def decide_chunk(raw: Any, chunk: RegisterChunk, *, quarter: Quarter, para
     if review:
         keep[list(review)] = False
     decided = np.flatnonzero(keep)
+    lap("checks")
     if not len(decided):
-        return ChunkOutcome(chunk, decided, None, review, np.zeros(0, np.bool_))
+        return ChunkOutcome(chunk, decided, None, review, np.zeros(0, np.bool_), seconds)
     sub = _subset(chunk, decided) if len(decided) < chunk.families else chunk
     iins = sub.iin.tolist()
     incomes = await extract.incomes(ending, iins)
+    lap("extract")
     terminated = np.full(sub.families, NO_DAY, np.int32)
     bans = {row[0]: day_number(row[1]) for row in await raw.fetch(_BANS_SQL, iins, quarter.first_day)}
     if bans:
@@ -367,6 +389,7 @@ async def decide_chunk(raw: Any, chunk: RegisterChunk, *, quarter: Quarter, para
     columns = sub.to_columns(application_day=day, extension=True, income_iin=incomes.iin,
                              income_month=incomes.month, income_type=incomes.type, income_amount=incomes.amount,
                              contract_terminated_day=terminated)
+    lap("checks")
     decisions = decide_columns(columns, params, workers=2)
     conditional = decisions.kind == 1
     signed = sub.contract_state == "signed"
@@ -381,7 +404,8 @@ async def decide_chunk(raw: Any, chunk: RegisterChunk, *, quarter: Quarter, para
         decided = decided[keep_decided]
         decisions = _take(decisions, keep_decided)
         carried = carried[keep_decided]
-    return ChunkOutcome(chunk, decided, decisions, review, carried)
+    lap("decide")
+    return ChunkOutcome(chunk, decided, decisions, review, carried, seconds)
 
 
 def _subset(chunk: RegisterChunk, families: np.ndarray) -> RegisterChunk:

@@ -203,6 +203,7 @@ async def test_a_run_extends_ends_and_lists_families_for_case_workers(running_se
         assert all("full_name" not in str(e) and world.granny["iin"] not in str(e) for e in events.values())
 
         totals = shown["totals"]
+        assert set(totals.pop("seconds")) == {"read", "checks", "extract", "decide", "write"}
         extended_amount = sum(sum(rows[ids[n]].total) for n in ("unconditional", "signed"))
         assert totals == {"extended": 2, "ended": {"INCOME_NOT_BELOW_POVERTY_LINE": 1},
                           "review": {"contract_needed": 1, "member_in_another_family": 2},

@@ -118,14 +118,16 @@ def test_the_composition_fingerprint():
 
 def test_totals_add_up_chunk_by_chunk():
     one = {"extended": 2, "ended": {"BAN_ACTIVE": 1}, "review": {"contract_needed": 1},
-           "amounts_by_region": {"610000000": {"families": 2, "amount": 100}}}
+           "amounts_by_region": {"610000000": {"families": 2, "amount": 100}}, "seconds": {"read": 0.5}}
     two = {"extended": 1, "ended": {"BAN_ACTIVE": 2, "INCOME_NOT_BELOW_POVERTY_LINE": 1}, "review": {},
-           "amounts_by_region": {"610000000": {"families": 1, "amount": 50}, "710000000": {"families": 0, "amount": 0}}}
+           "amounts_by_region": {"610000000": {"families": 1, "amount": 50}, "710000000": {"families": 0, "amount": 0}},
+           "seconds": {"read": 0.25, "write": 1.0}}
     total = merge_totals(merge_totals({}, one), two)
     assert total == {"extended": 3, "ended": {"BAN_ACTIVE": 3, "INCOME_NOT_BELOW_POVERTY_LINE": 1},
                      "review": {"contract_needed": 1},
                      "amounts_by_region": {"610000000": {"families": 3, "amount": 150},
-                                           "710000000": {"families": 0, "amount": 0}}}
+                                           "710000000": {"families": 0, "amount": 0}},
+                     "seconds": {"read": 0.75, "write": 1.0}}
 
 
 class Recorder:
