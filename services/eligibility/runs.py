@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -45,6 +45,7 @@ from services.eligibility.domain.decision import REASON_BIT, REASON_CODES
 from services.eligibility.domain.parameters import MissingParameter
 from services.eligibility.domain.rules import RULES_VERSION
 from services.eligibility.reassessment.bulk import (
+    MAX_MONTHS,
     NO_DAY,
     BulkDecisions,
     day_number,
@@ -436,23 +437,51 @@ def _take(d: BulkDecisions, keep: np.ndarray) -> BulkDecisions:
 
 # ------------------------------------------------------------------------------- writing a chunk
 
-_REASON_LISTS: dict[int, list[str]] = {}
+_REASON_JSON: dict[int, str] = {}
 
 
-def _reasons(mask: int) -> list[str]:
-    found = _REASON_LISTS.get(mask)
+def _reasons_json(mask: int) -> str:
+    found = _REASON_JSON.get(mask)
     if found is None:
-        found = _REASON_LISTS[mask] = [code for code in REASON_CODES if mask & REASON_BIT[code]]
+        found = _REASON_JSON[mask] = orjson.dumps([code for code in REASON_CODES if mask & REASON_BIT[code]]).decode()
     return found
 
 
 _KINDS = ("unconditional", "conditional")
 
 
+def uuid7_batch(n: int) -> list[str]:
+    """`n` UUIDv7 at once, as text (RFC 9562: 48-bit unix milliseconds, a 12-bit counter, 62 random
+    bits), in increasing order — `shared.ids.uuid7` costs microseconds each, a million of them
+    seconds. asyncpg takes the text for a uuid column."""
+    if n == 0:
+        return []
+    step = np.arange(n, dtype=np.uint64)
+    millis = np.uint64(time.time_ns() // 1_000_000) + step // np.uint64(4096)
+    high = (millis << np.uint64(16)) | np.uint64(0x7000) | (step % np.uint64(4096))
+    low = (np.frombuffer(os.urandom(8 * n), dtype=np.uint64) & np.uint64(0x3FFF_FFFF_FFFF_FFFF)) \
+        | np.uint64(0x8000_0000_0000_0000)
+    packed = np.empty((n, 2), dtype=">u8")
+    packed[:, 0], packed[:, 1] = high, low
+    text = packed.tobytes().hex()
+    return [f"{text[i:i + 8]}-{text[i + 8:i + 12]}-{text[i + 12:i + 16]}-{text[i + 16:i + 20]}-{text[i + 20:i + 32]}"
+            for i in range(0, 32 * n, 32)]
+
+
+# The envelope of `eligibility.extended` as JSON text (shared.events.Envelope's fields, the data
+# the contract's); the unit tests check it against Envelope.wrap(EligibilityExtended(...)).
+_ENVELOPE = ('{"id":"%s","type":"eligibility.extended","version":1,"source":"eligibility","key":"%s",'
+             '"occurred_at":"%s","correlation_id":"%s","causation_id":null,"data":{"application_id":"%s",'
+             '"decision_id":"%s","run_id":"%s","period_quarter":"%s","eligible":%s,"kind":"%s",'
+             '"region_kato":"%s","settlement":"%s","monthly":[%s],"reasons":%s,"contract_carried_over":%s}}')
+_MONTH = '{"month":"%s","tsa":%d,"child_supplement":%d,"total":%d}'
+
+
 async def write_chunk(raw: Any, outcome: ChunkOutcome, *, run_id: UUID, quarter: Quarter, now: datetime) -> int:
-    """The chunk's decisions as new assignment rows and `eligibility.extended` events (COPY into a
-    temporary table, then one INSERT … ON CONFLICT DO NOTHING: a family already decided for the
-    quarter keeps its one decision and gets no second event), and its review rows. How many
+    """The chunk's decisions as new assignment rows and `eligibility.extended` events, each with
+    one COPY, and its review rows. The run's row lock and cursor make each family's chunk written
+    once; were a family decided for the quarter already, the primary key refuses the COPY and the
+    chunk's transaction rolls back (the run fails, visibly) — never a second decision. How many
     families were written."""
     chunk = outcome.chunk
     if len(outcome.review):
@@ -464,16 +493,21 @@ async def write_chunk(raw: Any, outcome: ChunkOutcome, *, run_id: UUID, quarter:
     d = outcome.decisions
     if d is None or not len(outcome.decided):
         return 0
+    count = len(outcome.decided)
     period = str(quarter)
     application_date = quarter.first_day
-    rows: list[tuple] = []
-    events: list[tuple] = []
     decided = outcome.decided.tolist()
+    eligible_array = d.eligible
+    paid = np.where(eligible_array, d.months, 0).astype(np.int64)
+    in_period = np.arange(MAX_MONTHS)[:, None] < paid[None, :]
+    totals_array = (d.tsa + d.child_supplement) * in_period
+    quarter_total = totals_array.sum(axis=0).tolist()
     tsa = d.tsa.T.tolist()
     supplement = d.child_supplement.T.tolist()
+    totals = totals_array.T.tolist()
     first_month = d.first_month.tolist()
-    months_paid = d.months.tolist()
-    eligible = d.eligible.tolist()
+    months_paid = paid.tolist()
+    eligible = eligible_array.tolist()
     kinds = d.kind.tolist()
     lines = d.poverty_line.tolist()
     per_capita = d.per_capita_income.tolist()
@@ -483,56 +517,43 @@ async def write_chunk(raw: Any, outcome: ChunkOutcome, *, run_id: UUID, quarter:
     settlement = chunk.settlement.tolist()
     composition = chunk.composition.tolist()
     sizes = np.bincount(chunk.member_family, minlength=chunk.families).tolist()
+    decision_ids = uuid7_batch(count)
+    event_ids = uuid7_batch(count)
+    labels_of: dict[tuple[int, int], list[str]] = {}
+    stamp = now.isoformat().replace("+00:00", "Z")
+    run_text = str(run_id)
     topic = TOPICS["eligibility"]
+    rows: list[tuple] = []
+    outbox: list[tuple] = []
     for k, i in enumerate(decided):
         ok = eligible[k]
-        n = months_paid[k] if ok else 0
-        labels = [month_label(month_first_day(first_month[k] + j)) for j in range(n)]
-        t = tsa[k][:n]
-        s = supplement[k][:n]
-        totals = [a + b for a, b in zip(t, s)]
-        decision_id = uuid7()
+        n = months_paid[k]
+        labels = labels_of.get((first_month[k], n))
+        if labels is None:
+            labels = labels_of[(first_month[k], n)] = [month_label(month_first_day(first_month[k] + j)) for j in range(n)]
+        t, s, total = tsa[k][:n], supplement[k][:n], totals[k][:n]
         kind = _KINDS[kinds[k]]
-        reasons = _reasons(masks[k])
-        rows.append((chunk.family_id[i], period, chunk.application_id[i], decision_id, run_id, True, now,
+        cents = per_capita[k]
+        application_id = chunk.application_id[i]
+        rows.append((chunk.family_id[i], period, application_id, decision_ids[k], run_id, True, now,
                      application_date, region[i], settlement[i], ok, kind, lines[k],
-                     Decimal(per_capita[k]) / 100, masks[k], RULES_VERSION, labels, t, s, totals, sum(totals),
-                     sizes[i], composition[i], "signed" if carried[k] else "none",
+                     f"{cents // 100}.{cents % 100:02d}", masks[k], RULES_VERSION, labels, t, s, total,
+                     quarter_total[k], sizes[i], composition[i], "signed" if carried[k] else "none",
                      "active" if ok else "ended", None if ok else "not_eligible"))
-        application_id = str(chunk.application_id[i])
-        data = {"application_id": application_id, "decision_id": str(decision_id), "run_id": str(run_id),
-                "period_quarter": period, "eligible": ok, "kind": kind, "region_kato": region[i],
-                "settlement": settlement[i],
-                "monthly": [{"month": m, "tsa": a, "child_supplement": b, "total": a + b}
-                            for m, a, b in zip(labels, t, s)],
-                "reasons": reasons, "contract_carried_over": bool(carried[k])}
-        events.append((chunk.family_id[i], application_id, data))
-    await raw.execute("CREATE TEMP TABLE IF NOT EXISTS reassessment_batch (LIKE assignments INCLUDING DEFAULTS) "
-                      "ON COMMIT DELETE ROWS")
-    await raw.copy_records_to_table("reassessment_batch", records=rows, columns=list(ASSIGNMENT_COLUMNS))
-    columns = ", ".join(ASSIGNMENT_COLUMNS)
-    inserted = {r[0] for r in await raw.fetch(
-        f"INSERT INTO assignments ({columns}) SELECT {columns} FROM reassessment_batch "
-        "ON CONFLICT (family_id, period_quarter) DO NOTHING RETURNING family_id")}
-    await raw.execute("TRUNCATE reassessment_batch")
-    stamp = now.isoformat().replace("+00:00", "Z")
-    # The events are written as JSON directly (a million pydantic models would cost the run tens
-    # of seconds); the contract is checked on the chunk's first one, and a unit test checks that
-    # they are what `EligibilityExtended` writes.
-    EligibilityExtended.model_validate(events[0][2])
-    outbox = []
-    for family_id, key, data in events:
-        if family_id not in inserted:
-            continue
-        event_id = uuid7()
-        envelope = {"id": str(event_id), "type": EXTENSION_EVENT, "version": 1, "source": "eligibility", "key": key,
-                    "occurred_at": stamp, "correlation_id": str(run_id), "causation_id": None, "data": data}
-        outbox.append((event_id, topic, key, EXTENSION_EVENT, orjson.dumps(envelope).decode(), "{}"))
-    if outbox:
-        await raw.copy_records_to_table("outbox", records=outbox,
-                                        columns=["event_id", "topic", "key", "event_type", "envelope", "headers"])
-        await raw.execute(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')")
-    return len(inserted)
+        key = str(application_id)
+        monthly = ",".join([_MONTH % m for m in zip(labels, t, s, total)])
+        outbox.append((event_ids[k], topic, key, EXTENSION_EVENT, _ENVELOPE % (
+            event_ids[k], key, stamp, run_text, key, decision_ids[k], run_text, period, "true" if ok else "false",
+            kind, region[i], settlement[i], monthly, _reasons_json(masks[k]), "true" if carried[k] else "false"),
+            "{}"))
+    # The events are written as JSON text (a million pydantic models would cost the run tens of
+    # seconds): the contract is checked on the chunk's first one.
+    EligibilityExtended.model_validate(orjson.loads(outbox[0][4])["data"])
+    await raw.copy_records_to_table("assignments", records=rows, columns=list(ASSIGNMENT_COLUMNS))
+    await raw.copy_records_to_table("outbox", records=outbox,
+                                    columns=["event_id", "topic", "key", "event_type", "envelope", "headers"])
+    await raw.execute(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')")
+    return count
 
 
 __all__ = ["Executor", "HttpIncomeExtract", "IncomeExtract", "Incomes", "parse_extract", "start", "get",

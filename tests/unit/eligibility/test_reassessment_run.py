@@ -131,7 +131,7 @@ def test_totals_add_up_chunk_by_chunk():
 
 
 class Recorder:
-    """Stands in for the asyncpg connection: keeps what is copied, and says every row was inserted."""
+    """Stands in for the asyncpg connection: keeps what is copied."""
 
     def __init__(self) -> None:
         self.copied: dict[str, list[tuple]] = {}
@@ -145,8 +145,6 @@ class Recorder:
     async def copy_records_to_table(self, table, *, records, columns):  # noqa: ANN001, ANN201
         self.copied[table] = [dict(zip(columns, r)) for r in records]
 
-    async def fetch(self, sql, *args):  # noqa: ANN001, ANN002, ANN201
-        return [(row["family_id"],) for row in self.copied["reassessment_batch"]]
 
 
 def test_the_events_written_as_json_are_what_the_contract_writes():
@@ -177,11 +175,21 @@ def test_the_events_written_as_json_are_what_the_contract_writes():
     assert envelope.occurred_at == now
     single = decide(poor, PARAMS)
     assert payload.eligible == single.eligible and [m.total for m in payload.monthly] == [m.total for m in single.monthly]
-    [assignment] = raw.copied["reassessment_batch"]
+    [assignment] = raw.copied["assignments"]
     assert assignment["period_quarter"] == "2026-Q4" and assignment["extension"] is True
     assert assignment["total"] == [m.total for m in single.monthly] and assignment["quarter_total"] == sum(assignment["total"])
     assert single.eligible and payload.contract_carried_over  # a signed contract runs on with the family
     assert "900517401231" not in row["envelope"]  # no IIN in the event
+
+
+def test_uuid7_in_bulk():
+    from services.eligibility.runs import uuid7_batch
+
+    ids = [uuid.UUID(text) for text in uuid7_batch(10_000)]
+    assert len(set(ids)) == 10_000 and ids == sorted(ids)
+    assert {u.version for u in ids} == {7} and {u.variant for u in ids} == {uuid.RFC_4122}
+    assert abs((ids[0].int >> 80) - datetime.now(UTC).timestamp() * 1000) < 60_000
+    assert uuid7_batch(0) == []
 
 
 def test_an_empty_extract():
