@@ -96,6 +96,9 @@ class Platform:
             for system in ("ACCOUNTS_REGISTRY", "REAL_ESTATE_REGISTRY", "VEHICLE_REGISTRY", "BANKS"):
                 env[prefix + system + "_URL"] = layout.url("sandbox")
             env[prefix + "BANK_CALLBACK_URL"] = layout.url("gateway") + "/v1/banks/{bank_code}/cashflow"
+        if name == "eligibility":
+            # the income registry's bulk extract, for reassessment runs (issue 12)
+            env[prefix + "INCOME_REGISTRY_URL"] = layout.url("sandbox")
         if name == "intake":
             env[prefix + "SMS_GATEWAY_URL"] = layout.url("sandbox")
             # FDC invitations are pre-checked on the income registry's figures with eligibility's rules.
