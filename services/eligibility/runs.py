@@ -193,6 +193,7 @@ class Executor:
     extract: IncomeExtract
     chunk_size: int = 50_000
     after_chunk: Callable[[int], Awaitable[None] | None] | None = None
+    _shared: np.ndarray | None = None  # IINs in more than one family, read once per execution
 
     async def execute(self, run_id: UUID) -> str | None:
         """Run it to its end; the status it ended in, or None when another process holds it."""
@@ -205,6 +206,7 @@ class Executor:
             if not await raw_lock.fetchval("SELECT pg_try_advisory_lock($1)", key):
                 return None
             try:
+                self._shared = None
                 return await self._execute(run_id, Quarter.parse(run["quarter"]))
             finally:
                 await raw_lock.execute("SELECT pg_advisory_unlock($1)", key)
@@ -263,8 +265,10 @@ class Executor:
                                   "updated_at = $2, finished_at = $2 WHERE id = $1", run_id, now)
                 return True, run["chunks_done"]
             read = time.perf_counter()
+            if self._shared is None:
+                self._shared = await shared_iins(raw)
             outcome = await decide_chunk(raw, chunk, quarter=quarter, params=await self.parameters.current(),
-                                         extract=self.extract)
+                                         extract=self.extract, shared=self._shared)
             written = time.perf_counter()
             await write_chunk(raw, outcome, run_id=run_id, quarter=quarter, now=now)
             outcome.seconds.update(read=read - started, write=time.perf_counter() - written)
@@ -346,14 +350,24 @@ JOIN assignment_members o ON o.iin = m.iin AND o.family_id <> m.family_id
 JOIN assignments a ON a.family_id = o.family_id AND a.state = 'active' AND a.eligible AND a.period_quarter >= $2
 WHERE m.family_id = ANY($1::uuid[])
 """
+# Every member's latest termination, read whole for each chunk (terminations are few: a family
+# terminated while the run goes on is barred in the chunks after it).
 _BANS_SQL = """
-SELECT iin, max(terminated_on) FROM contract_terminations
-WHERE iin = ANY($1::text[]) AND terminated_on <= $2 GROUP BY iin
+SELECT iin, max(terminated_on) - DATE '1970-01-01' FROM contract_terminations
+WHERE terminated_on <= $1 GROUP BY iin
 """
 
 
+_SHARED_IINS_SQL = "SELECT iin FROM assignment_members GROUP BY iin HAVING count(*) > 1"
+
+
+async def shared_iins(raw: Any) -> np.ndarray:
+    """The IINs that are members of more than one family of the register (one scan, once per run)."""
+    return np.array(sorted(row[0] for row in await raw.fetch(_SHARED_IINS_SQL)), dtype="<U12")
+
+
 async def decide_chunk(raw: Any, chunk: RegisterChunk, *, quarter: Quarter, params: Any,
-                       extract: IncomeExtract) -> ChunkOutcome:
+                       extract: IncomeExtract, shared: np.ndarray | None = None) -> ChunkOutcome:
     """Decide one chunk (nothing written): see the module docstring, steps 3–5."""
     ending = ending_quarter(quarter)
     day = day_number(quarter.first_day)
@@ -367,9 +381,13 @@ async def decide_chunk(raw: Any, chunk: RegisterChunk, *, quarter: Quarter, para
         clock = now
 
     review: dict[int, str] = {}
-    index_of = {fid: i for i, fid in enumerate(chunk.family_id)}
-    for row in await raw.fetch(_MOVED_SQL, chunk.family_id, str(ending)):
-        review[index_of[row[0]]] = MEMBER_IN_ANOTHER_FAMILY
+    # only families with a member in another family need the query (`shared`: such IINs, when known)
+    suspects = chunk.family_id if shared is None else [
+        chunk.family_id[f] for f in np.unique(chunk.member_family[np.isin(chunk.iin, shared)]).tolist()]
+    if suspects:
+        index_of = {fid: i for i, fid in enumerate(chunk.family_id)}
+        for row in await raw.fetch(_MOVED_SQL, suspects, str(ending)):
+            review[index_of[row[0]]] = MEMBER_IN_ANOTHER_FAMILY
     keep = np.ones(chunk.families, np.bool_)
     if review:
         keep[list(review)] = False
@@ -382,11 +400,11 @@ async def decide_chunk(raw: Any, chunk: RegisterChunk, *, quarter: Quarter, para
     incomes = await extract.incomes(ending, iins)
     lap("extract")
     terminated = np.full(sub.families, NO_DAY, np.int32)
-    bans = {row[0]: day_number(row[1]) for row in await raw.fetch(_BANS_SQL, iins, quarter.first_day)}
+    bans = {row[0]: row[1] for row in await raw.fetch(_BANS_SQL, quarter.first_day)}
     if bans:
-        for iin, family in zip(iins, sub.member_family.tolist()):
-            if iin in bans:
-                terminated[family] = max(int(terminated[family]), bans[iin])
+        barred = np.isin(sub.iin, np.array(list(bans), dtype="<U12"))
+        for iin, family in zip(sub.iin[barred].tolist(), sub.member_family[barred].tolist()):
+            terminated[family] = max(int(terminated[family]), bans[iin])
     columns = sub.to_columns(application_day=day, extension=True, income_iin=incomes.iin,
                              income_month=incomes.month, income_type=incomes.type, income_amount=incomes.amount,
                              contract_terminated_day=terminated)
