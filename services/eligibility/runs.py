@@ -28,6 +28,7 @@ advisory lock on the run's quarter for as long as it works on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -67,6 +68,7 @@ from shared.regions import region_level_kato
 log = logging.getLogger("qamqor.eligibility.reassessment")
 
 RUNNING, FAILED, COMPLETED = "running", "failed", "completed"
+STOPPED = "stopped"  # what execute() says when the run left `running` under it
 EXTENSION_EVENT = "eligibility.extended"
 # The codes that refuse a family (the others describe it).
 REFUSING = ("INCOME_NOT_BELOW_POVERTY_LINE", "BAN_ACTIVE", "FALSE_INFORMATION", "EXPENSE_PURCHASE",
@@ -215,30 +217,45 @@ class Executor:
         ending = ending_quarter(quarter)
         async with self.engine.begin() as conn:
             raw = await raw_connection(conn)
-            phase = await raw.fetchval("SELECT phase FROM reassessment_runs WHERE id = $1", run_id)
-            if phase == "counting":
+            run = await raw.fetchrow("SELECT phase, after_family_id FROM reassessment_runs WHERE id = $1", run_id)
+            if run["phase"] == "counting":
                 total = await raw.fetchval("SELECT count(*) FROM assignments WHERE period_quarter = $1 "
                                            "AND state = 'active' AND eligible", str(ending))
                 await raw.execute("UPDATE reassessment_runs SET families_total = $2, phase = 'deciding', "
                                   "updated_at = $3 WHERE id = $1", run_id, total, utcnow())
-        while True:
-            try:
-                done, chunks = await self._one_chunk(run_id, quarter)
-            except (MissingParameter, ExtractFailed, OSError) as error:
-                await self._fail(run_id, error)
-                return FAILED
-            except Exception as error:  # noqa: BLE001 - any other failure stops the run, visibly
-                if isinstance(error, (RunStopped, asyncio.CancelledError)):
-                    raise
-                log.exception("reassessment run failed")
-                await self._fail(run_id, error)
-                return FAILED
-            if done:
-                return COMPLETED
-            if self.after_chunk is not None:
-                result = self.after_chunk(chunks)
-                if result is not None:
-                    await result
+        after = run["after_family_id"]
+        # Pipelined: the next chunk is read, checked, extracted and decided (outside the run's
+        # transaction, touching nothing) while this one is written; only the write commits.
+        prepared = asyncio.create_task(self._prepare(quarter, after))
+        try:
+            while True:
+                try:
+                    outcome = await prepared
+                    if outcome is None:
+                        return await self._complete(run_id)
+                    prepared = asyncio.create_task(self._prepare(quarter, outcome.chunk.last_family_id))
+                    chunks = await self._write(run_id, quarter, outcome, after)
+                except (MissingParameter, ExtractFailed, OSError) as error:
+                    await self._fail(run_id, error)
+                    return FAILED
+                except Exception as error:  # noqa: BLE001 - any other failure stops the run, visibly
+                    if isinstance(error, (RunStopped, asyncio.CancelledError)):
+                        raise
+                    log.exception("reassessment run failed")
+                    await self._fail(run_id, error)
+                    return FAILED
+                if chunks is None:  # stopped meanwhile (not running any more)
+                    return STOPPED
+                after = outcome.chunk.last_family_id
+                if self.after_chunk is not None:
+                    result = self.after_chunk(chunks)
+                    if result is not None:
+                        await result
+        finally:
+            if not prepared.done():
+                prepared.cancel()
+            with contextlib.suppress(BaseException):
+                await prepared
 
     async def _fail(self, run_id: UUID, error: BaseException) -> None:
         message = str(error.again() if isinstance(error, MissingParameter) else error) or type(error).__name__
@@ -248,36 +265,53 @@ class Executor:
                               "WHERE id = $1", run_id, message[:500], utcnow())
         log.warning("reassessment run %s failed: %s", run_id, message[:200])
 
-    async def _one_chunk(self, run_id: UUID, quarter: Quarter) -> tuple[bool, int]:
-        ending = ending_quarter(quarter)
-        async with self.engine.begin() as conn:
+    async def _prepare(self, quarter: Quarter, after: UUID | None) -> ChunkOutcome | None:
+        """The chunk after `after`, decided (nothing written); None when no family is left."""
+        started = time.perf_counter()
+        async with self.engine.connect() as conn:
             raw = await raw_connection(conn)
-            run = await raw.fetchrow("SELECT * FROM reassessment_runs WHERE id = $1 FOR UPDATE", run_id)
-            if run["status"] != RUNNING:
-                return True, run["chunks_done"]
-            started = time.perf_counter()
             chunk = None
-            async for chunk in stream_register(raw, str(ending), self.chunk_size, after_family_id=run["after_family_id"]):
+            async for chunk in stream_register(raw, str(ending_quarter(quarter)), self.chunk_size,
+                                               after_family_id=after):
                 break
-            now = utcnow()
             if chunk is None:
-                await raw.execute("UPDATE reassessment_runs SET status = 'completed', phase = 'done', "
-                                  "updated_at = $2, finished_at = $2 WHERE id = $1", run_id, now)
-                return True, run["chunks_done"]
+                return None
             read = time.perf_counter()
             if self._shared is None:
                 self._shared = await shared_iins(raw)
             outcome = await decide_chunk(raw, chunk, quarter=quarter, params=await self.parameters.current(),
                                          extract=self.extract, shared=self._shared)
-            written = time.perf_counter()
+        outcome.seconds["read"] = read - started
+        return outcome
+
+    async def _write(self, run_id: UUID, quarter: Quarter, outcome: ChunkOutcome, after: UUID | None) -> int | None:
+        """One transaction: the chunk's rows and events, the run's cursor, counters and totals; how
+        many chunks are done (None: the run is not running any more)."""
+        async with self.engine.begin() as conn:
+            raw = await raw_connection(conn)
+            run = await raw.fetchrow("SELECT * FROM reassessment_runs WHERE id = $1 FOR UPDATE", run_id)
+            if run["status"] != RUNNING:
+                return None
+            if run["after_family_id"] != after:  # the advisory lock makes this impossible
+                raise RuntimeError("the run's cursor moved under its executor")
+            now = utcnow()
+            started = time.perf_counter()
             await write_chunk(raw, outcome, run_id=run_id, quarter=quarter, now=now)
-            outcome.seconds.update(read=read - started, write=time.perf_counter() - written)
+            outcome.seconds["write"] = time.perf_counter() - started
             totals = merge_totals(dict(_json(run["totals"])), outcome.totals())
             await raw.execute(
                 "UPDATE reassessment_runs SET after_family_id = $2, families_done = families_done + $3, "
                 "chunks_done = chunks_done + 1, totals = $4::jsonb, updated_at = $5 WHERE id = $1",
-                run_id, chunk.last_family_id, chunk.families, orjson.dumps(totals).decode(), now)
-            return False, run["chunks_done"] + 1
+                run_id, outcome.chunk.last_family_id, outcome.chunk.families, orjson.dumps(totals).decode(), now)
+            return run["chunks_done"] + 1
+
+    async def _complete(self, run_id: UUID) -> str:
+        async with self.engine.begin() as conn:
+            raw = await raw_connection(conn)
+            status = await raw.fetchval(
+                "UPDATE reassessment_runs SET status = 'completed', phase = 'done', updated_at = $2, finished_at = $2 "
+                "WHERE id = $1 AND status = 'running' RETURNING status", run_id, utcnow())
+        return status or STOPPED
 
 
 def _json(value: Any) -> Any:
