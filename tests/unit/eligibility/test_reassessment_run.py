@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,8 +20,10 @@ from services.eligibility.domain import Case, History, ParameterSet, decide, loa
 from services.eligibility.reassessment import decide_columns, reason_codes_of
 from services.eligibility.reassessment.bulk import RELATION_CODES, SEX_CODES, day_number, month_first_day
 from services.eligibility.reassessment.register import RegisterChunk, composition_of, income_columns
+from services.eligibility.reassessment.bulk import INCOME_TYPE_CODES
 from services.eligibility.runs import (
     ChunkOutcome,
+    ExtractFailed,
     Incomes,
     merge_totals,
     parse_extract,
@@ -96,12 +99,22 @@ def test_a_register_chunk_decides_as_the_single_path_decides_the_extension(case_
 
 
 def test_the_extract_csv_becomes_columns():
-    parsed = parse_extract(["iin,month,type,amount", "900517401231,2026-10,wage,85000.50",
-                            "900517401231,2026-11,employment_measure,1.05", "210302504566,2026-12,pension,7", ""])
+    body = (b"iin,month,type,amount\n900517401231,2026-10,wage,85000.50\n"
+            b"900517401231,2026-11,employment_measure,1.05\n210302504566,2026-12,pension,7000.00\n")
+    parsed = parse_extract(body)
     assert parsed.iin.tolist() == ["900517401231", "900517401231", "210302504566"]
     assert parsed.month.tolist() == [2026 * 12 + 9, 2026 * 12 + 10, 2026 * 12 + 11]
-    assert parsed.amount.tolist() == [8500050, 105, 700]
-    assert parse_extract(["iin,month,type,amount"]).iin.tolist() == []
+    assert parsed.type.tolist() == [INCOME_TYPE_CODES[t] for t in ("wage", "employment_measure", "pension")]
+    assert parsed.amount.tolist() == [8500050, 105, 700000]
+    # the slow way gives the same (a body not of the contract's exact shape: an amount without decimals)
+    odd = parse_extract(body.replace(b"7000.00", b"7000") + b"210302504566,2026-12,pension,0.01")
+    assert odd.amount.tolist() == [8500050, 105, 700000, 1] and odd.iin.tolist()[:3] == parsed.iin.tolist()
+    assert parse_extract(b"iin,month,type,amount\n").iin.tolist() == []
+    assert parse_extract(b"").iin.tolist() == []
+    with pytest.raises(ExtractFailed):
+        parse_extract(b"iin,month,type,amount\n900517401231,2026-10,lottery,1.00\n")
+    with pytest.raises(ExtractFailed):
+        parse_extract(b"iin,month,type,amount\n900517401231,2026-10,lottery,1\n")
 
 
 def test_the_composition_fingerprint():
@@ -193,4 +206,4 @@ def test_uuid7_in_bulk():
 
 
 def test_an_empty_extract():
-    assert isinstance(parse_extract([]), Incomes)
+    assert isinstance(parse_extract(b""), Incomes)
