@@ -122,11 +122,9 @@ async def record_parameter(body: ParameterIn, request: Request, session: Session
              summary="Start the reassessment of every recipient family for a quarter (automatic extension)",
              description="Every family whose assignment covers the quarter before `quarter` is decided again for "
                          "`quarter` without an application (docs/reassessment.md). One run per quarter: 202 with "
-                         "a new run; 200 with the quarter's run when it exists (running, completed, or failed "
-                         "and now resumed where it stopped).",
-             responses={200: {"model": ReassessmentOut, "description": "The quarter's run already exists: it is "
-                                                                        "returned (and resumed if it had failed)"}}
-             | problems(_BODY_PROBLEMS | {
+                         "a new run; 200 with the quarter's run (the same body) when it exists — running, "
+                         "completed, or failed and now resumed where it stopped.",
+             responses=problems(_BODY_PROBLEMS | {
                  403: "The token lacks reassessments:run",
                  422: "`quarter` is not YYYY-Qn (2000–2099), or an unknown field",
              }))

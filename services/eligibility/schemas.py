@@ -370,7 +370,21 @@ class ReassessmentTotalsOut(BaseModel):
     seconds: dict[str, float] = {}
 
 
+_RUN_EXAMPLE = {
+    "id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "quarter": "2027-Q1", "ending_quarter": "2026-Q4",
+    "status": "running", "started_at": "2026-12-20T05:00:00Z", "updated_at": "2026-12-20T05:00:41Z",
+    "finished_at": None, "error": None,
+    "progress": {"phase": "deciding", "families_total": 1000000, "families_done": 350000, "chunks_done": 7},
+    "totals": {"extended": 301000, "ended": {"INCOME_NOT_BELOW_POVERTY_LINE": 48000, "BAN_ACTIVE": 400},
+               "review": {"member_in_another_family": 350, "contract_needed": 250}, "amount": 28350000000,
+               "amounts_by_region": [{"region_kato": "610000000", "families": 52000, "amount": 4900000000}],
+               "seconds": {"read": 6.1, "checks": 1.2, "extract": 9.8, "decide": 0.6, "write": 14.2}},
+}
+
+
 class ReassessmentOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_RUN_EXAMPLE]})
+
     id: UUID
     quarter: str
     ending_quarter: str
@@ -392,5 +406,10 @@ class ReviewItemOut(BaseModel):
 
 
 class ReviewOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "run_id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "families": [{
+            "family_id": "0190a1b2-0000-7e5f-8a9b-0c1d2e3f4a5b", "application_id": "0190a1b2-0000-7e5f-8a9b-0c1d2e3f4a5b",
+            "region_kato": "610000000", "reason": "member_in_another_family", "listed_at": "2026-12-20T05:00:12Z"}]}]})
+
     run_id: UUID
     families: list[ReviewItemOut]
