@@ -207,3 +207,38 @@ def test_uuid7_in_bulk():
 
 def test_an_empty_extract():
     assert isinstance(parse_extract(b""), Incomes)
+
+
+def test_the_extract_is_asked_in_batches_of_the_contracts_size_and_read_back_whole():
+    import httpx
+
+    from services.eligibility.runs import HttpIncomeExtract
+
+    asked: list[dict] = []
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content)
+        asked.append(body)
+        lines = "".join(f"{iin},2026-10,wage,{100 + int(iin[-1])}.00\n" for iin in body["iins"])
+        return httpx.Response(200, content=("iin,month,type,amount\n" + lines).encode(),
+                              headers={"content-type": "text/csv; charset=utf-8"})
+
+    iins = [f"90051740123{i}" for i in range(5)]
+
+    async def ask() -> Incomes:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(registry), base_url="http://registry") as client:
+            return await HttpIncomeExtract(client, batch=2).incomes(Quarter.parse("2026-Q4"), iins)
+
+    got = asyncio.run(ask())
+    assert sorted(b["iins"] for b in asked) == [iins[0:2], iins[2:4], iins[4:]] and {b["quarter"] for b in asked} == {"2026-Q4"}
+    assert got.iin.tolist() == iins and got.amount.tolist() == [10000 + 100 * i for i in range(5)]
+
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503)
+
+    async def ask_down() -> Incomes:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(down), base_url="http://registry") as client:
+            return await HttpIncomeExtract(client).incomes(Quarter.parse("2026-Q4"), iins)
+
+    with pytest.raises(ExtractFailed, match="503"):
+        asyncio.run(ask_down())
