@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.eligibility import repository
 from services.eligibility.adapters import ParameterCache
+from services.eligibility.domain.decision import reason_mask
+from services.eligibility.reassessment import register
 from services.eligibility.domain import (
     PARAMETER_KINDS,
     Case,
@@ -187,6 +189,8 @@ async def decide_on_evidence(*, session: AsyncSession, envelope: Envelope, cache
         rules_version=decision.rules_version, case_input=case_to_record(case), result=decision.to_dict(),
     ))
     await repository.remove_pending(session, application.application_id)
+    if decision.eligible:
+        await _register(session, event, decision, record.id, decided_at)
     await emit(session, EligibilityDecided(
         application=application,
         decision_id=record.id,
@@ -203,6 +207,25 @@ async def decide_on_evidence(*, session: AsyncSession, envelope: Envelope, cache
         rules_version=decision.rules_version,
         able_bodied_iins=list(decision.able_bodied_iins),
     ), source=SOURCE, key=str(application.application_id), cause=envelope)
+
+
+async def _register(session: AsyncSession, event: VerificationCompleted, decision: Decision, decision_id: UUID,
+                    decided_at: datetime) -> None:
+    """An approved family enters the register of current assignments (issue 12), in the decision's
+    transaction: the family's key is the application's id."""
+    application = event.application
+    row = register.assignment_values(
+        family_id=application.application_id, period_quarter=decision.period_quarter,
+        application_id=application.application_id, decision_id=decision_id, run_id=None,
+        extension=application.extension, decided_at=decided_at, application_date=application.application_date,
+        region_kato=application.region_kato, settlement=application.settlement, eligible=True, kind=decision.kind,
+        poverty_line=decision.poverty_line, per_capita_income=decision.per_capita_income,
+        reasons=reason_mask(decision.reason_codes), rules_version=decision.rules_version,
+        months=[m.month for m in decision.monthly], tsa=[m.tsa for m in decision.monthly],
+        child_supplement=[m.child_supplement for m in decision.monthly], total=[m.total for m in decision.monthly],
+        member_count=len(event.members), composition=register.composition_of(event.members),
+        contract_state="drafting" if decision.kind == "conditional" else "none")
+    await register.add_assignment(session, row, register.member_values(application.application_id, event.members))
 
 
 async def _with_history(session: AsyncSession, case: Case) -> Case:

@@ -1,0 +1,281 @@
+"""The register of current assignments (issue 12): what eligibility wrote when it approved a family
+(the single path) or extended it (a reassessment run), read back as the bulk path's columns.
+
+Tables (migration 0007, models `Assignment`, `AssignmentMember`):
+
+- `assignments`: one row per family per quarter decided, primary key (`family_id`,
+  `period_quarter`) — a family cannot be decided twice for a quarter. `family_id` is the id of the
+  application that founded the assignment and stays the same across extensions.
+- `assignment_members`: the family's members (primary key (`family_id`, `position`)), the
+  composition the family was last decided with.
+
+`stream_register(conn, quarter, chunk_size)` reads the families whose assignment covers `quarter`
+in chunks (keyset on `family_id`, two plain SELECTs per chunk, no JSON) as `RegisterChunk`s:
+numpy columns of the families and their members, ready to become the bulk path's `FamilyColumns`
+once the incomes of the assessment quarter are added (`RegisterChunk.to_columns`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+
+from services.eligibility.reassessment.bulk import (
+    INCOME_TYPE_CODES,
+    NO_DAY,
+    RELATION_CODES,
+    SEX_CODES,
+    FamilyColumns,
+    day_number,
+)
+
+__all__ = ["RegisterChunk", "stream_register", "composition_of", "assignment_values", "member_values",
+           "add_assignment", "raw_connection", "ASSIGNMENT_COLUMNS", "MEMBER_COLUMNS"]
+
+ASSIGNMENT_COLUMNS = (
+    "family_id", "period_quarter", "application_id", "decision_id", "run_id", "extension", "decided_at",
+    "application_date", "region_kato", "settlement", "eligible", "kind", "poverty_line", "per_capita_income",
+    "reasons", "rules_version", "months", "tsa", "child_supplement", "total", "quarter_total", "member_count",
+    "composition", "contract_state", "state", "ended_reason",
+)
+MEMBER_COLUMNS = ("family_id", "position", "iin", "birth_date", "sex", "relation", "employed",
+                  "full_time_student", "disability_group", "carer")
+
+
+def composition_of(members: Iterable[Any]) -> str:
+    """A fingerprint of who the family is: each member's IIN, birth date, sex and relation, in IIN
+    order (32 hex digits). A birth, a death, a marriage or a divorce changes it; a change of a
+    member's employment or studies does not."""
+    parts = sorted(f"{m.iin}|{m.birth_date.isoformat()}|{m.sex}|{m.relation}" for m in members)
+    return hashlib.sha256(";".join(parts).encode()).hexdigest()[:32]
+
+
+def assignment_values(*, family_id: UUID, period_quarter: str, application_id: UUID, decision_id: UUID,
+                      run_id: UUID | None, extension: bool, decided_at: datetime, application_date: date,
+                      region_kato: str, settlement: str, eligible: bool, kind: str | None, poverty_line: int,
+                      per_capita_income: Decimal, reasons: int, rules_version: str, months: Sequence[str],
+                      tsa: Sequence[int], child_supplement: Sequence[int], total: Sequence[int], member_count: int,
+                      composition: str, contract_state: str = "none", state: str = "active",
+                      ended_reason: str | None = None) -> tuple:
+    """One `assignments` row as a tuple in ASSIGNMENT_COLUMNS order (for COPY or executemany)."""
+    return (family_id, period_quarter, application_id, decision_id, run_id, extension, decided_at,
+            application_date, region_kato, settlement, eligible, kind, int(poverty_line), per_capita_income,
+            int(reasons), rules_version, list(months), [int(x) for x in tsa], [int(x) for x in child_supplement],
+            [int(x) for x in total], sum(int(x) for x in total), member_count, composition, contract_state, state,
+            ended_reason)
+
+
+def member_values(family_id: UUID, members: Iterable[Any]) -> list[tuple]:
+    """`assignment_members` rows (MEMBER_COLUMNS order) of members carrying the FamilyMember facts."""
+    return [(family_id, position, m.iin, m.birth_date, m.sex, m.relation, m.employed, m.full_time_student,
+             m.disability_group, m.carer) for position, m in enumerate(members)]
+
+
+async def raw_connection(session_or_conn: Any) -> Any:
+    """The asyncpg connection under an AsyncSession or AsyncConnection (or the asyncpg one itself),
+    inside the caller's transaction."""
+    if hasattr(session_or_conn, "fetch"):
+        return session_or_conn
+    connection = await session_or_conn.connection() if hasattr(session_or_conn, "connection") else session_or_conn
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+_INSERT_ASSIGNMENT = (f"INSERT INTO assignments ({', '.join(ASSIGNMENT_COLUMNS)}) VALUES "
+                      f"({', '.join(f'${i + 1}' for i in range(len(ASSIGNMENT_COLUMNS)))}) "
+                      "ON CONFLICT (family_id, period_quarter) DO NOTHING RETURNING family_id")
+_INSERT_MEMBER = (f"INSERT INTO assignment_members ({', '.join(MEMBER_COLUMNS)}) VALUES "
+                  f"({', '.join(f'${i + 1}' for i in range(len(MEMBER_COLUMNS)))}) "
+                  "ON CONFLICT (family_id, position) DO NOTHING")
+
+
+async def add_assignment(session_or_conn: Any, row: tuple, members: list[tuple]) -> bool:
+    """Write one family's assignment (and its members, if not there yet) in the caller's
+    transaction; False when the family already had an assignment for that quarter."""
+    conn = await raw_connection(session_or_conn)
+    inserted = await conn.fetchval(_INSERT_ASSIGNMENT, *row)
+    if inserted is None:
+        return False
+    await conn.executemany(_INSERT_MEMBER, members)
+    return True
+
+
+# ------------------------------------------------------------------------------------ streaming
+
+@dataclass(frozen=True, slots=True)
+class RegisterChunk:
+    """A chunk of the register: F families (ordered by family_id) and their M members (grouped by
+    family, in position order). Strings are numpy unicode arrays; ids are Python UUID lists."""
+
+    # families (F)
+    family_id: list[UUID]
+    application_id: list[UUID]
+    decision_id: list[UUID]
+    region_kato: np.ndarray  # <U9
+    settlement: np.ndarray  # <U5
+    kind: np.ndarray  # <U13 ('' when not eligible)
+    contract_state: np.ndarray  # <U10: none | drafting | drafted | signed | completed | lapsed | terminated
+    composition: np.ndarray  # <U32
+    application_day: np.ndarray  # int32 days since 1970-01-01 (the decided quarter's application date)
+    quarter_total: np.ndarray  # int64 tenge
+    # members (M)
+    member_family: np.ndarray  # int32 index into the families of this chunk
+    iin: np.ndarray  # <U12
+    birth_day: np.ndarray  # int32
+    sex: np.ndarray  # int8 (SEX_CODES)
+    relation: np.ndarray  # int8 (RELATION_CODES)
+    employed: np.ndarray  # bool
+    full_time_student: np.ndarray  # bool
+    disability_group: np.ndarray  # int8, 0 = none
+    carer: np.ndarray  # bool
+
+    @property
+    def families(self) -> int:
+        return len(self.family_id)
+
+    @property
+    def last_family_id(self) -> UUID:
+        return self.family_id[-1]
+
+    def to_columns(self, *, application_day: int | None = None, extension: bool = True,
+                   income_iin: np.ndarray | None = None, income_month: np.ndarray | None = None,
+                   income_type: np.ndarray | None = None, income_amount: np.ndarray | None = None,
+                   contract_terminated_day: np.ndarray | None = None) -> FamilyColumns:
+        """The bulk path's input for these families: decided as of `application_day` (days since
+        1970-01-01; default: the day each was decided on), as extensions, with the incomes given
+        as parallel arrays (IIN, month index year*12+m-1, INCOME_TYPE_CODES, tiyn) — incomes of
+        IINs that are not members are dropped. No bank aggregates (`has_expenses` False)."""
+        f = self.families
+        regions, region = np.unique(self.region_kato, return_inverse=True)
+        if income_iin is not None and len(income_iin):
+            index = {iin: family for iin, family in zip(self.iin.tolist(), self.member_family.tolist())}
+            income_family = np.fromiter((index.get(i, -1) for i in income_iin.tolist()), np.int32, len(income_iin))
+            keep = income_family >= 0
+            order = np.argsort(income_family[keep], kind="stable")
+            income_family = income_family[keep][order]
+            income_month = np.asarray(income_month, np.int32)[keep][order]
+            income_type = np.asarray(income_type, np.int8)[keep][order]
+            income_amount = np.asarray(income_amount, np.int64)[keep][order]
+        else:
+            income_family = np.zeros(0, np.int32)
+            income_month = np.zeros(0, np.int32)
+            income_type = np.zeros(0, np.int8)
+            income_amount = np.zeros(0, np.int64)
+        day = (np.full(f, application_day, np.int32) if application_day is not None
+               else self.application_day.astype(np.int32))
+        zeros = np.zeros(f, np.int64)
+        no = np.zeros(f, np.bool_)
+        return FamilyColumns(
+            regions=tuple(str(r) for r in regions), region=region.astype(np.int16), application_day=day,
+            extension=np.full(f, extension, np.bool_), has_expenses=no, consent=no, home_or_car_purchase=no,
+            non_mortgage_loans=zeros, account_spending=zeros, deposits=zeros,
+            ban_until_day=np.full(f, NO_DAY, np.int32),
+            contract_terminated_day=(np.full(f, NO_DAY, np.int32) if contract_terminated_day is None
+                                     else np.asarray(contract_terminated_day, np.int32)),
+            false_information=no,
+            member_family=self.member_family, birth_day=self.birth_day, sex=self.sex, relation=self.relation,
+            employed=self.employed, full_time_student=self.full_time_student,
+            disability_group=self.disability_group, carer=self.carer,
+            income_family=income_family, income_month=income_month, income_type=income_type,
+            income_amount=income_amount,
+        )
+
+
+_FAMILIES_SQL = """
+SELECT family_id, application_id, decision_id, region_kato, settlement, coalesce(kind, ''), contract_state,
+       composition, application_date, quarter_total
+FROM assignments
+WHERE period_quarter = $1 AND state = ANY($2::text[]) AND eligible AND ($3::uuid IS NULL OR family_id > $3)
+ORDER BY family_id
+LIMIT $4
+"""
+_MEMBERS_SQL = """
+SELECT family_id, iin, birth_date, sex, relation, employed, full_time_student, coalesce(disability_group, 0), carer
+FROM assignment_members
+WHERE family_id = ANY($1::uuid[])
+ORDER BY family_id, position
+"""
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _days(values: list[date]) -> np.ndarray:
+    return np.fromiter((d.toordinal() - _EPOCH_ORDINAL for d in values), np.int32, len(values))
+
+
+async def stream_register(session_or_conn: Any, period_quarter: str, chunk_size: int = 50_000, *,
+                          after_family_id: UUID | None = None,
+                          states: Sequence[str] = ("active",)) -> AsyncIterator[RegisterChunk]:
+    """The eligible families whose assignment covers `period_quarter` (in `states`), in chunks of
+    at most `chunk_size` ordered by family_id, starting after `after_family_id` (resuming).
+
+    Reads in the caller's transaction (an AsyncSession, an AsyncConnection or an asyncpg
+    connection); each chunk is two SELECTs over indexes."""
+    conn = await raw_connection(session_or_conn)
+    after = after_family_id
+    while True:
+        rows = await conn.fetch(_FAMILIES_SQL, period_quarter, list(states), after, chunk_size)
+        if not rows:
+            return
+        chunk = await _chunk(conn, rows)
+        yield chunk
+        if len(rows) < chunk_size:
+            return
+        after = chunk.last_family_id
+
+
+async def _chunk(conn: Any, rows: list) -> RegisterChunk:
+    family_id = [r[0] for r in rows]
+    position = {fid: i for i, fid in enumerate(family_id)}
+    members = await conn.fetch(_MEMBERS_SQL, family_id)
+    m = len(members)
+    return RegisterChunk(
+        family_id=family_id,
+        application_id=[r[1] for r in rows],
+        decision_id=[r[2] for r in rows],
+        region_kato=np.array([r[3] for r in rows], dtype="<U9"),
+        settlement=np.array([r[4] for r in rows], dtype="<U5"),
+        kind=np.array([r[5] for r in rows], dtype="<U13"),
+        contract_state=np.array([r[6] for r in rows], dtype="<U10"),
+        composition=np.array([r[7] for r in rows], dtype="<U32"),
+        application_day=_days([r[8] for r in rows]),
+        quarter_total=np.fromiter((r[9] for r in rows), np.int64, len(rows)),
+        member_family=np.fromiter((position[r[0]] for r in members), np.int32, m),
+        iin=np.array([r[1] for r in members], dtype="<U12"),
+        birth_day=_days([r[2] for r in members]),
+        sex=np.fromiter((SEX_CODES[r[3]] for r in members), np.int8, m),
+        relation=np.fromiter((RELATION_CODES[r[4]] for r in members), np.int8, m),
+        employed=np.fromiter((r[5] for r in members), np.bool_, m),
+        full_time_student=np.fromiter((r[6] for r in members), np.bool_, m),
+        disability_group=np.fromiter((r[7] for r in members), np.int8, m),
+        carer=np.fromiter((r[8] for r in members), np.bool_, m),
+    )
+
+
+def income_columns(iins: Sequence[str], months: Sequence[str], types: Sequence[str],
+                   amounts: Sequence[str | Decimal]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Income records as parsed from the bulk extract (IIN, 'YYYY-MM', type, tenge with 2 places)
+    → the arrays `RegisterChunk.to_columns` takes (IIN, month index, type code, tiyn)."""
+    n = len(iins)
+    month = np.fromiter((int(s[:4]) * 12 + int(s[5:7]) - 1 for s in months), np.int32, n)
+    code = np.fromiter((INCOME_TYPE_CODES[t] for t in types), np.int8, n)
+    tiyn = np.fromiter((_tiyn(a) for a in amounts), np.int64, n)
+    return np.array(iins, dtype="<U12"), month, code, tiyn
+
+
+def _tiyn(amount: str | Decimal) -> int:
+    text = str(amount)
+    whole, _, cents = text.partition(".")
+    negative = whole.startswith("-")
+    value = abs(int(whole)) * 100 + int((cents + "00")[:2] or 0)
+    return -value if negative else value
+
+
+__all__ += ["income_columns", "day_number"]
