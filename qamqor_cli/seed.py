@@ -27,7 +27,7 @@ import asyncpg
 import numpy as np
 import typer
 
-from qamqor_cli.seed_data import SeedData, copy_columns, generate
+from qamqor_cli.seed_data import SeedData, copy_columns
 from sandbox.seeded import DROP, INDEXES, create_schema
 from services.eligibility.domain import ParameterSet
 from services.eligibility.domain.parameters import ParameterValue, load_shipped_parameters, value_from_json
@@ -132,7 +132,7 @@ async def seed_sandbox(dsn: str, data: SeedData) -> None:
 async def seed(families: int, *, eligibility_url: str, sandbox_url: str, run_quarter: Quarter, seed_number: int = 0,
                echo=print) -> dict[str, float]:  # noqa: ANN001
     """Seed `families` families; returns the seconds of each phase."""
-    from qamqor_cli.seed_register import seed_register
+    from qamqor_cli.seed_register import generate_recipients, seed_register
 
     timings = Timings({})
     started = mark = time.perf_counter()
@@ -149,11 +149,11 @@ async def seed(families: int, *, eligibility_url: str, sandbox_url: str, run_qua
                      "none was recorded)")
     finally:
         await conn.close()
-    data = generate(families, params, run_quarter, seed=seed_number)
+    data, decisions = generate_recipients(families, params, run_quarter, seed=seed_number)
     mark = timings.add("generate", mark)
     members, incomes = len(data.member_iin), len(data.income_iin)
     await asyncio.gather(seed_sandbox(sandbox_url, data),
-                         seed_register(eligibility_url, data, params, echo=echo))
+                         seed_register(eligibility_url, data, decisions, echo=echo))
     mark = timings.add("write", mark)
     timings.phases["total"] = mark - started
     total = timings.phases["total"]

@@ -143,49 +143,89 @@ COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
 PG_EPOCH_DAYS = 10957  # 2000-01-01 in days since 1970-01-01
 
-# column kind → (numpy dtype of the value, its byte width)
+# column kind → numpy dtype of the value
 _KINDS = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "bool": "u1", "date": ">i4", "timestamptz": ">i8",
           "uuid": "V16", "float8": ">f8"}
+_OID = {"varchar": 1043, "int4": 23}
 
 
-def copy_payload(columns: list[tuple[str, np.ndarray]], start: int = 0, stop: int | None = None) -> bytes:
-    """Rows start..stop of `columns` (kind, values) as one PostgreSQL binary COPY stream (header,
-    tuples, trailer). Kinds: int2, int4, int8, bool, date (days since 1970), timestamptz
-    (microseconds since 1970), uuid (16-byte values, dtype V16), float8, or `char<N>` (N-byte
-    ASCII text, dtype S<N>). No NULLs."""
-    n = len(columns[0][1]) if stop is None else stop
-    count = n - start
-    fields: list[tuple[str, str]] = [("fields", ">i2")]
-    widths: list[int] = []
-    for i, (kind, _) in enumerate(columns):
-        dtype = f"S{kind[4:]}" if kind.startswith("char") else _KINDS[kind]
-        fields += [(f"len{i}", ">i4"), (f"v{i}", dtype)]
-        widths.append(np.dtype(dtype).itemsize)
-    rows = np.empty(count, dtype=np.dtype(fields))
-    rows["fields"] = len(columns)
+def _fields(i: int, kind: str, values) -> tuple[list[tuple], list[tuple[str, object]]]:  # noqa: ANN001
+    """The structured-dtype fields of column i after its length word, and (field, value) to fill."""
+    if kind == "null":
+        return [], []
+    if kind.startswith("char"):
+        return [(f"v{i}", f"S{kind[4:]}")], [(f"v{i}", values)]
+    if kind == "numeric2":  # tiyn → numeric with 4 base-10000 digits (weight 2), scale 2; PostgreSQL strips zeros
+        tiyn = np.asarray(values, np.int64)
+        whole, cents = tiyn // 100, tiyn % 100
+        digits = np.stack([whole // 100_000_000 % 10_000, whole // 10_000 % 10_000, whole % 10_000, cents * 100], 1)
+        return ([(f"v{i}h", ">i2", (4,)), (f"v{i}d", ">i2", (4,))],
+                [(f"v{i}h", np.array([4, 2, 0, 2], np.int16)), (f"v{i}d", digits)])
+    if kind.startswith("array3:"):  # a one-dimensional array of 3 elements: array3:int4 or array3:varchar<N>
+        element = kind[7:]
+        oid, width = (_OID["int4"], 4) if element == "int4" else (_OID["varchar"], int(element[7:]))
+        dtype = ">i4" if element == "int4" else f"S{width}"
+        return ([(f"v{i}h", ">i4", (5,)), (f"v{i}e", [("len", ">i4"), ("value", dtype)], (3,))],
+                [(f"v{i}h", np.array([1, 0, oid, 3, 1], np.int32)), (f"v{i}e.len", width), (f"v{i}e.value", values)])
+    return [(f"v{i}", _KINDS[kind])], [(f"v{i}", values)]
+
+
+def _byte_width(fields: list[tuple]) -> int:
+    return np.dtype(fields).itemsize if fields else 0
+
+
+def copy_payload(columns: list[tuple[str, object]], start: int = 0, stop: int | None = None,
+                 rows_index: np.ndarray | None = None) -> bytes:
+    """Rows of `columns` (kind, values) as one PostgreSQL binary COPY stream (header, tuples,
+    trailer): rows start..stop, or the rows `rows_index` names. A value is an array (one per row)
+    or a scalar (every row). Kinds, all of a fixed width: int2, int4, int8, bool, date (days since
+    1970), timestamptz (microseconds since 1970), uuid (16-byte values, dtype V16), float8,
+    `char<N>` (N-byte ASCII text), numeric2 (tiyn → numeric with 2 decimals, below 10^12 tenge),
+    `array3:int4` / `array3:varchar<N>` (arrays of 3 elements, values shaped (rows, 3)), null."""
+    arrays = [v for _, v in columns if isinstance(v, np.ndarray) and v.ndim >= 1]
+    if rows_index is not None:
+        count = len(rows_index)
+    else:
+        stop = len(arrays[0]) if stop is None else stop
+        count = stop - start
+    fields: list[tuple] = [("fields", ">i2")]
+    fills: list[tuple[str, object]] = [("fields", len(columns))]
     for i, (kind, values) in enumerate(columns):
-        rows[f"len{i}"] = widths[i]
-        part = values[start:n]
+        if isinstance(values, np.ndarray) and values.ndim >= 1:
+            values = values[rows_index] if rows_index is not None else values[start:stop]
         if kind == "date":
-            part = part.astype(np.int64) - PG_EPOCH_DAYS
+            values = np.asarray(values, np.int64) - PG_EPOCH_DAYS
         elif kind == "timestamptz":
-            part = part.astype(np.int64) - PG_EPOCH_DAYS * 86_400_000_000
+            values = np.asarray(values, np.int64) - PG_EPOCH_DAYS * 86_400_000_000
         elif kind == "bool":
-            part = part.astype(np.uint8)
-        rows[f"v{i}"] = part
+            values = np.asarray(values, np.uint8)
+        own, fill = _fields(i, kind, values)
+        fields.append((f"len{i}", ">i4"))
+        fills.append((f"len{i}", -1 if kind == "null" else _byte_width(own)))
+        fields += own
+        fills += fill
+    rows = np.empty(count, dtype=np.dtype(fields))
+    for name, value in fills:
+        if "." in name:
+            outer, inner = name.split(".")
+            rows[outer][inner] = value if np.ndim(value) == 0 else np.asarray(value)
+        else:
+            rows[name] = value
     return COPY_HEADER + rows.tobytes() + COPY_TRAILER
 
 
-async def copy_columns(conn, table: str, columns: dict[str, tuple[str, np.ndarray]],  # noqa: ANN001
-                       batch: int = 1_000_000) -> int:
-    """COPY the columns (name → (kind, values)) into `table`, `batch` rows per COPY stream."""
+async def copy_columns(conn, table: str, columns: dict[str, tuple[str, object]],  # noqa: ANN001
+                       batch: int = 1_000_000, rows_index: np.ndarray | None = None) -> int:
+    """COPY the columns (name → (kind, values)) into `table`, `batch` rows per COPY stream (all
+    rows, or those `rows_index` names)."""
     names = list(columns)
     specs = [columns[name] for name in names]
-    total = len(specs[0][1]) if specs else 0
-    for start in range(0, total, batch):
-        payload = copy_payload(specs, start, min(total, start + batch))
+    if rows_index is None:
+        rows_index = np.arange(max(len(v) for _, v in specs if isinstance(v, np.ndarray) and v.ndim >= 1))
+    for start in range(0, len(rows_index), batch):
+        payload = copy_payload(specs, rows_index=rows_index[start:start + batch])
         await conn.copy_to_table(table, source=_chunks(payload), columns=names, format="binary")
-    return total
+    return len(rows_index)
 
 
 async def _chunks(payload: bytes, size: int = 4 << 20):  # noqa: ANN202
