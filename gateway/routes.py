@@ -111,6 +111,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/eligibility/decisions/{decision_id}", "eligibility", "applications:read"),
     _route("GET", "/v1/parameters", "eligibility", "parameters:read"),
     _route("POST", "/v1/parameters", "eligibility", "parameters:write"),
+    _route("POST", "/v1/simulations", "eligibility", "parameters:write"),  # issue 12: policy simulation
     # contracts
     _route("GET", "/v1/contracts", "contracts", "contracts:read"),
     # before /v1/contracts/{contract_id}: the first route that matches wins

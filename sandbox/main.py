@@ -234,16 +234,11 @@ def create_app() -> FastAPI:
             for start in range(0, len(iins), EXTRACT_BATCH):
                 batch = iins[start:start + EXTRACT_BATCH]
                 own = [iin for iin in batch if iin not in persons]
-                chunks: list[bytes] = []
-
-                async def write(data: bytes) -> None:
-                    chunks.append(data)
-
-                seeded = await store.extract(own, months[0], months[-1], write) if own else None
-                seeded = seeded or set()
+                found = await store.extract(own, months[0], months[-1]) if own else None
+                seeded_lines, seeded = found if found is not None else (b"", set())
                 rest = "".join(_csv_lines(iin, registry_answer(persons, iin, months))
                                for iin in batch if iin not in seeded)
-                yield b"".join(chunks) + rest.encode()
+                yield seeded_lines + rest.encode()
 
         return StreamingResponse(lines(), media_type="text/csv; charset=utf-8")
 

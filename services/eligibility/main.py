@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.eligibility import api, consumers
+from services.eligibility import api, consumers, simulation_api
 from services.eligibility.adapters import ParameterCache
 from services.eligibility.settings import EligibilitySettings
 from shared.service import ServiceSpec, create_service_app
@@ -17,7 +17,7 @@ def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
     return create_service_app(ServiceSpec(
         name="eligibility",
         settings=settings,
-        routers=[api.router],
+        routers=[api.router, simulation_api.router],
         handlers=consumers.handlers,
         subscribe=consumers.SUBSCRIBE,
         resources={"parameters": lambda app: ParameterCache(app.state.sessionmaker, settings.database_url)},
