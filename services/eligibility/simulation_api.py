@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from services.eligibility import simulation
@@ -58,6 +58,73 @@ class SimulationIn(InputModel):
     overrides: list[OverrideIn] = Field(default=[], max_length=200)
 
 
+class CostOut(BaseModel):
+    tsa: int = Field(description="TSA for the quarter, tenge")
+    child_supplement: int = Field(description="Child supplement for the quarter, tenge")
+    total: int
+
+
+class RegionOut(BaseModel):
+    region_kato: str
+    families_eligible: int
+    cost: int = Field(description="TSA + child supplement for the quarter, tenge")
+
+
+class SizeOut(BaseModel):
+    members: str = Field(description="Members per family: 1 … 9, then 10+")
+    families_eligible: int
+    cost: int
+
+
+class SideOut(BaseModel):
+    families_eligible: int
+    families_not_eligible: int
+    cost: CostOut
+    by_region: list[RegionOut]
+    by_family_size: list[SizeOut]
+
+
+class FamilyOut(BaseModel):
+    family_id: str
+    applicant_iin: str
+
+
+class DetailOut(BaseModel):
+    gaining: list[FamilyOut]
+    losing: list[FamilyOut]
+    limit: int = Field(description="At most this many families are listed each way")
+
+
+class TimingOut(BaseModel):
+    register_cached: bool
+    register_load_seconds: float
+    decide_seconds: float
+    total_seconds: float
+
+
+_SIDE_EXAMPLE = {"families_eligible": 730_512, "families_not_eligible": 269_488,
+                 "cost": {"tsa": 182_003_551_200, "child_supplement": 16_420_332_800, "total": 198_423_884_000},
+                 "by_region": [{"region_kato": "610000000", "families_eligible": 148_310, "cost": 40_281_993_100}],
+                 "by_family_size": [{"members": "5", "families_eligible": 139_775, "cost": 37_962_540_500}]}
+
+
+class SimulationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "quarter": "2027-Q1", "families": 1_000_000, "baseline": _SIDE_EXAMPLE, "reform": _SIDE_EXAMPLE,
+        "families_gaining": 0, "families_losing": 0,
+        "timing": {"register_cached": True, "register_load_seconds": 41.2, "decide_seconds": 1.3,
+                   "total_seconds": 1.6}}]})
+
+    quarter: str
+    families: int = Field(description="Current recipients decided (the register's families)")
+    baseline: SideOut
+    reform: SideOut
+    families_gaining: int = Field(description="Not eligible with the baseline, eligible with the reform")
+    families_losing: int = Field(description="Eligible with the baseline, not with the reform")
+    detail: DetailOut | None = Field(None, description="Only with ?detail=true (and applications:read)")
+    timing: TimingOut
+
+
 def _cache(request: Request) -> simulation.RegisterCache:
     state = request.app.state
     if getattr(state, "simulation_cache", None) is None:
@@ -78,7 +145,8 @@ def _income_source(request: Request) -> tuple[simulation.IncomeSource, Any]:
     return simulation.HttpIncomeSource(client), client
 
 
-@router.post("/simulations", dependencies=[Depends(RequireScope(SCOPE))],
+@router.post("/simulations", dependencies=[Depends(RequireScope(SCOPE))], response_model=SimulationOut,
+             response_model_exclude_none=True,
              summary="Policy simulation: the current recipients decided with today's parameters and with overrides",
              description="Runs the bulk path of the rules twice over the register's current recipients (the "
                          "families assigned in the quarter before `quarter`, active) and their incomes of the "
