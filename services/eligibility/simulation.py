@@ -75,10 +75,12 @@ class HttpIncomeSource:
 
     async def extract(self, quarter: Quarter, iins: Sequence[str]) -> bytes:
         import httpx
+        import orjson
 
+        body = orjson.dumps({"quarter": str(quarter), "iins": list(iins)})
         try:
-            response = await self.client.post("/registry/v1/incomes/extract",
-                                              json={"quarter": str(quarter), "iins": list(iins)})
+            response = await self.client.post("/registry/v1/incomes/extract", content=body,
+                                              headers={"content-type": "application/json"})
         except httpx.HTTPError as error:
             raise RegistryUnavailable(f"the income registry's extract failed: {type(error).__name__}") from None
         if response.status_code != 200:
