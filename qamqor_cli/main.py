@@ -29,6 +29,10 @@ from qamqor_cli.payments import payments_app  # noqa: E402  (the monthly payment
 
 app.add_typer(payments_app, name="payments", help="Release a month's payment orders and reconcile a month.")
 
+from qamqor_cli.reassess import reassess  # noqa: E402  (the quarterly reassessment run)
+
+app.command("reassess")(reassess)
+
 from qamqor_cli.seed import seed_command  # noqa: E402  (a synthetic register of recipients, issue 12)
 
 app.command("seed")(seed_command)

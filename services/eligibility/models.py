@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    BigInteger, Boolean, Date, DateTime, Index, Integer, Numeric, SmallInteger, String, UniqueConstraint, func,
+    BigInteger, Boolean, Date, DateTime, Index, Integer, Numeric, SmallInteger, String, UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -125,6 +125,7 @@ class AssignmentMember(Base):
     family was last decided with; a family whose members change is listed for a case worker)."""
 
     __tablename__ = "assignment_members"
+    __table_args__ = (Index("ix_assignment_members_iin", "iin"),)
 
     family_id: Mapped[UUID] = mapped_column(primary_key=True)
     position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
@@ -158,6 +159,8 @@ class ReassessmentRun(Base):
     chunks_done: Mapped[int] = mapped_column(Integer, server_default="0")
     after_family_id: Mapped[UUID | None]
     error: Mapped[str | None] = mapped_column(String(500))
+    # extended, ended by reason, listed for review by reason, amounts by region (run.py)
+    totals: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
 
 class ReassessmentReview(Base):

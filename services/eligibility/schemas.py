@@ -333,3 +333,62 @@ def language(accept_language: str | None) -> str:
 # The same text in every service's schemas.py (shared.errors has no model of its own answers yet),
 # so the gateway's merged document shows one model.
 
+
+
+# ---- reassessment runs (issue 12) -------------------------------------------------------------
+
+Quarter = Annotated[str, Field(pattern=r"^20\d{2}-Q[1-4]$", description="YYYY-Qn: the quarter to assign",
+                               examples=["2027-Q1"])]
+
+
+class ReassessmentIn(InputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"quarter": "2027-Q1"}]})
+
+    quarter: Quarter
+
+
+class ReassessmentProgressOut(BaseModel):
+    phase: str  # counting | deciding | done
+    families_total: int
+    families_done: int
+    chunks_done: int
+
+
+class RegionAmountOut(BaseModel):
+    region_kato: str
+    families: int
+    amount: int  # whole tenge for the quarter (TSA and child supplement)
+
+
+class ReassessmentTotalsOut(BaseModel):
+    extended: int
+    ended: dict[str, int]  # refusing reason code → families (a family may have more than one)
+    review: dict[str, int]  # why families were listed for a case worker → families
+    amount: int  # whole tenge for the quarter, every extended family
+    amounts_by_region: list[RegionAmountOut]
+
+
+class ReassessmentOut(BaseModel):
+    id: UUID
+    quarter: str
+    ending_quarter: str
+    status: str  # running | failed | completed
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    progress: ReassessmentProgressOut
+    totals: ReassessmentTotalsOut
+
+
+class ReviewItemOut(BaseModel):
+    family_id: UUID
+    application_id: UUID
+    region_kato: str
+    reason: str  # member_in_another_family | contract_needed
+    listed_at: datetime
+
+
+class ReviewOut(BaseModel):
+    run_id: UUID
+    families: list[ReviewItemOut]

@@ -246,6 +246,27 @@ async def record_termination(session: AsyncSession, envelope: Envelope) -> None:
                                      terminated_on=event.terminated_on, reason=event.reason)
 
 
+# What the register keeps of a family's social contract (issue 12): a conditional family is
+# extended only with its contract in force (`signed`, carried over).
+_CONTRACT_STATES = {"contract.drafted": "drafted", "contract.signed": "signed", "contract.lapsed": "lapsed",
+                    "contract.terminated": "terminated", "contract.completed": "completed"}
+
+
+async def follow_contract(session: AsyncSession, envelope: Envelope) -> None:
+    """Contracts reported on a family's contract: the register's rows of its application follow
+    (a signed contract is never taken back by a late `drafted`). A termination also records the ban."""
+    state = _CONTRACT_STATES[envelope.type]
+    if envelope.type == "contract.terminated":
+        await record_termination(session, envelope)
+    application_id = UUID(str(envelope.data["application_id"]))
+    await register.follow_contract(session, application_id, state)
+
+
+async def end_on_withdrawal(session: AsyncSession, envelope: Envelope) -> None:
+    """The family withdrew its application: its assignments end (a run does not extend it)."""
+    await register.end_assignments(session, UUID(str(envelope.data["application_id"])), reason="withdrawn")
+
+
 async def _defer(session: AsyncSession, envelope: Envelope, event: VerificationCompleted, reason: str) -> None:
     first_time = await repository.add_pending(session, application_id=event.application.application_id,
                                               evidence_event=envelope.model_dump(mode="json"), reason=reason)

@@ -138,6 +138,9 @@ def _income_source(request: Request) -> tuple[simulation.IncomeSource, Any]:
     source = getattr(request.app.state, "simulation_incomes", None)
     if source is not None:
         return source, None
+    shared_client = getattr(request.app.state, "income_registry", None)  # the reassessment runs' client
+    if shared_client is not None:
+        return simulation.HttpIncomeSource(shared_client), None
     import httpx
 
     url = os.environ.get("QAMQOR_ELIGIBILITY_INCOME_REGISTRY_URL", "http://127.0.0.1:8100")

@@ -37,7 +37,7 @@ from services.eligibility.reassessment.bulk import (
 )
 
 __all__ = ["RegisterChunk", "stream_register", "composition_of", "assignment_values", "member_values",
-           "add_assignment", "raw_connection", "ASSIGNMENT_COLUMNS", "MEMBER_COLUMNS"]
+           "add_assignment", "raw_connection", "follow_contract", "end_assignments", "ASSIGNMENT_COLUMNS", "MEMBER_COLUMNS"]
 
 ASSIGNMENT_COLUMNS = (
     "family_id", "period_quarter", "application_id", "decision_id", "run_id", "extension", "decided_at",
@@ -78,12 +78,17 @@ def member_values(family_id: UUID, members: Iterable[Any]) -> list[tuple]:
              m.disability_group, m.carer) for position, m in enumerate(members)]
 
 
-async def raw_connection(session_or_conn: Any) -> Any:
+async def raw_connection(session_or_conn: Any, *, begin: bool = True) -> Any:
     """The asyncpg connection under an AsyncSession or AsyncConnection (or the asyncpg one itself),
-    inside the caller's transaction."""
+    inside the caller's transaction: SQLAlchemy begins a transaction lazily, at its first
+    statement, so with `begin` one is sent through SQLAlchemy first — otherwise what is written on
+    the asyncpg connection would commit statement by statement."""
     if hasattr(session_or_conn, "fetch"):
         return session_or_conn
-    connection = await session_or_conn.connection() if hasattr(session_or_conn, "connection") else session_or_conn
+    # duck-typed (an AsyncSession has `sync_session`): this package imports no database framework
+    connection = await session_or_conn.connection() if hasattr(session_or_conn, "sync_session") else session_or_conn
+    if begin:
+        await connection.exec_driver_sql("SELECT 1")
     raw = await connection.get_raw_connection()
     return raw.driver_connection
 
@@ -105,6 +110,27 @@ async def add_assignment(session_or_conn: Any, row: tuple, members: list[tuple])
         return False
     await conn.executemany(_INSERT_MEMBER, members)
     return True
+
+
+# Contract states a later report may not undo: a late `drafted` after `signed`, say.
+_CONTRACT_ORDER = {"none": 0, "drafting": 1, "drafted": 2, "signed": 3, "lapsed": 4, "terminated": 4, "completed": 4}
+
+
+async def follow_contract(session_or_conn: Any, application_id: UUID, state: str) -> None:
+    """Contracts reported `state` for the application's contract: its register rows follow, forward only."""
+    conn = await raw_connection(session_or_conn)
+    earlier = [s for s, rank in _CONTRACT_ORDER.items() if rank < _CONTRACT_ORDER[state]]
+    await conn.execute("UPDATE assignments SET contract_state = $2 WHERE application_id = $1 "
+                       "AND contract_state = ANY($3::text[])", application_id, state, earlier)
+    if state == "lapsed":  # never signed: the application ended, the family is no recipient
+        await end_assignments(conn, application_id, reason="contract_lapsed")
+
+
+async def end_assignments(session_or_conn: Any, application_id: UUID, *, reason: str) -> None:
+    """The application's assignments end (a withdrawal): a reassessment run passes them by."""
+    conn = await raw_connection(session_or_conn)
+    await conn.execute("UPDATE assignments SET state = 'ended', ended_reason = $2 WHERE application_id = $1 "
+                       "AND state = 'active'", application_id, reason)
 
 
 # ------------------------------------------------------------------------------------ streaming

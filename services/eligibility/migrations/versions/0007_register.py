@@ -62,6 +62,8 @@ def upgrade() -> None:
         sa.Column("carer", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("family_id", "position"),
     )
+    # a person in two families of the register: the run lists such a family for a case worker
+    op.create_index("ix_assignment_members_iin", "assignment_members", ["iin"])
     op.create_table(
         "reassessment_runs",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -77,6 +79,8 @@ def upgrade() -> None:
         sa.Column("chunks_done", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("after_family_id", sa.Uuid(), nullable=True),
         sa.Column("error", sa.String(length=500), nullable=True),
+        sa.Column("totals", postgresql.JSONB(astext_type=sa.Text()), nullable=False,
+                  server_default=sa.text("'{}'::jsonb")),
         sa.PrimaryKeyConstraint("id"),
     )
     # one run per quarter: a second POST finds it (and resumes it when it stopped)
@@ -97,6 +101,7 @@ def downgrade() -> None:
     op.drop_table("reassessment_reviews")
     op.drop_index("uq_reassessment_runs_quarter", table_name="reassessment_runs")
     op.drop_table("reassessment_runs")
+    op.drop_index("ix_assignment_members_iin", table_name="assignment_members")
     op.drop_table("assignment_members")
     op.drop_index("ix_assignments_application", table_name="assignments")
     op.drop_index("ix_assignments_quarter", table_name="assignments")
