@@ -12,9 +12,9 @@ Phases:
 - seed: `qamqor seed` (generate + binary COPY into the register and the sandbox's store);
 - extract: every member's incomes of the assessment quarter through
   `POST /registry/v1/incomes/extract` (100,000 IINs a request, 3 in flight), parsed into columns;
-- run: the reassessment run's in-process entry point (reading the register, the extract,
-  deciding, writing decisions, assignments and outbox rows, committing) — when that code is
-  present (issue 12 point 3, branch `reassess`); otherwise reported as not benched;
+- run: the reassessment run in process — the Executor eligibility runs for
+  `POST /v1/reassessments` (services/eligibility/runs.py): reading the register, the bulk
+  extract, deciding, writing decisions, assignments and outbox rows, committing, chunk by chunk;
 - simulation (cold): reading the register with binary COPY + the extract + deciding twice;
 - simulation (warm): the register cached (same version), deciding twice + the report.
 """
@@ -56,18 +56,42 @@ def line(name: str, families: int, seconds: float, extra: str = "") -> None:
 
 
 async def run_phase(eligibility_url: str, registry_url: str, quarter: Quarter, families: int) -> str | None:
-    """The reassessment run, in process, when its code is there; None when it is not."""
+    """The reassessment run in process (services/eligibility/runs.py: the Executor the eligibility
+    service runs for `POST /v1/reassessments`); None when that code is not there."""
     try:
-        from services.eligibility.reassessment import run as reassessment_run  # type: ignore[attr-defined]
+        from services.eligibility import runs
     except ImportError:
         return None
-    entry = getattr(reassessment_run, "bench_entry", None)
-    if entry is None:
-        return None
-    started = time.perf_counter()
-    totals = await entry(database_url=eligibility_url, registry_url=registry_url, quarter=str(quarter))
-    line("run", families, time.perf_counter() - started, str(totals)[:200])
-    return "done"
+    from services.eligibility.adapters import ParameterCache
+    from services.eligibility.settings import EligibilitySettings
+    from shared.calendar import utcnow
+    from shared.db import make_engine, make_sessionmaker
+
+    engine = make_engine(eligibility_url)
+    try:
+        async with httpx.AsyncClient(base_url=registry_url, timeout=600) as client:
+            cache = ParameterCache(make_sessionmaker(engine), eligibility_url)
+            executor = runs.Executor(engine=engine, parameters=cache, extract=runs.HttpIncomeExtract(client),
+                                     chunk_size=EligibilitySettings().reassessment_chunk_size)
+            started = time.perf_counter()
+            async with engine.begin() as conn:
+                run, _ = await runs.start(conn, quarter=str(quarter), caller_id="bench", now=utcnow())
+            status = await executor.execute(run["id"])
+            seconds = time.perf_counter() - started
+            async with engine.begin() as conn:
+                raw = await runs.raw_connection(conn)
+                done = await raw.fetchrow("SELECT families_done, chunks_done, totals FROM reassessment_runs "
+                                          "WHERE id = $1", run["id"])
+                outbox = await raw.fetchval("SELECT count(*) FROM outbox")
+                written = await raw.fetchval("SELECT count(*) FROM assignments WHERE period_quarter = $1",
+                                             str(quarter))
+            line("run", families, seconds, f"status {status}, {done['families_done']:,} families in "
+                 f"{done['chunks_done']} chunks, {written:,} assignments of {quarter} written, {outbox:,} outbox rows")
+            totals = runs._json(done["totals"])
+            print("  totals: " + ", ".join(f"{k} {v}" for k, v in totals.items() if not isinstance(v, dict | list))[:400])
+            return status
+    finally:
+        await engine.dispose()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -114,9 +138,8 @@ async def main(args: argparse.Namespace) -> None:
                  f"{len(iins):,} IINs, {len(incomes.iin):,} income rows")
             del incomes, iins
 
-            if await run_phase(eligibility_url, registry_url, quarter, args.families) is None:
-                print("run                  not benched: the reassessment run's in-process entry point is not "
-                      "merged here yet")
+            if args.skip_run or await run_phase(eligibility_url, registry_url, quarter, args.families) is None:
+                print("run                  not benched")
 
             reform = simulation.reform_parameters(params, [simulation.Override(
                 "poverty_line_median_share", "0.40", quarter.first_day)])
@@ -152,4 +175,5 @@ if __name__ == "__main__":
     parser.add_argument("--quarter", default="2027-Q1", help="the quarter the run decides (YYYY-Qn)")
     parser.add_argument("--prefix", default="qamqor_bench_reassess", help="the databases' prefix")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--skip-run", action="store_true", help="bench the seed, the extract and the simulation only")
     asyncio.run(main(parser.parse_args()))
