@@ -86,8 +86,10 @@ def generate_recipients(families: int, params: ParameterSet, run_quarter: Quarte
         factor *= 1.5
     keep = eligible[:families]
     cols = take_families(data.columns, keep)
-    member_keep = np.isin(data.columns.member_family, keep)
-    income_keep = np.isin(data.columns.income_family, keep)
+    kept = np.zeros(data.columns.families, np.bool_)
+    kept[keep] = True
+    member_keep = kept[data.columns.member_family]
+    income_keep = kept[data.columns.income_family]
     data = SeedData(columns=cols, run_quarter=run_quarter, member_iin=data.member_iin[member_keep],
                     income_iin=data.income_iin[income_keep])
     picked = {f.name: getattr(decisions, f.name)[..., keep] for f in fields(decisions)}
@@ -168,7 +170,8 @@ async def seed_register(url: str, data: SeedData, decisions, *, echo=print) -> N
         "months": ("array3:varchar7", np.broadcast_to(months, (f, 3)) if f else months),
         "tsa": ("array3:int4", tsa), "child_supplement": ("array3:int4", supplement), "total": ("array3:int4", total),
         "quarter_total": ("int8", total.sum(axis=1).astype(np.int64)), "member_count": ("int2", members),
-        "composition": ("char32", compositions(cols, data.member_iin)),
+        # hashed on a thread: the event loop meanwhile streams the sandbox's COPY (seed.py runs both)
+        "composition": ("char32", await asyncio.to_thread(compositions, cols, data.member_iin)),
         "contract_state": (None, None), "state": ("char6", b"active"), "ended_reason": ("null", None),
     }
     # members: position within the family, in the order generated (applicant first)

@@ -92,7 +92,30 @@ _TYPE_CODE = {name.encode(): code for name, code in INCOME_TYPE_CODES.items()}
 
 
 def parse_extract(body: bytes) -> IncomeRows:
-    """The extract's CSV (header `iin,month,type,amount`) → columns; unknown types are skipped."""
+    """The extract's CSV (header `iin,month,type,amount`) → columns; unknown types are skipped.
+
+    Fast path: the body split once on commas and newlines, each column converted by numpy (amounts
+    have two decimals: as float64 ×100 and rounded they are exact below 2**53 tiyn); a body that is
+    not exactly four fields a line goes the slow way, line by line."""
+    start = body.find(b"\n") + 1 if body.startswith(b"iin,") else 0
+    fields = body[start:].replace(b"\n", b",").split(b",")
+    n = len(fields) // 4
+    if len(fields) == 4 * n + 1 and fields[-1] == b"":
+        months = b"".join(fields[1:4 * n:4])
+        if len(months) == 7 * n:
+            digits = np.frombuffer(months, np.uint8).reshape(n, 7).astype(np.int32) - 48
+            month = ((digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]) * 12
+                     + digits[:, 5] * 10 + digits[:, 6] - 1)
+            codes = np.fromiter((_TYPE_CODE.get(t, -1) for t in fields[2:4 * n:4]), np.int8, n)
+            amount = np.rint(np.array(fields[3:4 * n:4], "S24").astype(np.float64) * 100).astype(np.int64)
+            iin = np.array(fields[0:4 * n:4], "S12").astype(np.int64) if n else np.zeros(0, np.int64)
+            known = codes >= 0
+            return IncomeRows(iin=iin[known], month=month[known].astype(np.int32), type=codes[known],
+                              amount=amount[known])
+    return _parse_lines(body)
+
+
+def _parse_lines(body: bytes) -> IncomeRows:
     lines = body.split(b"\n")
     if lines and lines[0].startswith(b"iin,"):
         lines = lines[1:]
