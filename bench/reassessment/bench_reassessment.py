@@ -50,6 +50,18 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def sandbox_peak_mib(pid: int) -> float:
+    """The sandbox process's peak resident memory (VmHWM), read before it stops."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for row in status:
+                if row.startswith("VmHWM:"):
+                    return int(row.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def line(name: str, families: int, seconds: float, extra: str = "") -> None:
     print(f"{name:<20} {seconds:7.1f}s  {families / seconds if seconds else 0:>11,.0f} families/s  "
           f"peak {peak_mib():,.0f} MiB{('  ' + extra) if extra else ''}", flush=True)
@@ -160,9 +172,9 @@ async def main(args: argparse.Namespace) -> None:
                 await conn.close()
     finally:
         if sandbox is not None:
+            print(f"sandbox (registry) peak {sandbox_peak_mib(sandbox.pid):,.0f} MiB")
             sandbox.terminate()
             sandbox.wait(30)
-            print(f"sandbox peak {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:,.0f} MiB")
         if not args.keep:
             for url in (eligibility_url, sandbox_url):
                 await drop_database(url)
