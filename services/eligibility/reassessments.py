@@ -78,7 +78,8 @@ def shown(run: dict[str, Any]) -> ReassessmentOut:
         totals=ReassessmentTotalsOut(
             extended=totals.get("extended", 0), ended=totals.get("ended", {}), review=totals.get("review", {}),
             amount=sum(r["amount"] for r in regions.values()),
-            amounts_by_region=[RegionAmountOut(region_kato=k, **v) for k, v in sorted(regions.items())]),
+            amounts_by_region=[RegionAmountOut(region_kato=k, **v) for k, v in sorted(regions.items())],
+            seconds=totals.get("seconds", {})),
     )
 
 

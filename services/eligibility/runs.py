@@ -28,12 +28,14 @@ advisory lock on the run's quarter for as long as it works on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -44,6 +46,8 @@ from services.eligibility.domain.decision import REASON_BIT, REASON_CODES
 from services.eligibility.domain.parameters import MissingParameter
 from services.eligibility.domain.rules import RULES_VERSION
 from services.eligibility.reassessment.bulk import (
+    INCOME_TYPE_CODES,
+    MAX_MONTHS,
     NO_DAY,
     BulkDecisions,
     day_number,
@@ -65,6 +69,7 @@ from shared.regions import region_level_kato
 log = logging.getLogger("qamqor.eligibility.reassessment")
 
 RUNNING, FAILED, COMPLETED = "running", "failed", "completed"
+STOPPED = "stopped"  # what execute() says when the run left `running` under it
 EXTENSION_EVENT = "eligibility.extended"
 # The codes that refuse a family (the others describe it).
 REFUSING = ("INCOME_NOT_BELOW_POVERTY_LINE", "BAN_ACTIVE", "FALSE_INFORMATION", "EXPENSE_PURCHASE",
@@ -94,37 +99,68 @@ class IncomeExtract(Protocol):
     async def incomes(self, quarter: Quarter, iins: Sequence[str]) -> Incomes: ...
 
 
-def parse_extract(lines: Sequence[str]) -> Incomes:
-    """The extract's CSV (`iin,month,type,amount`, header first) → arrays. Unknown income types are
-    an error (the registry and Qamqor share one vocabulary)."""
+_TYPE_CODES = {name.encode(): code for name, code in INCOME_TYPE_CODES.items()}
+_HEADER = b"iin,month,type,amount"
+
+
+def parse_extract(body: bytes) -> Incomes:
+    """The extract's CSV (`iin,month,type,amount`, header first) → arrays, exactly: every amount has
+    two decimals (the contract), so without its point it is a whole number of tiyn. Split once and
+    converted by numpy column by column; a body that does not have that shape goes line by line.
+    An unknown income type is an error (the registry and Qamqor share one vocabulary)."""
+    text = body[len(_HEADER):].lstrip(b"\r\n") if body.startswith(_HEADER) else body
+    text = text.replace(b"\r", b"")
+    if text and not text.endswith(b"\n"):
+        text += b"\n"
+    n = text.count(b"\n")
+    fields = text.replace(b"\n", b",").split(b",")
+    if n and len(fields) == 4 * n + 1 and text.count(b".") == n:
+        amounts = fields[3:4 * n:4]
+        months = b"".join(fields[1:4 * n:4])
+        if all(len(a) > 3 and a[-3:-2] == b"." for a in amounts) and len(months) == 7 * n:
+            digits = np.frombuffer(months, np.uint8).reshape(n, 7).astype(np.int32) - 48
+            month = (digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]) * 12 \
+                + digits[:, 5] * 10 + digits[:, 6] - 1
+            try:
+                codes = np.fromiter((_TYPE_CODES[t] for t in fields[2:4 * n:4]), np.int8, n)
+            except KeyError as unknown:
+                raise ExtractFailed(f"the extract names an unknown income type {unknown}") from None
+            tiyn = np.array([a.replace(b".", b"") for a in amounts], dtype="S24").astype(np.int64)
+            iin = np.array(fields[0:4 * n:4], dtype="S12").astype("<U12")
+            return Incomes(iin, month.astype(np.int32), codes, tiyn)
     from services.eligibility.reassessment.register import income_columns
 
-    rows = [line.split(",") for line in lines if line]
-    if rows and rows[0] == ["iin", "month", "type", "amount"]:
-        rows = rows[1:]
-    iins, months, types, amounts = (list(column) for column in zip(*rows)) if rows else ([], [], [], [])
-    return Incomes(*income_columns(iins, months, types, amounts))
+    rows = [line.split(",") for line in text.decode().split("\n") if line]
+    try:
+        iins, months_, types, values = (list(column) for column in zip(*rows)) if rows else ([], [], [], [])
+        return Incomes(*income_columns(iins, months_, types, values))
+    except (KeyError, ValueError) as error:
+        raise ExtractFailed(f"the extract cannot be read: {type(error).__name__}") from None
 
 
 class HttpIncomeExtract:
-    """`POST {registry}/registry/v1/incomes/extract` {quarter, iins} → streamed CSV, in batches of
-    at most `batch` IINs."""
+    """`POST {registry}/registry/v1/incomes/extract` {quarter, iins} → CSV, in batches of at most
+    `batch` IINs (the contract's limit)."""
 
     def __init__(self, client: Any, *, batch: int = 100_000) -> None:
         self._client, self._batch = client, batch
 
     async def incomes(self, quarter: Quarter, iins: Sequence[str]) -> Incomes:
-        lines: list[str] = []
+        parts: list[Incomes] = []
         for start in range(0, len(iins), self._batch):
-            body = {"quarter": str(quarter), "iins": list(iins[start:start + self._batch])}
-            async with self._client.stream("POST", "/registry/v1/incomes/extract", json=body) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    raise ExtractFailed(f"the income registry's extract answered {response.status_code}")
-                async for line in response.aiter_lines():
-                    lines.append(line)
-        header = "iin,month,type,amount"
-        return parse_extract([line for line in lines if line and line != header])
+            body = orjson.dumps({"quarter": str(quarter), "iins": list(iins[start:start + self._batch])})
+            try:
+                response = await self._client.post("/registry/v1/incomes/extract", content=body,
+                                                   headers={"content-type": "application/json"})
+            except Exception as error:  # noqa: BLE001 - an unreachable registry fails the run, resumably
+                raise ExtractFailed(f"the income registry's extract failed: {type(error).__name__}") from None
+            if response.status_code != 200:
+                raise ExtractFailed(f"the income registry's extract answered {response.status_code}")
+            parts.append(parse_extract(response.content))
+        if len(parts) == 1:
+            return parts[0]
+        return Incomes(*(np.concatenate([getattr(p, name) for p in parts]) if parts else np.zeros(0)
+                         for name in ("iin", "month", "type", "amount")))
 
 
 class ExtractFailed(Exception):
@@ -191,6 +227,7 @@ class Executor:
     extract: IncomeExtract
     chunk_size: int = 50_000
     after_chunk: Callable[[int], Awaitable[None] | None] | None = None
+    _shared: np.ndarray | None = None  # IINs in more than one family, read once per execution
 
     async def execute(self, run_id: UUID) -> str | None:
         """Run it to its end; the status it ended in, or None when another process holds it."""
@@ -203,6 +240,7 @@ class Executor:
             if not await raw_lock.fetchval("SELECT pg_try_advisory_lock($1)", key):
                 return None
             try:
+                self._shared = None
                 return await self._execute(run_id, Quarter.parse(run["quarter"]))
             finally:
                 await raw_lock.execute("SELECT pg_advisory_unlock($1)", key)
@@ -211,30 +249,45 @@ class Executor:
         ending = ending_quarter(quarter)
         async with self.engine.begin() as conn:
             raw = await raw_connection(conn)
-            phase = await raw.fetchval("SELECT phase FROM reassessment_runs WHERE id = $1", run_id)
-            if phase == "counting":
+            run = await raw.fetchrow("SELECT phase, after_family_id FROM reassessment_runs WHERE id = $1", run_id)
+            if run["phase"] == "counting":
                 total = await raw.fetchval("SELECT count(*) FROM assignments WHERE period_quarter = $1 "
                                            "AND state = 'active' AND eligible", str(ending))
                 await raw.execute("UPDATE reassessment_runs SET families_total = $2, phase = 'deciding', "
                                   "updated_at = $3 WHERE id = $1", run_id, total, utcnow())
-        while True:
-            try:
-                done, chunks = await self._one_chunk(run_id, quarter)
-            except (MissingParameter, ExtractFailed, OSError) as error:
-                await self._fail(run_id, error)
-                return FAILED
-            except Exception as error:  # noqa: BLE001 - any other failure stops the run, visibly
-                if isinstance(error, (RunStopped, asyncio.CancelledError)):
-                    raise
-                log.exception("reassessment run failed")
-                await self._fail(run_id, error)
-                return FAILED
-            if done:
-                return COMPLETED
-            if self.after_chunk is not None:
-                result = self.after_chunk(chunks)
-                if result is not None:
-                    await result
+        after = run["after_family_id"]
+        # Pipelined: the next chunk is read, checked, extracted and decided (outside the run's
+        # transaction, touching nothing) while this one is written; only the write commits.
+        prepared = asyncio.create_task(self._prepare(quarter, after))
+        try:
+            while True:
+                try:
+                    outcome = await prepared
+                    if outcome is None:
+                        return await self._complete(run_id)
+                    prepared = asyncio.create_task(self._prepare(quarter, outcome.chunk.last_family_id))
+                    chunks = await self._write(run_id, quarter, outcome, after)
+                except (MissingParameter, ExtractFailed, OSError) as error:
+                    await self._fail(run_id, error)
+                    return FAILED
+                except Exception as error:  # noqa: BLE001 - any other failure stops the run, visibly
+                    if isinstance(error, (RunStopped, asyncio.CancelledError)):
+                        raise
+                    log.exception("reassessment run failed")
+                    await self._fail(run_id, error)
+                    return FAILED
+                if chunks is None:  # stopped meanwhile (not running any more)
+                    return STOPPED
+                after = outcome.chunk.last_family_id
+                if self.after_chunk is not None:
+                    result = self.after_chunk(chunks)
+                    if result is not None:
+                        await result
+        finally:
+            if not prepared.done():
+                prepared.cancel()
+            with contextlib.suppress(BaseException):
+                await prepared
 
     async def _fail(self, run_id: UUID, error: BaseException) -> None:
         message = str(error.again() if isinstance(error, MissingParameter) else error) or type(error).__name__
@@ -244,30 +297,53 @@ class Executor:
                               "WHERE id = $1", run_id, message[:500], utcnow())
         log.warning("reassessment run %s failed: %s", run_id, message[:200])
 
-    async def _one_chunk(self, run_id: UUID, quarter: Quarter) -> tuple[bool, int]:
-        ending = ending_quarter(quarter)
+    async def _prepare(self, quarter: Quarter, after: UUID | None) -> ChunkOutcome | None:
+        """The chunk after `after`, decided (nothing written); None when no family is left."""
+        started = time.perf_counter()
+        async with self.engine.connect() as conn:
+            raw = await raw_connection(conn)
+            chunk = None
+            async for chunk in stream_register(raw, str(ending_quarter(quarter)), self.chunk_size,
+                                               after_family_id=after):
+                break
+            if chunk is None:
+                return None
+            read = time.perf_counter()
+            if self._shared is None:
+                self._shared = await shared_iins(raw)
+            outcome = await decide_chunk(raw, chunk, quarter=quarter, params=await self.parameters.current(),
+                                         extract=self.extract, shared=self._shared)
+        outcome.seconds["read"] = read - started
+        return outcome
+
+    async def _write(self, run_id: UUID, quarter: Quarter, outcome: ChunkOutcome, after: UUID | None) -> int | None:
+        """One transaction: the chunk's rows and events, the run's cursor, counters and totals; how
+        many chunks are done (None: the run is not running any more)."""
         async with self.engine.begin() as conn:
             raw = await raw_connection(conn)
             run = await raw.fetchrow("SELECT * FROM reassessment_runs WHERE id = $1 FOR UPDATE", run_id)
             if run["status"] != RUNNING:
-                return True, run["chunks_done"]
-            chunk = None
-            async for chunk in stream_register(raw, str(ending), self.chunk_size, after_family_id=run["after_family_id"]):
-                break
+                return None
+            if run["after_family_id"] != after:  # the advisory lock makes this impossible
+                raise RuntimeError("the run's cursor moved under its executor")
             now = utcnow()
-            if chunk is None:
-                await raw.execute("UPDATE reassessment_runs SET status = 'completed', phase = 'done', "
-                                  "updated_at = $2, finished_at = $2 WHERE id = $1", run_id, now)
-                return True, run["chunks_done"]
-            outcome = await decide_chunk(raw, chunk, quarter=quarter, params=await self.parameters.current(),
-                                         extract=self.extract)
+            started = time.perf_counter()
             await write_chunk(raw, outcome, run_id=run_id, quarter=quarter, now=now)
+            outcome.seconds["write"] = time.perf_counter() - started
             totals = merge_totals(dict(_json(run["totals"])), outcome.totals())
             await raw.execute(
                 "UPDATE reassessment_runs SET after_family_id = $2, families_done = families_done + $3, "
                 "chunks_done = chunks_done + 1, totals = $4::jsonb, updated_at = $5 WHERE id = $1",
-                run_id, chunk.last_family_id, chunk.families, orjson.dumps(totals).decode(), now)
-            return False, run["chunks_done"] + 1
+                run_id, outcome.chunk.last_family_id, outcome.chunk.families, orjson.dumps(totals).decode(), now)
+            return run["chunks_done"] + 1
+
+    async def _complete(self, run_id: UUID) -> str:
+        async with self.engine.begin() as conn:
+            raw = await raw_connection(conn)
+            status = await raw.fetchval(
+                "UPDATE reassessment_runs SET status = 'completed', phase = 'done', updated_at = $2, finished_at = $2 "
+                "WHERE id = $1 AND status = 'running' RETURNING status", run_id, utcnow())
+        return status or STOPPED
 
 
 def _json(value: Any) -> Any:
@@ -282,11 +358,13 @@ class ChunkOutcome:
     decided: np.ndarray  # indexes (into the chunk) of the families decided
     decisions: BulkDecisions | None  # of the families decided, in `decided` order
     review: dict[int, str]  # family index → why a case worker looks at it
-    carried_over: np.ndarray  # bool per decided family: a conditional family's contract in force
+    carried_over: np.ndarray  # bool per decided family: a contract in force, carried over
+    # seconds spent per phase: read, checks, extract, decide, write
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def totals(self) -> dict[str, Any]:
         totals: dict[str, Any] = {"extended": 0, "ended": {}, "review": dict(Counter(self.review.values())),
-                                  "amounts_by_region": {}}
+                                  "amounts_by_region": {}, "seconds": dict(self.seconds)}
         if self.decisions is None:
             return totals
         d = self.decisions
@@ -324,6 +402,10 @@ def merge_totals(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
         kept["families"] += entry["families"]
         kept["amount"] += entry["amount"]
     into["amounts_by_region"] = regions
+    seconds = dict(into.get("seconds", {}))
+    for phase, spent in more.get("seconds", {}).items():
+        seconds[phase] = round(seconds.get(phase, 0.0) + spent, 3)
+    into["seconds"] = seconds
     return into
 
 
@@ -334,39 +416,65 @@ JOIN assignment_members o ON o.iin = m.iin AND o.family_id <> m.family_id
 JOIN assignments a ON a.family_id = o.family_id AND a.state = 'active' AND a.eligible AND a.period_quarter >= $2
 WHERE m.family_id = ANY($1::uuid[])
 """
+# Every member's latest termination, read whole for each chunk (terminations are few: a family
+# terminated while the run goes on is barred in the chunks after it).
 _BANS_SQL = """
-SELECT iin, max(terminated_on) FROM contract_terminations
-WHERE iin = ANY($1::text[]) AND terminated_on <= $2 GROUP BY iin
+SELECT iin, max(terminated_on) - DATE '1970-01-01' FROM contract_terminations
+WHERE terminated_on <= $1 GROUP BY iin
 """
 
 
+_SHARED_IINS_SQL = "SELECT iin FROM assignment_members GROUP BY iin HAVING count(*) > 1"
+
+
+async def shared_iins(raw: Any) -> np.ndarray:
+    """The IINs that are members of more than one family of the register (one scan, once per run)."""
+    return np.array(sorted(row[0] for row in await raw.fetch(_SHARED_IINS_SQL)), dtype="<U12")
+
+
 async def decide_chunk(raw: Any, chunk: RegisterChunk, *, quarter: Quarter, params: Any,
-                       extract: IncomeExtract) -> ChunkOutcome:
+                       extract: IncomeExtract, shared: np.ndarray | None = None) -> ChunkOutcome:
     """Decide one chunk (nothing written): see the module docstring, steps 3–5."""
     ending = ending_quarter(quarter)
     day = day_number(quarter.first_day)
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[phase] = seconds.get(phase, 0.0) + now - clock
+        clock = now
+
     review: dict[int, str] = {}
-    index_of = {fid: i for i, fid in enumerate(chunk.family_id)}
-    for row in await raw.fetch(_MOVED_SQL, chunk.family_id, str(ending)):
-        review[index_of[row[0]]] = MEMBER_IN_ANOTHER_FAMILY
+    # only families with a member in another family need the query (`shared`: such IINs, when known)
+    suspects = chunk.family_id if shared is None else [
+        chunk.family_id[f] for f in np.unique(chunk.member_family[np.isin(chunk.iin, shared)]).tolist()]
+    if suspects:
+        index_of = {fid: i for i, fid in enumerate(chunk.family_id)}
+        for row in await raw.fetch(_MOVED_SQL, suspects, str(ending)):
+            review[index_of[row[0]]] = MEMBER_IN_ANOTHER_FAMILY
     keep = np.ones(chunk.families, np.bool_)
     if review:
         keep[list(review)] = False
     decided = np.flatnonzero(keep)
+    lap("checks")
     if not len(decided):
-        return ChunkOutcome(chunk, decided, None, review, np.zeros(0, np.bool_))
+        return ChunkOutcome(chunk, decided, None, review, np.zeros(0, np.bool_), seconds)
     sub = _subset(chunk, decided) if len(decided) < chunk.families else chunk
     iins = sub.iin.tolist()
     incomes = await extract.incomes(ending, iins)
+    lap("extract")
     terminated = np.full(sub.families, NO_DAY, np.int32)
-    bans = {row[0]: day_number(row[1]) for row in await raw.fetch(_BANS_SQL, iins, quarter.first_day)}
+    bans = {row[0]: row[1] for row in await raw.fetch(_BANS_SQL, quarter.first_day)}
     if bans:
-        for iin, family in zip(iins, sub.member_family.tolist()):
-            if iin in bans:
-                terminated[family] = max(int(terminated[family]), bans[iin])
+        barred = np.isin(sub.iin, np.array(list(bans), dtype="<U12"))
+        for iin, family in zip(sub.iin[barred].tolist(), sub.member_family[barred].tolist()):
+            terminated[family] = max(int(terminated[family]), bans[iin])
     columns = sub.to_columns(application_day=day, extension=True, income_iin=incomes.iin,
                              income_month=incomes.month, income_type=incomes.type, income_amount=incomes.amount,
                              contract_terminated_day=terminated)
+    lap("checks")
     decisions = decide_columns(columns, params, workers=2)
     conditional = decisions.kind == 1
     signed = sub.contract_state == "signed"
@@ -381,7 +489,8 @@ async def decide_chunk(raw: Any, chunk: RegisterChunk, *, quarter: Quarter, para
         decided = decided[keep_decided]
         decisions = _take(decisions, keep_decided)
         carried = carried[keep_decided]
-    return ChunkOutcome(chunk, decided, decisions, review, carried)
+    lap("decide")
+    return ChunkOutcome(chunk, decided, decisions, review, carried, seconds)
 
 
 def _subset(chunk: RegisterChunk, families: np.ndarray) -> RegisterChunk:
@@ -412,23 +521,51 @@ def _take(d: BulkDecisions, keep: np.ndarray) -> BulkDecisions:
 
 # ------------------------------------------------------------------------------- writing a chunk
 
-_REASON_LISTS: dict[int, list[str]] = {}
+_REASON_JSON: dict[int, str] = {}
 
 
-def _reasons(mask: int) -> list[str]:
-    found = _REASON_LISTS.get(mask)
+def _reasons_json(mask: int) -> str:
+    found = _REASON_JSON.get(mask)
     if found is None:
-        found = _REASON_LISTS[mask] = [code for code in REASON_CODES if mask & REASON_BIT[code]]
+        found = _REASON_JSON[mask] = orjson.dumps([code for code in REASON_CODES if mask & REASON_BIT[code]]).decode()
     return found
 
 
 _KINDS = ("unconditional", "conditional")
 
 
+def uuid7_batch(n: int) -> list[str]:
+    """`n` UUIDv7 at once, as text (RFC 9562: 48-bit unix milliseconds, a 12-bit counter, 62 random
+    bits), in increasing order — `shared.ids.uuid7` costs microseconds each, a million of them
+    seconds. asyncpg takes the text for a uuid column."""
+    if n == 0:
+        return []
+    step = np.arange(n, dtype=np.uint64)
+    millis = np.uint64(time.time_ns() // 1_000_000) + step // np.uint64(4096)
+    high = (millis << np.uint64(16)) | np.uint64(0x7000) | (step % np.uint64(4096))
+    low = (np.frombuffer(os.urandom(8 * n), dtype=np.uint64) & np.uint64(0x3FFF_FFFF_FFFF_FFFF)) \
+        | np.uint64(0x8000_0000_0000_0000)
+    packed = np.empty((n, 2), dtype=">u8")
+    packed[:, 0], packed[:, 1] = high, low
+    text = packed.tobytes().hex()
+    return [f"{text[i:i + 8]}-{text[i + 8:i + 12]}-{text[i + 12:i + 16]}-{text[i + 16:i + 20]}-{text[i + 20:i + 32]}"
+            for i in range(0, 32 * n, 32)]
+
+
+# The envelope of `eligibility.extended` as JSON text (shared.events.Envelope's fields, the data
+# the contract's); the unit tests check it against Envelope.wrap(EligibilityExtended(...)).
+_ENVELOPE = ('{"id":"%s","type":"eligibility.extended","version":1,"source":"eligibility","key":"%s",'
+             '"occurred_at":"%s","correlation_id":"%s","causation_id":null,"data":{"application_id":"%s",'
+             '"decision_id":"%s","run_id":"%s","period_quarter":"%s","eligible":%s,"kind":"%s",'
+             '"region_kato":"%s","settlement":"%s","monthly":[%s],"reasons":%s,"contract_carried_over":%s}}')
+_MONTH = '{"month":"%s","tsa":%d,"child_supplement":%d,"total":%d}'
+
+
 async def write_chunk(raw: Any, outcome: ChunkOutcome, *, run_id: UUID, quarter: Quarter, now: datetime) -> int:
-    """The chunk's decisions as new assignment rows and `eligibility.extended` events (COPY into a
-    temporary table, then one INSERT … ON CONFLICT DO NOTHING: a family already decided for the
-    quarter keeps its one decision and gets no second event), and its review rows. How many
+    """The chunk's decisions as new assignment rows and `eligibility.extended` events, each with
+    one COPY, and its review rows. The run's row lock and cursor make each family's chunk written
+    once; were a family decided for the quarter already, the primary key refuses the COPY and the
+    chunk's transaction rolls back (the run fails, visibly) — never a second decision. How many
     families were written."""
     chunk = outcome.chunk
     if len(outcome.review):
@@ -440,16 +577,21 @@ async def write_chunk(raw: Any, outcome: ChunkOutcome, *, run_id: UUID, quarter:
     d = outcome.decisions
     if d is None or not len(outcome.decided):
         return 0
+    count = len(outcome.decided)
     period = str(quarter)
     application_date = quarter.first_day
-    rows: list[tuple] = []
-    events: list[tuple] = []
     decided = outcome.decided.tolist()
+    eligible_array = d.eligible
+    paid = np.where(eligible_array, d.months, 0).astype(np.int64)
+    in_period = np.arange(MAX_MONTHS)[:, None] < paid[None, :]
+    totals_array = (d.tsa + d.child_supplement) * in_period
+    quarter_total = totals_array.sum(axis=0).tolist()
     tsa = d.tsa.T.tolist()
     supplement = d.child_supplement.T.tolist()
+    totals = totals_array.T.tolist()
     first_month = d.first_month.tolist()
-    months_paid = d.months.tolist()
-    eligible = d.eligible.tolist()
+    months_paid = paid.tolist()
+    eligible = eligible_array.tolist()
     kinds = d.kind.tolist()
     lines = d.poverty_line.tolist()
     per_capita = d.per_capita_income.tolist()
@@ -459,56 +601,43 @@ async def write_chunk(raw: Any, outcome: ChunkOutcome, *, run_id: UUID, quarter:
     settlement = chunk.settlement.tolist()
     composition = chunk.composition.tolist()
     sizes = np.bincount(chunk.member_family, minlength=chunk.families).tolist()
+    decision_ids = uuid7_batch(count)
+    event_ids = uuid7_batch(count)
+    labels_of: dict[tuple[int, int], list[str]] = {}
+    stamp = now.isoformat().replace("+00:00", "Z")
+    run_text = str(run_id)
     topic = TOPICS["eligibility"]
+    rows: list[tuple] = []
+    outbox: list[tuple] = []
     for k, i in enumerate(decided):
         ok = eligible[k]
-        n = months_paid[k] if ok else 0
-        labels = [month_label(month_first_day(first_month[k] + j)) for j in range(n)]
-        t = tsa[k][:n]
-        s = supplement[k][:n]
-        totals = [a + b for a, b in zip(t, s)]
-        decision_id = uuid7()
+        n = months_paid[k]
+        labels = labels_of.get((first_month[k], n))
+        if labels is None:
+            labels = labels_of[(first_month[k], n)] = [month_label(month_first_day(first_month[k] + j)) for j in range(n)]
+        t, s, total = tsa[k][:n], supplement[k][:n], totals[k][:n]
         kind = _KINDS[kinds[k]]
-        reasons = _reasons(masks[k])
-        rows.append((chunk.family_id[i], period, chunk.application_id[i], decision_id, run_id, True, now,
+        cents = per_capita[k]
+        application_id = chunk.application_id[i]
+        rows.append((chunk.family_id[i], period, application_id, decision_ids[k], run_id, True, now,
                      application_date, region[i], settlement[i], ok, kind, lines[k],
-                     Decimal(per_capita[k]) / 100, masks[k], RULES_VERSION, labels, t, s, totals, sum(totals),
-                     sizes[i], composition[i], "signed" if carried[k] else "none",
+                     f"{cents // 100}.{cents % 100:02d}", masks[k], RULES_VERSION, labels, t, s, total,
+                     quarter_total[k], sizes[i], composition[i], "signed" if carried[k] else "none",
                      "active" if ok else "ended", None if ok else "not_eligible"))
-        application_id = str(chunk.application_id[i])
-        data = {"application_id": application_id, "decision_id": str(decision_id), "run_id": str(run_id),
-                "period_quarter": period, "eligible": ok, "kind": kind, "region_kato": region[i],
-                "settlement": settlement[i],
-                "monthly": [{"month": m, "tsa": a, "child_supplement": b, "total": a + b}
-                            for m, a, b in zip(labels, t, s)],
-                "reasons": reasons, "contract_carried_over": bool(carried[k])}
-        events.append((chunk.family_id[i], application_id, data))
-    await raw.execute("CREATE TEMP TABLE IF NOT EXISTS reassessment_batch (LIKE assignments INCLUDING DEFAULTS) "
-                      "ON COMMIT DELETE ROWS")
-    await raw.copy_records_to_table("reassessment_batch", records=rows, columns=list(ASSIGNMENT_COLUMNS))
-    columns = ", ".join(ASSIGNMENT_COLUMNS)
-    inserted = {r[0] for r in await raw.fetch(
-        f"INSERT INTO assignments ({columns}) SELECT {columns} FROM reassessment_batch "
-        "ON CONFLICT (family_id, period_quarter) DO NOTHING RETURNING family_id")}
-    await raw.execute("TRUNCATE reassessment_batch")
-    stamp = now.isoformat().replace("+00:00", "Z")
-    # The events are written as JSON directly (a million pydantic models would cost the run tens
-    # of seconds); the contract is checked on the chunk's first one, and a unit test checks that
-    # they are what `EligibilityExtended` writes.
-    EligibilityExtended.model_validate(events[0][2])
-    outbox = []
-    for family_id, key, data in events:
-        if family_id not in inserted:
-            continue
-        event_id = uuid7()
-        envelope = {"id": str(event_id), "type": EXTENSION_EVENT, "version": 1, "source": "eligibility", "key": key,
-                    "occurred_at": stamp, "correlation_id": str(run_id), "causation_id": None, "data": data}
-        outbox.append((event_id, topic, key, EXTENSION_EVENT, orjson.dumps(envelope).decode(), "{}"))
-    if outbox:
-        await raw.copy_records_to_table("outbox", records=outbox,
-                                        columns=["event_id", "topic", "key", "event_type", "envelope", "headers"])
-        await raw.execute(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')")
-    return len(inserted)
+        key = str(application_id)
+        monthly = ",".join([_MONTH % m for m in zip(labels, t, s, total)])
+        outbox.append((event_ids[k], topic, key, EXTENSION_EVENT, _ENVELOPE % (
+            event_ids[k], key, stamp, run_text, key, decision_ids[k], run_text, period, "true" if ok else "false",
+            kind, region[i], settlement[i], monthly, _reasons_json(masks[k]), "true" if carried[k] else "false"),
+            "{}"))
+    # The events are written as JSON text (a million pydantic models would cost the run tens of
+    # seconds): the contract is checked on the chunk's first one.
+    EligibilityExtended.model_validate(orjson.loads(outbox[0][4])["data"])
+    await raw.copy_records_to_table("assignments", records=rows, columns=list(ASSIGNMENT_COLUMNS))
+    await raw.copy_records_to_table("outbox", records=outbox,
+                                    columns=["event_id", "topic", "key", "event_type", "envelope", "headers"])
+    await raw.execute(f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')")
+    return count
 
 
 __all__ = ["Executor", "HttpIncomeExtract", "IncomeExtract", "Incomes", "parse_extract", "start", "get",

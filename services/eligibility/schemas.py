@@ -366,6 +366,8 @@ class ReassessmentTotalsOut(BaseModel):
     review: dict[str, int]  # why families were listed for a case worker → families
     amount: int  # whole tenge for the quarter, every extended family
     amounts_by_region: list[RegionAmountOut]
+    # seconds spent so far per phase (read the register, checks, extract, decide, write), summed over chunks
+    seconds: dict[str, float] = {}
 
 
 class ReassessmentOut(BaseModel):

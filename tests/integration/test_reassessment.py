@@ -21,6 +21,7 @@ from shared.events.contracts import (
     BankAccount,
     CaseContext,
     ContractSigned,
+    ContractTerminated,
     FamilyMember,
     IncomeRecord,
     VerificationCompleted,
@@ -65,6 +66,8 @@ class World:
         self.x = person(date(1988, 2, 2), "female", "applicant")
         self.shared_child = person(date(2018, 2, 2), "male", "child")
         self.z = person(date(1987, 3, 3), "male", "applicant")
+        self.barred = person(date(1993, 4, 4), "male", "applicant")
+        self.barred_child = person(date(2022, 4, 4), "female", "child")
         self.families = {
             "unconditional": evidence([self.granny, self.grandson], wages(self.granny["iin"], "60000.00", kind="pension")),
             "signed": evidence([self.mother, self.daughter], []),
@@ -72,6 +75,7 @@ class World:
             "unsigned": evidence([self.aunt, self.nephew], []),
             "moved_a": evidence([self.x, self.shared_child], []),
             "moved_b": evidence([self.z, dict(self.shared_child, relation="child")], []),
+            "banned": evidence([self.barred, self.barred_child], []),
         }
 
     def q4_registry(self) -> dict[str, list[tuple[str, str, str]]]:
@@ -82,7 +86,7 @@ class World:
             + [(m, "wage", "10000.00") for m in Q4],
             self.father["iin"]: [(m, "wage", "400000.00") for m in Q4],
             **{p["iin"]: [] for p in (self.grandson, self.daughter, self.son, self.aunt, self.nephew, self.x,
-                                      self.shared_child, self.z)},
+                                      self.shared_child, self.z, self.barred, self.barred_child)},
         }
 
     def expected(self, name: str) -> Case:
@@ -118,6 +122,19 @@ async def approve_all(client, broker, world: World) -> dict[str, uuid.UUID]:  # 
                 Assignment.application_id == ids["signed"])) == "signed"
 
     await eventually(followed)
+    # the father of the last family refused the measures of his contract on 14 December: barred
+    terminated = Envelope.wrap(ContractTerminated(
+        contract_id=uuid.uuid4(), application_id=ids["banned"], terminated_on=date(2026, 12, 14),
+        reason="refused_measures", member_iins=[world.barred["iin"], world.barred_child["iin"]]),
+        source="contracts", key=str(ids["banned"]))
+    await publish(broker.bootstrap, "qamqor.contracts", terminated)
+
+    async def barred():
+        async with client.app.state.sessionmaker() as session:
+            return await session.scalar(select(Assignment.contract_state).where(
+                Assignment.application_id == ids["banned"])) == "terminated"
+
+    await eventually(barred)
     return ids
 
 
@@ -173,14 +190,14 @@ async def test_a_run_extends_ends_and_lists_families_for_case_workers(running_se
         shown = await finished(client, run_id, internal_token)
         assert shown["status"] == "completed", shown
         assert shown["ending_quarter"] == "2026-Q4"
-        assert shown["progress"] | {"chunks_done": None} == {"phase": "done", "families_total": 6,
-                                                              "families_done": 6, "chunks_done": None}
+        assert shown["progress"] | {"chunks_done": None} == {"phase": "done", "families_total": 7,
+                                                              "families_done": 7, "chunks_done": None}
         # a second POST for the quarter: the same run, nothing decided again
         third = await client.post("/v1/reassessments", json={"quarter": "2027-Q1"}, headers=internal_token("admin", RUN))
         assert third.status_code == 200 and third.json()["id"] == run_id
 
         rows = await q1_rows(client)
-        assert set(rows) == {ids["unconditional"], ids["signed"], ids["rose"]}
+        assert set(rows) == {ids["unconditional"], ids["signed"], ids["rose"], ids["banned"]}
         params = await client.app.state.parameters.current()
         for name in ("unconditional", "signed", "rose"):
             row, single = rows[ids[name]], decide(world.expected(name), params)
@@ -195,7 +212,10 @@ async def test_a_run_extends_ends_and_lists_families_for_case_workers(running_se
         assert rows[ids["signed"]].per_capita_income == Decimal("5000.00")
 
         events = {e["application_id"]: e for e in await extension_events(client)}
-        assert set(events) == {str(ids[n]) for n in ("unconditional", "signed", "rose")}
+        assert set(events) == {str(ids[n]) for n in ("unconditional", "signed", "rose", "banned")}
+        banned = events[str(ids["banned"])]
+        assert banned["eligible"] is False and "BAN_ACTIVE" in banned["reasons"]
+        assert "INCOME_BELOW_POVERTY_LINE" in banned["reasons"] and rows[ids["banned"]].state == "ended"
         assert events[str(ids["signed"])]["contract_carried_over"] is True
         assert events[str(ids["unconditional"])]["contract_carried_over"] is False
         rose = events[str(ids["rose"])]
@@ -203,8 +223,9 @@ async def test_a_run_extends_ends_and_lists_families_for_case_workers(running_se
         assert all("full_name" not in str(e) and world.granny["iin"] not in str(e) for e in events.values())
 
         totals = shown["totals"]
+        assert set(totals.pop("seconds")) == {"read", "checks", "extract", "decide", "write"}
         extended_amount = sum(sum(rows[ids[n]].total) for n in ("unconditional", "signed"))
-        assert totals == {"extended": 2, "ended": {"INCOME_NOT_BELOW_POVERTY_LINE": 1},
+        assert totals == {"extended": 2, "ended": {"INCOME_NOT_BELOW_POVERTY_LINE": 1, "BAN_ACTIVE": 1},
                           "review": {"contract_needed": 1, "member_in_another_family": 2},
                           "amount": extended_amount,
                           "amounts_by_region": [{"region_kato": REGION, "families": 2, "amount": extended_amount}]}
@@ -226,7 +247,7 @@ async def test_a_run_extends_ends_and_lists_families_for_case_workers(running_se
         assert unknown.status_code == 404
         # the single path's decisions are untouched: one per application
         async with client.app.state.sessionmaker() as session:
-            assert await session.scalar(select(func.count()).select_from(DecisionRecord)) == 6
+            assert await session.scalar(select(func.count()).select_from(DecisionRecord)) == 7
 
 
 async def test_a_run_stopped_half_way_resumes_where_it_stopped_and_decides_nobody_twice(
@@ -265,10 +286,10 @@ async def test_a_run_stopped_half_way_resumes_where_it_stopped_and_decides_nobod
                                     headers=internal_token("admin", RUN))
         assert resumed.status_code == 200 and resumed.json()["id"] == run_id
         shown = await finished(client, run_id, internal_token)
-        assert shown["status"] == "completed" and shown["progress"]["families_done"] == 6
-        assert shown["progress"]["chunks_done"] == 3
+        assert shown["status"] == "completed" and shown["progress"]["families_done"] == 7
+        assert shown["progress"]["chunks_done"] == 4
         rows = await q1_rows(client)
-        assert len(rows) == 3 and all(rows[k].decision_id == v.decision_id for k, v in written_before.items())
+        assert len(rows) == 4 and all(rows[k].decision_id == v.decision_id for k, v in written_before.items())
         events = await extension_events(client)
         assert sorted(e["application_id"] for e in events) == sorted(str(k) for k in rows)
         assert shown["totals"]["extended"] == 2 and shown["totals"]["review"] == {

@@ -214,26 +214,31 @@ class RegisterChunk:
         )
 
 
+# Each chunk is read as one row of arrays per query (asyncpg decodes an int or text array in C; a
+# row per member costs a Python record each). The subqueries give the order; it is checked.
 _FAMILIES_SQL = """
-SELECT family_id, application_id, decision_id, region_kato, settlement, coalesce(kind, ''), contract_state,
-       composition, application_date, quarter_total
-FROM assignments
-WHERE period_quarter = $1 AND state = ANY($2::text[]) AND eligible AND ($3::uuid IS NULL OR family_id > $3)
-ORDER BY family_id
-LIMIT $4
+SELECT array_agg(family_id), array_agg(application_id), array_agg(decision_id), array_agg(region_kato),
+       array_agg(settlement), array_agg(kind), array_agg(contract_state), array_agg(composition),
+       array_agg(day), array_agg(quarter_total)
+FROM (SELECT family_id, application_id, decision_id, region_kato, settlement, coalesce(kind, '') AS kind,
+             contract_state, composition, application_date - DATE '1970-01-01' AS day, quarter_total
+      FROM assignments
+      WHERE period_quarter = $1 AND state = ANY($2::text[]) AND eligible AND ($3::uuid IS NULL OR family_id > $3)
+      ORDER BY family_id
+      LIMIT $4) chunk
 """
 _MEMBERS_SQL = """
-SELECT family_id, iin, birth_date, sex, relation, employed, full_time_student, coalesce(disability_group, 0), carer
-FROM assignment_members
-WHERE family_id = ANY($1::uuid[])
-ORDER BY family_id, position
+SELECT array_agg(family), array_agg(position), array_agg(iin), array_agg(day), array_agg(sex), array_agg(relation),
+       array_agg(employed), array_agg(full_time_student), array_agg(disability_group), array_agg(carer)
+FROM (SELECT f.n::int - 1 AS family, m.position::int AS position, m.iin, m.birth_date - DATE '1970-01-01' AS day,
+             (m.sex = 'female')::int AS sex, array_position($2::text[], m.relation::text) - 1 AS relation,
+             m.employed, m.full_time_student, coalesce(m.disability_group, 0)::int AS disability_group, m.carer
+      FROM unnest($1::uuid[]) WITH ORDINALITY AS f(id, n)
+      JOIN assignment_members m ON m.family_id = f.id
+      ORDER BY f.n, m.position) members
 """
-
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-def _days(values: list[date]) -> np.ndarray:
-    return np.fromiter((d.toordinal() - _EPOCH_ORDINAL for d in values), np.int32, len(values))
+_RELATIONS = sorted(RELATION_CODES, key=RELATION_CODES.get)
+assert SEX_CODES == {"male": 0, "female": 1}, "the members' query codes sex as (sex = 'female')"
 
 
 async def stream_register(session_or_conn: Any, period_quarter: str, chunk_size: int = 50_000, *,
@@ -247,41 +252,43 @@ async def stream_register(session_or_conn: Any, period_quarter: str, chunk_size:
     conn = await raw_connection(session_or_conn)
     after = after_family_id
     while True:
-        rows = await conn.fetch(_FAMILIES_SQL, period_quarter, list(states), after, chunk_size)
-        if not rows:
+        row = await conn.fetchrow(_FAMILIES_SQL, period_quarter, list(states), after, chunk_size)
+        if row is None or row[0] is None:
             return
-        chunk = await _chunk(conn, rows)
+        chunk = await _chunk(conn, row)
         yield chunk
-        if len(rows) < chunk_size:
+        if chunk.families < chunk_size:
             return
         after = chunk.last_family_id
 
 
-async def _chunk(conn: Any, rows: list) -> RegisterChunk:
-    family_id = [r[0] for r in rows]
-    position = {fid: i for i, fid in enumerate(family_id)}
-    members = await conn.fetch(_MEMBERS_SQL, family_id)
-    m = len(members)
+async def _chunk(conn: Any, families: Any) -> RegisterChunk:
+    family_id = list(families[0])
+    members = await conn.fetchrow(_MEMBERS_SQL, family_id, _RELATIONS)
+    columns = [np.asarray(members[k] or [], dtype=t) for k, t in enumerate(
+        (np.int32, np.int16, "<U12", np.int32, np.int8, np.int8, np.bool_, np.bool_, np.int8, np.bool_))]
+    order_key = columns[0].astype(np.int64) * 1024 + columns[1]
+    if len(order_key) > 1 and bool(np.any(order_key[1:] < order_key[:-1])):
+        order = np.argsort(order_key, kind="stable")
+        columns = [c[order] for c in columns]
+    if (columns[5] < 0).any():
+        raise ValueError("a member's relation is not one of RELATIONS")
+    ids = families[0]
+    if any(a >= b for a, b in zip(ids, ids[1:])):
+        raise ValueError("the register's chunk is not in family order")
     return RegisterChunk(
         family_id=family_id,
-        application_id=[r[1] for r in rows],
-        decision_id=[r[2] for r in rows],
-        region_kato=np.array([r[3] for r in rows], dtype="<U9"),
-        settlement=np.array([r[4] for r in rows], dtype="<U5"),
-        kind=np.array([r[5] for r in rows], dtype="<U13"),
-        contract_state=np.array([r[6] for r in rows], dtype="<U10"),
-        composition=np.array([r[7] for r in rows], dtype="<U32"),
-        application_day=_days([r[8] for r in rows]),
-        quarter_total=np.fromiter((r[9] for r in rows), np.int64, len(rows)),
-        member_family=np.fromiter((position[r[0]] for r in members), np.int32, m),
-        iin=np.array([r[1] for r in members], dtype="<U12"),
-        birth_day=_days([r[2] for r in members]),
-        sex=np.fromiter((SEX_CODES[r[3]] for r in members), np.int8, m),
-        relation=np.fromiter((RELATION_CODES[r[4]] for r in members), np.int8, m),
-        employed=np.fromiter((r[5] for r in members), np.bool_, m),
-        full_time_student=np.fromiter((r[6] for r in members), np.bool_, m),
-        disability_group=np.fromiter((r[7] for r in members), np.int8, m),
-        carer=np.fromiter((r[8] for r in members), np.bool_, m),
+        application_id=list(families[1]),
+        decision_id=list(families[2]),
+        region_kato=np.array(families[3], dtype="<U9"),
+        settlement=np.array(families[4], dtype="<U5"),
+        kind=np.array(families[5], dtype="<U13"),
+        contract_state=np.array(families[6], dtype="<U10"),
+        composition=np.array(families[7], dtype="<U32"),
+        application_day=np.array(families[8], dtype=np.int32),
+        quarter_total=np.array(families[9], dtype=np.int64),
+        member_family=columns[0], iin=columns[2], birth_day=columns[3], sex=columns[4], relation=columns[5],
+        employed=columns[6], full_time_student=columns[7], disability_group=columns[8], carer=columns[9],
     )
 
 
