@@ -101,18 +101,29 @@ def parse_extract(body: bytes) -> IncomeRows:
     fields = body[start:].replace(b"\n", b",").split(b",")
     n = len(fields) // 4
     if len(fields) == 4 * n + 1 and fields[-1] == b"":
-        months = b"".join(fields[1:4 * n:4])
-        if len(months) == 7 * n:
-            digits = np.frombuffer(months, np.uint8).reshape(n, 7).astype(np.int32) - 48
-            month = ((digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]) * 12
-                     + digits[:, 5] * 10 + digits[:, 6] - 1)
-            codes = np.fromiter((_TYPE_CODE.get(t, -1) for t in fields[2:4 * n:4]), np.int8, n)
-            amount = np.rint(np.array(fields[3:4 * n:4], "S24").astype(np.float64) * 100).astype(np.int64)
-            iin = np.array(fields[0:4 * n:4], "S12").astype(np.int64) if n else np.zeros(0, np.int64)
-            known = codes >= 0
-            return IncomeRows(iin=iin[known], month=month[known].astype(np.int32), type=codes[known],
-                              amount=amount[known])
+        try:
+            return _parse_columns(fields, n)
+        except ValueError:  # a field that is not a number: line by line, skipping what is not a record
+            pass
     return _parse_lines(body)
+
+
+def _parse_columns(fields: list[bytes], n: int) -> IncomeRows:
+    """Four fields a record, each column converted by numpy; ValueError when one is not what the
+    contract says (a month not YYYY-MM, an IIN or amount not a number)."""
+    months = b"".join(fields[1:4 * n:4])
+    if len(months) != 7 * n:
+        raise ValueError("months are not YYYY-MM")
+    digits = np.frombuffer(months, np.uint8).reshape(n, 7).astype(np.int32) - 48
+    if n and (digits[:, [0, 1, 2, 3, 5, 6]].max() > 9 or digits[:, [0, 1, 2, 3, 5, 6]].min() < 0):
+        raise ValueError("months are not YYYY-MM")
+    month = ((digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]) * 12
+             + digits[:, 5] * 10 + digits[:, 6] - 1)
+    codes = np.fromiter((_TYPE_CODE.get(t, -1) for t in fields[2:4 * n:4]), np.int8, n)
+    amount = np.rint(np.array(fields[3:4 * n:4], "S24").astype(np.float64) * 100).astype(np.int64)
+    iin = np.array(fields[0:4 * n:4], "S12").astype(np.int64) if n else np.zeros(0, np.int64)
+    known = codes >= 0
+    return IncomeRows(iin=iin[known], month=month[known].astype(np.int32), type=codes[known], amount=amount[known])
 
 
 def _parse_lines(body: bytes) -> IncomeRows:
@@ -124,15 +135,15 @@ def _parse_lines(body: bytes) -> IncomeRows:
     types: list[int] = []
     amounts: list[int] = []
     for line in lines:
-        if len(line) < 23:
+        parts = line.split(b",")
+        if len(parts) != 4 or len(parts[0]) != 12 or len(parts[1]) != 7:
+            continue  # not a record of the contract: skipped
+        code = _TYPE_CODE.get(parts[2])
+        whole, _, cents = parts[3].partition(b".")
+        if code is None or not (parts[0].isdigit() and whole.isdigit() and (cents + b"00")[:2].isdigit()):
             continue
-        code = _TYPE_CODE.get(line[21:line.index(b",", 21)])
-        if code is None:
-            continue
-        amount = line[line.index(b",", 21) + 1:]
-        whole, _, cents = amount.partition(b".")
-        iins.append(line[:12])
-        months.append(int(line[13:17]) * 12 + int(line[18:20]) - 1)
+        iins.append(parts[0])
+        months.append(int(parts[1][:4]) * 12 + int(parts[1][5:7]) - 1)
         types.append(code)
         amounts.append(int(whole) * 100 + int((cents + b"00")[:2]))
     return IncomeRows(iin=np.array(iins, "S12").astype(np.int64) if iins else np.zeros(0, np.int64),
