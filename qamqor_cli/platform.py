@@ -84,7 +84,8 @@ class Platform:
                 env[prefix + "SMS_CLIENT_ID"] = sms["id"]
                 env[prefix + "SMS_CLIENT_SECRET"] = sms["secret"]
             # Issue 12: the seeded incomes `qamqor seed` writes (absent until a seed: synthetic answers).
-            env[prefix + "DATABASE_URL"] = self.postgres.url(layout.database("sandbox"))
+            if self.postgres is not None:
+                env[prefix + "DATABASE_URL"] = self.postgres.url(layout.database("sandbox"))
             return env
         env |= {
             prefix + "DATABASE_URL": self.postgres.url(layout.database(name)),
