@@ -152,7 +152,7 @@ class SeededStore:
                         self._snapshot = await self._load(conn, stamp)
                 return self._snapshot
         except (asyncpg.InvalidCatalogNameError, asyncpg.UndefinedTableError, OSError) as error:
-            log.info("no seeded store (%s); answering synthetic incomes", type(error).__name__)
+            log.debug("no seeded store (%s); answering synthetic incomes", type(error).__name__)
             self._absent_until = self._clock() + RETRY_SECONDS
             self._snapshot = None
             if self._pool is not None and isinstance(error, asyncpg.InvalidCatalogNameError | OSError):
