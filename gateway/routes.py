@@ -115,6 +115,7 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/v1/reassessments", "eligibility", "reassessments:run"),
     _route("GET", "/v1/reassessments/{run_id}", "eligibility", "reassessments:run"),
     _route("GET", "/v1/reassessments/{run_id}/review", "eligibility", "applications:read"),
+    _route("POST", "/v1/simulations", "eligibility", "parameters:write"),  # issue 12: policy simulation
     # contracts
     _route("GET", "/v1/contracts", "contracts", "contracts:read"),
     # before /v1/contracts/{contract_id}: the first route that matches wins

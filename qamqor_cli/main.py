@@ -33,6 +33,10 @@ from qamqor_cli.reassess import reassess  # noqa: E402  (the quarterly reassessm
 
 app.command("reassess")(reassess)
 
+from qamqor_cli.seed import seed_command  # noqa: E402  (a synthetic register of recipients, issue 12)
+
+app.command("seed")(seed_command)
+
 
 @app.command()
 def up(

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 import httpx
 
-from services.eligibility import api, consumers
+from services.eligibility import api, consumers, simulation_api
 from services.eligibility.reassessments import Reassessments
 from services.eligibility.adapters import ParameterCache
 from services.eligibility.settings import EligibilitySettings
@@ -20,7 +20,7 @@ def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
     return create_service_app(ServiceSpec(
         name="eligibility",
         settings=settings,
-        routers=[api.router],
+        routers=[api.router, simulation_api.router],
         handlers=consumers.handlers,
         subscribe=consumers.SUBSCRIBE,
         resources={

@@ -45,6 +45,7 @@ GET  /v1/eligibility/decisions/{decision_id}   yes     yes  -     -            y
 GET  /v1/parameters                            -       -    -     -            -    -            yes
 POST /v1/parameters                            -       -    -     -            -    -            yes
 POST /v1/reassessments                         -       -    -     -            -    -            yes
+POST /v1/simulations                           -       -    -     -            -    -            yes
 GET  /v1/reassessments/{run_id}                -       -    -     -            -    -            yes
 GET  /v1/reassessments/{run_id}/review         yes     yes  -     -            yes  yes          -
 GET  /v1/contracts                             yes     -    -     -            -    yes          -
