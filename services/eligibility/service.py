@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.eligibility import repository
 from services.eligibility.adapters import ParameterCache
 from services.eligibility.domain.decision import reason_mask
+from services.eligibility.reassessment.bulk import reason_codes_of
 from services.eligibility.reassessment import register
 from services.eligibility.domain import (
     PARAMETER_KINDS,
@@ -50,7 +51,7 @@ from services.eligibility.schemas import (
     to_case,
 )
 from shared.access import FamilyAccess, family_access, note_data_subjects
-from shared.calendar import utcnow
+from shared.calendar import Quarter, utcnow
 from shared.consumer import PermanentError
 from shared.errors import InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
@@ -289,10 +290,44 @@ def _decision_readers(caller: Caller) -> FamilyAccess:
     return family_access(caller, unmaskable="A decision holds each member's incomes")
 
 
+async def _extension_decision(session: AsyncSession, access: FamilyAccess, decision_id: UUID) -> StoredDecisionOut:
+    """A reassessment run's decision, as the register keeps it (issue 12): its figures and reason
+    codes; its input is the family and the run (the incomes were the registry's extract, not kept).
+    Not recomputable here."""
+    found = await register.extension_decision(session, decision_id)
+    if found is None or not access.may_see([m["iin"] for m in found[1]], found[0]["region_kato"]):
+        raise NotFound(f"No decision {decision_id}.")
+    row, members = found
+    note_data_subjects([m["iin"] for m in members])
+    months = list(row["months"])
+    quarter = row["period_quarter"]
+    return StoredDecisionOut.model_validate({
+        "id": row["decision_id"], "application_id": row["application_id"], "evidence_id": row["run_id"],
+        "decided_at": row["decided_at"],
+        "input": {"format": "extension", "run_id": str(row["run_id"]), "region_kato": row["region_kato"],
+                  "application_date": row["application_date"].isoformat(), "extension": True,
+                  "members": [m | {"birth_date": m["birth_date"].isoformat()} for m in members],
+                  "incomes": "the income registry's extract of the assessment quarter (not kept)"},
+        "decision": {
+            "eligible": row["eligible"], "kind": row["kind"] or "unconditional",
+            "assessment_quarter": str(Quarter.parse(quarter).previous()),
+            "period": {"quarter": quarter, "months": months},
+            "poverty_line": str(row["poverty_line"]), "per_capita_income": str(row["per_capita_income"]),
+            "members": row["member_count"],
+            "monthly": [{"month": m, "tsa": t, "child_supplement": c, "total": x}
+                        for m, t, c, x in zip(months, row["tsa"], row["child_supplement"], row["total"])],
+            "large_family_allowance": [],
+            "reasons": [{"code": code, "params": {}} for code in reason_codes_of(row["reasons"])],
+            "ignored_incomes": [], "parameters": [], "rules_version": row["rules_version"]},
+    })
+
+
 async def get_decision(*, session: AsyncSession, cache: ParameterCache, caller: Caller, decision_id: UUID,
                        lang: str, recompute: bool) -> StoredDecisionOut:
     access = _decision_readers(caller)
     record = await repository.decision(session, decision_id)
+    if record is None:
+        return await _extension_decision(session, access, decision_id)
     members, region_kato = family_of_record(record.case_input) if record is not None else ((), "")
     # A decision of a family the caller may not see answers as if there were none.
     if record is None or not access.may_see(members, region_kato):

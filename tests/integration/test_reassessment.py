@@ -245,6 +245,21 @@ async def test_a_run_extends_ends_and_lists_families_for_case_workers(running_se
         assert portal.status_code == 403
         unknown = await client.get(f"/v1/reassessments/{uuid.uuid4()}", headers=internal_token("admin", RUN))
         assert unknown.status_code == 404
+        # an extension decision is read like any decision, by the case workers of the family's region
+        worker = internal_token("case_worker", READ, regions=frozenset({"61"}))
+        for name in ("signed", "rose"):
+            read = await client.get(f"/v1/eligibility/decisions/{events[str(ids[name])]['decision_id']}",
+                                    headers=worker)
+            assert read.status_code == 200, read.text
+            shown_decision = read.json()
+            assert shown_decision["application_id"] == str(ids[name]) and shown_decision["evidence_id"] == run_id
+            assert shown_decision["input"]["extension"] is True and shown_decision["input"]["format"] == "extension"
+            assert [m["total"] for m in shown_decision["decision"]["monthly"]] == rows[ids[name]].total
+            assert {r["code"] for r in shown_decision["decision"]["reasons"]} == set(events[str(ids[name])]["reasons"])
+            assert shown_decision["decision"]["period"]["quarter"] == "2027-Q1"
+        hidden = await client.get(f"/v1/eligibility/decisions/{events[str(ids['signed'])]['decision_id']}",
+                                  headers=internal_token("case_worker", READ, regions=frozenset({"35"})))
+        assert hidden.status_code == 404
         # the single path's decisions are untouched: one per application
         async with client.app.state.sessionmaker() as session:
             assert await session.scalar(select(func.count()).select_from(DecisionRecord)) == 7

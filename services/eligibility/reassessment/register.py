@@ -37,7 +37,7 @@ from services.eligibility.reassessment.bulk import (
 )
 
 __all__ = ["RegisterChunk", "stream_register", "composition_of", "assignment_values", "member_values",
-           "add_assignment", "raw_connection", "follow_contract", "end_assignments", "ASSIGNMENT_COLUMNS", "MEMBER_COLUMNS"]
+           "add_assignment", "raw_connection", "follow_contract", "end_assignments", "extension_decision", "ASSIGNMENT_COLUMNS", "MEMBER_COLUMNS"]
 
 ASSIGNMENT_COLUMNS = (
     "family_id", "period_quarter", "application_id", "decision_id", "run_id", "extension", "decided_at",
@@ -131,6 +131,18 @@ async def end_assignments(session_or_conn: Any, application_id: UUID, *, reason:
     conn = await raw_connection(session_or_conn)
     await conn.execute("UPDATE assignments SET state = 'ended', ended_reason = $2 WHERE application_id = $1 "
                        "AND state = 'active'", application_id, reason)
+
+
+async def extension_decision(session_or_conn: Any, decision_id: UUID) -> tuple[dict, list[dict]] | None:
+    """A reassessment run's decision (its assignment row) and the family's members; None when no
+    run made a decision with that id."""
+    conn = await raw_connection(session_or_conn)
+    row = await conn.fetchrow("SELECT * FROM assignments WHERE decision_id = $1 AND run_id IS NOT NULL", decision_id)
+    if row is None:
+        return None
+    members = await conn.fetch("SELECT iin, birth_date, sex, relation, employed, full_time_student, disability_group, "
+                               "carer FROM assignment_members WHERE family_id = $1 ORDER BY position", row["family_id"])
+    return dict(row), [dict(m) for m in members]
 
 
 # ------------------------------------------------------------------------------------ streaming
