@@ -2,22 +2,24 @@
 assignment covers the ending quarter is decided again for the next one, without an application.
 
 A run is a row of `reassessment_runs` (one per quarter: a unique index) and a loop of chunks. Each
-chunk is ONE transaction that
+chunk is first prepared on a connection of its own, writing nothing (`Executor._prepare`,
+`decide_chunk`) while the chunk before it is written:
 
-1. locks the run's row and reads its cursor (`after_family_id`, the last family of the last chunk
-   committed);
-2. reads the next `chunk_size` families of the register after it (`register.stream_register`);
-3. asks the income registry's bulk extract for their members' incomes of the assessment quarter
-   (the ending quarter) and the ban history (`contract_terminations`) for their IINs;
-4. lists for a case worker the families whose composition changed (a member now in another
+1. read the next `chunk_size` families of the register after the last one (`stream_register`);
+2. list for a case worker the families whose composition changed (a member also in another
    family of the register) — they are not decided;
-5. decides the others with the columnar bulk path (`decide_columns`, extension: the income types
+3. ask the income registry's bulk extract for the members' incomes of the assessment quarter (the
+   ending quarter), and read the ban history (`contract_terminations`);
+4. decide the others with the columnar bulk path (`decide_columns`, extension: the income types
    of `disregarded_on_extension_income_types` left out), as of the first day of the new quarter;
    a conditional family is extended only with its social contract in force (`signed`: carried
-   over), otherwise it is listed for a case worker (`contract_needed`);
-6. writes every decided family's new assignment row (eligible or not: the decision) with COPY,
-   one slim `eligibility.extended` event per family into the outbox with COPY, and the run's
-   progress and totals — all committed together.
+   over), otherwise it is listed for a case worker (`contract_needed`).
+
+Then ONE transaction (`Executor._write`, `write_chunk`) locks the run's row, checks its cursor
+(`after_family_id`, the last family of the last committed chunk) is the one the chunk follows,
+writes every decided family's new assignment row (eligible or not: the decision) with COPY, one
+slim `eligibility.extended` event per family into the outbox with COPY, the review rows, and the
+run's cursor, progress and totals — all committed together.
 
 So a run killed at any point resumes after the last committed chunk, and the primary key
 (family_id, period_quarter) of `assignments` makes deciding a family twice for a quarter
