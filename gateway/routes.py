@@ -33,6 +33,7 @@ SCOPES: dict[str, str] = {
     "consents:write": "Relay a member's answer to, or withdrawal of, a consent request",
     "sms:inbound": "Post SMS received on 1414 (the SMS gateway)",
     "fdc:invite": "Invite families the Family Digital Card flags to apply (FDC)",
+    "reassessments:run": "Start a quarter's reassessment of every recipient family and follow it",
 }
 
 # What each kind of caller's job needs (issue 8); the services narrow further what a scope shows
@@ -50,7 +51,7 @@ DEFAULT_SCOPES: dict[str, frozenset[str]] = {
     "case_worker": frozenset({"applications:read", "contracts:read", "contracts:write", "payments:read",
                               "payments:write"}),
     "admin": frozenset({"parameters:read", "parameters:write", "callers:admin", "stats:read", "operations:admin",
-                        "payments:release"}),
+                        "payments:release", "reassessments:run"}),
 }
 assert set(DEFAULT_SCOPES) == set(CALLER_KINDS)
 assert all(scope in SCOPES for scopes in DEFAULT_SCOPES.values() for scope in scopes)
@@ -111,6 +112,10 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/eligibility/decisions/{decision_id}", "eligibility", "applications:read"),
     _route("GET", "/v1/parameters", "eligibility", "parameters:read"),
     _route("POST", "/v1/parameters", "eligibility", "parameters:write"),
+    _route("POST", "/v1/reassessments", "eligibility", "reassessments:run"),
+    _route("GET", "/v1/reassessments/{run_id}", "eligibility", "reassessments:run"),
+    _route("GET", "/v1/reassessments/{run_id}/review", "eligibility", "applications:read"),
+    _route("POST", "/v1/simulations", "eligibility", "parameters:write"),  # issue 12: policy simulation
     # contracts
     _route("GET", "/v1/contracts", "contracts", "contracts:read"),
     # before /v1/contracts/{contract_id}: the first route that matches wins

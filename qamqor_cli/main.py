@@ -33,6 +33,14 @@ from qamqor_cli.reporting import reporting_app  # noqa: E402  (the statistics' p
 
 app.add_typer(reporting_app, name="reporting", help="Rebuild reporting's projections from the topics.")
 
+from qamqor_cli.reassess import reassess  # noqa: E402  (the quarterly reassessment run)
+
+app.command("reassess")(reassess)
+
+from qamqor_cli.seed import seed_command  # noqa: E402  (a synthetic register of recipients, issue 12)
+
+app.command("seed")(seed_command)
+
 
 @app.command()
 def up(

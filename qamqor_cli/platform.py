@@ -83,6 +83,9 @@ class Platform:
             if sms is not None:
                 env[prefix + "SMS_CLIENT_ID"] = sms["id"]
                 env[prefix + "SMS_CLIENT_SECRET"] = sms["secret"]
+            # Issue 12: the seeded incomes `qamqor seed` writes (absent until a seed: synthetic answers).
+            if self.postgres is not None:
+                env[prefix + "DATABASE_URL"] = self.postgres.url(layout.database("sandbox"))
             return env
         env |= {
             prefix + "DATABASE_URL": self.postgres.url(layout.database(name)),
@@ -96,6 +99,9 @@ class Platform:
             for system in ("ACCOUNTS_REGISTRY", "REAL_ESTATE_REGISTRY", "VEHICLE_REGISTRY", "BANKS"):
                 env[prefix + system + "_URL"] = layout.url("sandbox")
             env[prefix + "BANK_CALLBACK_URL"] = layout.url("gateway") + "/v1/banks/{bank_code}/cashflow"
+        if name == "eligibility":
+            # Issue 12: the income registry's bulk extract (reassessment runs and simulations).
+            env[prefix + "INCOME_REGISTRY_URL"] = layout.url("sandbox")
         if name == "intake":
             env[prefix + "SMS_GATEWAY_URL"] = layout.url("sandbox")
             # FDC invitations are pre-checked on the income registry's figures with eligibility's rules.

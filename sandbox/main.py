@@ -1,6 +1,9 @@
 """The sandbox: plays Qamqor's external state systems over HTTP for local runs and tests.
 
-- Income registry (state databases of incomes): `GET /registry/v1/incomes`.
+- Income registry (state databases of incomes): `GET /registry/v1/incomes` for one person, and
+  the bulk extract `POST /registry/v1/incomes/extract` (a quarter's incomes of up to 100,000
+  people, streamed as CSV). A seeded register's incomes (`qamqor seed`) are read from the
+  sandbox's own database first (`sandbox/seeded.py`), the synthetic population's otherwise.
 - National identity provider (eGov IDP): signed identity assertions and their JWKS (`sandbox/idp.py`).
 - Control API for tests and demos: `PUT /sandbox/persons/{iin}` sets a person's registry
   incomes (replacing the synthetic ones), `GET` shows what the registry answers for the person —
@@ -23,16 +26,19 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.banks import create_router as banks_router
 from sandbox.idp import IdentityProvider, create_router as idp_router
 from sandbox.population import synthetic_incomes
 from sandbox.registries import create_router as registries_router
+from sandbox.seeded import SeededStore
 from sandbox.sms import SmsGateway, create_router as sms_router
-from shared.calendar import business_date, month_label, parse_month
+from shared.calendar import Quarter, business_date, month_label, parse_month
 from shared.errors import InvalidInput, install_error_handlers
 from shared.vocabulary import INCOME_TYPES
 from shared.observability import RequestContextMiddleware, configure_logging, metrics_endpoint
@@ -77,14 +83,32 @@ def months_between(start: date, end: date) -> list[date]:
     return months
 
 
-def registry_answer(persons: dict[str, PersonState], iin: str, months: list[date]) -> list[dict[str, Any]]:
+def registry_answer(persons: dict[str, PersonState], iin: str, months: list[date],
+                    seeded: dict[date, list[dict[str, str]]] | None = None) -> list[dict[str, Any]]:
     """What the income registry answers for a person over these months: the incomes set through
-    the control API, or else the seeded synthetic population's."""
+    the control API, or else the seeded register's for the months the store covers (`seeded`,
+    see `SeededStore.person`), or else the synthetic population's."""
     state = persons.get(iin)
     if state is not None:
         wanted = {month_label(m) for m in months}
         return [e.model_dump(mode="json") for e in state.incomes if e.month in wanted]
-    return [{"month": month_label(m), **entry} for m in months for entry in synthetic_incomes(iin, m)]
+    seeded = seeded or {}
+    return [{"month": month_label(m), **entry} for m in months
+            for entry in (seeded[m] if m in seeded else synthetic_incomes(iin, m))]
+
+
+MAX_EXTRACT_IINS = 100_000
+EXTRACT_BATCH = 20_000  # IINs per query of the seeded store: each batch is streamed as it is read
+
+
+class ExtractRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quarter: str = Field(pattern=r"^\d{4}-Q[1-4]$", examples=["2026-Q4"])
+    iins: list[str] = Field(max_length=MAX_EXTRACT_IINS, examples=[["870412300128"]])
+
+
+def _csv_lines(iin: str, incomes: list[dict[str, Any]]) -> str:
+    return "".join(f"{iin},{e['month']},{e['type']},{e['amount']}\n" for e in incomes)
 
 
 def last_twelve_months(today: date) -> tuple[date, date]:
@@ -95,7 +119,15 @@ def last_twelve_months(today: date) -> tuple[date, date]:
 
 def create_app() -> FastAPI:
     configure_logging("sandbox", os.environ.get("QAMQOR_SANDBOX_LOG_LEVEL", "INFO"))
-    app = FastAPI(title="Qamqor sandbox of external systems")
+    store = SeededStore(os.environ.get("QAMQOR_SANDBOX_DATABASE_URL") or None)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):  # noqa: ANN202
+        yield
+        await store.close()
+
+    app = FastAPI(title="Qamqor sandbox of external systems", lifespan=lifespan)
+    app.state.seeded = store
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service="sandbox")
     persons: dict[str, PersonState] = {}
@@ -139,7 +171,10 @@ def create_app() -> FastAPI:
         return {"iin": iin, "synthetic": iin not in persons,
                 "from": month_label(months[0]) if months else month_label(start),
                 "to": month_label(months[-1]) if months else month_label(end),
-                "incomes": registry_answer(persons, iin, months)}
+                "incomes": registry_answer(persons, iin, months, await seeded_months(iin, months))}
+
+    async def seeded_months(iin: str, months: list[date]) -> dict[date, list[dict[str, str]]] | None:
+        return None if iin in persons else await store.person(iin, months)
 
     @app.delete("/sandbox/persons/{iin}", tags=["control"], status_code=204)
     async def reset_person(iin: IinPath) -> None:
@@ -168,7 +203,44 @@ def create_app() -> FastAPI:
             return JSONResponse({"title": "The income registry is down (sandbox outage)", "status": 503},
                                 status_code=503, headers={"Retry-After": "60"}, media_type="application/problem+json")
         months = months_between(parse_month(from_month), parse_month(to_month))
-        return {"iin": iin, "incomes": registry_answer(persons, iin, months)}
+        return {"iin": iin, "incomes": registry_answer(persons, iin, months, await seeded_months(iin, months))}
+
+    @app.post("/registry/v1/incomes/extract", tags=["income registry"],
+              summary="A quarter's incomes of up to 100,000 people, streamed as CSV",
+              response_class=StreamingResponse,
+              responses={200: {"content": {"text/csv": {}},
+                               "description": "CSV: header `iin,month,type,amount`, one line per income record "
+                                              "of those people in the quarter's three months (month `YYYY-MM`, "
+                                              "amount tenge with 2 decimals); the same figures as "
+                                              "`GET /registry/v1/incomes`. Lines are grouped by person."},
+                         422: {"description": "`quarter` not YYYY-Qn, more than 100,000 IINs, or an IIN that "
+                                              "is not 12 digits (`iins[i]`)"}})
+    async def registry_extract(body: ExtractRequest) -> Any:
+        for i, iin in enumerate(body.iins):
+            if len(iin) != 12 or not iin.isascii() or not iin.isdigit():
+                raise InvalidInput("An IIN is not 12 digits.", errors=[{"field": f"iins[{i}]", "message": "12 digits"}])
+        outage = outages.get("income-registry", Outage())
+        if outage.delay_seconds:
+            await asyncio.sleep(outage.delay_seconds)
+        if outage.down:
+            return JSONResponse({"title": "The income registry is down (sandbox outage)", "status": 503},
+                                status_code=503, headers={"Retry-After": "60"}, media_type="application/problem+json")
+        quarter = Quarter.parse(body.quarter)
+        months = quarter.months()
+        iins = list(dict.fromkeys(body.iins))  # a person named twice is answered once
+
+        async def lines():  # noqa: ANN202
+            yield b"iin,month,type,amount\n"
+            for start in range(0, len(iins), EXTRACT_BATCH):
+                batch = iins[start:start + EXTRACT_BATCH]
+                own = [iin for iin in batch if iin not in persons]
+                found = await store.extract(own, months[0], months[-1]) if own else None
+                seeded_lines, seeded = found if found is not None else (b"", set())
+                rest = "".join(_csv_lines(iin, registry_answer(persons, iin, months))
+                               for iin in batch if iin not in seeded)
+                yield seeded_lines + rest.encode()
+
+        return StreamingResponse(lines(), media_type="text/csv; charset=utf-8")
 
     return app
 

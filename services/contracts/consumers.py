@@ -17,5 +17,6 @@ def handlers(app: FastAPI) -> dict:
             session, envelope, sign_business_days=app.state.settings.sign_business_days)
 
     return {"eligibility.decided": draft,
+            "eligibility.extended": service.carry_over_on_extension,
             "parameter.recorded": service.record_parameter,
             "reconciliation.requested": redrive_handler(service.SOURCE)}

@@ -266,6 +266,18 @@ def draft(existing: SocialContract | None, decision: EligibilityDecided, *, cont
     )
 
 
+def carry_over(contract: SocialContract | None, period_quarter: str) -> SocialContract | None:
+    """A reassessment run extended the family with its contract in force (issue 12): the signed
+    contract runs on to the end of the new quarter — no new contract is drafted, nothing is signed
+    again. None when there is nothing to carry over: no contract, one not signed (lapsed,
+    terminated, completed, still a draft), or already carried to that quarter (delivered again)."""
+    if contract is None or contract.status != SIGNED:
+        return None
+    if Quarter.parse(contract.period_quarter) >= Quarter.parse(period_quarter):
+        return None
+    return replace(contract, period_quarter=period_quarter, ends_on=period_end(period_quarter))
+
+
 def sign(contract: SocialContract, citizen_iin: str, portal: str,
          at: datetime) -> tuple[SocialContract, ContractSigned | None]:
     """The family's applicant signs, through `portal`. Signing a signed contract again is a retry,

@@ -27,7 +27,7 @@ from shared.access import CITIZEN, REGIONS, FamilyAccess, family_access, note_da
 from shared.calendar import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from shared.events import Envelope
-from shared.events.contracts import EligibilityDecided, ParameterRecorded
+from shared.events.contracts import EligibilityDecided, EligibilityExtended, ParameterRecorded
 from shared.identity import Caller
 from shared.ids import uuid7
 from shared.outbox import emit
@@ -58,6 +58,21 @@ async def draft_on_conditional_approval(session: AsyncSession, envelope: Envelop
     contract, event = drafted
     await repository.add(session, contract)
     await emit(session, event, source=SOURCE, key=str(contract.application_id), cause=envelope)
+
+
+async def carry_over_on_extension(session: AsyncSession, envelope: Envelope) -> None:
+    """A reassessment run extended a conditional family with its contract in force (issue 12): the
+    contract runs on to the end of the new quarter (`domain.carry_over`); no new one is drafted."""
+    extension: EligibilityExtended = envelope.payload()  # type: ignore[assignment]
+    if not (extension.eligible and extension.contract_carried_over):
+        return
+    existing = await repository.by_application(session, extension.application_id)
+    if existing is None:
+        return
+    contract = await repository.get(session, existing.id, for_update=True)
+    carried = domain.carry_over(contract, extension.period_quarter)
+    if carried is not None:
+        await repository.save(session, carried)
 
 
 async def record_parameter(session: AsyncSession, envelope: Envelope) -> None:

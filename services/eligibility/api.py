@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
-from services.eligibility import service
+from services.eligibility import reassessments, service
 from services.eligibility.schemas import (
     EstimateIn,
     EstimateOut,
@@ -17,6 +17,9 @@ from services.eligibility.schemas import (
     ParameterName,
     ParameterOut,
     ParametersOut,
+    ReassessmentIn,
+    ReassessmentOut,
+    ReviewOut,
     StoredDecisionOut,
     WorkingDate,
     language,
@@ -110,3 +113,47 @@ async def record_parameter(body: ParameterIn, request: Request, session: Session
     record = await service.record_parameter(session=session, cache=request.app.state.parameters,
                                             caller=caller, body=body)
     return ParameterOut.model_validate(record)
+
+
+# ---- reassessment runs (issue 12) -------------------------------------------------------------
+
+@router.post("/reassessments", status_code=202, response_model=ReassessmentOut,
+             dependencies=[Depends(RequireScope("reassessments:run"))],
+             summary="Start the reassessment of every recipient family for a quarter (automatic extension)",
+             description="Every family whose assignment covers the quarter before `quarter` is decided again for "
+                         "`quarter` without an application (docs/reassessment.md). One run per quarter: 202 with "
+                         "a new run; 200 with the quarter's run (the same body) when it exists — running, "
+                         "completed, or failed and now resumed where it stopped.",
+             responses=problems(_BODY_PROBLEMS | {
+                 403: "The token lacks reassessments:run",
+                 422: "`quarter` is not YYYY-Qn (2000–2099), or an unknown field",
+             }))
+async def start_reassessment(body: ReassessmentIn, request: Request, session: SessionDep,
+                             caller: CallerDep) -> Response:
+    run, created = await reassessments.start(app=request.app, session=session, caller=caller, quarter=body.quarter)
+    return json_response(run.model_dump(mode="json"), status=202 if created else 200)
+
+
+@router.get("/reassessments/{run_id}", response_model=ReassessmentOut,
+            dependencies=[Depends(RequireScope("reassessments:run"))],
+            summary="A reassessment run: progress and totals",
+            description="Progress (families done of the total, the phase) and totals: families extended, ended by "
+                        "refusing reason code, listed for case workers by reason, amounts for the quarter by region.",
+            responses=problems({403: "The token lacks reassessments:run", 404: "No such run",
+                                422: "`run_id` is not a UUID"}))
+async def get_reassessment(run_id: UUID, session: SessionDep) -> ReassessmentOut:
+    return await reassessments.get(session=session, run_id=run_id)
+
+
+@router.get("/reassessments/{run_id}/review", response_model=ReviewOut,
+            dependencies=[Depends(RequireScope("applications:read"))],
+            summary="The families a run did not extend blindly, for case workers",
+            description="Families whose composition changed (a member is now in another family of the register) "
+                        "or that became conditional without a social contract in force. A case worker sees its "
+                        "regions' families; ops every region (ids and reasons only).",
+            responses=problems({403: "The token lacks applications:read, or a portal token", 404: "No such run",
+                                422: "`run_id` is not a UUID, or `limit`/`offset` out of bounds"}))
+async def get_reassessment_review(run_id: UUID, session: SessionDep, caller: CallerDep,
+                                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> ReviewOut:
+    return await reassessments.review(session=session, caller=caller, run_id=run_id, limit=limit, offset=offset)

@@ -11,8 +11,9 @@ from shared.wakeups import wait_for_wakeup
 from shared.events.contracts import TOPICS
 from shared.redrive import redrive_handler
 
-# qamqor.intake: for the reconciliation sweep's re-drive requests; qamqor.contracts: terminations,
-# which bar the family from a new assignment (art. 128).
+# qamqor.intake: the reconciliation sweep's re-drive requests and withdrawals (the register's
+# assignment ends); qamqor.contracts: terminations, which bar the family from a new assignment
+# (art. 128), and every contract's state, which the register keeps (issue 12).
 SUBSCRIBE = (TOPICS["verification"], TOPICS["intake"], TOPICS["contracts"])
 
 
@@ -21,7 +22,13 @@ def handlers(app: FastAPI) -> dict:
         await service.decide_on_evidence(session=session, envelope=envelope, cache=app.state.parameters)
 
     return {"verification.completed": on_verification_completed,
-            "contract.terminated": service.record_termination,
+            # the register follows each family's contract (issue 12); a termination also bars it
+            "contract.drafted": service.follow_contract,
+            "contract.signed": service.follow_contract,
+            "contract.lapsed": service.follow_contract,
+            "contract.completed": service.follow_contract,
+            "contract.terminated": service.follow_contract,
+            "application.withdrawn": service.end_on_withdrawal,
             "reconciliation.requested": redrive_handler(service.SOURCE)}
 
 

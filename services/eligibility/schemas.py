@@ -333,3 +333,83 @@ def language(accept_language: str | None) -> str:
 # The same text in every service's schemas.py (shared.errors has no model of its own answers yet),
 # so the gateway's merged document shows one model.
 
+
+
+# ---- reassessment runs (issue 12) -------------------------------------------------------------
+
+Quarter = Annotated[str, Field(pattern=r"^20\d{2}-Q[1-4]$", description="YYYY-Qn: the quarter to assign",
+                               examples=["2027-Q1"])]
+
+
+class ReassessmentIn(InputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"quarter": "2027-Q1"}]})
+
+    quarter: Quarter
+
+
+class ReassessmentProgressOut(BaseModel):
+    phase: str  # counting | deciding | done
+    families_total: int
+    families_done: int
+    chunks_done: int
+
+
+class RegionAmountOut(BaseModel):
+    region_kato: str
+    families: int
+    amount: int  # whole tenge for the quarter (TSA and child supplement)
+
+
+class ReassessmentTotalsOut(BaseModel):
+    extended: int
+    ended: dict[str, int]  # refusing reason code → families (a family may have more than one)
+    review: dict[str, int]  # why families were listed for a case worker → families
+    amount: int  # whole tenge for the quarter, every extended family
+    amounts_by_region: list[RegionAmountOut]
+    # seconds spent so far per phase (read the register, checks, extract, decide, write), summed over chunks
+    seconds: dict[str, float] = {}
+
+
+_RUN_EXAMPLE = {
+    "id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "quarter": "2027-Q1", "ending_quarter": "2026-Q4",
+    "status": "running", "started_at": "2026-12-20T05:00:00Z", "updated_at": "2026-12-20T05:00:41Z",
+    "finished_at": None, "error": None,
+    "progress": {"phase": "deciding", "families_total": 1000000, "families_done": 350000, "chunks_done": 7},
+    "totals": {"extended": 301000, "ended": {"INCOME_NOT_BELOW_POVERTY_LINE": 48000, "BAN_ACTIVE": 400},
+               "review": {"member_in_another_family": 350, "contract_needed": 250}, "amount": 28350000000,
+               "amounts_by_region": [{"region_kato": "610000000", "families": 52000, "amount": 4900000000}],
+               "seconds": {"read": 6.1, "checks": 1.2, "extract": 9.8, "decide": 0.6, "write": 14.2}},
+}
+
+
+class ReassessmentOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_RUN_EXAMPLE]})
+
+    id: UUID
+    quarter: str
+    ending_quarter: str
+    status: str  # running | failed | completed
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    progress: ReassessmentProgressOut
+    totals: ReassessmentTotalsOut
+
+
+class ReviewItemOut(BaseModel):
+    family_id: UUID
+    application_id: UUID
+    region_kato: str
+    reason: str  # member_in_another_family | contract_needed
+    listed_at: datetime
+
+
+class ReviewOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "run_id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "families": [{
+            "family_id": "0190a1b2-0000-7e5f-8a9b-0c1d2e3f4a5b", "application_id": "0190a1b2-0000-7e5f-8a9b-0c1d2e3f4a5b",
+            "region_kato": "610000000", "reason": "member_in_another_family", "listed_at": "2026-12-20T05:00:12Z"}]}]})
+
+    run_id: UUID
+    families: list[ReviewItemOut]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.eligibility import repository
 from services.eligibility.adapters import ParameterCache
+from services.eligibility.domain.decision import reason_mask
+from services.eligibility.reassessment.bulk import reason_codes_of
+from services.eligibility.reassessment import register
 from services.eligibility.domain import (
     PARAMETER_KINDS,
     Case,
@@ -48,7 +51,7 @@ from services.eligibility.schemas import (
     to_case,
 )
 from shared.access import FamilyAccess, family_access, note_data_subjects
-from shared.calendar import utcnow
+from shared.calendar import Quarter, utcnow
 from shared.consumer import PermanentError
 from shared.errors import InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
@@ -187,6 +190,8 @@ async def decide_on_evidence(*, session: AsyncSession, envelope: Envelope, cache
         rules_version=decision.rules_version, case_input=case_to_record(case), result=decision.to_dict(),
     ))
     await repository.remove_pending(session, application.application_id)
+    if decision.eligible:
+        await _register(session, event, decision, record.id, decided_at)
     await emit(session, EligibilityDecided(
         application=application,
         decision_id=record.id,
@@ -205,6 +210,25 @@ async def decide_on_evidence(*, session: AsyncSession, envelope: Envelope, cache
     ), source=SOURCE, key=str(application.application_id), cause=envelope)
 
 
+async def _register(session: AsyncSession, event: VerificationCompleted, decision: Decision, decision_id: UUID,
+                    decided_at: datetime) -> None:
+    """An approved family enters the register of current assignments (issue 12), in the decision's
+    transaction: the family's key is the application's id."""
+    application = event.application
+    row = register.assignment_values(
+        family_id=application.application_id, period_quarter=decision.period_quarter,
+        application_id=application.application_id, decision_id=decision_id, run_id=None,
+        extension=application.extension, decided_at=decided_at, application_date=application.application_date,
+        region_kato=application.region_kato, settlement=application.settlement, eligible=True, kind=decision.kind,
+        poverty_line=decision.poverty_line, per_capita_income=decision.per_capita_income,
+        reasons=reason_mask(decision.reason_codes), rules_version=decision.rules_version,
+        months=[m.month for m in decision.monthly], tsa=[m.tsa for m in decision.monthly],
+        child_supplement=[m.child_supplement for m in decision.monthly], total=[m.total for m in decision.monthly],
+        member_count=len(event.members), composition=register.composition_of(event.members),
+        contract_state="drafting" if decision.kind == "conditional" else "none")
+    await register.add_assignment(session, row, register.member_values(application.application_id, event.members))
+
+
 async def _with_history(session: AsyncSession, case: Case) -> Case:
     """The case with its ban history (art. 128): the latest termination, on or before the
     application date, of a social contract that bound any member of the family."""
@@ -221,6 +245,27 @@ async def record_termination(session: AsyncSession, envelope: Envelope) -> None:
     event: ContractTerminated = envelope.payload()  # type: ignore[assignment]
     await repository.add_termination(session, contract_id=event.contract_id, iins=event.member_iins,
                                      terminated_on=event.terminated_on, reason=event.reason)
+
+
+# What the register keeps of a family's social contract (issue 12): a conditional family is
+# extended only with its contract in force (`signed`, carried over).
+_CONTRACT_STATES = {"contract.drafted": "drafted", "contract.signed": "signed", "contract.lapsed": "lapsed",
+                    "contract.terminated": "terminated", "contract.completed": "completed"}
+
+
+async def follow_contract(session: AsyncSession, envelope: Envelope) -> None:
+    """Contracts reported on a family's contract: the register's rows of its application follow
+    (a signed contract is never taken back by a late `drafted`). A termination also records the ban."""
+    state = _CONTRACT_STATES[envelope.type]
+    if envelope.type == "contract.terminated":
+        await record_termination(session, envelope)
+    application_id = UUID(str(envelope.data["application_id"]))
+    await register.follow_contract(session, application_id, state)
+
+
+async def end_on_withdrawal(session: AsyncSession, envelope: Envelope) -> None:
+    """The family withdrew its application: its assignments end (a run does not extend it)."""
+    await register.end_assignments(session, UUID(str(envelope.data["application_id"])), reason="withdrawn")
 
 
 async def _defer(session: AsyncSession, envelope: Envelope, event: VerificationCompleted, reason: str) -> None:
@@ -245,10 +290,44 @@ def _decision_readers(caller: Caller) -> FamilyAccess:
     return family_access(caller, unmaskable="A decision holds each member's incomes")
 
 
+async def _extension_decision(session: AsyncSession, access: FamilyAccess, decision_id: UUID) -> StoredDecisionOut:
+    """A reassessment run's decision, as the register keeps it (issue 12): its figures and reason
+    codes; its input is the family and the run (the incomes were the registry's extract, not kept).
+    Not recomputable here."""
+    found = await register.extension_decision(session, decision_id)
+    if found is None or not access.may_see([m["iin"] for m in found[1]], found[0]["region_kato"]):
+        raise NotFound(f"No decision {decision_id}.")
+    row, members = found
+    note_data_subjects([m["iin"] for m in members])
+    months = list(row["months"])
+    quarter = row["period_quarter"]
+    return StoredDecisionOut.model_validate({
+        "id": row["decision_id"], "application_id": row["application_id"], "evidence_id": row["run_id"],
+        "decided_at": row["decided_at"],
+        "input": {"format": "extension", "run_id": str(row["run_id"]), "region_kato": row["region_kato"],
+                  "application_date": row["application_date"].isoformat(), "extension": True,
+                  "members": [m | {"birth_date": m["birth_date"].isoformat()} for m in members],
+                  "incomes": "the income registry's extract of the assessment quarter (not kept)"},
+        "decision": {
+            "eligible": row["eligible"], "kind": row["kind"] or "unconditional",
+            "assessment_quarter": str(Quarter.parse(quarter).previous()),
+            "period": {"quarter": quarter, "months": months},
+            "poverty_line": str(row["poverty_line"]), "per_capita_income": str(row["per_capita_income"]),
+            "members": row["member_count"],
+            "monthly": [{"month": m, "tsa": t, "child_supplement": c, "total": x}
+                        for m, t, c, x in zip(months, row["tsa"], row["child_supplement"], row["total"])],
+            "large_family_allowance": [],
+            "reasons": [{"code": code, "params": {}} for code in reason_codes_of(row["reasons"])],
+            "ignored_incomes": [], "parameters": [], "rules_version": row["rules_version"]},
+    })
+
+
 async def get_decision(*, session: AsyncSession, cache: ParameterCache, caller: Caller, decision_id: UUID,
                        lang: str, recompute: bool) -> StoredDecisionOut:
     access = _decision_readers(caller)
     record = await repository.decision(session, decision_id)
+    if record is None:
+        return await _extension_decision(session, access, decision_id)
     members, region_kato = family_of_record(record.case_input) if record is not None else ((), "")
     # A decision of a family the caller may not see answers as if there were none.
     if record is None or not access.may_see(members, region_kato):

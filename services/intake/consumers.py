@@ -10,7 +10,7 @@ SUBSCRIBE = (TOPICS["verification"], TOPICS["eligibility"], TOPICS["contracts"],
 
 def handlers(app: FastAPI) -> dict:
     return {event_type: service.follow_flow for event_type in (
-        "verification.waiting", "verification.overdue", "verification.completed", "eligibility.decided", "eligibility.deferred",
+        "verification.waiting", "verification.overdue", "verification.completed", "eligibility.decided", "eligibility.deferred", "eligibility.extended",
         "contract.drafted", "contract.signed", "contract.lapsed", "contract.terminated", "contract.completed",
         "payment.scheduled",
     )} | {"parameter.recorded": service.record_parameter}

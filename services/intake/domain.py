@@ -31,6 +31,7 @@ from shared.events.contracts import (
     ContractTerminated,
     EligibilityDecided,
     EligibilityDeferred,
+    EligibilityExtended,
     FamilyMember,
     PaymentScheduled,
     VerificationCompleted,
@@ -73,6 +74,11 @@ COMPLETED = "completed"
 # An approved application's assignment period is over (its last month has passed): set by the
 # period-end sweep, or at the door when a member applies again (issue 12).
 ENDED = "ended"
+# Timeline entries that move no status (issue 12): a reassessment run extended the assignment to
+# the next quarter (the application stays active through it), or refused to (it ends with the
+# quarter it covers, the reasons given).
+EXTENDED = "extended"
+NOT_EXTENDED = "not_extended"
 
 _ORDER = {s: i for i, s in enumerate(
     [SUBMITTED, WAITING_FOR_INCOME_REGISTRY, VERIFICATION_OVERDUE, VERIFIED, DECISION_PENDING, APPROVED,
@@ -98,7 +104,8 @@ WITHDRAWABLE = frozenset({SUBMITTED, *WAITING, VERIFICATION_OVERDUE, VERIFIED, D
 WITHDRAWAL_REASONS = ("circumstances_changed", "no_longer_needed", "submitted_by_mistake", "moving_region", "other")
 
 # What the flow tells intake about an application, each moving it to a status.
-FlowEvent = (VerificationWaiting | VerificationOverdue | VerificationCompleted | EligibilityDecided | EligibilityDeferred | ContractDrafted
+FlowEvent = (VerificationWaiting | VerificationOverdue | VerificationCompleted | EligibilityDecided | EligibilityDeferred
+             | EligibilityExtended | ContractDrafted
              | ContractSigned | PaymentScheduled | ContractLapsed | ContractTerminated | ContractCompleted)
 
 
@@ -500,6 +507,8 @@ def follow(application: Application, event: FlowEvent, *, event_id: UUID,
             decision = event.model_dump(mode="json", exclude={"application", "members", "able_bodied_iins"})
             return _move(replace(application, decision=decision), APPROVED if event.eligible else REJECTED,
                          event_id, at, {"reasons": event.reasons})
+        case EligibilityExtended():
+            return _extended(application, event, event_id, at)
         case EligibilityDeferred():
             return _move(application, DECISION_PENDING, event_id, at, {"reason": event.reason, "detail": event.detail})
         case ContractDrafted():
@@ -523,6 +532,27 @@ def follow(application: Application, event: FlowEvent, *, event_id: UUID,
             return _move(replace(application, contract_id=event.contract_id), COMPLETED, event_id, at,
                          {"contract_id": str(event.contract_id), "completed_on": event.completed_on.isoformat()})
     raise TypeError(f"intake does not follow {type(event).__name__}")
+
+
+def _extended(application: Application, event: EligibilityExtended, event_id: UUID,
+              at: datetime) -> tuple[Application, StatusChange | None]:
+    """A reassessment run's decision for the next quarter. Extended: the decision kept is the
+    extension's (its quarter and months), so the application stays active through the new quarter
+    and the period-end sweep ends it only after that. Refused: the decision of the quarter it
+    covers stays, so it ends with that quarter; the timeline gives the reasons. No status moves."""
+    if any(c.event_id == event_id for c in application.timeline):
+        return application, None
+    detail: dict[str, Any] = {"period_quarter": event.period_quarter, "decision_id": str(event.decision_id),
+                              "reasons": list(event.reasons)}
+    if event.eligible:
+        monthly = [m.model_dump(mode="json") for m in event.monthly]
+        decision = dict(application.decision or {}) | {
+            "decision_id": str(event.decision_id), "eligible": True, "kind": event.kind, "extension": True,
+            "period_quarter": event.period_quarter, "monthly": monthly, "reasons": list(event.reasons)}
+        application = replace(application, decision=decision)
+        detail |= {"total": sum(m.total for m in event.monthly), "contract_carried_over": event.contract_carried_over}
+    change = StatusChange(EXTENDED if event.eligible else NOT_EXTENDED, at, event_id, detail)
+    return replace(application, timeline=in_time_order(application.timeline + (change,))), change
 
 
 def _move(application: Application, status: str, event_id: UUID, at: datetime,

@@ -217,8 +217,13 @@ class MemberOut(BaseModel):
         )
 
 
+# What a timeline entry may say: a status, or (issue 12) a reassessment run's extension or refusal
+# to extend, which move no status.
+TimelineStatus = Literal[ApplicationStatus, Literal["extended", "not_extended"]]  # type: ignore[valid-type]
+
+
 class StatusChangeOut(BaseModel):
-    status: ApplicationStatus
+    status: TimelineStatus
     at: datetime
     detail: dict[str, Any] | None = None
 

@@ -13,6 +13,7 @@ SUBSCRIBE = (TOPICS["eligibility"], TOPICS["contracts"], TOPICS["intake"])
 def handlers(app: FastAPI) -> dict:
     return {
         "eligibility.decided": service.assign_on_approval,
+        "eligibility.extended": service.extend_on_extension,
         "contract.signed": service.schedule_on_contract_signed,
         "contract.terminated": service.stop_on_termination,
         "application.withdrawn": service.stop_on_withdrawal,

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from shared.events.contracts import (
     EligibilityDecided,
+    EligibilityExtended,
     MonthlyAmount,
     PaymentFailed,
     PaymentScheduled,
@@ -217,6 +218,29 @@ def schedule_after_signing(assignment: Assignment, *, already_scheduled: Collect
     if assignment.status != AWAITING_CONTRACT:
         return None
     return _schedule(replace(assignment, status=SCHEDULED), already_scheduled, new_id)
+
+
+def extend(assignment: Assignment, extension: EligibilityExtended, *, already_scheduled: Collection[str],
+           new_id: Callable[[], UUID]) -> Scheduling | None:
+    """A reassessment run extended the family to the next quarter (issue 12): the assignment covers
+    the new quarter's months too, and each is planned once, under the extension's decision (a
+    month already planned for the application is never planned again). A conditional assignment
+    still waiting for its contract keeps waiting (signing plans every month). None when there is
+    nothing to do: a refusal (the assignment ends with the quarter it covers) or an extension
+    delivered again."""
+    if not extension.eligible:
+        return None
+    known = {m.month for m in assignment.monthly}
+    added = tuple(m for m in extension.monthly if m.month not in known)
+    new_months = [m for m in extension.monthly if m.total > 0 and m.month not in already_scheduled]
+    if not added and not new_months:
+        return None
+    extended = replace(assignment, period_quarter=extension.period_quarter, monthly=assignment.monthly + added)
+    if extended.status == AWAITING_CONTRACT:
+        return Scheduling(extended)
+    step = _schedule(replace(extended, decision_id=extension.decision_id, monthly=tuple(extension.monthly)),
+                     already_scheduled, new_id)
+    return Scheduling(extended, step.payments, step.event)
 
 
 def _schedule(assignment: Assignment, already_scheduled: Collection[str], new_id: Callable[[], UUID]) -> Scheduling:

@@ -27,7 +27,13 @@ from services.payments.schemas import (
 from shared.access import FamilyAccess, family_access, note_data_subjects
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
-from shared.events.contracts import ApplicationWithdrawn, ContractSigned, ContractTerminated, EligibilityDecided
+from shared.events.contracts import (
+    ApplicationWithdrawn,
+    ContractSigned,
+    ContractTerminated,
+    EligibilityDecided,
+    EligibilityExtended,
+)
 from shared.identity import Caller
 from shared.ids import uuid7
 from shared.outbox import emit
@@ -51,6 +57,26 @@ async def assign_on_approval(session: AsyncSession, envelope: Envelope) -> None:
     if step is None:
         return
     await repository.add_assignment(session, step.assignment)
+    await _record(session, step, cause=envelope)
+
+
+async def extend_on_extension(session: AsyncSession, envelope: Envelope) -> None:
+    """A reassessment run extended the family (issue 12): the new quarter's months are planned
+    under the extension's decision, once each (`domain.extend`). Its application's assignment is
+    on the same topic and key as the extension, so it is always here first; a refusal plans
+    nothing (the assignment ends with the quarter it covers)."""
+    extension: EligibilityExtended = envelope.payload()  # type: ignore[assignment]
+    if not extension.eligible:
+        return
+    await repository.lock_application(session, extension.application_id)
+    assignment = await repository.assignment_for_application(session, extension.application_id, for_update=True)
+    if assignment is None:
+        return
+    step = domain.extend(assignment, extension, new_id=uuid7,
+                         already_scheduled=await repository.scheduled_months(session, extension.application_id))
+    if step is None:
+        return
+    await repository.save_assignment(session, step.assignment)
     await _record(session, step, cause=envelope)
 
 

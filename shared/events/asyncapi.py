@@ -47,6 +47,7 @@ PUBLISHER: dict[str, str] = {
     "verification.completed": "verification",
     "eligibility.decided": "eligibility",
     "eligibility.deferred": "eligibility",
+    "eligibility.extended": "eligibility",
     "parameter.recorded": "eligibility",
     "contract.drafted": "contracts",
     "contract.signed": "contracts",
@@ -64,7 +65,7 @@ SUBSCRIBERS: dict[str, dict[str, tuple[str, ...]]] = {
     "intake": {
         "topics": (TOPICS["verification"], TOPICS["eligibility"], TOPICS["contracts"], TOPICS["payments"]),
         "events": ("verification.waiting", "verification.overdue", "verification.completed",
-                   "eligibility.decided", "eligibility.deferred", "parameter.recorded",
+                   "eligibility.decided", "eligibility.deferred", "eligibility.extended", "parameter.recorded",
                    "contract.drafted", "contract.signed", "contract.lapsed", "contract.terminated",
                    "contract.completed", "payment.scheduled"),
     },
@@ -75,15 +76,17 @@ SUBSCRIBERS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "eligibility": {
         "topics": (TOPICS["verification"], TOPICS["intake"], TOPICS["contracts"]),
-        "events": ("verification.completed", "contract.terminated", "reconciliation.requested"),
+        "events": ("verification.completed", "contract.drafted", "contract.signed", "contract.lapsed",
+                   "contract.completed", "contract.terminated", "application.withdrawn", "reconciliation.requested"),
     },
     "contracts": {
         "topics": (TOPICS["eligibility"], TOPICS["intake"]),
-        "events": ("eligibility.decided", "parameter.recorded", "reconciliation.requested"),
+        "events": ("eligibility.decided", "eligibility.extended", "parameter.recorded", "reconciliation.requested"),
     },
     "payments": {
         "topics": (TOPICS["eligibility"], TOPICS["contracts"], TOPICS["intake"]),
-        "events": ("eligibility.decided", "contract.signed", "contract.terminated", "application.withdrawn",
+        "events": ("eligibility.decided", "eligibility.extended", "contract.signed", "contract.terminated",
+                   "application.withdrawn",
                    "reconciliation.requested"),
     },
     "reporting": {

@@ -157,6 +157,29 @@ class EligibilityDecided(_Contract):
     able_bodied_iins: list[str] = []
 
 
+@register("eligibility.extended", 1)
+class EligibilityExtended(_Contract):
+    """A reassessment run decided a recipient family again for the next quarter without an
+    application from it (issue 12, seed 000; docs/reassessment.md). Slim — a few hundred bytes for
+    each of up to a million families, no names, IINs or incomes: the application, the decision and
+    its figures. `eligible`: the application's assignment extends to `period_quarter` with these
+    `monthly` amounts (a conditional family's contract in force carried over:
+    `contract_carried_over`); not eligible: its assignment ends with the quarter it covers, for
+    `reasons`."""
+
+    application_id: UUID
+    decision_id: UUID
+    run_id: UUID
+    period_quarter: str
+    eligible: bool
+    kind: Kind
+    region_kato: str
+    settlement: Settlement
+    monthly: list[MonthlyAmount] = []
+    reasons: list[str]
+    contract_carried_over: bool = False
+
+
 @register("eligibility.deferred", 1)
 class EligibilityDeferred(_Contract):
     """No decision can be made yet (a parameter has no value for the dates the case needs); the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,6 +31,14 @@ REASON_CODES = (
 )
 REASON_BIT = {code: 1 << i for i, code in enumerate(REASON_CODES)}
 _REASON_ORDER = {code: i for i, code in enumerate(REASON_CODES)}
+
+
+def reason_mask(codes: Iterable[str]) -> int:
+    """Reason codes as the register stores them: bit i set for REASON_CODES[i]."""
+    mask = 0
+    for code in codes:
+        mask |= REASON_BIT[code]
+    return mask
 
 
 def to_json(value: Any) -> Any:

@@ -44,6 +44,10 @@ POST /v1/eligibility/estimate                  yes     yes  -     -            -
 GET  /v1/eligibility/decisions/{decision_id}   yes     yes  -     -            yes  yes          -
 GET  /v1/parameters                            -       -    -     -            -    -            yes
 POST /v1/parameters                            -       -    -     -            -    -            yes
+POST /v1/reassessments                         -       -    -     -            -    -            yes
+POST /v1/simulations                           -       -    -     -            -    -            yes
+GET  /v1/reassessments/{run_id}                -       -    -     -            -    -            yes
+GET  /v1/reassessments/{run_id}/review         yes     yes  -     -            yes  yes          -
 GET  /v1/contracts                             yes     -    -     -            -    yes          -
 GET  /v1/contracts/outcomes                    -       -    -     -            yes  -            yes
 GET  /v1/contracts/{contract_id}               yes     -    -     -            -    yes          -

@@ -39,7 +39,7 @@ def test_every_scope_guards_a_route_and_every_default_scope_exists() -> None:
     assert set(DEFAULT_SCOPES) == set(CALLER_KINDS)
     assert DEFAULT_SCOPES["bank"] == {"bank:callbacks"}
     assert DEFAULT_SCOPES["admin"] == {"parameters:read", "parameters:write", "callers:admin", "stats:read",
-                                       "operations:admin", "payments:release"}
+                                       "operations:admin", "payments:release", "reassessments:run"}
     assert set(SCOPES) == {route.scope for route in ROUTES}  # no scope without a route
     assert set().union(*DEFAULT_SCOPES.values()) <= set(SCOPES)
     assert {"/health", "/oauth/token", "/.well-known/jwks.json", "/docs", "/openapi.json",

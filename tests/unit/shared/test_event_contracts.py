@@ -81,6 +81,11 @@ CONSENT = c.ConsentRecord(
 ANSWERED = CONSENT.model_copy(update={"answered_at": datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc),
                                       "answered_via": "sms"})
 EXAMPLES |= {
+    ("eligibility.extended", 1): c.EligibilityExtended(
+        application_id=UUID(int=1), decision_id=UUID(int=2), run_id=UUID(int=3), period_quarter="2027-Q1",
+        eligible=True, kind="conditional", region_kato="610000000", settlement="rural",
+        monthly=[c.MonthlyAmount(month="2027-01", tsa=12000, child_supplement=0, total=12000)],
+        reasons=["INCOME_BELOW_POVERTY_LINE"], contract_carried_over=True),
     ("application.withdrawn", 1): c.ApplicationWithdrawn(application_id=UUID(int=1), reason="no_longer_needed",
                                                          withdrawn_at=datetime(2026, 11, 22, 5, tzinfo=timezone.utc)),
     ("consent.requested", 1): c.ConsentRequested(consent=CONSENT, family_consent="pending"),

@@ -1,0 +1,422 @@
+"""Policy simulation (issue 12, point 4): the register's current recipients decided twice for a
+quarter by the bulk path — with today's parameters (baseline) and with the administrator's
+overrides (reform) — without writing anything.
+
+1. The register (`assignments` + `assignment_members` of the quarter before the simulated one,
+   active and eligible: the families a reassessment run would extend) is read with two binary
+   `COPY … TO STDOUT` queries straight into numpy columns (fixed-width rows: no Python object
+   per value), and their members' incomes of the assessment quarter come from the income
+   registry's bulk extract (`POST /registry/v1/incomes/extract`, 100,000 IINs a request, a few
+   in flight). The result is cached, keyed by the register's version (count and last decision
+   time of the quarter's assignments) and for CACHE_SECONDS: a second simulation of the same
+   quarter decides straight away.
+2. `decide_columns` (services/eligibility/reassessment/bulk.py, the rules of `decide`) decides
+   every family as an extension on the quarter's first day, with each parameter set.
+3. The answer: families eligible and the quarter's cost (TSA + child supplement, tenge) for
+   each, by region and by family size, and the families that gain and lose eligibility.
+
+Nothing is written: the simulation reads the register in a READ ONLY transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+
+from services.eligibility.domain import ParameterSet
+from services.eligibility.domain.model import FieldError, RELATIONS
+from services.eligibility.domain.parameters import InvalidParameter, ParameterValue, new_parameter_value
+from services.eligibility.reassessment import (
+    INCOME_TYPE_CODES,
+    NO_DAY,
+    BulkDecisions,
+    FamilyColumns,
+    day_number,
+    decide_columns,
+)
+from shared.calendar import Quarter
+
+CACHE_SECONDS = 600.0
+EXTRACT_BATCH = 100_000
+EXTRACT_IN_FLIGHT = 3
+DETAIL_LIMIT = 10_000  # families listed per direction when the detail is asked for
+
+
+# ------------------------------------------------------------------------------ income extract
+
+@dataclass(frozen=True, slots=True)
+class IncomeRows:
+    iin: np.ndarray  # int64
+    month: np.ndarray  # int32 month index (year*12 + m-1)
+    type: np.ndarray  # int8 INCOME_TYPE_CODES
+    amount: np.ndarray  # int64 tiyn
+
+
+class IncomeSource(Protocol):
+    async def extract(self, quarter: Quarter, iins: Sequence[str]) -> bytes: ...
+
+
+class RegistryUnavailable(Exception):
+    """The income registry's extract failed (not answering, or not 200)."""
+
+
+class HttpIncomeSource:
+    """The income registry's bulk extract over HTTP (`client`: an httpx.AsyncClient whose base URL
+    is the registry)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def extract(self, quarter: Quarter, iins: Sequence[str]) -> bytes:
+        import httpx
+        import orjson
+
+        body = orjson.dumps({"quarter": str(quarter), "iins": list(iins)})
+        try:
+            response = await self.client.post("/registry/v1/incomes/extract", content=body,
+                                              headers={"content-type": "application/json"})
+        except httpx.HTTPError as error:
+            raise RegistryUnavailable(f"the income registry's extract failed: {type(error).__name__}") from None
+        if response.status_code != 200:
+            raise RegistryUnavailable(f"the income registry's extract answered {response.status_code}")
+        return response.content
+
+
+_TYPE_CODE = {name.encode(): code for name, code in INCOME_TYPE_CODES.items()}
+
+
+def parse_extract(body: bytes) -> IncomeRows:
+    """The extract's CSV (header `iin,month,type,amount`) → columns; unknown types are skipped.
+
+    Fast path: the body split once on commas and newlines, each column converted by numpy (amounts
+    have two decimals: as float64 ×100 and rounded they are exact below 2**53 tiyn); a body that is
+    not exactly four fields a line goes the slow way, line by line."""
+    start = body.find(b"\n") + 1 if body.startswith(b"iin,") else 0
+    fields = body[start:].replace(b"\n", b",").split(b",")
+    n = len(fields) // 4
+    if len(fields) == 4 * n + 1 and fields[-1] == b"":
+        try:
+            return _parse_columns(fields, n)
+        except ValueError:  # a field that is not a number: line by line, skipping what is not a record
+            pass
+    return _parse_lines(body)
+
+
+def _parse_columns(fields: list[bytes], n: int) -> IncomeRows:
+    """Four fields a record, each column converted by numpy; ValueError when one is not what the
+    contract says (a month not YYYY-MM, an IIN or amount not a number)."""
+    months = b"".join(fields[1:4 * n:4])
+    if len(months) != 7 * n:
+        raise ValueError("months are not YYYY-MM")
+    digits = np.frombuffer(months, np.uint8).reshape(n, 7).astype(np.int32) - 48
+    if n and (digits[:, [0, 1, 2, 3, 5, 6]].max() > 9 or digits[:, [0, 1, 2, 3, 5, 6]].min() < 0):
+        raise ValueError("months are not YYYY-MM")
+    month = ((digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]) * 12
+             + digits[:, 5] * 10 + digits[:, 6] - 1)
+    codes = np.fromiter((_TYPE_CODE.get(t, -1) for t in fields[2:4 * n:4]), np.int8, n)
+    amount = np.rint(np.array(fields[3:4 * n:4], "S24").astype(np.float64) * 100).astype(np.int64)
+    iin = np.array(fields[0:4 * n:4], "S12").astype(np.int64) if n else np.zeros(0, np.int64)
+    known = codes >= 0
+    return IncomeRows(iin=iin[known], month=month[known].astype(np.int32), type=codes[known], amount=amount[known])
+
+
+def _parse_lines(body: bytes) -> IncomeRows:
+    lines = body.split(b"\n")
+    if lines and lines[0].startswith(b"iin,"):
+        lines = lines[1:]
+    iins: list[bytes] = []
+    months: list[int] = []
+    types: list[int] = []
+    amounts: list[int] = []
+    for line in lines:
+        parts = line.split(b",")
+        if len(parts) != 4 or len(parts[0]) != 12 or len(parts[1]) != 7:
+            continue  # not a record of the contract: skipped
+        code = _TYPE_CODE.get(parts[2])
+        whole, _, cents = parts[3].partition(b".")
+        if code is None or not (parts[0].isdigit() and whole.isdigit() and (cents + b"00")[:2].isdigit()):
+            continue
+        iins.append(parts[0])
+        months.append(int(parts[1][:4]) * 12 + int(parts[1][5:7]) - 1)
+        types.append(code)
+        amounts.append(int(whole) * 100 + int((cents + b"00")[:2]))
+    return IncomeRows(iin=np.array(iins, "S12").astype(np.int64) if iins else np.zeros(0, np.int64),
+                      month=np.array(months, np.int32), type=np.array(types, np.int8),
+                      amount=np.array(amounts, np.int64))
+
+
+async def fetch_incomes(source: IncomeSource, quarter: Quarter, iins: np.ndarray) -> IncomeRows:
+    """Every income of `iins` (S12) in `quarter`, batch by batch, a few batches in flight."""
+    texts = [i.decode() for i in iins.tolist()]
+    batches = [texts[i:i + EXTRACT_BATCH] for i in range(0, len(texts), EXTRACT_BATCH)]
+    limit = asyncio.Semaphore(EXTRACT_IN_FLIGHT)
+
+    async def one(batch: list[str]) -> IncomeRows:
+        async with limit:
+            body = await source.extract(quarter, batch)
+        return await asyncio.to_thread(parse_extract, body)
+
+    parts = await asyncio.gather(*(one(b) for b in batches))
+    if not parts:
+        return IncomeRows(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(0, np.int64))
+    return IncomeRows(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("iin", "month", "type", "amount")))
+
+
+# ------------------------------------------------------------------------------------ register
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """The current recipients as the bulk path's columns, decided as extensions on the first day
+    of `quarter`, with their incomes of the assessment quarter."""
+
+    quarter: Quarter
+    version: tuple
+    columns: FamilyColumns
+    family_id: np.ndarray  # V16 per family
+    applicant_iin: np.ndarray  # S12 per family (the member at position 0)
+    size: np.ndarray  # int16 members per family
+    loaded_in: float  # seconds
+
+
+_COPY_HEADER = 19  # signature (11) + flags (4) + header extension length (4), no extension
+
+
+def _binary_rows(buffer: bytes, fields: list[tuple[str, str]]) -> np.ndarray:
+    """Rows of a binary COPY whose fields are all NOT NULL and of fixed width."""
+    dtype = [("n", ">i2")]
+    for name, kind in fields:
+        dtype += [(f"{name}_len", ">i4"), (name, kind)]
+    body = memoryview(buffer)[_COPY_HEADER:len(buffer) - 2]
+    return np.frombuffer(body, dtype=np.dtype(dtype))
+
+
+async def _copy_out(conn: Any, query: str) -> bytes:
+    chunks: list[bytes] = []
+
+    async def write(data: bytes) -> None:
+        chunks.append(data)
+
+    await conn.copy_from_query(query, output=write, format="binary")
+    return b"".join(chunks)
+
+
+def _literal_array(values: Sequence[str]) -> str:
+    return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
+
+
+async def register_version(conn: Any, current: Quarter) -> tuple:
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE state = 'active' AND eligible) AS active, count(*) AS rows, "
+        "max(decided_at) AS last FROM assignments WHERE period_quarter = $1", str(current))
+    return (row["active"], row["rows"], row["last"])
+
+
+async def load_register(conn: Any, quarter: Quarter, source: IncomeSource, version: tuple,
+                        clock: Callable[[], float] = time.perf_counter) -> Register:
+    """Read the current recipients (assignments of the quarter before `quarter`) and their
+    members with binary COPY, and their incomes of the assessment quarter from `source`."""
+    started = clock()
+    current = quarter.previous()
+    where = (f"a.period_quarter = '{current}' AND a.state = 'active' AND a.eligible")
+    regions = [r["region_kato"] for r in await conn.fetch(
+        "SELECT DISTINCT region_kato FROM assignments a WHERE a.period_quarter = $1 AND a.state = 'active' "
+        "AND a.eligible ORDER BY 1", str(current))]
+    region_array = _literal_array(regions)
+    families = _binary_rows(await _copy_out(conn, (
+        f"SELECT a.family_id, (array_position({region_array}, a.region_kato::text) - 1)::int2 "
+        f"FROM assignments a WHERE {where} ORDER BY a.family_id")),
+        [("family_id", "V16"), ("region", ">i2")])
+    members = _binary_rows(await _copy_out(conn, (
+        "SELECT m.family_id, m.iin::text, m.birth_date, (m.sex = 'female')::int::int2, "
+        f"(array_position({_literal_array(RELATIONS)}, m.relation::text) - 1)::int2, m.employed, m.full_time_student, "
+        "coalesce(m.disability_group, 0)::int2, m.carer "
+        f"FROM assignment_members m JOIN assignments a ON a.family_id = m.family_id WHERE {where} "
+        "ORDER BY m.family_id, m.position")),
+        [("family_id", "V16"), ("iin", "S12"), ("birth", ">i4"), ("sex", ">i2"), ("relation", ">i2"),
+         ("employed", "u1"), ("student", "u1"), ("disability", ">i2"), ("carer", "u1")])
+    f, m = len(families), len(members)
+    family_id = np.ascontiguousarray(families["family_id"])
+    member_family_id = np.ascontiguousarray(members["family_id"])
+    # both are ordered by family_id: a member's family is the run of equal ids it falls in
+    family_words = family_id.view(np.uint64).reshape(-1, 2)
+    member_words = member_family_id.view(np.uint64).reshape(-1, 2)
+    starts = np.ones(m, np.bool_)
+    if m:
+        starts[1:] = (member_words[1:] != member_words[:-1]).any(axis=1)
+    member_family = (np.cumsum(starts) - 1).astype(np.int32)
+    if int(starts.sum()) != f or (m and not (member_words[starts] == family_words).all()):
+        raise RuntimeError("the register changed while it was read")
+    size = np.bincount(member_family, minlength=f).astype(np.int16)
+    iin = np.ascontiguousarray(members["iin"])
+    incomes = await fetch_incomes(source, current, iin)
+    # each income → its member → its family (IINs are unique in the register's quarter)
+    member_iin = iin.astype(np.int64) if m else np.zeros(0, np.int64)
+    order = np.argsort(member_iin)
+    at = np.searchsorted(member_iin[order], incomes.iin)
+    at = np.minimum(at, max(m - 1, 0))
+    known = (m > 0) & (member_iin[order][at] == incomes.iin) if m else np.zeros(len(incomes.iin), np.bool_)
+    income_family = member_family[order][at][known]
+    by_family = np.argsort(income_family, kind="stable")
+    day = day_number(quarter.first_day)
+    no = np.zeros(f, np.bool_)
+    zeros = np.zeros(f, np.int64)
+    columns = FamilyColumns(
+        regions=tuple(regions), region=families["region"].astype(np.int16), application_day=np.full(f, day, np.int32),
+        extension=np.ones(f, np.bool_), has_expenses=no, consent=no, home_or_car_purchase=no,
+        non_mortgage_loans=zeros, account_spending=zeros, deposits=zeros, ban_until_day=np.full(f, NO_DAY, np.int32),
+        contract_terminated_day=np.full(f, NO_DAY, np.int32), false_information=no,
+        member_family=member_family, birth_day=(members["birth"].astype(np.int64) + day_number(date(2000, 1, 1))).astype(np.int32),
+        sex=members["sex"].astype(np.int8), relation=members["relation"].astype(np.int8),
+        employed=members["employed"].astype(np.bool_), full_time_student=members["student"].astype(np.bool_),
+        disability_group=members["disability"].astype(np.int8), carer=members["carer"].astype(np.bool_),
+        income_family=income_family[by_family].astype(np.int32), income_month=incomes.month[known][by_family],
+        income_type=incomes.type[known][by_family], income_amount=incomes.amount[known][by_family],
+    )
+    first_member = np.flatnonzero(starts)
+    return Register(quarter=quarter, version=version, columns=columns, family_id=family_id,
+                    applicant_iin=iin[first_member], size=size, loaded_in=clock() - started)
+
+
+class RegisterCache:
+    """The last registers loaded, by quarter: reused while the register's version is unchanged and
+    for at most `seconds` (the registry's incomes may change)."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Register]] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, conn: Any, quarter: Quarter, source: IncomeSource) -> tuple[Register, bool]:
+        """(register, whether it came from the cache)."""
+        async with self._lock:
+            version = await register_version(conn, quarter.previous())
+            entry = self._entries.get(str(quarter))
+            if entry is not None and entry[1].version == version and self.clock() - entry[0] < self.seconds:
+                return entry[1], True
+            register = await load_register(conn, quarter, source, version)
+            self._entries = {str(quarter): (self.clock(), register)}  # one quarter kept: memory
+            return register, False
+
+
+# --------------------------------------------------------------------------------- overrides
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    name: str
+    value: Any
+    valid_from: date
+    valid_to: date | None = None
+    region_kato: str | None = None
+
+
+def reform_parameters(baseline: ParameterSet, overrides: Sequence[Override], now: datetime | None = None) -> ParameterSet:
+    """The baseline with the overrides recorded after every value of it (so each wins where it
+    applies). InvalidParameter names `overrides[i].<field>` for each override at fault."""
+    recorded = (now or datetime.now(UTC)) + timedelta(microseconds=1)
+    latest = max((v.recorded_at for v in baseline.values), default=recorded)
+    recorded = max(recorded, latest + timedelta(microseconds=1))
+    values: list[ParameterValue] = []
+    problems: list[FieldError] = []
+    for i, o in enumerate(overrides):
+        try:
+            values.append(new_parameter_value(name=o.name, region_kato=o.region_kato, valid_from=o.valid_from,
+                                              valid_to=o.valid_to, value=o.value, recorded_at=recorded))
+        except InvalidParameter as invalid:
+            problems += [FieldError(f"overrides[{i}].{e.path}", e.message) for e in invalid.errors]
+    if problems:
+        raise InvalidParameter(problems)
+    return ParameterSet(list(baseline.values) + values, as_of=None)
+
+
+# --------------------------------------------------------------------------------- simulating
+
+SIZE_BUCKETS = 10  # family sizes 1..9, then "10+"
+
+
+def _bucket(size: np.ndarray) -> np.ndarray:
+    return np.minimum(size, SIZE_BUCKETS).astype(np.int64) - 1
+
+
+def _totals(d: BulkDecisions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tsa = d.tsa.sum(axis=0)
+    supplement = d.child_supplement.sum(axis=0)
+    return tsa, supplement, tsa + supplement
+
+
+def _sums(groups: np.ndarray, count: int, weights: np.ndarray) -> list[int]:
+    # float64 sums of whole tenge are exact below 2**53 (9e15 tenge)
+    return [int(round(x)) for x in np.bincount(groups, weights=weights.astype(np.float64), minlength=count)]
+
+
+def summarise(register: Register, d: BulkDecisions) -> dict[str, Any]:
+    tsa, supplement, total = _totals(d)
+    eligible = d.eligible
+    cols = register.columns
+    region_count = np.bincount(cols.region, weights=eligible, minlength=len(cols.regions)).astype(np.int64)
+    region_cost = _sums(cols.region, len(cols.regions), total)
+    bucket = _bucket(register.size)
+    size_count = np.bincount(bucket, weights=eligible, minlength=SIZE_BUCKETS).astype(np.int64)
+    size_cost = _sums(bucket, SIZE_BUCKETS, total)
+    return {
+        "families_eligible": int(eligible.sum()),
+        "families_not_eligible": int((~eligible).sum()),
+        "cost": {"tsa": int(tsa.sum()), "child_supplement": int(supplement.sum()), "total": int(total.sum())},
+        "by_region": [{"region_kato": r, "families_eligible": int(region_count[i]), "cost": region_cost[i]}
+                      for i, r in enumerate(cols.regions)],
+        "by_family_size": [{"members": str(k + 1) if k + 1 < SIZE_BUCKETS else f"{SIZE_BUCKETS}+",
+                            "families_eligible": int(size_count[k]), "cost": size_cost[k]}
+                           for k in range(SIZE_BUCKETS)],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    baseline: BulkDecisions
+    reform: BulkDecisions
+    seconds: float
+
+
+def simulate(register: Register, baseline: ParameterSet, reform: ParameterSet, *, workers: int = 2,
+             clock: Callable[[], float] = time.perf_counter) -> Outcome:
+    """Decide the register twice (raises MissingParameter like `decide`)."""
+    started = clock()
+    before = decide_columns(register.columns, baseline, workers=workers)
+    after = decide_columns(register.columns, reform, workers=workers)
+    return Outcome(before, after, clock() - started)
+
+
+def report(register: Register, outcome: Outcome, *, detail: bool) -> dict[str, Any]:
+    before, after = outcome.baseline.eligible, outcome.reform.eligible
+    gain, lose = ~before & after, before & ~after
+    body: dict[str, Any] = {
+        "quarter": str(register.quarter),
+        "families": register.columns.families,
+        "baseline": summarise(register, outcome.baseline),
+        "reform": summarise(register, outcome.reform),
+        "families_gaining": int(gain.sum()),
+        "families_losing": int(lose.sum()),
+    }
+    if detail:
+        body["detail"] = {name: [{"family_id": _uuid_text(register.family_id[i]),
+                                  "applicant_iin": register.applicant_iin[i].decode()}
+                                 for i in np.flatnonzero(flags)[:DETAIL_LIMIT].tolist()]
+                          for name, flags in (("gaining", gain), ("losing", lose))}
+        body["detail"]["limit"] = DETAIL_LIMIT
+    return body
+
+
+def _uuid_text(value: np.void) -> str:
+    from uuid import UUID
+
+    return str(UUID(bytes=bytes(value)))
+
+
+__all__ = ["Register", "RegisterCache", "Override", "reform_parameters", "simulate", "report", "load_register",
+           "HttpIncomeSource", "IncomeSource", "RegistryUnavailable", "parse_extract", "fetch_incomes"]

@@ -1,0 +1,205 @@
+"""`POST /v1/simulations` (issue 12, point 4): a policy simulation over the register's current
+recipients — baseline vs reform — that writes nothing (services/eligibility/simulation.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
+
+from services.eligibility import simulation
+from services.eligibility.domain import InvalidParameter, MissingParameter
+from services.eligibility.reassessment.register import raw_connection
+from services.eligibility.schemas import ParameterName, ParameterValueIn, WorkingDate
+from shared.access import note_data_subjects
+from shared.calendar import Quarter
+from shared.errors import Forbidden, InvalidInput, QamqorError, field_error, json_response
+from shared.inputs import InputModel, RegisteredKato
+from shared.problems import problems
+from shared.service import CallerDep, RequireScope, SessionDep
+
+router = APIRouter(prefix="/v1", tags=["eligibility"])
+
+SCOPE = "parameters:write"
+DETAIL_SCOPE = "applications:read"
+
+
+class MissingParameterError(QamqorError):
+    status, slug, title = 422, "missing-parameter", "Parameter has no value for this date"
+
+
+class RegistryUnavailableError(QamqorError):
+    status, slug, title = 503, "registry-unavailable", "The income registry's extract is unavailable"
+
+
+class OverrideIn(InputModel):
+    name: ParameterName
+    region_kato: RegisteredKato | None = None
+    valid_from: WorkingDate
+    valid_to: WorkingDate | None = None
+    value: ParameterValueIn
+
+
+class SimulationIn(InputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"quarter": "2027-Q1", "overrides": [
+            {"name": "poverty_line_median_share", "value": "0.40", "valid_from": "2027-01-01"},
+            {"name": "subsistence_minimum", "region_kato": "750000000", "value": "56000", "valid_from": "2026-10-01"}]},
+    ]})
+
+    quarter: str = Field(pattern=r"^20\d{2}-Q[1-4]$", description="The quarter decided (YYYY-Qn): its current "
+                         "recipients are the families assigned in the quarter before it", examples=["2027-Q1"])
+    overrides: list[OverrideIn] = Field(default=[], max_length=200)
+
+
+class CostOut(BaseModel):
+    tsa: int = Field(description="TSA for the quarter, tenge")
+    child_supplement: int = Field(description="Child supplement for the quarter, tenge")
+    total: int
+
+
+class RegionOut(BaseModel):
+    region_kato: str
+    families_eligible: int
+    cost: int = Field(description="TSA + child supplement for the quarter, tenge")
+
+
+class SizeOut(BaseModel):
+    members: str = Field(description="Members per family: 1 … 9, then 10+")
+    families_eligible: int
+    cost: int
+
+
+class SideOut(BaseModel):
+    families_eligible: int
+    families_not_eligible: int
+    cost: CostOut
+    by_region: list[RegionOut]
+    by_family_size: list[SizeOut]
+
+
+class FamilyOut(BaseModel):
+    family_id: str
+    applicant_iin: str
+
+
+class DetailOut(BaseModel):
+    gaining: list[FamilyOut]
+    losing: list[FamilyOut]
+    limit: int = Field(description="At most this many families are listed each way")
+
+
+class TimingOut(BaseModel):
+    register_cached: bool
+    register_load_seconds: float
+    decide_seconds: float
+    total_seconds: float
+
+
+_SIDE_EXAMPLE = {"families_eligible": 730_512, "families_not_eligible": 269_488,
+                 "cost": {"tsa": 182_003_551_200, "child_supplement": 16_420_332_800, "total": 198_423_884_000},
+                 "by_region": [{"region_kato": "610000000", "families_eligible": 148_310, "cost": 40_281_993_100}],
+                 "by_family_size": [{"members": "5", "families_eligible": 139_775, "cost": 37_962_540_500}]}
+
+
+class SimulationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "quarter": "2027-Q1", "families": 1_000_000, "baseline": _SIDE_EXAMPLE, "reform": _SIDE_EXAMPLE,
+        "families_gaining": 0, "families_losing": 0,
+        "timing": {"register_cached": True, "register_load_seconds": 41.2, "decide_seconds": 1.3,
+                   "total_seconds": 1.6}}]})
+
+    quarter: str
+    families: int = Field(description="Current recipients decided (the register's families)")
+    baseline: SideOut
+    reform: SideOut
+    families_gaining: int = Field(description="Not eligible with the baseline, eligible with the reform")
+    families_losing: int = Field(description="Eligible with the baseline, not with the reform")
+    detail: DetailOut | None = Field(None, description="Only with ?detail=true (and applications:read)")
+    timing: TimingOut
+
+
+def _cache(request: Request) -> simulation.RegisterCache:
+    state = request.app.state
+    if getattr(state, "simulation_cache", None) is None:
+        state.simulation_cache = simulation.RegisterCache()
+    return state.simulation_cache
+
+
+def _income_source(request: Request) -> tuple[simulation.IncomeSource, Any]:
+    """The income registry's extract (tests may set `app.state.simulation_incomes`); the second
+    item is an HTTP client to close, if one was made."""
+    source = getattr(request.app.state, "simulation_incomes", None)
+    if source is not None:
+        return source, None
+    shared_client = getattr(request.app.state, "income_registry", None)  # the reassessment runs' client
+    if shared_client is not None:
+        return simulation.HttpIncomeSource(shared_client), None
+    import httpx
+
+    url = os.environ.get("QAMQOR_ELIGIBILITY_INCOME_REGISTRY_URL", "http://127.0.0.1:8100")
+    client = httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(300.0, connect=10.0))
+    return simulation.HttpIncomeSource(client), client
+
+
+@router.post("/simulations", dependencies=[Depends(RequireScope(SCOPE))], response_model=SimulationOut,
+             response_model_exclude_none=True,
+             summary="Policy simulation: the current recipients decided with today's parameters and with overrides",
+             description="Runs the bulk path of the rules twice over the register's current recipients (the "
+                         "families assigned in the quarter before `quarter`, active) and their incomes of the "
+                         "assessment quarter from the income registry: with the parameters in force (baseline) and "
+                         "with `overrides` recorded on top (reform). Writes nothing. Answers families eligible and "
+                         "the quarter's cost (TSA + child supplement, tenge) for each, by region and by family size, "
+                         "and how many families gain and lose eligibility. `?detail=true` (needs applications:read "
+                         "too) also lists those families (id and applicant IIN, at most 10,000 each way).",
+             responses=problems({
+                 400: "The body is not valid JSON",
+                 403: "The token lacks parameters:write, or asks for the detail without applications:read",
+                 415: "The body is not JSON",
+                 422: "A field is invalid, each named: the quarter, an override's unknown parameter name, region, "
+                      "dates or value (`overrides[i].value`); or a parameter the rules need has no value "
+                      "(`missing-parameter`, naming `parameters.<name>`)",
+                 503: "The income registry's extract did not answer",
+             }))
+async def run_simulation(body: SimulationIn, request: Request, session: SessionDep, caller: CallerDep,
+                         detail: Annotated[bool, Query(description="List the families that gain and lose "
+                                                                   "(needs applications:read)")] = False) -> Response:
+    if detail and not caller.has(DETAIL_SCOPE):
+        raise Forbidden(f"The detail of a simulation needs the scope {DETAIL_SCOPE}.")
+    started = time.perf_counter()
+    quarter = Quarter.parse(body.quarter)
+    baseline = await request.app.state.parameters.current()
+    try:
+        reform = simulation.reform_parameters(baseline, [
+            simulation.Override(name=o.name, value=o.value, valid_from=o.valid_from, valid_to=o.valid_to,
+                                region_kato=o.region_kato) for o in body.overrides])
+    except InvalidParameter as invalid:
+        raise InvalidInput("An override cannot be applied.",
+                           errors=[field_error(e.path, e.message) for e in invalid.errors]) from None
+    await session.execute(text("SET TRANSACTION READ ONLY"))
+    conn = await raw_connection(session)
+    source, client = _income_source(request)
+    try:
+        register, cached = await _cache(request).get(conn, quarter, source)
+    except simulation.RegistryUnavailable as error:
+        raise RegistryUnavailableError(str(error)) from None
+    finally:
+        if client is not None:
+            await client.aclose()
+    try:
+        outcome = await asyncio.to_thread(simulation.simulate, register, baseline, reform)
+    except MissingParameter as exc:
+        raise MissingParameterError(str(exc), errors=[field_error(f"parameters.{exc.name}", str(exc))]) from None
+    answer = simulation.report(register, outcome, detail=detail)
+    if detail:
+        note_data_subjects(entry["applicant_iin"] for way in ("gaining", "losing") for entry in answer["detail"][way])
+    answer["timing"] = {"register_cached": cached, "register_load_seconds": round(register.loaded_in, 3),
+                        "decide_seconds": round(outcome.seconds, 3),
+                        "total_seconds": round(time.perf_counter() - started, 3)}
+    return json_response(answer)
