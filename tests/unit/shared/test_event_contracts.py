@@ -81,6 +81,13 @@ CONSENT = c.ConsentRecord(
 ANSWERED = CONSENT.model_copy(update={"answered_at": datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc),
                                       "answered_via": "sms"})
 EXAMPLES |= {
+    ("fdc.invitation.issued", 1): c.FdcInvitationIssued(
+        invitation_id=UUID(int=4), quarter="2026-Q4", region_kato="610000000", settlement="rural",
+        channel="fdc_sms", category="D", members=5, invited_at=datetime(2026, 11, 2, 9, tzinfo=timezone.utc),
+        apply_by=date(2026, 12, 2)),
+    ("fdc.invitation.converted", 1): c.FdcInvitationConverted(
+        invitation_id=UUID(int=4), application_id=UUID(int=1), quarter="2026-Q4", region_kato="610000000",
+        channel="fdc_sms", applied_at=datetime(2026, 11, 5, 10, tzinfo=timezone.utc)),
     ("eligibility.extended", 1): c.EligibilityExtended(
         application_id=UUID(int=1), decision_id=UUID(int=2), run_id=UUID(int=3), period_quarter="2027-Q1",
         eligible=True, kind="conditional", region_kato="610000000", settlement="rural",
