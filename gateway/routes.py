@@ -135,6 +135,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/stats/summary", "reporting", "stats:read"),
     _route("GET", "/v1/stats/regions", "reporting", "stats:read"),
     _route("GET", "/v1/stats/backlog", "reporting", "stats:read"),
+    _route("GET", "/v1/stats/dashboard", "reporting", "stats:read"),
     _route("GET", "/v1/dead-letters", "reporting", "operations:admin"),
     _route("POST", "/v1/dead-letters/replay", "reporting", "operations:admin"),
     _route("GET", "/v1/dead-letters/{event_id}", "reporting", "operations:admin"),

@@ -1,6 +1,7 @@
 """Conversion of FDC invitations (docs/fdc.md): an application that contains an invited person,
 submitted within the invitation's window, is linked to the invitation — in the submission's own
-transaction, so an application is never left unlinked by a crash."""
+transaction, so an application is never left unlinked by a crash. The link is announced
+(`fdc.invitation.converted`, through the outbox in that transaction) for reporting's funnel."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake import invitations
 from services.intake.domain import Application
 from services.intake.models import Invitation, InvitedMember
+from shared.events.contracts import FdcInvitationConverted
+from shared.outbox import emit
 
 
 async def link_application(session: AsyncSession, application: Application) -> Invitation | None:
@@ -26,4 +29,8 @@ async def link_application(session: AsyncSession, application: Application) -> I
         return None
     await session.execute(update(Invitation).where(Invitation.id == found.id).values(
         application_id=application.id, applied_at=application.submitted_at, status=invitations.STATUS_APPLIED))
+    await emit(session, FdcInvitationConverted(
+        invitation_id=found.id, application_id=application.id, quarter=found.quarter, region_kato=found.region_kato,
+        channel=found.channel, applied_at=application.submitted_at), source="intake", key=str(found.id),
+        correlation_id=str(application.id))
     return found

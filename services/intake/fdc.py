@@ -35,8 +35,10 @@ from services.intake.settings import IntakeSettings
 from services.intake.sms import HttpSmsGateway, SmsGateway, SmsRefused, SmsUnavailable
 from shared.access import mask_phone
 from shared.calendar import Quarter, business_date, month_label, utcnow
+from shared.events.contracts import FdcInvitationIssued
 from shared.identity import INTERNAL_TOKEN_HEADER
 from shared.ids import uuid7
+from shared.outbox import emit
 from shared.tracing import traced_transport
 
 log = logging.getLogger("qamqor.intake.fdc")
@@ -236,8 +238,9 @@ async def invite(*, session: AsyncSession, sessionmaker: async_sessionmaker[Asyn
 
 async def _store(session: AsyncSession, *, family: Any, quarter: Quarter, assessed: Quarter, caller_id: str,
                  now: datetime, deadline: Any, monthly: int | None) -> UUID | None:
-    """The invitation and its members; None when another batch invited a member meanwhile (the
-    primary key of fdc_invited_members decides)."""
+    """The invitation and its members, and its `fdc.invitation.issued` event (reporting's funnel:
+    counts, no person's data) in the same savepoint; None when another batch invited a member
+    meanwhile (the primary key of fdc_invited_members decides)."""
     invitation_id = uuid7()
     iins = [m.iin for m in family.members]
     applicant = next(m.iin for m in family.members if m.relation == "applicant")
@@ -251,6 +254,10 @@ async def _store(session: AsyncSession, *, family: Any, quarter: Quarter, assess
                 expires_on=deadline))
             await session.execute(insert(InvitedMember), [
                 {"quarter": str(quarter), "iin": iin, "invitation_id": invitation_id} for iin in iins])
+            await emit(session, FdcInvitationIssued(
+                invitation_id=invitation_id, quarter=str(quarter), region_kato=family.region_kato,
+                settlement=family.settlement, channel=invitations.CHANNEL_SMS, category=family.category,
+                members=len(iins), invited_at=now, apply_by=deadline), source="intake", key=str(invitation_id))
     except IntegrityError:
         return None
     return invitation_id

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from services.reporting import service
 from services.reporting.schemas import (
     BacklogOut,
+    DashboardOut,
     DeadLetterEventOut,
     DeadLetterOut,
     EventType,
@@ -40,6 +41,32 @@ async def stats_summary(session: SessionDep, region_kato: RegionFilter = None) -
             summary="The same figures per region, with the backlog of undecided applications", responses=_PROBLEMS)
 async def stats_regions(session: SessionDep, region_kato: RegionFilter = None) -> list[RegionStatsOut]:
     return await service.by_region(session=session, region_kato=region_kato)
+
+
+QuarterFilter = Annotated[str | None, Query(pattern=r"^\d{4}-Q[1-4]$", examples=["2027-Q1"],
+                                            description="The quarter the benefit is for (YYYY-Qn); for the "
+                                                        "backlog, the quarter of submission")]
+DashboardRegion = Annotated[RegisteredKato | None, Query(
+    description="A KATO code of the shipped classifier: the figures of its region (the first two digits)")]
+
+
+@router.get("/stats/dashboard", response_model=DashboardOut, dependencies=[Depends(RequireScope("stats:read"))],
+            summary="Every figure of the ops dashboard, by region, settlement, social status and quarter",
+            description="Counts and whole tenge only, projected from the events: applications and decisions; "
+                        "recipients (families, people) and amounts; every region, the largest amount assigned "
+                        "first; urban and rural; recipients by seed 003's social statuses; the backlog of "
+                        "undecided applications by business days since submission (Almaty calendar, counted now) "
+                        "with the 10 oldest; consent outcomes per application; the FDC funnel per region and "
+                        "channel; social contracts; payments per bank and month. A section with nothing yet is "
+                        "there with zeros or an empty list.",
+            responses=problems({
+                403: "The token lacks stats:read",
+                422: "`quarter` is not YYYY-Qn, `region_kato` is not a code of the KATO classifier, or a "
+                     "control character in the query",
+            }))
+async def stats_dashboard(session: SessionDep, quarter: QuarterFilter = None,
+                          region_kato: DashboardRegion = None) -> DashboardOut:
+    return await service.dashboard(session=session, quarter=quarter, region_kato=region_kato)
 
 
 @router.get("/stats/backlog", response_model=BacklogOut, dependencies=[Depends(RequireScope("stats:read"))],

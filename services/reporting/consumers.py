@@ -1,5 +1,6 @@
-"""Which events reporting follows: all of them, into one projection; and the dead-letter topic,
-into the dead letters an operator lists and replays.
+"""Which events reporting follows: all of them, into its projections (applications, consent,
+contracts, payments, FDC invitations); and the dead-letter topic, into the dead letters an
+operator lists and replays.
 
 The dead-letter topic is read by its own consumer (group `qamqor-reporting-dead-letters`), not
 by the service's event consumer: its messages are other services' failures, each carrying an
@@ -29,9 +30,19 @@ SUBSCRIBE = tuple(TOPICS.values())
 DEAD_LETTER_GROUP = "qamqor-reporting-dead-letters"
 
 
-def handlers(app: FastAPI) -> dict:
+def handlers(app: FastAPI | None = None) -> dict:
+    """Every event type reporting projects, and its handler (`qamqor reporting rebuild` uses the
+    same ones)."""
     return {event_type: service.project for event_type in domain.STAGE_OF_EVENT} | {
-        "reconciliation.requested": service.project_redrive}
+        "reconciliation.requested": service.project_redrive,
+        **{f"consent.{outcome}": service.project_consent
+           for outcome in ("requested", "granted", "refused", "expired", "withdrawn")},
+        **{f"contract.{outcome}": service.project_contract for outcome in ("lapsed", "terminated", "completed")},
+        "payment.settled": service.project_payment,
+        "payment.failed": service.project_payment,
+        "fdc.invitation.issued": service.project_invitation,
+        "fdc.invitation.converted": service.project_invitation,
+    }
 
 
 async def follow_dead_letters(*, settings: ReportingSettings, sessionmaker: async_sessionmaker[AsyncSession],

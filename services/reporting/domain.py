@@ -6,21 +6,36 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 
+from shared.business_days import BusinessCalendar
+from shared.calendar import ALMATY, Quarter, age_on
 from shared.events import Envelope
 from shared.events.contracts import (
     ApplicationSubmitted,
     ApplicationWithdrawn,
+    ConsentExpired,
+    ConsentGranted,
+    ConsentRefused,
+    ConsentRequested,
+    ConsentWithdrawn,
+    ContractCompleted,
     ContractDrafted,
+    ContractLapsed,
     ContractSigned,
+    ContractTerminated,
     EligibilityDecided,
     EligibilityDeferred,
+    FamilyMember,
+    FdcInvitationConverted,
+    FdcInvitationIssued,
+    PaymentFailed,
     PaymentScheduled,
+    PaymentSettled,
     VerificationCompleted,
     VerificationOverdue,
     VerificationWaiting,
@@ -71,16 +86,17 @@ def fact_change(event: ProjectedEvent, occurred_at: datetime) -> FactChange:
     stage = STAGE_OF_EVENT[event.event_type]  # type: ignore[union-attr]
     match event:
         case ApplicationSubmitted():
-            return FactChange(event.application.application_id, stage, _where(event) | {
-                "members": len(event.members), "submitted_at": occurred_at})
+            return FactChange(event.application.application_id, stage, _where(event) | _family(event) | {
+                "submitted_at": occurred_at})
         case VerificationWaiting() | VerificationOverdue():
             return FactChange(event.application_id, stage)
         case VerificationCompleted():
-            return FactChange(event.application.application_id, stage, _where(event) | {"members": len(event.members)})
+            return FactChange(event.application.application_id, stage, _where(event) | _family(event))
         case EligibilityDecided():
-            return FactChange(event.application.application_id, stage, _where(event) | {
-                "members": len(event.members), "decided_at": occurred_at, "eligible": event.eligible,
-                "kind": event.kind})
+            return FactChange(event.application.application_id, stage, _where(event) | _family(event) | {
+                "decided_at": occurred_at, "eligible": event.eligible, "kind": event.kind,
+                "quarter": event.period_quarter,
+                "assigned_total": sum(m.total for m in event.monthly) if event.eligible else 0})
         case EligibilityDeferred():
             return FactChange(event.application.application_id, stage, _where(event))
         case PaymentScheduled():
@@ -92,7 +108,159 @@ def fact_change(event: ProjectedEvent, occurred_at: datetime) -> FactChange:
 
 def _where(event: ApplicationSubmitted | VerificationCompleted | EligibilityDecided | EligibilityDeferred) -> dict[str, Any]:
     context = event.application
-    return {"region_kato": context.region_kato, "settlement": context.settlement, "channel": context.channel}
+    # The quarter the benefit is for: the quarter of the application date (eligibility's period).
+    return {"region_kato": context.region_kato, "settlement": context.settlement, "channel": context.channel,
+            "quarter": str(Quarter.of(context.application_date))}
+
+
+def _family(event: ApplicationSubmitted | VerificationCompleted | EligibilityDecided) -> dict[str, Any]:
+    """How many members, and how many of each social status: counts only."""
+    return {"members": len(event.members)} | social_statuses(event.members, event.application.application_date)
+
+
+# ---- social statuses (seed 003: who the recipients are) -----------------------------------------
+
+# Each member is counted once, in the first of these that applies (the columns of the read model).
+SOCIAL_STATUSES = ("children", "employed", "carers", "students", "unemployed", "other_status")
+# The names the statistics show.
+STATUS_NAMES = {"children": "children", "employed": "employed", "carers": "carers", "students": "students",
+                "unemployed": "unemployed", "other_status": "other"}
+ADULT_AGE = 18
+# Retirement ages (rules.md, Kind: able-bodied are 18 to below them). Policy parameters in
+# eligibility; a statistic's category uses the values in force since 2024.
+RETIREMENT_AGE = {"male": 63, "female": 61}
+
+
+def social_status(member: FamilyMember, on: date) -> str:
+    """The seed 003 category of one member on the application date: a child (under 18); else
+    employed at application; a carer (of a child, a disabled or an elderly person); a full-time
+    student; unemployed (of working age, able to work, without a job); other (pensioners, people
+    with a group 1–2 disability)."""
+    age = age_on(member.birth_date, on)
+    if age < ADULT_AGE:
+        return "children"
+    if member.employed:
+        return "employed"
+    if member.carer:
+        return "carers"
+    if member.full_time_student:
+        return "students"
+    if age < RETIREMENT_AGE[member.sex] and member.disability_group not in (1, 2):
+        return "unemployed"
+    return "other_status"
+
+
+def social_statuses(members: list[FamilyMember], on: date) -> dict[str, int]:
+    counts = dict.fromkeys(SOCIAL_STATUSES, 0)
+    for member in members:
+        counts[social_status(member, on)] += 1
+    return counts
+
+
+# ---- consent, contracts, payments and FDC invitations ----------------------------------------------
+
+ConsentEvent = ConsentRequested | ConsentGranted | ConsentRefused | ConsentExpired | ConsentWithdrawn
+CONSENT_FLAGS = ("consent_requested", "consent_granted", "consent_refused", "consent_expired", "consent_withdrawn")
+
+
+def consent_flags(event: ConsentEvent) -> tuple[str, ...]:
+    """What a consent event tells of its application's consent, as flags that only turn true (so
+    the events' order does not matter): a consent was requested (any consent event says so); the
+    family's consent as a whole was granted; a member refused, let the deadline pass, or withdrew."""
+    flags = ["consent_requested"]
+    if event.family_consent == "granted":
+        flags.append("consent_granted")
+    match event:
+        case ConsentRefused():
+            flags.append("consent_refused")
+        case ConsentExpired():
+            flags.append("consent_expired")
+        case ConsentWithdrawn():
+            flags.append("consent_withdrawn")
+    return tuple(flags)
+
+
+ContractEvent = ContractDrafted | ContractSigned | ContractLapsed | ContractTerminated | ContractCompleted
+CONTRACT_FLAG = {"contract.drafted": "drafted", "contract.signed": "signed", "contract.lapsed": "lapsed",
+                 "contract.terminated": "terminated", "contract.completed": "completed"}
+# The measures a social contract binds an able-bodied member to (shared.events.contracts.Obligation).
+MEASURES = ("stay_employed", "job_placement", "public_works", "training", "entrepreneurship_grant")
+
+
+def contract_measures(event: ContractDrafted) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for obligation in event.obligations:
+        counts[obligation.measure] = counts.get(obligation.measure, 0) + 1
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentChange:
+    """What an event tells about one monthly payment: its facts and the flag it turns true."""
+
+    payment_id: UUID
+    application_id: UUID
+    flag: str  # ordered | settled | failed
+    bank_code: str
+    month: str
+    total: int
+
+
+def payment_changes(event: PaymentScheduled | PaymentSettled | PaymentFailed) -> list[PaymentChange]:
+    match event:
+        case PaymentScheduled():
+            return [PaymentChange(p.payment_id, event.application_id, "ordered", event.bank_code, p.month, p.total)
+                    for p in event.payments]
+        case PaymentSettled():
+            return [PaymentChange(event.payment_id, event.application_id, "settled", event.bank_code, event.month,
+                                  event.total)]
+        case PaymentFailed():
+            return [PaymentChange(event.payment_id, event.application_id, "failed", event.bank_code, event.month,
+                                  event.total)]
+    raise TypeError(f"not a payment event: {type(event).__name__}")
+
+
+def invitation_facts(event: FdcInvitationIssued | FdcInvitationConverted) -> dict[str, Any]:
+    """Where and by which channel the family was invited; the application it converted into."""
+    facts: dict[str, Any] = {"quarter": event.quarter, "region_kato": event.region_kato, "channel": event.channel}
+    match event:
+        case FdcInvitationIssued():
+            return facts | {"settlement": event.settlement, "issued": True}
+        case FdcInvitationConverted():
+            return facts | {"application_id": event.application_id}
+    raise TypeError(f"not an invitation event: {type(event).__name__}")
+
+
+# ---- the backlog's age, in business days ---------------------------------------------------------
+
+BACKLOG_BUCKETS = ("0-2", "3-5", "6-10", "over-10")
+
+
+def business_days_since(submitted_on: date, today: date, calendar: BusinessCalendar | None = None) -> int:
+    """The business days after the (Almaty) day of submission up to today, today included: an
+    application submitted today is 0 days old, one submitted on Friday is 1 on Monday."""
+    calendar = calendar or BusinessCalendar()
+    days = 0
+    day = submitted_on
+    while day < today:
+        day = date.fromordinal(day.toordinal() + 1)
+        if calendar.is_business_day(day):
+            days += 1
+    return days
+
+
+def almaty_date(moment: datetime) -> date:
+    return moment.astimezone(ALMATY).date()
+
+
+def backlog_bucket(business_days: int) -> str:
+    if business_days <= 2:
+        return "0-2"
+    if business_days <= 5:
+        return "3-5"
+    if business_days <= 10:
+        return "6-10"
+    return "over-10"
 
 
 def undecided(applications_by_stage: dict[str, int]) -> int:

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, Text, false, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,6 +29,84 @@ class ApplicationFact(Base):
     eligible: Mapped[bool | None] = mapped_column(Boolean)
     kind: Mapped[str | None] = mapped_column(String(15))
     scheduled_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The quarter the benefit is for (the quarter of the application date; eligibility's period).
+    quarter: Mapped[str | None] = mapped_column(String(7), index=True)
+    # The decided monthly totals of an approved decision, summed (whole tenge).
+    assigned_total: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # The members by social status (seed 003's categories), counted from the events' members:
+    # the categories only, never a person's IIN, name or birth date.
+    children: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    employed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    carers: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    students: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    unemployed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    other_status: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # What the consent events said of the family's consent to the expense check (each once true, true).
+    consent_requested: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    consent_granted: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    consent_refused: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    consent_expired: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    consent_withdrawn: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # The latest `occurred_at` of the events projected into the row.
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ContractFact(Base):
+    """One row per social contract, from the contracts service's events (any order)."""
+
+    __tablename__ = "contract_facts"
+
+    contract_id: Mapped[UUID] = mapped_column(primary_key=True)
+    application_id: Mapped[UUID] = mapped_column(index=True)
+    drafted: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    signed: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    lapsed: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    terminated: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    completed: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ContractMeasure(Base):
+    """How many of a contract's obligations are of one measure (job placement, training…)."""
+
+    __tablename__ = "contract_measures"
+
+    contract_id: Mapped[UUID] = mapped_column(primary_key=True)
+    measure: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class PaymentFact(Base):
+    """One row per monthly payment: ordered (`payment.scheduled`), settled or failed at the bank —
+    in whatever order the events arrive."""
+
+    __tablename__ = "payment_facts"
+
+    payment_id: Mapped[UUID] = mapped_column(primary_key=True)
+    application_id: Mapped[UUID] = mapped_column(index=True)
+    bank_code: Mapped[str | None] = mapped_column(String(20))
+    month: Mapped[str | None] = mapped_column(String(7))
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    ordered: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    settled: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    failed: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InvitationFact(Base):
+    """One row per FDC invitation (intake's `fdc.invitation.*`): where and by which channel the
+    family was invited, and the application it converted into. No person's data."""
+
+    __tablename__ = "invitation_facts"
+
+    invitation_id: Mapped[UUID] = mapped_column(primary_key=True)
+    quarter: Mapped[str | None] = mapped_column(String(7))
+    region_kato: Mapped[str | None] = mapped_column(String(9))
+    settlement: Mapped[str | None] = mapped_column(String(10))
+    channel: Mapped[str | None] = mapped_column(String(20))
+    issued: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    application_id: Mapped[UUID | None] = mapped_column(index=True)
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Redrive(Base):

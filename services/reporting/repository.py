@@ -5,26 +5,37 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import Insert, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select
 
 from services.reporting import domain
-from services.reporting.models import ApplicationFact, DeadLetter, Redrive
+from services.reporting.models import (
+    ApplicationFact,
+    ContractFact,
+    ContractMeasure,
+    DeadLetter,
+    InvitationFact,
+    PaymentFact,
+    Redrive,
+)
 from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.outbox import inbox
 
 
-async def upsert_fact(session: AsyncSession, change: domain.FactChange) -> None:
+async def upsert_fact(session: AsyncSession, change: domain.FactChange, at: datetime | None = None) -> None:
     """One statement, so two events of one application handled at once cannot lose each
-    other's facts; the stage only moves forward (the domain's order of stages)."""
+    other's facts; the stage only moves forward (the domain's order of stages). `at`: the
+    event's time (the row keeps the latest)."""
     params = {**domain.NOT_YET_KNOWN, **change.facts, "application_id": change.application_id, "stage": change.stage,
-              "stage_index": domain.STAGES.index(change.stage)}
+              "stage_index": domain.STAGES.index(change.stage), "last_event_at": at}
     await session.execute(_upsert_statement(tuple(sorted(change.facts))), params)
 
 
@@ -32,12 +43,70 @@ async def upsert_fact(session: AsyncSession, change: domain.FactChange) -> None:
 def _upsert_statement(fact_names: tuple[str, ...]) -> Insert:
     """The upsert for events that carry these facts, built once (with bound parameters) rather
     than for every event: building it cost as much CPU as running it."""
-    names = ("application_id", *domain.NOT_YET_KNOWN, *(n for n in fact_names if n not in domain.NOT_YET_KNOWN), "stage")
+    names = ("application_id", *domain.NOT_YET_KNOWN, *(n for n in fact_names if n not in domain.NOT_YET_KNOWN), "stage",
+             "last_event_at")
     statement = insert(ApplicationFact).values({name: bindparam(name) for name in names})
     stage_rank = case({s: i for i, s in enumerate(domain.STAGES)}, value=ApplicationFact.stage, else_=-1)
     changes = {name: statement.excluded[name] for name in fact_names}
     changes["stage"] = case((stage_rank < bindparam("stage_index"), statement.excluded.stage), else_=ApplicationFact.stage)
+    changes["last_event_at"] = _latest(ApplicationFact.last_event_at, statement.excluded.last_event_at)
     return statement.on_conflict_do_update(index_elements=[ApplicationFact.application_id], set_=changes)
+
+
+def _latest(current: Any, new: Any) -> Any:
+    return func.greatest(current, new)  # PostgreSQL's greatest ignores nulls
+
+
+async def set_consent_flags(session: AsyncSession, *, application_id: UUID, flags: tuple[str, ...],
+                            at: datetime) -> None:
+    """Turn the application's consent flags true (never false: the order of events does not matter).
+    A row not there yet is made with what is not yet known; the submission fills it in."""
+    values = {**domain.NOT_YET_KNOWN, "application_id": application_id, "stage": domain.STAGES[0],
+              "last_event_at": at} | dict.fromkeys(flags, True)
+    statement = insert(ApplicationFact).values(values)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[ApplicationFact.application_id],
+        set_={flag: True for flag in flags} | {"last_event_at": _latest(ApplicationFact.last_event_at,
+                                                                        statement.excluded.last_event_at)}))
+
+
+async def upsert_contract(session: AsyncSession, *, contract_id: UUID, application_id: UUID, flag: str,
+                          measures: dict[str, int] | None, at: datetime) -> None:
+    statement = insert(ContractFact).values(contract_id=contract_id, application_id=application_id,
+                                            last_event_at=at, **{flag: True})
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[ContractFact.contract_id],
+        set_={flag: True, "last_event_at": _latest(ContractFact.last_event_at, statement.excluded.last_event_at)}))
+    if measures:
+        rows = insert(ContractMeasure).values([{"contract_id": contract_id, "measure": measure, "count": count}
+                                               for measure, count in sorted(measures.items())])
+        await session.execute(rows.on_conflict_do_update(
+            index_elements=[ContractMeasure.contract_id, ContractMeasure.measure], set_={"count": rows.excluded.count}))
+
+
+async def upsert_payment(session: AsyncSession, change: domain.PaymentChange, at: datetime) -> None:
+    statement = insert(PaymentFact).values(
+        payment_id=change.payment_id, application_id=change.application_id, bank_code=change.bank_code,
+        month=change.month, total=change.total, last_event_at=at, **{change.flag: True})
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[PaymentFact.payment_id],
+        set_={change.flag: True,
+              "bank_code": func.coalesce(PaymentFact.bank_code, statement.excluded.bank_code),
+              "month": func.coalesce(PaymentFact.month, statement.excluded.month),
+              "total": func.coalesce(PaymentFact.total, statement.excluded.total),
+              "last_event_at": _latest(PaymentFact.last_event_at, statement.excluded.last_event_at)}))
+
+
+async def upsert_invitation(session: AsyncSession, *, invitation_id: UUID, facts: dict[str, Any],
+                            at: datetime) -> None:
+    statement = insert(InvitationFact).values(invitation_id=invitation_id, last_event_at=at, **facts)
+    changes: dict[str, Any] = {name: func.coalesce(statement.excluded[name], InvitationFact.__table__.c[name])
+                               for name in facts if name != "issued"}
+    if facts.get("issued"):
+        changes["issued"] = True
+    changes["last_event_at"] = _latest(InvitationFact.last_event_at, statement.excluded.last_event_at)
+    await session.execute(statement.on_conflict_do_update(index_elements=[InvitationFact.invitation_id],
+                                                          set_=changes))
 
 
 def _in_region(query: Select, region_kato: str | None) -> Select:
@@ -218,3 +287,172 @@ async def dead_letter_totals(session: AsyncSession) -> tuple[int, int]:
     row = (await session.execute(select(func.count(func.distinct(DeadLetter.event_id)).filter(_pending()),
                                         func.count(func.distinct(DeadLetter.event_id))))).one()
     return int(row[0]), int(row[1])
+
+
+# ---- the dashboard (GET /v1/stats/dashboard) -----------------------------------------------------
+
+REGION_OF = func.substr(ApplicationFact.region_kato, 1, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The dashboard's filters: the quarter the benefit is for, and a region (its two KATO digits)."""
+
+    quarter: str | None = None
+    region: str | None = None  # the first two digits of a KATO code
+
+    def of_applications(self) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [
+            ApplicationFact.region_kato != domain.NOT_YET_KNOWN["region_kato"]]
+        if self.quarter:
+            conditions.append(ApplicationFact.quarter == self.quarter)
+        if self.region:
+            conditions.append(REGION_OF == self.region)
+        return conditions
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.quarter or self.region)
+
+
+def _recipient() -> ColumnElement[bool]:
+    """An approved family (not withdrawn since)."""
+    return and_(ApplicationFact.eligible.is_(True), ApplicationFact.stage != "withdrawn")
+
+
+async def application_figures(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
+    """Per region (two KATO digits) and settlement: the applications and what became of them."""
+    recipient = _recipient()
+    columns = [
+        REGION_OF.label("region"), ApplicationFact.settlement.label("settlement"),
+        func.count().label("applications"),
+        func.count().filter(ApplicationFact.eligible.is_not(None)).label("decided"),
+        func.count().filter(ApplicationFact.eligible.is_(True)).label("approved"),
+        func.count().filter(ApplicationFact.eligible.is_(False)).label("rejected"),
+        func.count().filter(ApplicationFact.stage.in_(domain.UNDECIDED_STAGES)).label("undecided"),
+        func.count().filter(and_(ApplicationFact.stage.in_(domain.UNDECIDED_STAGES),
+                                 ApplicationFact.submitted_at.is_not(None))).label("backlog"),
+        func.count().filter(ApplicationFact.stage == "withdrawn").label("withdrawn"),
+        func.count().filter(recipient).label("recipient_families"),
+        func.coalesce(func.sum(ApplicationFact.members).filter(recipient), 0).label("recipient_people"),
+        func.coalesce(func.sum(ApplicationFact.assigned_total).filter(recipient), 0).label("amount_assigned"),
+        *(func.coalesce(func.sum(ApplicationFact.__table__.c[status]).filter(recipient), 0).label(status)
+          for status in domain.SOCIAL_STATUSES),
+    ]
+    rows = await session.execute(select(*columns).where(*scope.of_applications())
+                                 .group_by(REGION_OF, ApplicationFact.settlement))
+    return [{name: (int(value) if isinstance(value, (int, Decimal)) else value) for name, value in row.items()}
+            for row in rows.mappings()]
+
+
+def _joined(query: Select, application_id: Any, scope: Scope) -> Select:
+    """`query` of another table, in the scope of its applications' facts (every row when no filter)."""
+    if not scope.filtered:
+        return query
+    return query.join(ApplicationFact, ApplicationFact.application_id == application_id).where(
+        *scope.of_applications())
+
+
+async def amount_paid(session: AsyncSession, scope: Scope) -> int:
+    query = select(func.coalesce(func.sum(PaymentFact.total).filter(PaymentFact.settled.is_(True)), 0))
+    return int(await session.scalar(_joined(query.select_from(PaymentFact), PaymentFact.application_id, scope)) or 0)
+
+
+async def backlog_by_day(session: AsyncSession, scope: Scope) -> list[tuple[str, date, int]]:
+    """(region, Almaty day of submission, undecided applications)."""
+    day = func.date(func.timezone("Asia/Almaty", ApplicationFact.submitted_at))
+    rows = await session.execute(
+        select(REGION_OF, day, func.count())
+        .where(*scope.of_applications(), ApplicationFact.stage.in_(domain.UNDECIDED_STAGES),
+               ApplicationFact.submitted_at.is_not(None))
+        .group_by(REGION_OF, day))
+    return [(region, submitted_on, int(count)) for region, submitted_on, count in rows]
+
+
+async def oldest_undecided(session: AsyncSession, scope: Scope, limit: int = 10) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(ApplicationFact.application_id, ApplicationFact.region_kato, ApplicationFact.stage,
+               ApplicationFact.submitted_at)
+        .where(*scope.of_applications(), ApplicationFact.stage.in_(domain.UNDECIDED_STAGES),
+               ApplicationFact.submitted_at.is_not(None))
+        .order_by(ApplicationFact.submitted_at, ApplicationFact.application_id).limit(limit))
+    return [dict(row) for row in rows.mappings()]
+
+
+async def consent_outcomes(session: AsyncSession, scope: Scope) -> dict[str, int]:
+    row = (await session.execute(select(*(
+        func.count().filter(ApplicationFact.__table__.c[flag].is_(True)).label(flag)
+        for flag in domain.CONSENT_FLAGS)).where(*scope.of_applications()))).mappings().one()
+    return {flag.removeprefix("consent_"): int(row[flag]) for flag in domain.CONSENT_FLAGS}
+
+
+async def fdc_funnel(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
+    """Per region (two KATO digits) and channel of the invitations (of the quarter invited in)."""
+    region = func.substr(InvitationFact.region_kato, 1, 2)
+    paid = exists().where(PaymentFact.application_id == InvitationFact.application_id, PaymentFact.ordered.is_(True))
+    query = (select(region.label("region"), func.coalesce(InvitationFact.channel, "unknown").label("channel"),
+                    func.count().label("invited"), func.count(InvitationFact.application_id).label("applied"),
+                    func.count().filter(ApplicationFact.eligible.is_(True)).label("approved"),
+                    func.count().filter(paid).label("paid"))
+             .select_from(InvitationFact)
+             .outerjoin(ApplicationFact, ApplicationFact.application_id == InvitationFact.application_id)
+             .group_by(region, InvitationFact.channel))
+    if scope.quarter:
+        query = query.where(InvitationFact.quarter == scope.quarter)
+    if scope.region:
+        query = query.where(region == scope.region)
+    return [{k: (int(v) if k in ("invited", "applied", "approved", "paid") else v) for k, v in row.items()}
+            for row in (await session.execute(query)).mappings()]
+
+
+async def contract_figures(session: AsyncSession, scope: Scope) -> dict[str, int]:
+    flags = ("drafted", "signed", "lapsed", "terminated", "completed")
+    query = select(*(func.count().filter(ContractFact.__table__.c[flag].is_(True)).label(flag) for flag in flags))
+    row = (await session.execute(_joined(query.select_from(ContractFact), ContractFact.application_id,
+                                         scope))).mappings().one()
+    return {flag: int(row[flag]) for flag in flags}
+
+
+async def measure_counts(session: AsyncSession, scope: Scope) -> dict[str, int]:
+    query = (select(ContractMeasure.measure, func.sum(ContractMeasure.count)).select_from(ContractMeasure)
+             .join(ContractFact, ContractFact.contract_id == ContractMeasure.contract_id)
+             .group_by(ContractMeasure.measure))
+    rows = await session.execute(_joined(query, ContractFact.application_id, scope))
+    return {measure: int(count) for measure, count in rows}
+
+
+async def payment_figures(session: AsyncSession, scope: Scope, *, by: str) -> list[dict[str, Any]]:
+    """Per bank (`by` = "bank_code") or per month paid (`by` = "month")."""
+    key = PaymentFact.__table__.c[by]
+    query = (select(func.coalesce(key, "unknown").label(by),
+                    func.count().filter(PaymentFact.ordered.is_(True)).label("ordered"),
+                    func.count().filter(PaymentFact.settled.is_(True)).label("settled"),
+                    func.count().filter(PaymentFact.failed.is_(True)).label("failed"),
+                    func.coalesce(func.sum(PaymentFact.total).filter(PaymentFact.ordered.is_(True)), 0)
+                    .label("amount_ordered"),
+                    func.coalesce(func.sum(PaymentFact.total).filter(PaymentFact.settled.is_(True)), 0)
+                    .label("amount_settled"))
+             .select_from(PaymentFact).group_by(key).order_by(key))
+    rows = await session.execute(_joined(query, PaymentFact.application_id, scope))
+    return [{k: (v if k == by else int(v)) for k, v in row.items()} for row in rows.mappings()]
+
+
+async def last_event_at(session: AsyncSession) -> datetime | None:
+    """When the projection last took an event in (the latest event time of any row)."""
+    return await session.scalar(select(func.greatest(*(
+        select(func.max(table.last_event_at)).scalar_subquery()
+        for table in (ApplicationFact, ContractFact, PaymentFact, InvitationFact)))))
+
+
+# ---- rebuilding the projections ----------------------------------------------------------------
+
+PROJECTION_TABLES = ("application_facts", "contract_facts", "contract_measures", "payment_facts",
+                     "invitation_facts", "redrives")
+
+
+async def truncate_projections(session: AsyncSession, topics: Sequence[str]) -> None:
+    """Empty every projection of the topics, and forget which of their events were handled (the
+    inbox rows of those topics): they are all read again. The dead letters and the inbox rows of
+    the dead-letter topic stay (an operator's replays are not a projection)."""
+    await session.execute(text(f"TRUNCATE {', '.join(PROJECTION_TABLES)}"))
+    await session.execute(delete(inbox).where(inbox.c.topic.in_(list(topics))))

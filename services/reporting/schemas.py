@@ -4,7 +4,7 @@ statistics only, never a person's data; dead letters by their metadata, never th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -75,6 +75,212 @@ class BacklogOut(BaseModel):
                                                   "cash-flow request by its deadline (never decided on missing data)")
     undecided: int
     dead_letters: DeadLetterCountsOut
+
+
+# ---- the dashboard (GET /v1/stats/dashboard; /work/helpers/dashboard_contract.md) ------------------
+
+class LocalisedName(BaseModel):
+    en: str
+    ru: str
+    kk: str
+
+
+class HeadlineOut(BaseModel):
+    applications: int
+    decided: int
+    approved: int
+    rejected: int
+    undecided: int
+    withdrawn: int
+    recipient_families: int = Field(description="Approved families (not withdrawn since)")
+    recipient_people: int = Field(description="The members of those families")
+    amount_assigned: int = Field(description="Whole tenge: the decided monthly totals of those families, summed")
+    amount_paid: int = Field(description="Whole tenge: the payments the banks settled")
+
+
+class DashboardRegionOut(BaseModel):
+    region_kato: str
+    name: LocalisedName
+    applications: int
+    approved: int
+    recipient_families: int
+    recipient_people: int
+    amount_assigned: int
+    backlog: int
+
+
+class SettlementOut(BaseModel):
+    settlement: Literal["urban", "rural"]
+    applications: int
+    recipient_families: int
+    recipient_people: int
+    amount_assigned: int
+
+
+class SocialStatusOut(BaseModel):
+    status: Literal["children", "employed", "carers", "students", "unemployed", "other"]
+    people: int
+
+
+class BucketOut(BaseModel):
+    bucket: Literal["0-2", "3-5", "6-10", "over-10"]
+    count: int
+
+
+class BacklogRegionOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    region_kato: str
+    days_0_2: int = Field(alias="0-2", serialization_alias="0-2")
+    days_3_5: int = Field(alias="3-5", serialization_alias="3-5")
+    days_6_10: int = Field(alias="6-10", serialization_alias="6-10")
+    over_10: int = Field(alias="over-10", serialization_alias="over-10")
+    total: int
+
+
+class OldestOut(BaseModel):
+    application_id: UUID
+    region_kato: str
+    stage: str
+    submitted_at: datetime
+    business_days: int
+
+
+class DashboardBacklogOut(BaseModel):
+    total: int = Field(description="Undecided applications")
+    buckets: list[BucketOut] = Field(description="By business days since submission (Almaty calendar)")
+    by_region: list[BacklogRegionOut]
+    oldest: list[OldestOut] = Field(description="At most 10, the oldest first; no personal data")
+
+
+class ConsentOutcomesOut(BaseModel):
+    requested: int = Field(description="Applications whose family was asked to consent to the expense check")
+    granted: int = Field(description="Applications whose family consent was granted (every adult)")
+    refused: int = Field(description="Applications where an adult refused")
+    expired: int = Field(description="Applications where an adult let the deadline pass")
+    withdrawn: int = Field(description="Applications where an adult withdrew a consent given")
+
+
+class FunnelCountsOut(BaseModel):
+    invited: int
+    applied: int
+    approved: int
+    paid: int = Field(description="Payments ordered for the application (as intake's own funnel counts them)")
+
+
+class FunnelRegionOut(FunnelCountsOut):
+    region_kato: str
+
+
+class FunnelChannelOut(FunnelCountsOut):
+    channel: str
+
+
+class FunnelOut(BaseModel):
+    totals: FunnelCountsOut
+    by_region: list[FunnelRegionOut]
+    by_channel: list[FunnelChannelOut]
+
+
+class MeasureOut(BaseModel):
+    measure: str
+    count: int
+
+
+class ContractsOut(BaseModel):
+    drafted: int
+    signed: int
+    lapsed: int
+    terminated: int
+    completed: int
+    measures: list[MeasureOut] = Field(description="The obligations of the contracts drafted, by measure")
+
+
+class BankPaymentsOut(BaseModel):
+    bank_code: str
+    ordered: int
+    settled: int
+    failed: int
+    amount_ordered: int
+    amount_settled: int
+
+
+class MonthPaymentsOut(BaseModel):
+    month: str
+    ordered: int
+    settled: int
+    failed: int
+    amount_settled: int
+
+
+class PaymentsOut(BaseModel):
+    by_bank: list[BankPaymentsOut]
+    by_month: list[MonthPaymentsOut]
+
+
+def _region_example(kato: str, en: str, ru: str, kk: str, figures: tuple[int, ...]) -> dict:
+    names = ("applications", "approved", "recipient_families", "recipient_people", "amount_assigned", "backlog")
+    return {"region_kato": kato, "name": {"en": en, "ru": ru, "kk": kk}, **dict(zip(names, figures))}
+
+
+_DASHBOARD_EXAMPLE = {
+    "quarter": "2027-Q1", "region_kato": None, "as_of": "2027-01-20T09:15:02Z",
+    "headline": {"applications": 120, "decided": 100, "approved": 80, "rejected": 20, "undecided": 18,
+                 "withdrawn": 2, "recipient_families": 79, "recipient_people": 418, "amount_assigned": 9250000,
+                 "amount_paid": 3100000},
+    "regions": [
+        _region_example("610000000", "Turkestan region", "Туркестанская область", "Түркістан облысы",
+                        (25, 17, 17, 90, 1990000, 4)),
+        _region_example("790000000", "Shymkent", "Шымкент", "Шымкент", (14, 9, 9, 47, 1040000, 2)),
+    ],
+    "settlement": [
+        {"settlement": "urban", "applications": 66, "recipient_families": 43, "recipient_people": 230,
+         "amount_assigned": 5090000},
+        {"settlement": "rural", "applications": 54, "recipient_families": 36, "recipient_people": 188,
+         "amount_assigned": 4160000}],
+    "social_status": [{"status": "children", "people": 278}, {"status": "employed", "people": 60},
+                      {"status": "carers", "people": 51}, {"status": "students", "people": 16},
+                      {"status": "unemployed", "people": 6}, {"status": "other", "people": 7}],
+    "backlog": {
+        "total": 18,
+        "buckets": [{"bucket": "0-2", "count": 11}, {"bucket": "3-5", "count": 4}, {"bucket": "6-10", "count": 2},
+                    {"bucket": "over-10", "count": 1}],
+        "by_region": [{"region_kato": "610000000", "0-2": 2, "3-5": 1, "6-10": 0, "over-10": 1, "total": 4}],
+        "oldest": [{"application_id": "0193a1b2-c3d4-7e5f-8a9b-000000000001", "region_kato": "610000000",
+                    "stage": "verification_overdue", "submitted_at": "2026-12-28T05:00:00Z", "business_days": 14}]},
+    "consent": {"requested": 40, "granted": 34, "refused": 3, "expired": 2, "withdrawn": 1},
+    "fdc_funnel": {
+        "totals": {"invited": 50, "applied": 21, "approved": 15, "paid": 12},
+        "by_region": [{"region_kato": "610000000", "invited": 12, "applied": 6, "approved": 4, "paid": 3}],
+        "by_channel": [{"channel": "fdc_sms", "invited": 50, "applied": 21, "approved": 15, "paid": 12}]},
+    "contracts": {"drafted": 30, "signed": 27, "lapsed": 2, "terminated": 1, "completed": 0,
+                  "measures": [{"measure": "job_placement", "count": 18}, {"measure": "stay_employed", "count": 9},
+                               {"measure": "training", "count": 3}, {"measure": "public_works", "count": 1},
+                               {"measure": "entrepreneurship_grant", "count": 0}]},
+    "payments": {
+        "by_bank": [{"bank_code": "HSBKKZKX", "ordered": 120, "settled": 80, "failed": 2,
+                     "amount_ordered": 4650000, "amount_settled": 3100000}],
+        "by_month": [{"month": "2027-01", "ordered": 120, "settled": 80, "failed": 2, "amount_settled": 3100000}]},
+}
+
+
+class DashboardOut(BaseModel):
+    """Everything the ops dashboard shows, counts and whole tenge only (never a person's data)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_DASHBOARD_EXAMPLE]})
+
+    quarter: str | None = Field(description="The quarter filtered on (the quarter the benefit is for), or null")
+    region_kato: str | None = Field(description="The region filtered on (a KATO code; its first two digits), or null")
+    as_of: datetime | None = Field(description="The time of the latest event projected (null: none yet)")
+    headline: HeadlineOut
+    regions: list[DashboardRegionOut] = Field(description="Every region, the largest amount assigned first")
+    settlement: list[SettlementOut]
+    social_status: list[SocialStatusOut] = Field(description="Recipients by seed 003's social statuses")
+    backlog: DashboardBacklogOut
+    consent: ConsentOutcomesOut
+    fdc_funnel: FunnelOut
+    contracts: ContractsOut
+    payments: PaymentsOut
 
 
 # ---- dead letters ---------------------------------------------------------------------------------

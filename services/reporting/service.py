@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from prometheus_client import Gauge
@@ -14,7 +16,27 @@ from services.reporting import domain, repository
 from services.reporting.models import DeadLetter
 from services.reporting.schemas import (
     BacklogOut,
+    BacklogRegionOut,
     BacklogStatusOut,
+    BankPaymentsOut,
+    BucketOut,
+    ConsentOutcomesOut,
+    ContractsOut,
+    DashboardBacklogOut,
+    DashboardOut,
+    DashboardRegionOut,
+    FunnelChannelOut,
+    FunnelCountsOut,
+    FunnelOut,
+    FunnelRegionOut,
+    HeadlineOut,
+    LocalisedName,
+    MeasureOut,
+    MonthPaymentsOut,
+    OldestOut,
+    PaymentsOut,
+    SettlementOut,
+    SocialStatusOut,
     DeadLetterCountsOut,
     DeadLetterEventOut,
     DeadLetterOut,
@@ -27,10 +49,17 @@ from services.reporting.schemas import (
 from shared.calendar import utcnow
 from shared.errors import Conflict, InvalidInput, NotFound, field_error
 from shared.events import Envelope
-from shared.events.contracts import ReconciliationRequested
+from shared.events.contracts import (
+    ContractDrafted,
+    ContractSigned,
+    FdcInvitationConverted,
+    FdcInvitationIssued,
+    PaymentScheduled,
+    ReconciliationRequested,
+)
 from shared.ids import uuid7
 from shared.redrive import REPLAY_HEADER, requeue
-from shared.regions import region_name
+from shared.regions import KATO, REGIONS, region_level_kato, region_name
 
 log = logging.getLogger("qamqor.reporting")
 
@@ -45,7 +74,38 @@ REPLAY_BATCH = 500
 
 async def project(session: AsyncSession, envelope: Envelope) -> None:
     event: domain.ProjectedEvent = envelope.payload()  # type: ignore[assignment]
-    await repository.upsert_fact(session, domain.fact_change(event, envelope.occurred_at))
+    await repository.upsert_fact(session, domain.fact_change(event, envelope.occurred_at), envelope.occurred_at)
+    match event:
+        case ContractDrafted() | ContractSigned():
+            await project_contract(session, envelope)
+        case PaymentScheduled():
+            await project_payment(session, envelope)
+
+
+async def project_consent(session: AsyncSession, envelope: Envelope) -> None:
+    event: domain.ConsentEvent = envelope.payload()  # type: ignore[assignment]
+    await repository.set_consent_flags(session, application_id=event.consent.application_id,
+                                       flags=domain.consent_flags(event), at=envelope.occurred_at)
+
+
+async def project_contract(session: AsyncSession, envelope: Envelope) -> None:
+    event: domain.ContractEvent = envelope.payload()  # type: ignore[assignment]
+    await repository.upsert_contract(
+        session, contract_id=event.contract_id, application_id=event.application_id,
+        flag=domain.CONTRACT_FLAG[envelope.type],
+        measures=domain.contract_measures(event) if isinstance(event, ContractDrafted) else None,
+        at=envelope.occurred_at)
+
+
+async def project_payment(session: AsyncSession, envelope: Envelope) -> None:
+    for change in domain.payment_changes(envelope.payload()):  # type: ignore[arg-type]
+        await repository.upsert_payment(session, change, envelope.occurred_at)
+
+
+async def project_invitation(session: AsyncSession, envelope: Envelope) -> None:
+    event: FdcInvitationIssued | FdcInvitationConverted = envelope.payload()  # type: ignore[assignment]
+    await repository.upsert_invitation(session, invitation_id=event.invitation_id,
+                                       facts=domain.invitation_facts(event), at=envelope.occurred_at)
 
 
 async def project_redrive(session: AsyncSession, envelope: Envelope) -> None:
@@ -90,6 +150,109 @@ async def backlog(*, session: AsyncSession, region_kato: str | None) -> BacklogO
         verification_overdue=by_stage.get("verification_overdue", 0),
         undecided=domain.undecided(by_stage),
         dead_letters=DeadLetterCountsOut(unreplayed=unreplayed, total=total),
+    )
+
+
+# ---- the dashboard ------------------------------------------------------------------------------
+
+_FIGURES = ("applications", "decided", "approved", "rejected", "undecided", "withdrawn", "recipient_families",
+            "recipient_people", "amount_assigned", "backlog", *domain.SOCIAL_STATUSES)
+_FUNNEL = ("invited", "applied", "approved", "paid")
+
+
+def _summed(rows: Iterable[dict[str, Any]], names: Iterable[str]) -> dict[str, int]:
+    names = tuple(names)
+    total = dict.fromkeys(names, 0)
+    for row in rows:
+        for name in names:
+            total[name] += row[name]
+    return total
+
+
+def _grouped(rows: list[dict[str, Any]], key: str, names: Iterable[str]) -> dict[str, dict[str, int]]:
+    names = tuple(names)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row[key], []).append(row)
+    return {value: _summed(group, names) for value, group in groups.items()}
+
+
+def _region_name(prefix: str) -> LocalisedName:
+    entry = KATO[region_level_kato(prefix)]
+    return LocalisedName(en=entry.name_en, ru=entry.name_ru, kk=entry.name_kk)
+
+
+async def dashboard(*, session: AsyncSession, quarter: str | None, region_kato: str | None,
+                    now: datetime | None = None) -> DashboardOut:
+    """Every figure of the ops dashboard, in the scope of the filters; the backlog's ages counted
+    in business days (Almaty) up to `now` (the service's clock)."""
+    scope = repository.Scope(quarter=quarter, region=region_kato[:2] if region_kato else None)
+    today = domain.almaty_date(now or utcnow())
+    figures = await repository.application_figures(session, scope)
+    total = _summed(figures, _FIGURES)
+    per_region = _grouped(figures, "region", _FIGURES)
+    per_settlement = _grouped(figures, "settlement", _FIGURES)
+    empty = dict.fromkeys(_FIGURES, 0)
+    regions = sorted(
+        (DashboardRegionOut(region_kato=region_level_kato(prefix), name=_region_name(prefix),
+                            **{k: per_region.get(prefix, empty)[k] for k in (
+                                "applications", "approved", "recipient_families", "recipient_people",
+                                "amount_assigned", "backlog")})
+         for prefix in REGIONS),
+        key=lambda r: (-r.amount_assigned, -r.recipient_people, -r.applications, r.region_kato))
+
+    # The backlog: counted per day of submission, each day's age computed once.
+    ages: dict[date, int] = {}
+    backlog_regions: dict[str, dict[str, int]] = {prefix: dict.fromkeys(domain.BACKLOG_BUCKETS, 0) for prefix in REGIONS}
+    for prefix, submitted_on, count in await repository.backlog_by_day(session, scope):
+        if submitted_on not in ages:
+            ages[submitted_on] = domain.business_days_since(submitted_on, today)
+        bucket = domain.backlog_bucket(ages[submitted_on])
+        backlog_regions.setdefault(prefix, dict.fromkeys(domain.BACKLOG_BUCKETS, 0))[bucket] += count
+    buckets = _summed(backlog_regions.values(), domain.BACKLOG_BUCKETS)
+    oldest = [OldestOut(**row, business_days=domain.business_days_since(domain.almaty_date(row["submitted_at"]), today))
+              for row in await repository.oldest_undecided(session, scope)]
+    shown_regions = [prefix for prefix in backlog_regions if scope.region is None or prefix == scope.region]
+    by_region = sorted(
+        (BacklogRegionOut.model_validate({"region_kato": region_level_kato(prefix), **backlog_regions[prefix],
+                                          "total": sum(backlog_regions[prefix].values())})
+         for prefix in shown_regions),
+        key=lambda r: (-r.total, r.region_kato))
+
+    funnel_rows = await repository.fdc_funnel(session, scope)
+    contracts = await repository.contract_figures(session, scope)
+    measures = await repository.measure_counts(session, scope)
+    return DashboardOut(
+        quarter=quarter, region_kato=region_kato, as_of=await repository.last_event_at(session),
+        headline=HeadlineOut(**{k: total[k] for k in HeadlineOut.model_fields if k != "amount_paid"},
+                             amount_paid=await repository.amount_paid(session, scope)),
+        regions=regions,
+        settlement=[SettlementOut(settlement=s, **{k: per_settlement.get(s, empty)[k] for k in (
+            "applications", "recipient_families", "recipient_people", "amount_assigned")})
+            for s in ("urban", "rural")],
+        social_status=[SocialStatusOut(status=domain.STATUS_NAMES[s], people=total[s]) for s in domain.SOCIAL_STATUSES],
+        backlog=DashboardBacklogOut(
+            total=sum(buckets.values()),
+            buckets=[BucketOut(bucket=b, count=buckets[b]) for b in domain.BACKLOG_BUCKETS],
+            by_region=by_region, oldest=oldest),
+        consent=ConsentOutcomesOut(**await repository.consent_outcomes(session, scope)),
+        fdc_funnel=FunnelOut(
+            totals=FunnelCountsOut(**_summed(funnel_rows, _FUNNEL)),
+            by_region=sorted((FunnelRegionOut(region_kato=region_level_kato(prefix), **counts)
+                              for prefix, counts in _grouped(funnel_rows, "region", _FUNNEL).items()),
+                             key=lambda r: r.region_kato),
+            by_channel=sorted((FunnelChannelOut(channel=channel, **counts)
+                               for channel, counts in _grouped(funnel_rows, "channel", _FUNNEL).items()),
+                              key=lambda r: r.channel)),
+        contracts=ContractsOut(**contracts, measures=[
+            MeasureOut(measure=m, count=c) for m, c in sorted(
+                ({m: 0 for m in domain.MEASURES} | measures).items(),
+                key=lambda item: (-item[1], domain.MEASURES.index(item[0]) if item[0] in domain.MEASURES else 99,
+                                  item[0]))]),
+        payments=PaymentsOut(
+            by_bank=[BankPaymentsOut(**row) for row in await repository.payment_figures(session, scope, by="bank_code")],
+            by_month=[MonthPaymentsOut(**{k: v for k, v in row.items() if k != "amount_ordered"})
+                      for row in await repository.payment_figures(session, scope, by="month")]),
     )
 
 

@@ -40,6 +40,8 @@ PUBLISHER: dict[str, str] = {
     "consent.expired": "intake",
     "consent.withdrawn": "intake",
     "reconciliation.requested": "intake",
+    "fdc.invitation.issued": "intake",
+    "fdc.invitation.converted": "intake",
     "verification.waiting": "verification",
     "verification.overdue": "verification",
     "verification.completed": "verification",
@@ -88,7 +90,11 @@ SUBSCRIBERS: dict[str, dict[str, tuple[str, ...]]] = {
         "topics": tuple(TOPICS.values()),
         "events": ("application.submitted", "application.withdrawn", "verification.waiting", "verification.overdue",
                    "verification.completed", "eligibility.deferred", "eligibility.decided",
-                   "contract.drafted", "contract.signed", "payment.scheduled", "reconciliation.requested"),
+                   "contract.drafted", "contract.signed", "contract.lapsed", "contract.terminated",
+                   "contract.completed", "payment.scheduled", "payment.settled", "payment.failed",
+                   "consent.requested", "consent.granted", "consent.refused", "consent.expired",
+                   "consent.withdrawn", "fdc.invitation.issued", "fdc.invitation.converted",
+                   "reconciliation.requested"),
     },
 }
 # Reporting reads the dead-letter topic with its own consumer (services/reporting/consumers.py).
@@ -98,6 +104,8 @@ DEAD_LETTER_SUBSCRIBERS = ("reporting",)
 # partition — except where noted.
 KEY_OF: dict[str, str] = {
     "parameter.recorded": "The parameter's name (one parameter's values stay in order).",
+    "fdc.invitation.issued": "The invitation id (UUID): one invitation's events stay in order on one partition.",
+    "fdc.invitation.converted": "The invitation id (UUID): one invitation's events stay in order on one partition.",
 }
 APPLICATION_KEY = "The application id (UUID): one application's events stay in order on one partition."
 

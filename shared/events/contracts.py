@@ -376,3 +376,33 @@ class ConsentWithdrawn(_Contract):
 
     consent: ConsentRecord
     family_consent: FamilyConsent
+
+
+@register("fdc.invitation.issued", 1)
+class FdcInvitationIssued(_Contract):
+    """Intake invited a family the Family Digital Card flagged (issue 13, docs/fdc.md): the
+    invitation is stored, its SMS leaves after the commit and the portal shows the notice. For
+    the funnel: where and how the family was invited, never who (no IIN, name or phone)."""
+
+    invitation_id: UUID
+    quarter: str  # the quarter invited in (YYYY-Qn): one invitation per family and quarter
+    region_kato: str
+    settlement: Settlement
+    channel: str  # e.g. fdc_sms (the SMS with the portal notice beside it)
+    category: str | None = None  # D | E | low_income, as the FDC flagged the family
+    members: int
+    invited_at: datetime
+    apply_by: date  # the last day an application counts as the invitation's conversion
+
+
+@register("fdc.invitation.converted", 1)
+class FdcInvitationConverted(_Contract):
+    """An application containing an invited person was submitted within the invitation's window
+    and is linked to it (in the submission's transaction). No personal data."""
+
+    invitation_id: UUID
+    application_id: UUID
+    quarter: str  # the invitation's quarter
+    region_kato: str  # the invitation's region
+    channel: str
+    applied_at: datetime

@@ -64,6 +64,7 @@ POST /v1/banks/{bank_code}/batches/{batch_id}/ack  -   -    yes   -            -
 GET  /v1/stats/summary                         -       -    -     -            yes  -            yes
 GET  /v1/stats/regions                         -       -    -     -            yes  -            yes
 GET  /v1/stats/backlog                         -       -    -     -            yes  -            yes
+GET  /v1/stats/dashboard                       -       -    -     -            yes  -            yes
 GET  /v1/dead-letters                          -       -    -     -            -    -            yes
 POST /v1/dead-letters/replay                   -       -    -     -            -    -            yes
 GET  /v1/dead-letters/{event_id}               -       -    -     -            -    -            yes

@@ -25,21 +25,24 @@ decided = decided_event(members=[person(date(1990, 1, 1), "female", "applicant")
                                  person(date(2020, 1, 1), "male", "child")], region="470000000").payload()
 APP = decided.application.application_id
 CONTEXT = decided.application
-WHERE = {"region_kato": "470000000", "settlement": "urban", "channel": "egov"}
+WHERE = {"region_kato": "470000000", "settlement": "urban", "channel": "egov", "quarter": "2026-Q4"}
+# The mother (36, not employed, able to work) and her son (6), as counts of seed 003's statuses.
+FAMILY = {"members": 2, "children": 1, "employed": 0, "carers": 0, "students": 0, "unemployed": 1, "other_status": 0}
 IDS = dict(contract_id=uuid.UUID(int=1), application_id=APP, decision_id=decided.decision_id)
 
 
 @pytest.mark.parametrize("event, stage, facts", [
     (ApplicationSubmitted(application=CONTEXT, expense_check_consent=False, members=decided.members),
-     "submitted", WHERE | {"members": 2, "submitted_at": AT}),
+     "submitted", WHERE | FAMILY | {"submitted_at": AT}),
     (VerificationWaiting(application_id=APP, system="income_registry", since=AT, attempts=1),
      "verification_waiting", {}),
     (VerificationOverdue(application_id=APP, banks=["CASPKZKA"], asked_at=AT, deadline=AT), "verification_overdue", {}),
     (VerificationCompleted(application=CONTEXT, evidence_id=uuid.UUID(int=2), assessment_quarter="2026-Q3",
                            members=decided.members, incomes=[]),
-     "verified", WHERE | {"members": 2}),
+     "verified", WHERE | FAMILY),
     (EligibilityDeferred(application=CONTEXT, reason="MISSING_PARAMETER", detail="mci"), "decision_pending", WHERE),
-    (decided, "decided", WHERE | {"members": 2, "decided_at": AT, "eligible": True, "kind": "unconditional"}),
+    (decided, "decided", WHERE | FAMILY | {"decided_at": AT, "eligible": True, "kind": "unconditional",
+                                           "assigned_total": 51192}),
     (ContractDrafted(**IDS, obligations=[]), "contract_drafted", {}),
     (ContractSigned(**IDS, signed_at=AT), "contract_signed", {}),
     (PaymentScheduled(application_id=APP, decision_id=decided.decision_id, region_kato="470000000",
