@@ -150,6 +150,9 @@ class Dashboard:
         self.assets = load_assets()
         self._plotly: Asset | None = None
         self._plotly_lock = asyncio.Lock()
+        # Sessions signed out here: (caller id, sign-in time) → when the session would have ended.
+        # In this instance's memory (like the rate limits); the cookie itself is cleared in the browser.
+        self._signed_out: dict[tuple[str, int], float] = {}
 
     # ---- dispatch ------------------------------------------------------------------------
 
@@ -277,19 +280,36 @@ class Dashboard:
                                 *NO_STORE], body)
 
     async def _sign_out(self, scope: Scope, receive: Receive, send: Send, who: dict) -> None:
-        """Clears the cookie whatever it held. The token itself lives on until it expires (at most
-        `token_lifetime_seconds`), but nothing outside the cookie ever held it."""
+        """Clears the cookie whatever it held, and refuses that session from now on in this
+        instance (another instance would still take a copy of the cookie until its token expires,
+        at most `token_lifetime_seconds`; nothing but the cookie ever held it)."""
         if scope["method"] != "POST":
             raise _method_not_allowed("POST")
         self._check_origin(scope, _headers(scope))
         try:
-            who["caller"] = (await self._session(scope, renew=False)).caller
+            session = await self._session(scope, renew=False)
         except Refusal:
             pass
+        else:
+            who["caller"] = session.caller
+            now = self.gateway.tokens.clock()
+            self._signed_out = {key: end for key, end in self._signed_out.items() if end > now}
+            self._signed_out[(session.caller.id, session.since)] = session.since + self.settings.dashboard_session_seconds
         await _send(send, 204, [(b"set-cookie", self._cookie(scope, "", None).encode()), *NO_STORE], b"")
 
     async def _whoami(self, scope: Scope, send: Send, who: dict) -> None:
-        session = await self._session(scope, renew=True)
+        """Whether this browser is signed in (and as whom): what the page asks when it opens. Not
+        signed in is a plain answer here, not an error; a cookie that no longer works is cleared."""
+        try:
+            session = await self._session(scope, renew=True)
+        except Refusal as refusal:
+            if refusal.status == 503:
+                raise
+            cleared = [(b"set-cookie", self._cookie(scope, "", None).encode())] \
+                if _cookie_of(_headers(scope).get("cookie", ""), COOKIE) else []
+            await _send(send, 200, [(b"content-type", b"application/json"), *NO_STORE, *cleared],
+                        json.dumps({"signed_in": False}).encode())
+            return
         who["caller"] = session.caller
         extra = [(b"set-cookie", self._cookie(scope, session.renewed, session.since).encode())] if session.renewed else []
         await _send(send, 200, [(b"content-type", b"application/json"), *NO_STORE, *extra],
@@ -302,7 +322,7 @@ class Dashboard:
         for _ in range(6):
             quarters.append(current)
             current = current.previous()
-        return {"caller_id": caller.id, "kind": caller.kind, "quarters": [str(q) for q in quarters],
+        return {"signed_in": True, "caller_id": caller.id, "kind": caller.kind, "quarters": [str(q) for q in quarters],
                 "refresh_seconds": self.settings.dashboard_refresh_seconds}
 
     # ---- the data --------------------------------------------------------------------------
@@ -363,6 +383,8 @@ class Dashboard:
             claims = gw.tokens.verify(token)
         except InvalidToken:
             raise _not_signed_in("The dashboard session has expired; sign in again.") from None
+        if (claims.caller_id, since) in self._signed_out:
+            raise _not_signed_in("The dashboard session was signed out; sign in again.")
         caller = gw.directory.get(claims.caller_id)
         if caller is None:
             try:
@@ -406,7 +428,7 @@ class Dashboard:
         if since is None:
             max_age = 0
         else:
-            max_age = max(0, int(since + self.settings.dashboard_session_seconds - self.gateway.tokens.clock()))
+            max_age = max(0, since + self.settings.dashboard_session_seconds - int(self.gateway.tokens.clock()))
         parts = [f"{COOKIE}={value}", f"Path={PREFIX}", f"Max-Age={max_age}", "HttpOnly", "SameSite=Strict"]
         if self._secure(scope):
             parts.append("Secure")

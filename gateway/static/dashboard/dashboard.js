@@ -24,6 +24,7 @@
     timer: null,
     loading: false,
     pending: false,
+    refreshedAt: null,
   };
 
   // ---- formatting (Kazakhstan: space as the thousands separator, ₸) ------------------------
@@ -42,7 +43,7 @@
     if (!text) return "—";
     const when = new Date(text);
     if (Number.isNaN(when.getTime())) return text;
-    return when.toLocaleString(state.lang === "en" ? "en-GB" : state.lang === "kk" ? "kk-KZ" : "ru-KZ",
+    return when.toLocaleString(state.lang === "en" ? "en-GB" : "ru-KZ",
       { timeZone: "Asia/Almaty", dateStyle: "short", timeStyle: "medium" });
   }
 
@@ -178,7 +179,7 @@
       if ($("region").options.length <= 1) fillRegionOptions();
       state.data = data;
       $("load-error").hidden = true;
-      $("refreshed").textContent = dateTime(new Date().toISOString());
+      state.refreshedAt = new Date().toISOString();
       render(data);
       document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
     } catch (e) {
@@ -206,6 +207,7 @@
   function render(data) {
     $("as-of").textContent = dateTime(data.as_of);
     $("as-of").dateTime = data.as_of || "";
+    $("refreshed").textContent = dateTime(state.refreshedAt);
     const headline = data.headline || {};
     document.querySelectorAll("#headline .card").forEach((card) => {
       const key = card.dataset.key;
@@ -219,6 +221,13 @@
     statusChart(data.social_status || []);
     funnelChart((data.fdc_funnel || {}).totals || {});
     banksChart(((data.payments || {}).by_bank) || []);
+  }
+
+  // A count axis: whole numbers only (no 0.5 ticks on small figures).
+  function countAxis(values, extra) {
+    const max = Math.max(0, ...values);
+    return Object.assign({ tickformat: ",d", automargin: true, gridcolor: "#eef1f4", rangemode: "tozero" },
+      max <= 8 ? { dtick: 1 } : {}, extra || {});
   }
 
   function layout(extra) {
@@ -262,7 +271,8 @@
         ": %{customdata[5]}<extra></extra>",
     }], {
       yaxis: { autorange: "reversed", automargin: true, ticksuffix: " " },
-      xaxis: { tickformat: ",d", automargin: true, gridcolor: "#eef1f4" },
+      xaxis: isMoney ? { tickformat: ",d", automargin: true, gridcolor: "#eef1f4", rangemode: "tozero" }
+        : countAxis(values),
       bargap: 0.25,
     }, rows.length === 0);
   }
@@ -278,10 +288,10 @@
       hovertemplate: "<b>%{y}</b><br>" + bucketLabel(bucket) + ": %{x}<extra></extra>",
     })), {
       barmode: "stack", showlegend: true,
-      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 10 } },
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 10 }, traceorder: "normal" },
       margin: { l: 8, r: 12, t: 22, b: 20 },
       yaxis: { autorange: "reversed", automargin: true, ticksuffix: " " },
-      xaxis: { tickformat: ",d", automargin: true, gridcolor: "#eef1f4" },
+      xaxis: countAxis(byRegion.map((r) => r.total)),
     }, byRegion.length === 0);
 
     const body = $("oldest").tBodies[0];
@@ -318,7 +328,8 @@
     draw("chart-settlement", [{
       type: "pie", hole: 0.55, sort: false, direction: "clockwise",
       labels: ordered.map((r) => t(r.settlement)), values: ordered.map((r) => r.recipient_people || 0),
-      marker: { colors: ["#0b6aa2", "#52be80"] }, textinfo: "label+percent", texttemplate: "%{label}<br>%{percent}",
+      marker: { colors: ["#0b6aa2", "#52be80"] },
+      texttemplate: ordered.map((r) => (r.recipient_people ? "%{label}<br>%{percent}" : "")),
       customdata: ordered.map((r) => [fmt(r.applications), fmt(r.recipient_families), fmt(r.recipient_people),
         money(r.amount_assigned)]),
       hovertemplate: "<b>%{label}</b><br>" + t("applications") + ": %{customdata[0]}<br>" +
@@ -341,7 +352,7 @@
       hovertemplate: "<b>%{y}</b>: %{x:,d}<extra></extra>",
     }], {
       yaxis: { autorange: "reversed", automargin: true, ticksuffix: " " },
-      xaxis: { tickformat: ",d", automargin: true, gridcolor: "#eef1f4" },
+      xaxis: countAxis(values),
     }, total === 0);
   }
 
@@ -374,9 +385,9 @@
         customdata: custom, hovertemplate: hover + t("failed") + ": %{y:,d}<extra></extra>" },
     ], {
       barmode: "stack", showlegend: true,
-      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 10 } },
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 10 }, traceorder: "normal" },
       margin: { l: 8, r: 8, t: 22, b: 24 },
-      yaxis: { tickformat: ",d", automargin: true, gridcolor: "#eef1f4" }, xaxis: { automargin: true },
+      yaxis: countAxis(banks.map((b) => b.ordered || 0)), xaxis: { automargin: true },
     }, banks.length === 0);
   }
 
@@ -397,7 +408,8 @@
     applyLanguage();
     try {
       const response = await fetch("/dashboard/session", { credentials: "same-origin" });
-      if (response.ok) showBoard(await response.json());
+      const session = response.ok ? await response.json() : null;
+      if (session && session.signed_in) showBoard(session);
       else showSignIn();
     } catch (e) {
       showSignIn();
