@@ -39,12 +39,18 @@
   const bankName = (code) => BANKS[code] || code;
   const bucketLabel = (b) => (b === "over-10" ? t("bucket_over") : b.replace("-", "–"));
 
-  function dateTime(text) {
+  const stageName = (stage) => {
+    const label = t("stage_" + stage);
+    return label === "stage_" + stage ? stage : label;
+  };
+
+  // Times as Almaty sees them.
+  function dateTime(text, short) {
     if (!text) return "—";
     const when = new Date(text);
     if (Number.isNaN(when.getTime())) return text;
     return when.toLocaleString(state.lang === "en" ? "en-GB" : "ru-KZ",
-      { timeZone: "Asia/Almaty", dateStyle: "short", timeStyle: "medium" });
+      { timeZone: "Asia/Almaty", dateStyle: "short", timeStyle: short ? "short" : "medium" });
   }
 
   // ---- language --------------------------------------------------------------------------
@@ -290,7 +296,8 @@
       barmode: "stack", showlegend: true,
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 10 }, traceorder: "normal" },
       margin: { l: 8, r: 12, t: 22, b: 20 },
-      yaxis: { autorange: "reversed", automargin: true, ticksuffix: " " },
+      // Room for eight regions at least, so that one region's bar is not a wall.
+      yaxis: { range: [Math.max(byRegion.length, 8) - 0.5, -0.5], automargin: true, ticksuffix: " " },
       xaxis: countAxis(byRegion.map((r) => r.total)),
     }, byRegion.length === 0);
 
@@ -298,8 +305,8 @@
     const rows = (section.oldest || []).map((item) => {
       const tr = document.createElement("tr");
       const cells = [
-        [item.application_id.slice(0, 8) + "…", "id"], [regionName(item.region_kato)], [item.stage],
-        [dateTime(item.submitted_at)], [fmt(item.business_days), "num"],
+        [item.application_id.slice(0, 8) + "…", "id"], [regionName(item.region_kato)], [stageName(item.stage)],
+        [dateTime(item.submitted_at, true)], [fmt(item.business_days), "num"],
       ];
       cells.forEach(([text, cls]) => {
         const td = document.createElement("td");
@@ -363,7 +370,7 @@
       type: "funnel", y: stages.map(t), x: values, textinfo: "text",
       text: values.map((v, i) => (i === 0 || !values[0] ? fmt(v) : fmt(v) + " (" + PERCENT.format(v / values[0]) + ")")),
       marker: { color: ["#0b6aa2", "#2e86c1", "#1f8a4c", "#7d3c98"] },
-      connector: { line: { color: "#dfe4ea" } },
+      connector: { fillcolor: "#eef1f4", line: { color: "#dfe4ea" } },
       hovertemplate: "<b>%{y}</b>: %{x:,d}<extra></extra>",
     }], { yaxis: { automargin: true, ticksuffix: " " }, margin: { l: 8, r: 12, t: 6, b: 6 } }, values[0] === 0);
   }

@@ -28,6 +28,7 @@ window.QAMQOR_I18N = {
     invited: "Приглашено", applied: "Подали заявление", paid: "Выплачено",
     banks_title: "Выплаты по банкам", settled: "Зачислено", failed: "Ошибка", pending: "В обработке",
     amount_settled: "Зачислено, ₸", ordered: "Поручений",
+    stage_submitted: "Подано", stage_verification_waiting: "Ждёт госсистем", stage_verification_overdue: "Проверка просрочена", stage_verified: "Проверено", stage_decision_pending: "Ждёт решения",
     families: "семей", people: "чел.", no_data: "Нет данных", bucket_over: "более 10", total: "Всего",
   },
   kk: {
@@ -56,6 +57,7 @@ window.QAMQOR_I18N = {
     invited: "Шақырылды", applied: "Өтініш берді", paid: "Төленді",
     banks_title: "Банктер бойынша төлемдер", settled: "Есепке алынды", failed: "Қате", pending: "Өңделуде",
     amount_settled: "Есепке алынды, ₸", ordered: "Тапсырма",
+    stage_submitted: "Берілді", stage_verification_waiting: "Мемлекеттік жүйелерді күтуде", stage_verification_overdue: "Тексеру мерзімі өтті", stage_verified: "Тексерілді", stage_decision_pending: "Шешімді күтуде",
     families: "отбасы", people: "адам", no_data: "Деректер жоқ", bucket_over: "10-нан астам", total: "Барлығы",
   },
   en: {
@@ -84,6 +86,7 @@ window.QAMQOR_I18N = {
     invited: "Invited", applied: "Applied", paid: "Paid",
     banks_title: "Payments by bank", settled: "Settled", failed: "Failed", pending: "In progress",
     amount_settled: "Settled, ₸", ordered: "Orders",
+    stage_submitted: "Submitted", stage_verification_waiting: "Waiting for state systems", stage_verification_overdue: "Verification overdue", stage_verified: "Verified", stage_decision_pending: "Decision pending",
     families: "families", people: "people", no_data: "No data", bucket_over: "over 10", total: "Total",
   },
 };
