@@ -124,6 +124,17 @@ def test_ops_signs_in_and_sees_the_apis_figures_by_region_and_in_three_languages
     wait_for_load_after(page, count)
     assert the_page_shows_the_apis_figures(page, ops, {"region_kato": SHYMKENT})["headline"]["applications"] == 2
 
+    # A quarter (the period the benefit is for), as the page offers them.
+    quarters = page.eval_on_selector_all("#quarter option", "os => os.map(o => o.value)")
+    assert quarters[0] == "" and len(quarters) > 2
+    count = loads(page)
+    page.select_option("#quarter", quarters[2])  # this quarter (the next one comes first)
+    wait_for_load_after(page, count)
+    the_page_shows_the_apis_figures(page, ops, {"quarter": quarters[2], "region_kato": SHYMKENT})
+    count = loads(page)
+    page.select_option("#quarter", "")
+    wait_for_load_after(page, count)
+
     # Kazakh: labels, the region names from the data; and the choice is remembered.
     names = {r["region_kato"]: r["name"] for r in everything["regions"]}
     page.select_option("#lang", "kk")
