@@ -45,12 +45,12 @@
   };
 
   // Times as Almaty sees them.
-  function dateTime(text, short) {
+  function dateTime(text, dateOnly) {
     if (!text) return "—";
     const when = new Date(text);
     if (Number.isNaN(when.getTime())) return text;
-    return when.toLocaleString(state.lang === "en" ? "en-GB" : "ru-KZ",
-      { timeZone: "Asia/Almaty", dateStyle: "short", timeStyle: short ? "short" : "medium" });
+    const style = dateOnly ? { dateStyle: "short" } : { dateStyle: "short", timeStyle: "medium" };
+    return when.toLocaleString(state.lang === "en" ? "en-GB" : "ru-KZ", { timeZone: "Asia/Almaty", ...style });
   }
 
   // ---- language --------------------------------------------------------------------------
@@ -315,6 +315,7 @@
         tr.appendChild(td);
       });
       tr.title = item.application_id;
+      tr.cells[1].title = regionName(item.region_kato);
       return tr;
     });
     if (rows.length === 0) {
