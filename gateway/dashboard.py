@@ -30,10 +30,10 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from importlib import metadata, util
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import plotly
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.callers import CallerRecord
@@ -55,8 +55,9 @@ SCOPE = "stats:read"
 STATS_PATH = "/v1/stats/dashboard"
 FILTERS = ("quarter", "region_kato")
 STATIC_DIR = Path(__file__).parent / "static" / "dashboard"
-PLOTLY_FILE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-PLOTLY_PATH = f"{PREFIX}/vendor/plotly-{plotly.__version__}.min.js"
+# The chart library ships in the plotly package; found without importing plotly's Python side.
+PLOTLY_FILE = Path(util.find_spec("plotly").origin).parent / "package_data" / "plotly.min.js"  # type: ignore[union-attr, arg-type]
+PLOTLY_PATH = f"{PREFIX}/vendor/plotly-{metadata.version('plotly')}.min.js"
 MAX_FORM_BYTES = 4096
 STATS_DATA = PREFIX + "/data"
 SIGN_IN = PREFIX + "/sign-in"
