@@ -271,6 +271,9 @@ class Dashboard:
             raise Refusal(401, "sign-in-failed", "Sign-in failed", "The client id or secret is wrong.") from None
         except QamqorError as exc:  # the token endpoint's bucket for this client id
             raise _rate_limited(float(exc.headers.get("Retry-After", "1"))) from None
+        except Exception:  # noqa: BLE001 — the caller registry is unreachable: not the caller's fault
+            log.warning("caller registry unavailable at dashboard sign-in", exc_info=True)
+            raise _registry_unavailable() from None
         who["caller"] = caller
         self._require_dashboard_caller(caller)
         token, _ = self.gateway.tokens.issue(caller, frozenset({SCOPE}))
@@ -392,9 +395,7 @@ class Dashboard:
                 caller = await gw.directory.lookup(claims.caller_id)
             except Exception:  # noqa: BLE001 — the registry is unreachable: not the caller's fault
                 log.warning("caller registry unavailable", exc_info=True)
-                raise Refusal(503, "service-unavailable", "Service unavailable",
-                              "The caller registry cannot be reached; try again shortly.",
-                              headers=((b"retry-after", b"1"),)) from None
+                raise _registry_unavailable() from None
         if caller is None or not caller.enabled or caller.credential_version != claims.credential_version \
                 or claims.citizen_iin is not None:
             raise _not_signed_in("The dashboard session is no longer valid; sign in again.")
@@ -497,6 +498,11 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 def _method_not_allowed(allowed: str) -> Refusal:
     return Refusal(405, "method-not-allowed", "Method not allowed", "Not allowed here.",
                    headers=((b"allow", allowed.encode()),))
+
+
+def _registry_unavailable() -> Refusal:
+    return Refusal(503, "service-unavailable", "Service unavailable",
+                   "The caller registry cannot be reached; try again shortly.", headers=((b"retry-after", b"1"),))
 
 
 def _rate_limited(wait: float) -> Refusal:

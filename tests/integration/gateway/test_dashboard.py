@@ -301,3 +301,23 @@ async def test_dashboard_requests_are_audited(gateway, register) -> None:
         rows = await repository.query_audit(session, caller_id=ops.id, request_id=None, route=None, status=None,
                                             since=None, until=None, before_id=None, limit=10)
     assert {(row.route, row.status) for row in rows} >= {("/dashboard/sign-in", 200), ("/v1/stats/dashboard", 200)}
+
+
+async def test_sign_in_with_the_caller_registry_down_is_a_503(make_settings) -> None:
+    from qamqor_cli.infra import free_port
+    from shared.db import make_engine, make_sessionmaker
+
+    async with running_gateway(make_settings()) as browser:
+        directory = browser.gateway.directory
+        working = directory.sessionmaker
+        engine = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere", pool_size=1)
+        directory.sessionmaker = make_sessionmaker(engine)
+        try:
+            response = await browser.post("/dashboard/sign-in", headers=ORIGIN,
+                                          data={"client_id": "not-seen-yet", "client_secret": "x"})
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["retry-after"] == "1" and "set-cookie" not in response.headers
+        finally:
+            directory.sessionmaker = working
+            await engine.dispose()
