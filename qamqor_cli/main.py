@@ -29,6 +29,10 @@ from qamqor_cli.payments import payments_app  # noqa: E402  (the monthly payment
 
 app.add_typer(payments_app, name="payments", help="Release a month's payment orders and reconcile a month.")
 
+from qamqor_cli.reporting import reporting_app  # noqa: E402  (the statistics' projections)
+
+app.add_typer(reporting_app, name="reporting", help="Rebuild reporting's projections from the topics.")
+
 
 @app.command()
 def up(
@@ -138,13 +142,28 @@ def demo(
     gateway: str = typer.Option("http://127.0.0.1:8000"),
     sandbox: str = typer.Option("http://127.0.0.1:8100", help="also plays eGov IDP, where citizens sign in"),
     state_dir: Path = typer.Option(Path(".qamqor")),
+    families: int | None = typer.Option(None, "--families", min=1,
+                                        help="Fill the stack with this many families with seed 003's spread "
+                                             "(regions, 55 % urban, 5.3 people per family), some flagged by the "
+                                             "FDC first, instead of walking the two demo families."),
+    seed: int | None = typer.Option(None, help="With --families: the generator's seed (default: the time, so "
+                                               "each run adds other families)."),
+    concurrency: int = typer.Option(8, help="With --families: families walked at once."),
+    payments: bool = typer.Option(True, "--payments/--no-payments",
+                                  help="With --families: release this month's payments and play the banks "
+                                       "settling them (a few fail) once the families are through."),
 ) -> None:
     """Two demo families, each submitted by its applicant (signed in at eGov IDP, the portal acting
-    for her), followed through the gateway to a payment schedule."""
-    from qamqor_cli.demo import run_demo
+    for her), followed through the gateway to a payment schedule; or, with --families N, N families
+    for the dashboard (docs/reporting.md)."""
+    from qamqor_cli.demo import run_demo, run_families
 
     callers = json.loads((state_dir / "callers.json").read_text())
-    run_demo(gateway, sandbox, callers, echo=typer.echo)
+    if families is None:
+        run_demo(gateway, sandbox, callers, echo=typer.echo)
+    else:
+        run_families(gateway, sandbox, callers, families, seed=seed, concurrency=concurrency, payments=payments,
+                     echo=typer.echo)
 
 
 if __name__ == "__main__":

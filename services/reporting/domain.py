@@ -195,29 +195,38 @@ def contract_measures(event: ContractDrafted) -> dict[str, int]:
 
 
 @dataclass(frozen=True, slots=True)
-class PaymentChange:
-    """What an event tells about one monthly payment: its facts and the flag it turns true."""
+class PaymentPlanned:
+    """A monthly payment payments scheduled (ordered) for an application."""
 
     payment_id: UUID
     application_id: UUID
-    flag: str  # ordered | settled | failed
     bank_code: str
     month: str
     total: int
 
 
-def payment_changes(event: PaymentScheduled | PaymentSettled | PaymentFailed) -> list[PaymentChange]:
-    match event:
-        case PaymentScheduled():
-            return [PaymentChange(p.payment_id, event.application_id, "ordered", event.bank_code, p.month, p.total)
-                    for p in event.payments]
-        case PaymentSettled():
-            return [PaymentChange(event.payment_id, event.application_id, "settled", event.bank_code, event.month,
-                                  event.total)]
-        case PaymentFailed():
-            return [PaymentChange(event.payment_id, event.application_id, "failed", event.bank_code, event.month,
-                                  event.total)]
-    raise TypeError(f"not a payment event: {type(event).__name__}")
+@dataclass(frozen=True, slots=True)
+class OrderReported:
+    """A bank's report of one payment order (a component of a month's payment, or a re-issue):
+    the flag it turns true, `settled` or `failed`."""
+
+    order_id: UUID
+    application_id: UUID
+    flag: str
+    bank_code: str
+    month: str
+    amount: int
+
+
+def payments_planned(event: PaymentScheduled) -> list[PaymentPlanned]:
+    return [PaymentPlanned(p.payment_id, event.application_id, event.bank_code, p.month, p.total)
+            for p in event.payments]
+
+
+def order_reported(event: PaymentSettled | PaymentFailed) -> OrderReported:
+    """`payment_id` of these events is the order's id (services/payments/domain.py)."""
+    flag = "settled" if isinstance(event, PaymentSettled) else "failed"
+    return OrderReported(event.payment_id, event.application_id, flag, event.bank_code, event.month, event.total)
 
 
 def invitation_facts(event: FdcInvitationIssued | FdcInvitationConverted) -> dict[str, Any]:

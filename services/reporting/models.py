@@ -77,17 +77,29 @@ class ContractMeasure(Base):
 
 
 class PaymentFact(Base):
-    """One row per monthly payment: ordered (`payment.scheduled`), settled or failed at the bank —
-    in whatever order the events arrive."""
+    """One row per monthly payment payments scheduled (`payment.scheduled`): the payments ordered."""
 
     __tablename__ = "payment_facts"
 
     payment_id: Mapped[UUID] = mapped_column(primary_key=True)
     application_id: Mapped[UUID] = mapped_column(index=True)
-    bank_code: Mapped[str | None] = mapped_column(String(20))
-    month: Mapped[str | None] = mapped_column(String(7))
-    total: Mapped[int | None] = mapped_column(BigInteger)
-    ordered: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    bank_code: Mapped[str] = mapped_column(String(20))
+    month: Mapped[str] = mapped_column(String(7))
+    total: Mapped[int] = mapped_column(BigInteger)
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PaymentOrderFact(Base):
+    """One row per payment order a bank reported (`payment.settled`, `payment.failed`: an order
+    is one component of a month's payment, or its re-issue), in whatever order the reports come."""
+
+    __tablename__ = "payment_orders"
+
+    order_id: Mapped[UUID] = mapped_column(primary_key=True)
+    application_id: Mapped[UUID] = mapped_column(index=True)
+    bank_code: Mapped[str] = mapped_column(String(20))
+    month: Mapped[str] = mapped_column(String(7))
+    amount: Mapped[int] = mapped_column(BigInteger)
     settled: Mapped[bool] = mapped_column(Boolean, server_default=false())
     failed: Mapped[bool] = mapped_column(Boolean, server_default=false())
     last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

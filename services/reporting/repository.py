@@ -24,6 +24,7 @@ from services.reporting.models import (
     DeadLetter,
     InvitationFact,
     PaymentFact,
+    PaymentOrderFact,
     Redrive,
 )
 from shared.events.contracts import DEAD_LETTER_TOPIC
@@ -84,17 +85,23 @@ async def upsert_contract(session: AsyncSession, *, contract_id: UUID, applicati
             index_elements=[ContractMeasure.contract_id, ContractMeasure.measure], set_={"count": rows.excluded.count}))
 
 
-async def upsert_payment(session: AsyncSession, change: domain.PaymentChange, at: datetime) -> None:
+async def add_planned_payment(session: AsyncSession, planned: domain.PaymentPlanned, at: datetime) -> None:
     statement = insert(PaymentFact).values(
-        payment_id=change.payment_id, application_id=change.application_id, bank_code=change.bank_code,
-        month=change.month, total=change.total, last_event_at=at, **{change.flag: True})
+        payment_id=planned.payment_id, application_id=planned.application_id, bank_code=planned.bank_code,
+        month=planned.month, total=planned.total, last_event_at=at)
     await session.execute(statement.on_conflict_do_update(
         index_elements=[PaymentFact.payment_id],
-        set_={change.flag: True,
-              "bank_code": func.coalesce(PaymentFact.bank_code, statement.excluded.bank_code),
-              "month": func.coalesce(PaymentFact.month, statement.excluded.month),
-              "total": func.coalesce(PaymentFact.total, statement.excluded.total),
-              "last_event_at": _latest(PaymentFact.last_event_at, statement.excluded.last_event_at)}))
+        set_={"last_event_at": _latest(PaymentFact.last_event_at, statement.excluded.last_event_at)}))
+
+
+async def upsert_order(session: AsyncSession, reported: domain.OrderReported, at: datetime) -> None:
+    statement = insert(PaymentOrderFact).values(
+        order_id=reported.order_id, application_id=reported.application_id, bank_code=reported.bank_code,
+        month=reported.month, amount=reported.amount, last_event_at=at, **{reported.flag: True})
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[PaymentOrderFact.order_id],
+        set_={reported.flag: True,
+              "last_event_at": _latest(PaymentOrderFact.last_event_at, statement.excluded.last_event_at)}))
 
 
 async def upsert_invitation(session: AsyncSession, *, invitation_id: UUID, facts: dict[str, Any],
@@ -354,8 +361,10 @@ def _joined(query: Select, application_id: Any, scope: Scope) -> Select:
 
 
 async def amount_paid(session: AsyncSession, scope: Scope) -> int:
-    query = select(func.coalesce(func.sum(PaymentFact.total).filter(PaymentFact.settled.is_(True)), 0))
-    return int(await session.scalar(_joined(query.select_from(PaymentFact), PaymentFact.application_id, scope)) or 0)
+    """Whole tenge the banks reported settled."""
+    query = select(func.coalesce(func.sum(PaymentOrderFact.amount).filter(PaymentOrderFact.settled.is_(True)), 0))
+    return int(await session.scalar(_joined(query.select_from(PaymentOrderFact), PaymentOrderFact.application_id,
+                                            scope)) or 0)
 
 
 async def backlog_by_day(session: AsyncSession, scope: Scope) -> list[tuple[str, date, int]]:
@@ -389,7 +398,7 @@ async def consent_outcomes(session: AsyncSession, scope: Scope) -> dict[str, int
 async def fdc_funnel(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
     """Per region (two KATO digits) and channel of the invitations (of the quarter invited in)."""
     region = func.substr(InvitationFact.region_kato, 1, 2)
-    paid = exists().where(PaymentFact.application_id == InvitationFact.application_id, PaymentFact.ordered.is_(True))
+    paid = exists().where(PaymentFact.application_id == InvitationFact.application_id)
     query = (select(region.label("region"), func.coalesce(InvitationFact.channel, "unknown").label("channel"),
                     func.count().label("invited"), func.count(InvitationFact.application_id).label("applied"),
                     func.count().filter(ApplicationFact.eligible.is_(True)).label("approved"),
@@ -422,31 +431,44 @@ async def measure_counts(session: AsyncSession, scope: Scope) -> dict[str, int]:
 
 
 async def payment_figures(session: AsyncSession, scope: Scope, *, by: str) -> list[dict[str, Any]]:
-    """Per bank (`by` = "bank_code") or per month paid (`by` = "month")."""
-    key = PaymentFact.__table__.c[by]
-    query = (select(func.coalesce(key, "unknown").label(by),
-                    func.count().filter(PaymentFact.ordered.is_(True)).label("ordered"),
-                    func.count().filter(PaymentFact.settled.is_(True)).label("settled"),
-                    func.count().filter(PaymentFact.failed.is_(True)).label("failed"),
-                    func.coalesce(func.sum(PaymentFact.total).filter(PaymentFact.ordered.is_(True)), 0)
-                    .label("amount_ordered"),
-                    func.coalesce(func.sum(PaymentFact.total).filter(PaymentFact.settled.is_(True)), 0)
-                    .label("amount_settled"))
-             .select_from(PaymentFact).group_by(key).order_by(key))
-    rows = await session.execute(_joined(query, PaymentFact.application_id, scope))
-    return [{k: (v if k == by else int(v)) for k, v in row.items()} for row in rows.mappings()]
+    """Per bank (`by` = "bank_code") or per month paid (`by` = "month"), in family months: the
+    monthly payments ordered (scheduled) and their tenge; the family months with an order the
+    bank settled, or reported failed; the tenge settled."""
+    planned_key = PaymentFact.__table__.c[by]
+    planned = await session.execute(_joined(
+        select(planned_key, func.count(), func.coalesce(func.sum(PaymentFact.total), 0))
+        .select_from(PaymentFact).group_by(planned_key), PaymentFact.application_id, scope))
+    order_key = PaymentOrderFact.__table__.c[by]
+    family_month = func.concat(PaymentOrderFact.application_id, "|", PaymentOrderFact.month)
+    reported = await session.execute(_joined(
+        select(order_key,
+               func.count(func.distinct(family_month)).filter(PaymentOrderFact.settled.is_(True)),
+               func.count(func.distinct(family_month)).filter(PaymentOrderFact.failed.is_(True)),
+               func.coalesce(func.sum(PaymentOrderFact.amount).filter(PaymentOrderFact.settled.is_(True)), 0))
+        .select_from(PaymentOrderFact).group_by(order_key), PaymentOrderFact.application_id, scope))
+    figures: dict[str, dict[str, Any]] = {}
+
+    def row(key: str) -> dict[str, Any]:
+        return figures.setdefault(key, {by: key, "ordered": 0, "settled": 0, "failed": 0, "amount_ordered": 0,
+                                        "amount_settled": 0})
+
+    for key, count, total in planned:
+        row(key).update(ordered=int(count), amount_ordered=int(total))
+    for key, settled, failed, total in reported:
+        row(key).update(settled=int(settled), failed=int(failed), amount_settled=int(total))
+    return [figures[key] for key in sorted(figures)]
 
 
 async def last_event_at(session: AsyncSession) -> datetime | None:
     """When the projection last took an event in (the latest event time of any row)."""
     return await session.scalar(select(func.greatest(*(
         select(func.max(table.last_event_at)).scalar_subquery()
-        for table in (ApplicationFact, ContractFact, PaymentFact, InvitationFact)))))
+        for table in (ApplicationFact, ContractFact, PaymentFact, PaymentOrderFact, InvitationFact)))))
 
 
 # ---- rebuilding the projections ----------------------------------------------------------------
 
-PROJECTION_TABLES = ("application_facts", "contract_facts", "contract_measures", "payment_facts",
+PROJECTION_TABLES = ("application_facts", "contract_facts", "contract_measures", "payment_facts", "payment_orders",
                      "invitation_facts", "redrives")
 
 

@@ -54,7 +54,9 @@ from shared.events.contracts import (
     ContractSigned,
     FdcInvitationConverted,
     FdcInvitationIssued,
+    PaymentFailed,
     PaymentScheduled,
+    PaymentSettled,
     ReconciliationRequested,
 )
 from shared.ids import uuid7
@@ -98,8 +100,12 @@ async def project_contract(session: AsyncSession, envelope: Envelope) -> None:
 
 
 async def project_payment(session: AsyncSession, envelope: Envelope) -> None:
-    for change in domain.payment_changes(envelope.payload()):  # type: ignore[arg-type]
-        await repository.upsert_payment(session, change, envelope.occurred_at)
+    event: PaymentScheduled | PaymentSettled | PaymentFailed = envelope.payload()  # type: ignore[assignment]
+    if isinstance(event, PaymentScheduled):
+        for planned in domain.payments_planned(event):
+            await repository.add_planned_payment(session, planned, envelope.occurred_at)
+    else:
+        await repository.upsert_order(session, domain.order_reported(event), envelope.occurred_at)
 
 
 async def project_invitation(session: AsyncSession, envelope: Envelope) -> None:

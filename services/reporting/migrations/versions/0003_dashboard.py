@@ -1,5 +1,5 @@
 """dashboard: quarters, amounts, social statuses and consent per application; contracts,
-payments and FDC invitations (issue 13)
+payments scheduled, payment orders reported and FDC invitations (issue 13)
 
 Revision ID: 0003_dashboard
 Revises: 0002_operations
@@ -52,14 +52,25 @@ def upgrade() -> None:
         'payment_facts',
         sa.Column('payment_id', sa.Uuid(), nullable=False),
         sa.Column('application_id', sa.Uuid(), nullable=False),
-        sa.Column('bank_code', sa.String(length=20), nullable=True),
-        sa.Column('month', sa.String(length=7), nullable=True),
-        sa.Column('total', sa.BigInteger(), nullable=True),
-        _flag('ordered'), _flag('settled'), _flag('failed'),
+        sa.Column('bank_code', sa.String(length=20), nullable=False),
+        sa.Column('month', sa.String(length=7), nullable=False),
+        sa.Column('total', sa.BigInteger(), nullable=False),
         sa.Column('last_event_at', sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint('payment_id'),
     )
     op.create_index(op.f('ix_payment_facts_application_id'), 'payment_facts', ['application_id'], unique=False)
+    op.create_table(
+        'payment_orders',
+        sa.Column('order_id', sa.Uuid(), nullable=False),
+        sa.Column('application_id', sa.Uuid(), nullable=False),
+        sa.Column('bank_code', sa.String(length=20), nullable=False),
+        sa.Column('month', sa.String(length=7), nullable=False),
+        sa.Column('amount', sa.BigInteger(), nullable=False),
+        _flag('settled'), _flag('failed'),
+        sa.Column('last_event_at', sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint('order_id'),
+    )
+    op.create_index(op.f('ix_payment_orders_application_id'), 'payment_orders', ['application_id'], unique=False)
     op.create_table(
         'invitation_facts',
         sa.Column('invitation_id', sa.Uuid(), nullable=False),
@@ -78,6 +89,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f('ix_invitation_facts_application_id'), table_name='invitation_facts')
     op.drop_table('invitation_facts')
+    op.drop_index(op.f('ix_payment_orders_application_id'), table_name='payment_orders')
+    op.drop_table('payment_orders')
     op.drop_index(op.f('ix_payment_facts_application_id'), table_name='payment_facts')
     op.drop_table('payment_facts')
     op.drop_table('contract_measures')
