@@ -37,6 +37,13 @@
     return names ? (names[state.lang] || names.en || kato) : kato;
   };
   const bankName = (code) => BANKS[code] || code;
+  // "2027-Q1" → "1 кв. 2027", "2027 ж. 1-тоқсан", "Q1 2027".
+  const quarterLabel = (q) => {
+    const [year, n] = q.split("-Q");
+    if (!n) return q;
+    return state.lang === "ru" ? n + " кв. " + year : state.lang === "kk" ? year + " ж. " + n + "-тоқсан"
+      : "Q" + n + " " + year;
+  };
   const bucketLabel = (b) => (b === "over-10" ? t("bucket_over") : b.replace("-", "–"));
 
   const stageName = (stage) => {
@@ -61,7 +68,10 @@
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
     $("lang").value = state.lang;
     fillRegionOptions();
-    if (state.session) $("who").textContent = t("signed_in_as") + " " + state.session.caller_id;
+    if (state.session) {
+      $("who").textContent = t("signed_in_as") + " " + state.session.caller_id;
+      fillQuarterOptions(state.session.quarters || []);
+    }
     if (state.data) render(state.data);
   }
 
@@ -137,7 +147,7 @@
     const select = $("quarter");
     const chosen = select.value;
     while (select.options.length > 1) select.remove(1);
-    quarters.forEach((q) => select.add(new Option(q, q)));
+    quarters.forEach((q) => select.add(new Option(quarterLabel(q), q)));
     select.value = quarters.includes(chosen) ? chosen : "";
   }
 
