@@ -287,8 +287,8 @@
         ": %{customdata[5]}<extra></extra>",
     }], {
       yaxis: { autorange: "reversed", automargin: true, ticksuffix: " " },
-      xaxis: isMoney ? { tickformat: ",d", automargin: true, gridcolor: "#eef1f4", rangemode: "tozero" }
-        : countAxis(values),
+      // Amounts are written on the bars; millions on the axis would only crowd it.
+      xaxis: isMoney ? { showticklabels: false, gridcolor: "#eef1f4", rangemode: "tozero" } : countAxis(values),
       bargap: 0.25,
     }, rows.length === 0);
   }

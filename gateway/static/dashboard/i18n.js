@@ -48,7 +48,7 @@ window.QAMQOR_I18N = {
     recipient_people: "Алушылар, адам", amount_assigned: "Тағайындалған сома, ₸", amount_paid: "Төленді, ₸",
     regions_title: "Өңірлер", backlog_title: "Өңірлер бойынша қаралмаған өтініштер (жұмыс күндері)",
     oldest_title: "Ең ескі қаралмаған өтініштер",
-    col_application: "Өтініш", col_stage: "Кезең", col_submitted: "Берілді", col_days: "Жұмыс күні",
+    col_application: "Өтініш", col_stage: "Кезең", col_submitted: "Берілді", col_days: "Жұм. күн",
     settlement_title: "Қала мен ауыл: алушылар", urban: "Қала", rural: "Ауыл",
     status_title: "Алушылардың әлеуметтік мәртебесі",
     children: "Балалар", employed: "Жұмыс істейтіндер", carers: "Күтім жасаушылар", students: "Білім алушылар",
