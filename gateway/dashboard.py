@@ -376,7 +376,8 @@ class Dashboard:
             raise _not_signed_in()
         since_text, _, rest = raw.partition(".")
         mac, _, token = rest.partition(".")
-        if not (since_text.isdigit() and token and hmac.compare_digest(mac, self._mac(since_text, token))):
+        if not (since_text.isascii() and since_text.isdigit() and token
+                and hmac.compare_digest(mac.encode(), self._mac(since_text, token).encode())):
             raise _not_signed_in("The dashboard session is not valid; sign in again.")
         since = int(since_text)
         gw = self.gateway

@@ -147,6 +147,11 @@ async def test_the_data_endpoint_takes_only_the_cookie(gateway, register) -> Non
         browser.cookies.set(COOKIE, f"1.AAAA.{token}", domain="gateway", path="/dashboard")
         assert_nothing_from_the_data(await browser.get("/dashboard/data"))
         assert_nothing_from_the_data(await browser.post("/dashboard/data", headers=ORIGIN), 405)
+    # Whatever a cookie holds, it is a 401, never a 500.
+    async with fresh(gateway) as browser:
+        for junk in ("²³.x.y", "1.é.z", "..", "1..", "x" * 3000, "1.AAAA.é"):
+            response = await browser.get("/dashboard/data", headers={"Cookie": f"{COOKIE}={junk}".encode("utf-8")})
+            assert_nothing_from_the_data(response)
 
 
 async def test_after_sign_out_nothing(gateway, register) -> None:
