@@ -442,8 +442,11 @@ class Dashboard:
         Referer) is this gateway's own origin or one configured in `dashboard_origins`."""
         claimed = headers.get("origin")
         if claimed is None and "referer" in headers:
-            parts = urlsplit(headers["referer"])
-            claimed = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+            try:
+                parts = urlsplit(headers["referer"])
+            except ValueError:  # e.g. an unclosed IPv6 bracket
+                parts = None
+            claimed = f"{parts.scheme}://{parts.netloc}" if parts and parts.scheme and parts.netloc else None
         own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
         if claimed is None or (claimed != own and claimed not in self.settings.dashboard_origins):
             raise Refusal(403, "cross-site-request", "Cross-site request refused",

@@ -178,7 +178,8 @@ async def test_sign_in_and_sign_out_only_from_the_page_itself(gateway, register)
     ops = await register("ops")
     async with fresh(gateway) as browser:
         for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {},
-                        {"Referer": "https://evil.example/dashboard"}):
+                        {"Referer": "https://evil.example/dashboard"}, {"Referer": "http://[::1/dashboard"},
+                        {"Origin": "http://gateway.evil.example"}):
             refused = await sign_in(browser, ops, headers=headers)
             assert refused.status_code == 403, headers
             assert "set-cookie" not in refused.headers
