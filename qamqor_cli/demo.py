@@ -227,6 +227,7 @@ CONSENT_SILENT_SHARE = 0.04
 # Families the FDC flags first; of them, those who then apply.
 FDC_SHARE = 0.12
 FDC_APPLY_SHARE = 0.70
+FDC_BATCH = 100
 # The banks families hold their TSA account at (the banks the sandbox plays).
 BANK_SHARES = {"CASPKZKA": 0.50, "HSBKKZKX": 0.35, "KCJBKZKX": 0.15}
 BANK_IBAN_CODE = {"CASPKZKA": "722", "HSBKKZKX": "601", "KCJBKZKX": "856"}
@@ -377,23 +378,74 @@ class Tally:
                 f"skipped {self.skipped}, errors {self.errors} — {rate:.1f} families/s")
 
 
-class PortalTokens:
-    """The portal's own token, fetched again every few minutes (a run outlives one token)."""
+class Connections:
+    """What every family's walk shares (httpx clients are thread-safe, and making one per request
+    costs more CPU than the request): the gateway, the sandbox, and the portal's own token,
+    fetched again every few minutes (a run outlives one token)."""
 
-    def __init__(self, gateway: str, caller: dict, lifetime: float = 240.0) -> None:
-        self.gateway, self.caller, self.lifetime = gateway, caller, lifetime
+    def __init__(self, gateway: str, sandbox: str, portal_caller: dict, lifetime: float = 240.0) -> None:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        self.gateway = httpx.Client(base_url=gateway, timeout=30.0, limits=limits)
+        self.sandbox = httpx.Client(base_url=sandbox, timeout=30.0, limits=limits)
+        self.caller, self.lifetime = portal_caller, lifetime
         self.lock = threading.Lock()
-        self.client: GatewayClient | None = None
+        self.token: str | None = None
         self.fetched = 0.0
 
-    def current(self) -> GatewayClient:
+    def portal_token(self) -> str:
         with self.lock:
-            if self.client is None or time.monotonic() - self.fetched > self.lifetime:
-                if self.client is not None:
-                    self.client.close()
-                self.client = GatewayClient(self.gateway, self.caller["id"], self.caller["secret"])
-                self.fetched = time.monotonic()
-            return self.client
+            if self.token is None or time.monotonic() - self.fetched > self.lifetime:
+                response = self.gateway.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                             auth=(self.caller["id"], self.caller["secret"]))
+                response.raise_for_status()
+                self.token, self.fetched = response.json()["access_token"], time.monotonic()
+            return self.token
+
+    def close(self) -> None:
+        self.gateway.close()
+        self.sandbox.close()
+
+
+class Citizen:
+    """The portal acting for one citizen (signed in at eGov, the sandbox's IDP; the assertion
+    exchanged for a token, RFC 8693), signed in again before the token runs out (a family's walk
+    may outlast a citizen token, 5 minutes, when the platform is busy)."""
+
+    def __init__(self, connections: Connections, iin: str, lifetime: float = 200.0) -> None:
+        self.connections, self.iin, self.lifetime = connections, iin, lifetime
+        self.token = self._sign_in()
+        self.since = time.monotonic()
+
+    def _sign_in(self) -> str:
+        signed_in = self.connections.sandbox.post(SIGN_IN_PATH, json={"iin": self.iin})
+        signed_in.raise_for_status()
+        response = self.connections.gateway.post("/oauth/token", data={
+            "grant_type": TOKEN_EXCHANGE, "subject_token": signed_in.json()["id_token"],
+            "subject_token_type": ID_TOKEN, "actor_token": self.connections.portal_token(),
+            "actor_token_type": ACCESS_TOKEN})
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        if time.monotonic() - self.since > self.lifetime:
+            self.token, self.since = self._sign_in(), time.monotonic()
+        return {"Authorization": f"Bearer {self.token}"} | (extra or {})
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.connections.gateway.get(path, headers=self._headers(kwargs.pop("headers", None)), **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.connections.gateway.post(path, headers=self._headers(kwargs.pop("headers", None)), **kwargs)
+
+    def wait_for(self, path: str, ready: Callable[[Any], bool], timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.get(path)
+            if response.status_code == 200 and ready(response.json()):
+                return response.json()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path} not ready within {timeout:.0f}s")
+            time.sleep(0.5)
 
 
 def _prepare_registries(sb: httpx.Client, family: DemoFamily) -> None:
@@ -405,7 +457,7 @@ def _prepare_registries(sb: httpx.Client, family: DemoFamily) -> None:
         sb.put(f"/sandbox/persons/{m['iin']}/accounts", json={"banks": []}).raise_for_status()
 
 
-def _answer_consents(citizen: GatewayClient, sb: httpx.Client, app_id: str, family: DemoFamily,
+def _answer_consents(citizen: Citizen, sb: httpx.Client, app_id: str, family: DemoFamily,
                      timeout: float = 60.0) -> None:
     """Each adult asked by SMS answers ДА (or НЕТ) with the code the SMS gave, as the SMS gateway
     would post it; a silent family never answers."""
@@ -427,55 +479,59 @@ def _answer_consents(citizen: GatewayClient, sb: httpx.Client, app_id: str, fami
         if found is None:
             raise RuntimeError("the SMS from 1414 carries no code")
         word = "НЕТ" if family.consent == "no" else "ДА"
-        sb.post("/sandbox/sms/reply", json={"from": phones[m["iin"]], "text": f"{word} {found.group(1)}"},
-                ).raise_for_status()
+        for _ in range(20):
+            reply = sb.post("/sandbox/sms/reply", json={"from": phones[m["iin"]], "text": f"{word} {found.group(1)}"})
+            reply.raise_for_status()
+            # "late" this early: the SMS reached the phone before intake noted it sent (and set the
+            # deadline, in the transaction after the SMS gateway took it): the member replies again.
+            if reply.json().get("outcome") != "late":
+                break
+            time.sleep(0.5)
 
 
-def walk_family(family: DemoFamily, *, portal: PortalTokens, sandbox: str, tally: Tally,
-                decision_timeout: float = 120.0) -> None:
+def walk_family(family: DemoFamily, *, connections: Connections, tally: Tally,
+                decision_timeout: float = 300.0) -> None:
     """One family: registries set, the applicant signs in at eGov and submits through the portal,
     the adults answer the SMS, and a conditional family's contract is signed once drafted."""
-    with httpx.Client(base_url=sandbox, timeout=10.0) as sb:
-        _prepare_registries(sb, family)
-        if not family.applies:
-            return
-        citizen = portal.current().acting_for(family.members[0]["iin"], sandbox)
-        try:
-            body = {"channel": family.channel, "region_kato": family.region_kato, "settlement": family.settlement,
-                    "bank_account": {"iban": family.iban, "bank_code": family.bank_code},
-                    "expense_check_consent": True, "members": family.members}
-            created = citizen.post("/v1/applications", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
-            if created.status_code in (409, 422):  # a member already applying (an earlier run), or refused
-                tally.add(skipped=1)
-                return
-            created.raise_for_status()
-            tally.add(submitted=1)
-            app_id = created.json()["id"]
-            _answer_consents(citizen, sb, app_id, family)
-            if family.consent == "silent":
-                tally.add(waiting=1)
-                return
-            try:
-                decided = citizen.wait_for(f"/v1/applications/{app_id}", lambda a: a["decision"] is not None,
-                                           timeout=decision_timeout)
-            except TimeoutError:
-                tally.add(waiting=1)
-                return
-            decision = decided["decision"]
-            tally.add(approved=1) if decision["eligible"] else tally.add(rejected=1)
-            if decision["eligible"] and decision["kind"] == "conditional":
-                drafted = citizen.wait_for(f"/v1/applications/{app_id}", lambda a: a["contract_id"] is not None,
-                                           timeout=decision_timeout)
-                citizen.post(f"/v1/contracts/{drafted['contract_id']}/sign").raise_for_status()
-                tally.add(signed=1)
-        finally:
-            citizen.close()
+    sb = connections.sandbox
+    _prepare_registries(sb, family)
+    if not family.applies:
+        return
+    citizen = Citizen(connections, family.members[0]["iin"])
+    body = {"channel": family.channel, "region_kato": family.region_kato, "settlement": family.settlement,
+            "bank_account": {"iban": family.iban, "bank_code": family.bank_code},
+            "expense_check_consent": True, "members": family.members}
+    created = citizen.post("/v1/applications", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    if created.status_code in (409, 422):  # a member already applying (an earlier run), or refused
+        tally.add(skipped=1)
+        return
+    created.raise_for_status()
+    tally.add(submitted=1)
+    app_id = created.json()["id"]
+    _answer_consents(citizen, sb, app_id, family)
+    if family.consent == "silent":
+        tally.add(waiting=1)
+        return
+    try:
+        decided = citizen.wait_for(f"/v1/applications/{app_id}", lambda a: a["decision"] is not None,
+                                   timeout=decision_timeout)
+    except TimeoutError:
+        tally.add(waiting=1)
+        return
+    decision = decided["decision"]
+    tally.add(approved=1) if decision["eligible"] else tally.add(rejected=1)
+    if decision["eligible"] and decision["kind"] == "conditional":
+        drafted = citizen.wait_for(f"/v1/applications/{app_id}", lambda a: a["contract_id"] is not None,
+                                   timeout=decision_timeout)
+        citizen.post(f"/v1/contracts/{drafted['contract_id']}/sign").raise_for_status()
+        tally.add(signed=1)
 
 
 def invite_first(families: list[DemoFamily], *, gateway: str, fdc_caller: dict, sandbox: str,
                  echo: Callable[[str], None]) -> int:
-    """The FDC flags the families marked invited (`POST /v1/fdc/invitations`, batches of 1,000),
-    after the registries know their incomes; returns how many intake invited."""
+    """The FDC flags the families marked invited (`POST /v1/fdc/invitations`, batches of 100: a
+    batch must be pre-checked within the internal token's minute, docs/fdc.md), after the
+    registries know their incomes; returns how many intake invited."""
     flagged = [f for f in families if f.invited]
     if not flagged:
         return 0
@@ -485,8 +541,8 @@ def invite_first(families: list[DemoFamily], *, gateway: str, fdc_caller: dict, 
     fdc = GatewayClient(gateway, fdc_caller["id"], fdc_caller["secret"])
     invited = 0
     try:
-        for start in range(0, len(flagged), 1000):
-            batch = flagged[start:start + 1000]
+        for start in range(0, len(flagged), FDC_BATCH):
+            batch = flagged[start:start + FDC_BATCH]
             response = fdc.post("/v1/fdc/invitations", timeout=300.0, json={"families": [
                 {"reference": f.reference, "region_kato": f.region_kato, "settlement": f.settlement,
                  "phone": f.fdc_phone, "category": f.category,
@@ -562,7 +618,7 @@ def release_and_settle(*, gateway: str, callers: list[dict], month: str, seed: i
 
 
 def run_families(gateway: str, sandbox: str, callers: list[dict], count: int, *, seed: int | None = None,
-                 concurrency: int = 8, payments: bool = True, echo: Callable[[str], None] = print) -> Tally:
+                 concurrency: int = 16, payments: bool = True, echo: Callable[[str], None] = print) -> Tally:
     """`count` families with seed 003's spread through the running stack (idempotent-ish: another
     run adds other families; a family whose member is already applying is skipped, never fatal)."""
     seed = seed if seed is not None else int(time.time())
@@ -575,12 +631,12 @@ def run_families(gateway: str, sandbox: str, callers: list[dict], count: int, *,
     tally = Tally(planned=count)
     if fdc_caller is not None:
         tally.invited = invite_first(families, gateway=gateway, fdc_caller=fdc_caller, sandbox=sandbox, echo=echo)
-    portal = PortalTokens(gateway, portal_caller)
+    connections = Connections(gateway, sandbox, portal_caller)
     step = max(1, min(100, count // 20))
 
     def one(family: DemoFamily) -> None:
         try:
-            walk_family(family, portal=portal, sandbox=sandbox, tally=tally)
+            walk_family(family, connections=connections, tally=tally)
         except Exception as error:  # noqa: BLE001 - one family's trouble never stops the run
             tally.add(errors=1)
             echo(f"  {family.reference}: {type(error).__name__}: {str(error)[:200]}")
@@ -589,8 +645,11 @@ def run_families(gateway: str, sandbox: str, callers: list[dict], count: int, *,
             if tally.done % step == 0 or tally.done == count:
                 echo(tally.line())
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        list(pool.map(one, families))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            list(pool.map(one, families))
+    finally:
+        connections.close()
     if payments:
         release_and_settle(gateway=gateway, callers=callers, month=month_label(today), seed=seed, echo=echo)
     echo(f"done: {tally.line()}; the dashboard's figures follow as reporting projects the events")

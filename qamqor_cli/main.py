@@ -148,7 +148,7 @@ def demo(
                                              "FDC first, instead of walking the two demo families."),
     seed: int | None = typer.Option(None, help="With --families: the generator's seed (default: the time, so "
                                                "each run adds other families)."),
-    concurrency: int = typer.Option(8, help="With --families: families walked at once."),
+    concurrency: int = typer.Option(16, help="With --families: families walked at once."),
     payments: bool = typer.Option(True, "--payments/--no-payments",
                                   help="With --families: release this month's payments and play the banks "
                                        "settling them (a few fail) once the families are through."),

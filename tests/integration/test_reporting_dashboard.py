@@ -13,7 +13,9 @@ import pytest
 import time_machine
 from aiokafka import AIOKafkaProducer
 
-from qamqor_cli.reporting import reporting_database_url, run_rebuild
+from typer.testing import CliRunner
+
+from qamqor_cli.main import app as cli
 from tests.integration import reporting_scenario
 from tests.support import assert_refused_without_scope, eventually
 
@@ -36,7 +38,7 @@ async def _publish_out_of_order(bootstrap: str, scenario: reporting_scenario.Sce
 
 
 async def test_the_dashboard_shows_the_quarter_as_counted_by_hand_and_a_rebuild_shows_it_again(
-        running_service, broker, internal_token, tmp_path):
+        running_service, broker, internal_token):
     scenario = reporting_scenario.build()
     expected = reporting_scenario.expected_quarter(scenario)
     with time_machine.travel(reporting_scenario.TODAY, tick=True):
@@ -60,9 +62,13 @@ async def test_the_dashboard_shows_the_quarter_as_counted_by_hand_and_a_rebuild_
             assert await dashboard(quarter="2031-Q2", region_kato=reporting_scenario.SHYMKENT) == \
                 reporting_scenario.expected_shymkent(scenario)
 
-            # The rebuild, as the command runs it, while the service keeps running.
-            read = await asyncio.to_thread(run_rebuild, database_url=reporting_database_url(tmp_path, "unused"),
-                                           bootstrap=broker.bootstrap, echo=lambda _: None)
+            # `qamqor reporting rebuild` while the service keeps running (the service's database from
+            # QAMQOR_REPORTING_DATABASE_URL, as the test's environment sets it).
+            result = await asyncio.to_thread(CliRunner().invoke, cli, [
+                "reporting", "rebuild", "--kafka-bootstrap", broker.bootstrap])
+            assert result.exit_code == 0, result.output
+            assert "projections emptied" in result.output and "rebuilt from" in result.output
+            read = int(result.output.rsplit("rebuilt from ", 1)[1].split()[0])
             assert read >= 2 * len(scenario.events)
             assert await dashboard(quarter="2031-Q2") == expected
             assert await dashboard(quarter="2031-Q2", region_kato=reporting_scenario.SHYMKENT) == \
