@@ -327,3 +327,21 @@ async def test_sign_in_with_the_caller_registry_down_is_a_503(make_settings) -> 
         finally:
             directory.sessionmaker = working
             await engine.dispose()
+
+
+def test_every_label_is_in_russian_kazakh_and_english() -> None:
+    from gateway.dashboard import STATIC_DIR
+
+    source = (STATIC_DIR / "i18n.js").read_text(encoding="utf-8")
+    blocks = dict(re.findall(r"\n  (ru|kk|en): \{(.*?)\n  \},", source, re.S))
+    keys = {lang: set(re.findall(r"(\w+): \"", block)) for lang, block in blocks.items()}
+    assert set(keys) == {"ru", "kk", "en"}
+    assert keys["ru"] == keys["kk"] == keys["en"], {lang: keys["en"] ^ k for lang, k in keys.items()}
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    script = (STATIC_DIR / "dashboard.js").read_text(encoding="utf-8")
+    used = set(re.findall(r'data-i18n="(\w+)"', page)) | set(re.findall(r'\bt\("(\w+)"\)', script))
+    used |= {"children", "employed", "carers", "students", "unemployed", "other", "urban", "rural",
+             "invited", "applied", "approved", "paid"}  # looked up from the data's own values
+    assert used - keys["en"] == set()
+    kazakh = "".join(re.findall(r'"([^"]*)"', blocks["kk"]))
+    assert re.search("[әғқңөұүһі]", kazakh)  # Kazakh letters, not Russian labels under another name
