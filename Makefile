@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: run test install unit integration e2e bench demo lint asyncapi clean
+.PHONY: run test install chromium unit integration e2e browser bench demo lint asyncapi clean
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -12,7 +12,19 @@ install:
 run: install
 	@$(UV) run qamqor up
 
-test: install
+# The dashboard's browser tests (tests/browser) drive the system Chromium through Playwright
+# (which downloads no browser of its own): Debian's `chromium`, installed only when it is missing.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+		elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; \
+		else echo "$(CHROMIUM) is missing and apt-get needs root: install the chromium package" >&2; exit 1; fi; \
+		echo "installing chromium (apt-get) for the browser tests"; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
+	fi
+
+test: install chromium
 	@$(UV) run lint-imports
 	@$(UV) run pytest $(PYTEST_ARGS)
 
@@ -24,6 +36,9 @@ integration: install
 
 e2e: install
 	@$(UV) run pytest tests/e2e $(PYTEST_ARGS)
+
+browser: install chromium
+	@$(UV) run pytest tests/browser $(PYTEST_ARGS)
 
 demo: install
 	@$(UV) run qamqor demo

@@ -1,7 +1,9 @@
 """The gateway process: `uvicorn gateway.main:app` (or `create_app(settings)` in tests).
 
-Layers, outermost first: request id and metrics (shared) → the front door (authentication,
-authorisation, limits, audit, forwarding) → the gateway's own FastAPI routes."""
+Layers, outermost first: request id and metrics (shared) → the ops dashboard (/dashboard only:
+its page, files and cookie session; its data request goes on through the front door) → the
+front door (authentication, authorisation, limits, audit, forwarding) → the gateway's own FastAPI
+routes."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from gateway.api import callers, oauth
+from gateway.dashboard import Dashboard
 from gateway.frontdoor import FrontDoor, Gateway
 from gateway.openapi import MergedOpenApi
 from gateway.proxy import Upstreams, make_session
@@ -155,6 +158,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(ApiInputHygiene)
     app.add_middleware(FrontDoor, gateway=gw)
+    app.add_middleware(Dashboard, gateway=gw)  # /dashboard: its cookie session in front of the front door
     if tracing:  # the platform's edge: a new trace per request, a caller's traceparent only linked
         app.add_middleware(TracingMiddleware, service="gateway", continue_trace=False)
     app.add_middleware(RequestContextMiddleware, service="gateway")

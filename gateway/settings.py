@@ -97,6 +97,18 @@ class GatewaySettings(ServiceSettings):
     upstream_max_connections: int = 200
     upstream_connect_retries: int = 2
 
+    # The ops dashboard (/dashboard, docs/dashboard.md): who may sign in, how long a sign-in lasts
+    # (its token is renewed while the page is open, never past this), how often the page refreshes,
+    # sign-in attempts per client address (on top of the token endpoint's bucket per client id),
+    # other origins the page is served under (a TLS-terminating proxy's), and the cookie's Secure
+    # flag (None: over https and in production).
+    dashboard_caller_kinds: list[str] = Field(default_factory=lambda: ["ops", "admin"])
+    dashboard_session_seconds: int = Field(default=8 * 3600, gt=0, le=24 * 3600)
+    dashboard_refresh_seconds: int = Field(default=30, ge=5, le=3600)
+    dashboard_sign_in_rate_limit: RateLimit = RateLimit(rate=0.5, burst=30)
+    dashboard_origins: list[str] = Field(default_factory=list)
+    dashboard_secure_cookie: bool | None = None
+
     caller_refresh_seconds: float = 5.0
     audit_flush_seconds: float = 0.25
     audit_batch_size: int = 1000
