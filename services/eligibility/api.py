@@ -124,7 +124,9 @@ async def record_parameter(body: ParameterIn, request: Request, session: Session
                          "`quarter` without an application (docs/reassessment.md). One run per quarter: 202 with "
                          "a new run; 200 with the quarter's run (the same body) when it exists — running, "
                          "completed, or failed and now resumed where it stopped.",
-             responses=problems(_BODY_PROBLEMS | {
+             responses={200: {"model": ReassessmentOut,
+                              "description": "The quarter's run exists: the same body (resumed if it had failed)"}}
+             | problems(_BODY_PROBLEMS | {
                  403: "The token lacks reassessments:run",
                  422: "`quarter` is not YYYY-Qn (2000–2099), or an unknown field",
              }))
