@@ -55,10 +55,12 @@ async def follow_dead_letters(*, settings: ReportingSettings, sessionmaker: asyn
     consumer = AIOKafkaConsumer(
         DEAD_LETTER_TOPIC, bootstrap_servers=settings.kafka_bootstrap, group_id=DEAD_LETTER_GROUP,
         client_id=DEAD_LETTER_GROUP, enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=200)
-    await consumer.start()
-    # Dead letters are rare and nobody waits for them by the millisecond: an idle fetch at most a second.
-    pace_fetches(consumer, lambda: FetchBackoff(cap=1.0))
     try:
+        # Started inside the `try`: a service stopped while the consumer is still joining its
+        # group must leave the group too (else the next member waits out the ghost's session).
+        await consumer.start()
+        # Dead letters are rare and nobody waits for them by the millisecond: an idle fetch at most a second.
+        pace_fetches(consumer, lambda: FetchBackoff(cap=1.0))
         refreshed = float("-inf")
         while True:
             batches = await consumer.getmany(timeout_ms=1000, max_records=200)
