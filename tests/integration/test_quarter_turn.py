@@ -20,10 +20,10 @@ import uuid
 from datetime import date, datetime
 
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from services.eligibility.domain import Case, decide
-from services.eligibility.models import Assignment
+from services.eligibility.models import Assignment, AssignmentMember
 from services.eligibility.runs import RunStopped
 from services.eligibility.schemas import incomes_of, members_of
 from services.intake import periods
@@ -125,6 +125,15 @@ async def test_the_quarter_turns_extended_twice_ended_once_and_resumed_after_a_k
 
             await eventually(register_follows, timeout=60)
 
+            # The integration services share one broker: events other tests left unconsumed may
+            # have added their families to this eligibility's register. The run is about these
+            # three; the others are taken out so that its totals can be counted exactly.
+            async with eligibility.app.state.sessionmaker() as session, session.begin():
+                own = [uuid.UUID(i) for i in ids.values()]
+                strangers = select(Assignment.family_id).where(Assignment.application_id.not_in(own))
+                await session.execute(delete(AssignmentMember).where(AssignmentMember.family_id.in_(strangers)))
+                await session.execute(delete(Assignment).where(Assignment.application_id.not_in(own)))
+
             # ── 20 December: the reassessment for 2027-Q1, killed after its first chunk ──────
             clock.move_to(almaty(date(2026, 12, 20)))
             for iin, entries in q4.items():
@@ -213,7 +222,7 @@ async def test_the_quarter_turns_extended_twice_ended_once_and_resumed_after_a_k
                 per_quarter = (await session.execute(select(Assignment.application_id, Assignment.period_quarter,
                                                             func.count()).group_by(Assignment.application_id,
                                                                                    Assignment.period_quarter))).all()
-            assert sorted((str(a), q, n) for a, q, n in per_quarter) == sorted(
+            assert sorted((str(a), q, n) for a, q, n in per_quarter if str(a) in ids.values()) == sorted(
                 (ids[name], q, 1) for name in families for q in ("2026-Q4", "2027-Q1"))
             async with payments.app.state.sessionmaker() as session:
                 per_month = (await session.execute(select(Payment.application_id, Payment.month, func.count())
