@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.callers import CallerRecord
+from gateway.directory import RegistryUnreachable
 from gateway.frontdoor import Gateway
 from gateway.grants import authenticate_client
 from gateway.ratelimit import retry_after_header
@@ -390,13 +391,10 @@ class Dashboard:
             raise _not_signed_in("The dashboard session has expired; sign in again.") from None
         if (claims.caller_id, since) in self._signed_out:
             raise _not_signed_in("The dashboard session was signed out; sign in again.")
-        caller = gw.directory.get(claims.caller_id)
-        if caller is None:
-            try:
-                caller = await gw.directory.lookup(claims.caller_id)
-            except Exception:  # noqa: BLE001 — the registry is unreachable: not the caller's fault
-                log.warning("caller registry unavailable", exc_info=True)
-                raise _registry_unavailable() from None
+        try:
+            caller = await gw.directory.find(claims.caller_id)
+        except RegistryUnreachable:
+            raise _registry_unavailable() from None
         if caller is None or not caller.enabled or caller.credential_version != claims.credential_version \
                 or claims.citizen_iin is not None:
             raise _not_signed_in("The dashboard session is no longer valid; sign in again.")

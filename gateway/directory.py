@@ -25,6 +25,10 @@ from shared.db import asyncpg_dsn
 log = logging.getLogger("qamqor.gateway.directory")
 
 
+class RegistryUnreachable(Exception):
+    """The callers' table cannot be read (the database is away): not the caller's fault."""
+
+
 class CallerDirectory:
     def __init__(
         self, *, sessionmaker: async_sessionmaker[AsyncSession], database_url: str, master_key: MasterKey,
@@ -53,6 +57,18 @@ class CallerDirectory:
         if record is None:
             record = await self.reload_one(caller_id)
         return record
+
+    async def find(self, caller_id: str) -> CallerRecord | None:
+        """`lookup`, with the database's failure logged and raised as RegistryUnreachable (a 503 for
+        whoever asks, never a 500)."""
+        record = self._callers.get(caller_id)
+        if record is not None:
+            return record
+        try:
+            return await self.reload_one(caller_id)
+        except Exception:  # noqa: BLE001 — the registry is unreachable: not the caller's fault
+            log.warning("caller registry unavailable", exc_info=True)
+            raise RegistryUnreachable from None
 
     # -- reloads --
 

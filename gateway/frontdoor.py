@@ -28,7 +28,7 @@ from gateway import repository
 from gateway.audit import MAX_STATED_PURPOSE, PURPOSE_HEADER, AuditLog, DataAccessLog, SubjectIndex, data_subjects
 from gateway.callers import CallerRecord, load_master_key
 from gateway.crypto import MasterKey, SecretHasher
-from gateway.directory import CallerDirectory
+from gateway.directory import CallerDirectory, RegistryUnreachable
 from gateway.idp import IdpAssertions, http_fetcher
 from gateway.proxy import (
     BodyTooLarge, ClientGone, UpstreamBroken, UpstreamTimeout, UpstreamUnavailable, Upstreams, read_body,
@@ -410,13 +410,10 @@ class FrontDoor:
             claims = gw.tokens.verify(token)
         except InvalidToken as exc:
             raise _invalid_token(str(exc)) from None
-        caller = gw.directory.get(claims.caller_id)
-        if caller is None:
-            try:
-                caller = await gw.directory.lookup(claims.caller_id)
-            except Exception:  # noqa: BLE001 — the registry is unreachable: not the caller's fault
-                log.warning("caller registry unavailable", exc_info=True)
-                raise _unavailable("The caller registry cannot be reached; try again shortly.") from None
+        try:
+            caller = await gw.directory.find(claims.caller_id)
+        except RegistryUnreachable:
+            raise _unavailable("The caller registry cannot be reached; try again shortly.") from None
         if caller is None or not caller.enabled:
             raise _invalid_token("The caller is disabled.")
         if caller.credential_version != claims.credential_version:

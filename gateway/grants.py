@@ -19,6 +19,7 @@ import asyncio
 from dataclasses import dataclass
 
 from gateway.callers import CallerRecord
+from gateway.directory import RegistryUnreachable
 from gateway.frontdoor import Gateway
 from gateway.idp import IdpUnavailable, InvalidAssertion
 from gateway.ratelimit import retry_after_header
@@ -88,8 +89,8 @@ async def _actor(gw: Gateway, actor_token: str) -> tuple[CallerRecord, frozenset
         raise OAuthError("invalid_request", "The actor_token must be the portal's own token, not one that "
                                             "already acts for a citizen.")
     try:
-        caller = await gw.directory.lookup(claims.caller_id)
-    except Exception:  # noqa: BLE001 — the registry is unreachable: not the caller's fault
+        caller = await gw.directory.find(claims.caller_id)
+    except RegistryUnreachable:
         raise OAuthError("temporarily_unavailable", "The caller registry cannot be reached; try again shortly.",
                          status=503, headers={"Retry-After": "1"}) from None
     if caller is None or not caller.enabled:

@@ -180,6 +180,17 @@ def create_app() -> FastAPI:
     async def reset_person(iin: IinPath) -> None:
         persons.pop(iin, None)
 
+    async def income_registry_outage() -> JSONResponse | None:
+        """The income registry's outage being played: its delay waited, and the 503 it answers while
+        down (None when up)."""
+        outage = outages.get("income-registry", Outage())
+        if outage.delay_seconds:
+            await asyncio.sleep(outage.delay_seconds)
+        if outage.down:
+            return JSONResponse({"title": "The income registry is down (sandbox outage)", "status": 503},
+                                status_code=503, headers={"Retry-After": "60"}, media_type="application/problem+json")
+        return None
+
     @app.put("/sandbox/outages/{system}", tags=["control"],
              summary="Make an external system fail (down: 503) or answer late, or work again")
     async def set_outage(system: OutageSystem, outage: Outage) -> dict:
@@ -196,12 +207,8 @@ def create_app() -> FastAPI:
         from_month: Annotated[str, Query(alias="from", pattern=MonthQuery)],
         to_month: Annotated[str, Query(alias="to", pattern=MonthQuery)],
     ) -> Any:
-        outage = outages.get("income-registry", Outage())
-        if outage.delay_seconds:
-            await asyncio.sleep(outage.delay_seconds)
-        if outage.down:
-            return JSONResponse({"title": "The income registry is down (sandbox outage)", "status": 503},
-                                status_code=503, headers={"Retry-After": "60"}, media_type="application/problem+json")
+        if (down := await income_registry_outage()) is not None:
+            return down
         months = months_between(parse_month(from_month), parse_month(to_month))
         return {"iin": iin, "incomes": registry_answer(persons, iin, months, await seeded_months(iin, months))}
 
@@ -219,12 +226,8 @@ def create_app() -> FastAPI:
         for i, iin in enumerate(body.iins):
             if len(iin) != 12 or not iin.isascii() or not iin.isdigit():
                 raise InvalidInput("An IIN is not 12 digits.", errors=[{"field": f"iins[{i}]", "message": "12 digits"}])
-        outage = outages.get("income-registry", Outage())
-        if outage.delay_seconds:
-            await asyncio.sleep(outage.delay_seconds)
-        if outage.down:
-            return JSONResponse({"title": "The income registry is down (sandbox outage)", "status": 503},
-                                status_code=503, headers={"Retry-After": "60"}, media_type="application/problem+json")
+        if (down := await income_registry_outage()) is not None:
+            return down
         quarter = Quarter.parse(body.quarter)
         months = quarter.months()
         iins = list(dict.fromkeys(body.iins))  # a person named twice is answered once

@@ -22,10 +22,10 @@ from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 from qamqor_cli.demo import DEMO_BANK_ACCOUNT, GatewayClient
 from qamqor_cli.infra import free_port
-from qamqor_cli.platform import DEFAULT_PORTS, SERVICES, Layout, Platform, start_platform
+from qamqor_cli.platform import DEFAULT_PORTS, Layout, Platform
 from shared.calendar import Quarter, business_date, month_label
-from shared.db import drop_database
 from shared.identity import CALLER_KINDS
+from tests.platform_support import caller_of, running_platform
 from tests.support import person
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,7 +35,6 @@ TURKESTAN, SHYMKENT = "610000000", "790000000"
 
 @pytest.fixture(scope="package")
 def platform(tmp_path_factory, postgres, db_prefix) -> Platform:
-    import asyncio
 
     layout = Layout(
         state_dir=tmp_path_factory.mktemp("browser-platform"),
@@ -47,15 +46,7 @@ def platform(tmp_path_factory, postgres, db_prefix) -> Platform:
         extra_env={"QAMQOR_GATEWAY_RATE_LIMITS": json.dumps(
             {kind: {"rate": 1000, "burst": 1000} for kind in CALLER_KINDS})},
     )
-    for name in SERVICES + ("gateway",):
-        asyncio.run(drop_database(postgres.url(layout.database(name))))
-    running = start_platform(layout)
-    yield running
-    running.stop()
-
-
-def caller_of(platform: Platform, kind: str) -> dict[str, Any]:
-    return next(c for c in platform.callers if c["kind"] == kind)
+    yield from running_platform(postgres, layout)
 
 
 @pytest.fixture(scope="package")

@@ -6,7 +6,6 @@ for the citizen (RFC 8693)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any
@@ -16,11 +15,11 @@ import pytest
 
 from qamqor_cli.demo import DEMO_BANK_ACCOUNT, GatewayClient
 from qamqor_cli.infra import free_port
-from qamqor_cli.platform import DEFAULT_PORTS, SERVICES, Layout, Platform, start_platform
+from qamqor_cli.platform import DEFAULT_PORTS, Layout, Platform
 from shared.calendar import Quarter, business_date, month_label
-from shared.db import drop_database
 from shared.identity import CALLER_KINDS
 from tests.otlp import OtlpReceiver
+from tests.platform_support import caller_of, running_platform
 
 
 @pytest.fixture(scope="session")
@@ -52,15 +51,7 @@ def platform(tmp_path_factory, postgres, db_prefix, trace_receiver) -> Platform:
             "QAMQOR_OTEL_EXPORTER_OTLP_ENDPOINT": trace_receiver.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "500"},
     )
-    for name in SERVICES + ("gateway",):
-        asyncio.run(drop_database(postgres.url(layout.database(name))))
-    running = start_platform(layout)
-    yield running
-    running.stop()
-
-
-def caller_of(platform: Platform, kind: str) -> dict[str, Any]:
-    return next(c for c in platform.callers if c["kind"] == kind)
+    yield from running_platform(postgres, layout)
 
 
 @pytest.fixture(scope="session")
