@@ -51,20 +51,22 @@ class Timings:
 
 
 def database_urls(state_dir: Path, db_prefix: str, eligibility_dsn: str | None,
-                  sandbox_dsn: str | None) -> tuple[str, str]:
-    """The eligibility and sandbox databases: the DSNs given (or QAMQOR_ELIGIBILITY_DATABASE_URL /
-    QAMQOR_SANDBOX_DATABASE_URL), else the local platform's (`qamqor up`)."""
+                  sandbox_dsn: str | None, payments_dsn: str | None = None) -> tuple[str, str, str]:
+    """The eligibility, sandbox and payments databases: the DSNs given (or
+    QAMQOR_{ELIGIBILITY,SANDBOX,PAYMENTS}_DATABASE_URL), else the local platform's (`qamqor up`)."""
     eligibility = eligibility_dsn or os.environ.get("QAMQOR_ELIGIBILITY_DATABASE_URL")
     sandbox = sandbox_dsn or os.environ.get("QAMQOR_SANDBOX_DATABASE_URL")
-    if eligibility and sandbox:
-        return eligibility, sandbox
+    payments = payments_dsn or os.environ.get("QAMQOR_PAYMENTS_DATABASE_URL")
+    if eligibility and sandbox and payments:
+        return eligibility, sandbox, payments
     from qamqor_cli.infra import ensure_postgres
     from qamqor_cli.platform import Layout
 
     layout = Layout(state_dir=state_dir.resolve(), db_prefix=db_prefix)
     postgres = ensure_postgres(layout.state_dir)
     return (eligibility or postgres.url(layout.database("eligibility")),
-            sandbox or postgres.url(layout.database("sandbox")))
+            sandbox or postgres.url(layout.database("sandbox")),
+            payments or postgres.url(layout.database("payments")))
 
 
 async def load_parameters(conn: asyncpg.Connection) -> list[ParameterValue]:
@@ -130,8 +132,9 @@ async def seed_sandbox(dsn: str, data: SeedData) -> None:
 
 
 async def seed(families: int, *, eligibility_url: str, sandbox_url: str, run_quarter: Quarter, seed_number: int = 0,
-               echo=print) -> dict[str, float]:  # noqa: ANN001
-    """Seed `families` families; returns the seconds of each phase."""
+               echo=print, payments_url: str | None = None) -> dict[str, float]:  # noqa: ANN001
+    """Seed `families` families (with `payments_url`, their assignments in payments too, so that an
+    extension plans their next quarter's payments); returns the seconds of each phase."""
     from qamqor_cli.seed_register import generate_recipients, seed_register
 
     timings = Timings({})
@@ -153,7 +156,7 @@ async def seed(families: int, *, eligibility_url: str, sandbox_url: str, run_qua
     mark = timings.add("generate", mark)
     members, incomes = len(data.member_iin), len(data.income_iin)
     await asyncio.gather(seed_sandbox(sandbox_url, data),
-                         seed_register(eligibility_url, data, decisions, echo=echo))
+                         seed_register(eligibility_url, data, decisions, echo=echo, payments_url=payments_url))
     mark = timings.add("write", mark)
     timings.phases["total"] = mark - started
     total = timings.phases["total"]
@@ -175,6 +178,7 @@ def seed_command(
     db_prefix: str = typer.Option("qamqor", help="The databases' prefix, as given to `qamqor up`."),
     eligibility_dsn: str | None = typer.Option(None, help="Eligibility's database (else the local platform's)."),
     sandbox_dsn: str | None = typer.Option(None, help="The sandbox's database (else <prefix>_sandbox)."),
+    payments_dsn: str | None = typer.Option(None, help="Payments' database (else the local platform's)."),
 ) -> None:
     """Fill eligibility's register with synthetic recipient families and the sandbox's income registry
     with their incomes (COPY); prints families/s."""
@@ -183,9 +187,10 @@ def seed_command(
     if quarter is not None and not re.match(r"^\d{4}-Q[1-4]$", quarter):
         raise typer.BadParameter("the quarter is YYYY-Qn, e.g. 2027-Q1", param_hint="--quarter")
     run_quarter = Quarter.parse(quarter) if quarter else Quarter.of(business_date()).next()
-    eligibility_url, sandbox_url = database_urls(state_dir, db_prefix, eligibility_dsn, sandbox_dsn)
+    eligibility_url, sandbox_url, payments_url = database_urls(state_dir, db_prefix, eligibility_dsn, sandbox_dsn,
+                                                               payments_dsn)
     asyncio.run(seed(families, eligibility_url=eligibility_url, sandbox_url=sandbox_url, run_quarter=run_quarter,
-                     seed_number=seed_number, echo=typer.echo))
+                     seed_number=seed_number, echo=typer.echo, payments_url=payments_url))
 
 
 __all__ = ["seed", "seed_command", "seed_sandbox", "database_urls", "carried_parameters"]

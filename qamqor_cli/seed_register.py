@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 
@@ -122,18 +123,59 @@ def compositions(cols: FamilyColumns, member_iin: np.ndarray) -> np.ndarray:
                     dtype="S32")
 
 
-async def _delete_previous_seed(conn: asyncpg.Connection) -> int:
-    deleted = await conn.fetchval(
-        "WITH gone AS (DELETE FROM assignments WHERE rules_version LIKE $1 RETURNING family_id) "
-        "SELECT count(*) FROM gone", SEED_RULES_VERSION + ":%")
+async def _delete_previous_seed(conn: asyncpg.Connection) -> list:
+    """Deletes the previous seed's families from the register; returns their ids."""
+    deleted = [r["family_id"] for r in await conn.fetch(
+        "DELETE FROM assignments WHERE rules_version LIKE $1 RETURNING family_id", SEED_RULES_VERSION + ":%")]
     if deleted:
         await conn.execute("DELETE FROM assignment_members m WHERE NOT EXISTS "
                            "(SELECT 1 FROM assignments a WHERE a.family_id = m.family_id)")
     return deleted
 
 
-async def seed_register(url: str, data: SeedData, decisions, *, echo=print) -> None:  # noqa: ANN001
-    """COPY the families of `data` (decided as `decisions`) into the register."""
+# The seeded families' bank accounts (valid IBANs of two paying banks): payments pays them.
+SEED_ACCOUNTS = (("KZ20601KZT5004100100", "HSBKKZKX"), ("KZ18722S000012345678", "CASPKZKA"))
+
+
+async def seed_payments(url: str, *, previous: list, family_id: np.ndarray, decision_id: np.ndarray,
+                        kind: np.ndarray, months: list[str], tsa: np.ndarray, supplement: np.ndarray,
+                        total: np.ndarray, region_text: np.ndarray, rural: np.ndarray, member_family: np.ndarray,
+                        member_iin: np.ndarray, period_quarter: str) -> int:
+    """Payments' assignments of the seeded families (their current quarter's months already
+    planned elsewhere is not pretended: only the assignment, so that an extension plans the next
+    quarter's months, once each). The previous seed's assignments (`previous`) are deleted."""
+    import uuid
+
+    f = len(family_id)
+    iins = np.char.zfill(member_iin.astype("S12"), 12).astype(str)
+    starts = np.searchsorted(member_family, np.arange(f + 1, dtype=np.int32))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with conn.transaction():
+            if previous:
+                await conn.execute("DELETE FROM assignments WHERE application_id = ANY($1::uuid[])", previous)
+            records = []
+            for i in range(f):
+                iban, bank = SEED_ACCOUNTS[i % len(SEED_ACCOUNTS)]
+                monthly = json.dumps([{"month": m, "tsa": int(tsa[i, j]), "child_supplement": int(supplement[i, j]),
+                                       "total": int(total[i, j])} for j, m in enumerate(months)])
+                records.append((uuid.UUID(bytes=decision_id[i].tobytes()), uuid.UUID(bytes=family_id[i].tobytes()),
+                                "conditional" if kind[i] == 1 else "unconditional", "scheduled", period_quarter,
+                                monthly, region_text[i].decode(), "rural" if rural[i] else "urban", iban, bank,
+                                list(iins[starts[i]:starts[i + 1]])))
+            await conn.copy_records_to_table(
+                "assignments", records=records,
+                columns=["decision_id", "application_id", "kind", "status", "period_quarter", "monthly",
+                         "region_kato", "settlement", "bank_iban", "bank_code", "member_iins"])
+    finally:
+        await conn.close()
+    return f
+
+
+async def seed_register(url: str, data: SeedData, decisions, *, echo=print,  # noqa: ANN001
+                        payments_url: str | None = None) -> None:
+    """COPY the families of `data` (decided as `decisions`) into the register, and (with
+    `payments_url`) their assignments into payments, so that an extension pays them."""
     from services.eligibility.domain.rules import RULES_VERSION
 
     cols = data.columns
@@ -189,7 +231,7 @@ async def seed_register(url: str, data: SeedData, decisions, *, echo=print) -> N
     try:
         deleted = await _delete_previous_seed(conn)
         if deleted:
-            echo(f"deleted the previous seed's {deleted:,} families from the register")
+            echo(f"deleted the previous seed's {len(deleted):,} families from the register")
 
         async def families() -> None:
             async with conn.transaction():
@@ -218,7 +260,15 @@ async def seed_register(url: str, data: SeedData, decisions, *, echo=print) -> N
                     spec["disability_group"] = ("int2", np.int16(disability)) if disability else ("null", None)
                     await copy_columns(other, "assignment_members", spec, rows_index=rows)
 
-        await asyncio.gather(families(), family_members())
+        async def payments() -> None:
+            if payments_url is not None:
+                await seed_payments(
+                    payments_url, previous=deleted, family_id=family_id, decision_id=decision_id, kind=kind,
+                    months=[m.decode() for m in months[0]] if f else [], tsa=tsa, supplement=supplement, total=total,
+                    region_text=region_text, rural=rural, member_family=cols.member_family,
+                    member_iin=data.member_iin, period_quarter=str(current))
+
+        await asyncio.gather(families(), family_members(), payments())
         await asyncio.gather(conn.execute("ANALYZE assignments"), other.execute("ANALYZE assignment_members"))
     finally:
         await conn.close()

@@ -3,6 +3,7 @@ register and their incomes in the sandbox's store, into real databases."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import asyncpg
@@ -11,6 +12,7 @@ import numpy as np
 from qamqor_cli.seed import seed
 from qamqor_cli.seed_data import synthetic_iins
 from services.eligibility.main import MIGRATIONS_DIR
+from services.payments.main import MIGRATIONS_DIR as PAYMENTS_MIGRATIONS
 from services.eligibility.reassessment.register import stream_register
 from shared.calendar import Quarter
 from shared.db import asyncpg_dsn, drop_database
@@ -23,11 +25,13 @@ RUN = Quarter(2026, 4)  # current assignments 2026-Q3, incomes seeded for 2026-Q
 async def test_seed_fills_the_register_and_the_sandboxs_store(postgres, db_prefix):
     eligibility_url = postgres.url(f"{db_prefix}_seed_eligibility")
     sandbox_url = postgres.url(f"{db_prefix}_seed_sandbox")
+    payments_url = postgres.url(f"{db_prefix}_seed_payments")
     lines: list[str] = []
-    async with migrated_database(postgres, f"{db_prefix}_seed_eligibility", MIGRATIONS_DIR):
+    async with migrated_database(postgres, f"{db_prefix}_seed_eligibility", MIGRATIONS_DIR), \
+            migrated_database(postgres, f"{db_prefix}_seed_payments", PAYMENTS_MIGRATIONS):
         try:
             phases = await seed(2000, eligibility_url=eligibility_url, sandbox_url=sandbox_url, run_quarter=RUN,
-                                echo=lines.append)
+                                echo=lines.append, payments_url=payments_url)
             assert "families/s" in lines[-1] and phases["total"] > 0
             el = await asyncpg.connect(asyncpg_dsn(eligibility_url))
             sb = await asyncpg.connect(asyncpg_dsn(sandbox_url))
@@ -66,11 +70,35 @@ async def test_seed_fills_the_register_and_the_sandboxs_store(postgres, db_prefi
                 assert months <= {RUN.previous().month_index + k for k in range(3)}
                 stored = {f"{r[0]:012d}" for r in await sb.fetch("SELECT DISTINCT iin FROM seeded_incomes")}
                 assert stored <= set(iins) and len(stored) > 1000
+                # payments knows each family's assignment (its months, amounts, account, members),
+                # so that an extension plans the next quarter's payments
+                pay = await asyncpg.connect(asyncpg_dsn(payments_url))
+                try:
+                    paid = {r["application_id"]: r for r in await pay.fetch("SELECT * FROM assignments")}
+                finally:
+                    await pay.close()
+                assert paid.keys() == {a["application_id"] for a in assignments}
+                members_of = Counter(m["family_id"] for m in members)
+                for a in assignments[:300]:
+                    row = paid[a["application_id"]]
+                    assert (row["decision_id"], row["kind"], row["period_quarter"], row["region_kato"],
+                            row["settlement"], row["status"]) == (a["decision_id"], a["kind"], "2026-Q3",
+                                                                  a["region_kato"], a["settlement"], "scheduled")
+                    monthly = json.loads(row["monthly"])
+                    assert [m["month"] for m in monthly] == a["months"]
+                    assert [m["total"] for m in monthly] == list(a["total"])
+                    assert len(row["member_iins"]) == members_of[a["family_id"]]
+                    assert row["bank_code"] in {"HSBKKZKX", "CASPKZKA"}
 
                 # seeding again replaces the previous seed (and only it)
                 await seed(500, eligibility_url=eligibility_url, sandbox_url=sandbox_url, run_quarter=RUN,
-                           seed_number=1, echo=lines.append)
+                           seed_number=1, echo=lines.append, payments_url=payments_url)
                 assert await el.fetchval("SELECT count(*) FROM assignments") == 500
+                pay = await asyncpg.connect(asyncpg_dsn(payments_url))
+                try:
+                    assert await pay.fetchval("SELECT count(*) FROM assignments") == 500
+                finally:
+                    await pay.close()
                 assert await el.fetchval("SELECT count(*) FROM assignment_members") == await el.fetchval(
                     "SELECT sum(member_count) FROM assignments")
                 assert await sb.fetchval("SELECT count(*) FROM seeded_persons") == await el.fetchval(
