@@ -123,6 +123,7 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # noqa: ANN202
+        await store.prepare()
         yield
         await store.close()
 

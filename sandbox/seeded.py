@@ -118,12 +118,33 @@ class SeededStore:
     absent (no URL, no database, no tables)."""
 
     def __init__(self, database_url: str | None, clock: Callable[[], float] = time.monotonic):
+        self.url = database_url
         self.dsn = asyncpg_dsn(database_url) if database_url else None
         self._pool: asyncpg.Pool | None = None
         self._absent_until = 0.0
         self._clock = clock
         self._snapshot: Snapshot | None = None
         self._lock = asyncio.Lock()
+
+    async def prepare(self) -> None:
+        """At start-up: the store's database and (empty) tables made if missing, so that a seed
+        written later is seen at the next request (a missing store is only looked for again
+        every RETRY_SECONDS: a run started right after the seed would be answered synthetic
+        incomes). A database that cannot be reached now is looked for later, as before."""
+        if self.dsn is None:
+            return
+        from shared.db import ensure_database
+
+        try:
+            await ensure_database(self.url)  # type: ignore[arg-type]
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                await create_schema(conn)
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("the seeded store cannot be prepared now (%s); looked for at each request",
+                        type(error).__name__)
 
     async def close(self) -> None:
         if self._pool is not None:

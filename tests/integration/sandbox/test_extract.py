@@ -135,3 +135,31 @@ async def test_without_a_store_every_answer_is_synthetic(monkeypatch):
                                                                                  "to": "2026-09"}))
             assert [{"month": r["month"], "type": r["type"], "amount": r["amount"]}
                     for r in rows if r["iin"] == iin] == single
+
+
+async def test_a_seed_written_after_the_sandbox_started_is_answered_at_once(postgres, db_prefix, monkeypatch):
+    """The sandbox makes its store at start-up: a reassessment run started the moment `qamqor
+    seed` finishes is answered the seed's figures, not synthetic ones (the store was absent before
+    the seed, and an absent store is only looked for again every few seconds)."""
+    url = postgres.url(f"{db_prefix}_sandbox_late_seed")
+    await drop_database(url)
+    monkeypatch.setenv("QAMQOR_SANDBOX_DATABASE_URL", url)
+    from sandbox.main import create_app
+
+    app = create_app()
+    try:
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://sandbox") as sandbox:
+            data = generate(30, ParameterSet(load_shipped_parameters()), RUN_QUARTER, seed=11)
+            iins = [f"{i:012d}" for i in data.member_iin.tolist()]
+            before = _rows(await sandbox.post("/registry/v1/incomes/extract", json={"quarter": "2026-Q3", "iins": iins}))
+            await seed_sandbox(url, data)
+            after = _rows(await sandbox.post("/registry/v1/incomes/extract", json={"quarter": "2026-Q3", "iins": iins}))
+            seeded = {(f"{i:012d}", int(m), int(a)) for i, m, a in zip(
+                data.income_iin.tolist(), data.columns.income_month.tolist(), data.columns.income_amount.tolist(),
+                strict=True)}
+            got = {(r["iin"], int(r["month"][:4]) * 12 + int(r["month"][5:]) - 1,
+                    int(r["amount"].replace(".", ""))) for r in after}
+            assert got == seeded and before != after
+    finally:
+        await drop_database(url)
