@@ -102,6 +102,7 @@ def _print_welcome(platform: Platform, seconds: float) -> None:
     typer.echo(f"Qamqor is running (ready in {seconds:.1f}s).")
     typer.echo(f"  gateway        {gateway}")
     typer.echo(f"  API docs       {gateway}/docs")
+    typer.echo(f"  dashboard      {gateway}/dashboard   (sign in with the ops caller's id and secret)")
     typer.echo(f"  sandbox        {layout.url('sandbox')}/docs   (external state systems)")
     typer.echo(f"  broker         {platform.broker.bootstrap}")
     typer.echo(f"  logs           {layout.logs_dir}")
