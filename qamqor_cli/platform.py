@@ -20,6 +20,8 @@ from sandbox.idp import AUDIENCE as IDP_AUDIENCE, ISSUER as IDP_ISSUER, JWKS_PAT
 from shared.identity import generate_ed25519_pem
 
 SERVICES = ("intake", "verification", "eligibility", "contracts", "payments", "reporting")
+# Every database a stack has: the services', the gateway's and the sandbox's (its seeded store).
+DATABASES = SERVICES + ("gateway", "sandbox")
 DEFAULT_PORTS = {
     "gateway": 8000, "intake": 8001, "verification": 8002, "eligibility": 8003,
     "contracts": 8004, "payments": 8005, "reporting": 8006, "sandbox": 8100,

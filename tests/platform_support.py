@@ -7,14 +7,14 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-from qamqor_cli.platform import SERVICES, Layout, Platform, start_platform
+from qamqor_cli.platform import DATABASES, Layout, Platform, start_platform
 from shared.db import drop_database
 
 
 def running_platform(postgres: Any, layout: Layout) -> Iterator[Platform]:
     """For a fixture: `yield from running_platform(postgres, layout)` — started on fresh databases,
     stopped after."""
-    for name in SERVICES + ("gateway",):
+    for name in DATABASES:
         asyncio.run(drop_database(postgres.url(layout.database(name))))
     running = start_platform(layout)
     try:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from qamqor_cli.demo import GatewayClient  # noqa: E402
 from qamqor_cli.infra import free_port  # noqa: E402
-from qamqor_cli.platform import DEFAULT_PORTS, SERVICES, Layout, start_platform  # noqa: E402
+from qamqor_cli.platform import DEFAULT_PORTS, DATABASES, Layout, start_platform  # noqa: E402
 from shared.db import drop_database  # noqa: E402
 from shared.iin import make_iin  # noqa: E402
 from shared.identity import Caller, mint_internal_token  # noqa: E402
@@ -103,7 +103,7 @@ def main() -> None:
     from qamqor_cli.infra import ensure_postgres
 
     pg = ensure_postgres(state)
-    for name in SERVICES + ("gateway",):
+    for name in DATABASES:
         asyncio.run(drop_database(pg.url(layout.database(name))))
     # The benchmark measures cost, not the FDC caller's production rate limit.
     os.environ["QAMQOR_GATEWAY_RATE_LIMITS"] = json.dumps({"fdc": {"rate": 1_000_000, "burst": 1_000_000}})

@@ -35,7 +35,7 @@ import asyncpg  # noqa: E402
 
 from qamqor_cli.demo import GatewayClient, member  # noqa: E402
 from qamqor_cli.infra import ensure_postgres, free_port  # noqa: E402
-from qamqor_cli.platform import DEFAULT_PORTS, SERVICES, Layout, Platform, start_platform  # noqa: E402
+from qamqor_cli.platform import DEFAULT_PORTS, DATABASES, SERVICES, Layout, Platform, start_platform  # noqa: E402
 from shared.db import asyncpg_dsn, drop_database  # noqa: E402
 from shared.iin import make_iin  # noqa: E402
 from bench.proc import cpu_seconds, descendants  # noqa: E402
@@ -143,7 +143,7 @@ def main() -> None:
         load_after = os.getloadavg()
     finally:
         platform.stop()
-        for name in SERVICES + ("gateway",):
+        for name in DATABASES:
             asyncio.run(drop_database(postgres.url(layout.database(name))))
 
     print(f"machine: {os.cpu_count()} cores, {host.machine()}, Python {host.python_version()}; "

@@ -85,7 +85,7 @@ import asyncpg  # noqa: E402
 import orjson  # noqa: E402
 
 from bench.pipeline.families import KINDS, Family, FamilyMaker  # noqa: E402
-from qamqor_cli.platform import DEFAULT_PORTS, SERVICES  # noqa: E402
+from qamqor_cli.platform import DEFAULT_PORTS, DATABASES  # noqa: E402
 from sandbox.idp import SIGN_IN_PATH  # noqa: E402
 from bench.proc import cpu_seconds, descendants  # noqa: E402
 
@@ -229,7 +229,7 @@ def own_platform(args: argparse.Namespace) -> Target:
     postgres = ensure_postgres(state)
 
     def drop() -> None:
-        for name in SERVICES + ("gateway",):
+        for name in DATABASES:
             asyncio.run(drop_database(postgres.url(layout.database(name))))
 
     drop()  # a previous run of the same pid number
