@@ -157,19 +157,25 @@ class HttpIncomeExtract:
                          for name in ("iin", "month", "type", "amount")))
 
     async def _batch_of(self, quarter: Quarter, iins: Sequence[str]) -> Incomes:
-        body = orjson.dumps({"quarter": str(quarter), "iins": list(iins)})
-        try:
-            response = await self._client.post("/registry/v1/incomes/extract", content=body,
-                                               headers={"content-type": "application/json"})
-        except Exception as error:  # noqa: BLE001 - an unreachable registry fails the run, resumably
-            raise ExtractFailed(f"the income registry's extract failed: {type(error).__name__}") from None
-        if response.status_code != 200:
-            raise ExtractFailed(f"the income registry's extract answered {response.status_code}")
-        return parse_extract(response.content)
+        return parse_extract(await post_extract(self._client, quarter, iins))
 
 
 class ExtractFailed(Exception):
-    pass
+    """The income registry's extract did not answer, or not 200."""
+
+
+async def post_extract(client: Any, quarter: Quarter, iins: Sequence[str]) -> bytes:
+    """One request of the extract (`client`: an HTTP client whose base URL is the registry): the
+    CSV's bytes, or ExtractFailed. The reassessment run and the simulation both ask this way."""
+    body = orjson.dumps({"quarter": str(quarter), "iins": list(iins)})
+    try:
+        response = await client.post("/registry/v1/incomes/extract", content=body,
+                                     headers={"content-type": "application/json"})
+    except Exception as error:  # noqa: BLE001 - an unreachable registry: the caller fails, resumably
+        raise ExtractFailed(f"the income registry's extract failed: {type(error).__name__}") from None
+    if response.status_code != 200:
+        raise ExtractFailed(f"the income registry's extract answered {response.status_code}")
+    return response.content
 
 
 # ------------------------------------------------------------------------------------- the runs
@@ -645,6 +651,6 @@ async def write_chunk(raw: Any, outcome: ChunkOutcome, *, run_id: UUID, quarter:
     return count
 
 
-__all__ = ["Executor", "HttpIncomeExtract", "IncomeExtract", "Incomes", "parse_extract", "start", "get",
+__all__ = ["Executor", "ExtractFailed", "HttpIncomeExtract", "IncomeExtract", "Incomes", "parse_extract", "post_extract", "start", "get",
            "unfinished", "reviews", "decide_chunk", "write_chunk", "merge_totals", "RunStopped",
            "RUNNING", "FAILED", "COMPLETED", "REFUSING", "date"]

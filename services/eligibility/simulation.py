@@ -32,6 +32,7 @@ import numpy as np
 from services.eligibility.domain import ParameterSet
 from services.eligibility.domain.model import FieldError, RELATIONS
 from services.eligibility.domain.parameters import InvalidParameter, ParameterValue, new_parameter_value
+from services.eligibility.runs import ExtractFailed, post_extract
 from services.eligibility.reassessment import (
     INCOME_TYPE_CODES,
     NO_DAY,
@@ -62,30 +63,19 @@ class IncomeSource(Protocol):
     async def extract(self, quarter: Quarter, iins: Sequence[str]) -> bytes: ...
 
 
-class RegistryUnavailable(Exception):
-    """The income registry's extract failed (not answering, or not 200)."""
+# The extract failed (not answering, or not 200): the reassessment run's exception.
+RegistryUnavailable = ExtractFailed
 
 
 class HttpIncomeSource:
-    """The income registry's bulk extract over HTTP (`client`: an httpx.AsyncClient whose base URL
-    is the registry)."""
+    """The income registry's bulk extract over HTTP (`client`: an HTTP client whose base URL is
+    the registry), asked as the reassessment run asks it."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
 
     async def extract(self, quarter: Quarter, iins: Sequence[str]) -> bytes:
-        import httpx
-        import orjson
-
-        body = orjson.dumps({"quarter": str(quarter), "iins": list(iins)})
-        try:
-            response = await self.client.post("/registry/v1/incomes/extract", content=body,
-                                              headers={"content-type": "application/json"})
-        except httpx.HTTPError as error:
-            raise RegistryUnavailable(f"the income registry's extract failed: {type(error).__name__}") from None
-        if response.status_code != 200:
-            raise RegistryUnavailable(f"the income registry's extract answered {response.status_code}")
-        return response.content
+        return await post_extract(self.client, quarter, iins)
 
 
 _TYPE_CODE = {name.encode(): code for name, code in INCOME_TYPE_CODES.items()}

@@ -4,9 +4,8 @@ recipients — baseline vs reform — that writes nothing (services/eligibility/
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -132,20 +131,11 @@ def _cache(request: Request) -> simulation.RegisterCache:
     return state.simulation_cache
 
 
-def _income_source(request: Request) -> tuple[simulation.IncomeSource, Any]:
-    """The income registry's extract (tests may set `app.state.simulation_incomes`); the second
-    item is an HTTP client to close, if one was made."""
+def _income_source(request: Request) -> simulation.IncomeSource:
+    """The income registry's extract through the app's registry client (the reassessment runs'
+    one); tests may set `app.state.simulation_incomes`."""
     source = getattr(request.app.state, "simulation_incomes", None)
-    if source is not None:
-        return source, None
-    shared_client = getattr(request.app.state, "income_registry", None)  # the reassessment runs' client
-    if shared_client is not None:
-        return simulation.HttpIncomeSource(shared_client), None
-    import httpx
-
-    url = os.environ.get("QAMQOR_ELIGIBILITY_INCOME_REGISTRY_URL", "http://127.0.0.1:8100")
-    client = httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(300.0, connect=10.0))
-    return simulation.HttpIncomeSource(client), client
+    return source if source is not None else simulation.HttpIncomeSource(request.app.state.income_registry)
 
 
 @router.post("/simulations", dependencies=[Depends(RequireScope(SCOPE))], response_model=SimulationOut,
@@ -184,14 +174,10 @@ async def run_simulation(body: SimulationIn, request: Request, session: SessionD
                            errors=[field_error(e.path, e.message) for e in invalid.errors]) from None
     await session.execute(text("SET TRANSACTION READ ONLY"))
     conn = await raw_connection(session)
-    source, client = _income_source(request)
     try:
-        register, cached = await _cache(request).get(conn, quarter, source)
+        register, cached = await _cache(request).get(conn, quarter, _income_source(request))
     except simulation.RegistryUnavailable as error:
         raise RegistryUnavailableError(str(error)) from None
-    finally:
-        if client is not None:
-            await client.aclose()
     try:
         outcome = await asyncio.to_thread(simulation.simulate, register, baseline, reform)
     except MissingParameter as exc:
