@@ -35,15 +35,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 import asyncpg
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from shared.db import asyncpg_dsn
 from shared.vocabulary import INCOME_TYPES
+
+_TYPE_NAMES = pa.array(list(INCOME_TYPES))
 
 log = logging.getLogger("qamqor.sandbox.seeded")
 
@@ -97,6 +102,27 @@ class Snapshot:
         index = np.repeat(starts - np.cumsum(np.r_[0, counts[:-1]]), counts) + np.arange(counts.sum())
         months = self.month[index]
         return index[(months >= first) & (months <= last)]
+
+
+def csv_lines(iin: np.ndarray, month: np.ndarray, kind: np.ndarray, amount: np.ndarray, labels: list[str]) -> bytes:
+    """CSV lines `iin,month,type,amount` (no header) of parallel columns — `month` an index into
+    `labels`, `kind` into INCOME_TYPES, `amount` in tiyn — formatted column by column by Arrow
+    (C++): five million lines in seconds, where one f-string a line took half a minute."""
+    if not len(iin):
+        return b""
+    whole = pa.array(np.abs(amount) // 100)
+    tenge = pc.cast(whole, pa.string())
+    tenge = pc.if_else(pa.array(amount < 0), pc.binary_join_element_wise("-", tenge, ""), tenge)
+    cents = pc.utf8_lpad(pc.cast(pa.array(np.abs(amount) % 100), pa.string()), 2, "0")
+    table = pa.table({
+        "iin": pc.utf8_lpad(pc.cast(pa.array(iin), pa.string()), 12, "0"),
+        "month": pa.DictionaryArray.from_arrays(pa.array(month.astype(np.int32)), pa.array(labels)),
+        "type": pa.DictionaryArray.from_arrays(pa.array(kind.astype(np.int32)), _TYPE_NAMES),
+        "amount": pc.binary_join_element_wise(tenge, cents, "."),
+    })
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    return sink.getvalue().to_pybytes()
 
 
 async def _copy_rows(conn: asyncpg.Connection, query: str, fields: list[tuple[str, str]]) -> np.ndarray:
@@ -213,20 +239,17 @@ class SeededStore:
                                               "amount": tiyn_text(int(snap.amount[r]))})
         return answer
 
-    async def extract(self, iins: Iterable[str], first: date, last: date) -> tuple[bytes, set[str]] | None:
-        """CSV lines (no header) of the seeded incomes of `iins` in months first..last (which the
-        store must cover entirely), grouped by IIN in IIN order, and the IINs that are
-        seeded (the caller answers the others); None when the months are not covered."""
+    async def extract(self, keys: np.ndarray, first: date, last: date) -> tuple[bytes, np.ndarray] | None:
+        """CSV lines (no header) of the seeded incomes of the IINs `keys` (int64, sorted: the
+        binary searches walk the columns in order) in months first..last (which the store must
+        cover entirely), grouped by IIN in IIN order, and which of `keys` are seeded (the caller
+        answers the others); None when the months are not covered."""
         snap = await self.snapshot()
         if snap is None or not (snap.first_month <= month_index(first) and month_index(last) <= snap.last_month):
             return None
-        texts = sorted(iins)  # sorted needles: the binary searches walk the columns in order
-        keys = np.array([int(i) for i in texts], np.int64)
         seeded = snap.seeded(keys)
         rows = snap.rows(keys[seeded], month_index(first), month_index(last))
         labels = [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(month_index(first), month_index(last) + 1)]
-        base = month_index(first)
-        lines = [f"{i:012d},{labels[m - base]},{INCOME_TYPES[t]},{a // 100}.{a % 100:02d}\n"
-                 for i, m, t, a in zip(snap.iin[rows].tolist(), snap.month[rows].tolist(), snap.type[rows].tolist(),
-                                       snap.amount[rows].tolist())]
-        return "".join(lines).encode(), {t for t, s in zip(texts, seeded.tolist()) if s}
+        return (csv_lines(snap.iin[rows], snap.month[rows] - month_index(first), snap.type[rows], snap.amount[rows],
+                          labels), seeded)
+

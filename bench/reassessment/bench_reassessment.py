@@ -133,19 +133,18 @@ async def main(args: argparse.Namespace) -> None:
         wait_for_port("127.0.0.1", port)
         registry_url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=registry_url, timeout=600) as client:
-            source = simulation.HttpIncomeSource(client)
+            source = simulation.HttpIncomeExtract(client)
             conn = await asyncpg.connect(asyncpg_dsn(eligibility_url))
             try:
-                iins = [r[0].encode() for r in await conn.fetch("SELECT iin FROM assignment_members")]
+                iins = [r[0] for r in await conn.fetch("SELECT iin FROM assignment_members")]
                 params = ParameterSet(await load_parameters(conn))
             finally:
                 await conn.close()
-            import numpy as np
 
             # the sandbox reads its store at the first request: not part of the extract's figure
-            await source.extract(quarter.previous(), [iins[0].decode()])
+            await source.incomes(quarter.previous(), iins[:1])
             started = time.perf_counter()
-            incomes = await simulation.fetch_incomes(source, quarter.previous(), np.array(iins, "S12"))
+            incomes = await source.incomes(quarter.previous(), iins)
             line("extract", args.families, time.perf_counter() - started,
                  f"{len(iins):,} IINs, {len(incomes.iin):,} income rows")
             del incomes, iins

@@ -33,6 +33,8 @@ def create_app(settings: EligibilitySettings | None = None) -> FastAPI:
         tasks={"pending decisions": lambda app: consumers.retry_pending_decisions(
             sessionmaker=app.state.sessionmaker, cache=app.state.parameters),
             # runs started here or elsewhere, and runs a crash left unfinished (resumed at start-up)
-            "reassessment runs": lambda app: app.state.reassessments.loop()},
+            "reassessment runs": lambda app: app.state.reassessments.loop(),
+            # the coming quarter's register read ahead, for the first simulation
+            **({"simulation read-ahead": simulation_api.keep_warm} if settings.simulation_read_ahead else {})},
         description="Targeted social assistance rules: estimates, decisions, parameters.",
     ))

@@ -38,6 +38,7 @@ class Reassessments:
         settings = app.state.settings
         self.app = app
         self.wakeup = asyncio.Event()
+        self.running = False  # a run is at work in this process
         self.poll_seconds = settings.reassessment_poll_seconds
         self.executor = runs.Executor(engine=app.state.engine, parameters=app.state.parameters,
                                       extract=runs.HttpIncomeExtract(app.state.income_registry),
@@ -53,11 +54,14 @@ class Reassessments:
         async with self.app.state.engine.connect() as conn:
             waiting = await runs.unfinished(conn)
         for run in waiting:
+            self.running = True
             try:
                 status = await self.executor.execute(run["id"])
             except runs.RunStopped:
                 log.warning("reassessment run %s stopped (fault injected)", run["id"])
                 continue
+            finally:
+                self.running = False
             if status is not None:
                 log.info("reassessment run %s: %s", run["id"], status)
 

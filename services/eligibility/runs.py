@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -48,13 +48,20 @@ from services.eligibility.domain.decision import REASON_BIT, REASON_CODES
 from services.eligibility.domain.parameters import MissingParameter
 from services.eligibility.domain.rules import RULES_VERSION
 from services.eligibility.reassessment.bulk import (
-    INCOME_TYPE_CODES,
     MAX_MONTHS,
     NO_DAY,
     BulkDecisions,
     day_number,
     decide_columns,
     month_first_day,
+)
+from services.eligibility.reassessment.extract import (
+    ExtractFailed,
+    HttpIncomeExtract,
+    IncomeExtract,
+    Incomes,
+    parse_extract,
+    post_extract,
 )
 from services.eligibility.reassessment.register import (
     ASSIGNMENT_COLUMNS,
@@ -83,99 +90,6 @@ CONTRACT_NEEDED = "contract_needed"
 
 class RunStopped(Exception):
     """Raised by a fault hook (tests): the run stops as a killed process would."""
-
-
-# ---------------------------------------------------------------------------- the income extract
-
-@dataclass(frozen=True, slots=True)
-class Incomes:
-    """Income records as parallel arrays: IIN, month index (year*12+m-1), type code, tiyn."""
-
-    iin: np.ndarray
-    month: np.ndarray
-    type: np.ndarray
-    amount: np.ndarray
-
-
-class IncomeExtract(Protocol):
-    async def incomes(self, quarter: Quarter, iins: Sequence[str]) -> Incomes: ...
-
-
-_TYPE_CODES = {name.encode(): code for name, code in INCOME_TYPE_CODES.items()}
-_HEADER = b"iin,month,type,amount"
-
-
-def parse_extract(body: bytes) -> Incomes:
-    """The extract's CSV (`iin,month,type,amount`, header first) → arrays, exactly: every amount has
-    two decimals (the contract), so without its point it is a whole number of tiyn. Split once and
-    converted by numpy column by column; a body that does not have that shape goes line by line.
-    An unknown income type is an error (the registry and Qamqor share one vocabulary)."""
-    text = body[len(_HEADER):].lstrip(b"\r\n") if body.startswith(_HEADER) else body
-    text = text.replace(b"\r", b"")
-    if text and not text.endswith(b"\n"):
-        text += b"\n"
-    n = text.count(b"\n")
-    fields = text.replace(b"\n", b",").split(b",")
-    if n and len(fields) == 4 * n + 1 and text.count(b".") == n:
-        amounts = fields[3:4 * n:4]
-        months = b"".join(fields[1:4 * n:4])
-        if all(len(a) > 3 and a[-3:-2] == b"." for a in amounts) and len(months) == 7 * n:
-            digits = np.frombuffer(months, np.uint8).reshape(n, 7).astype(np.int32) - 48
-            month = (digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]) * 12 \
-                + digits[:, 5] * 10 + digits[:, 6] - 1
-            try:
-                codes = np.fromiter((_TYPE_CODES[t] for t in fields[2:4 * n:4]), np.int8, n)
-            except KeyError as unknown:
-                raise ExtractFailed(f"the extract names an unknown income type {unknown}") from None
-            tiyn = np.array([a.replace(b".", b"") for a in amounts], dtype="S24").astype(np.int64)
-            iin = np.array(fields[0:4 * n:4], dtype="S12").astype("<U12")
-            return Incomes(iin, month.astype(np.int32), codes, tiyn)
-    from services.eligibility.reassessment.register import income_columns
-
-    rows = [line.split(",") for line in text.decode().split("\n") if line]
-    try:
-        iins, months_, types, values = (list(column) for column in zip(*rows)) if rows else ([], [], [], [])
-        return Incomes(*income_columns(iins, months_, types, values))
-    except (KeyError, ValueError) as error:
-        raise ExtractFailed(f"the extract cannot be read: {type(error).__name__}") from None
-
-
-class HttpIncomeExtract:
-    """`POST {registry}/registry/v1/incomes/extract` {quarter, iins} → CSV, in batches of at most
-    `batch` IINs (the contract's limit)."""
-
-    def __init__(self, client: Any, *, batch: int = 100_000) -> None:
-        self._client, self._batch = client, batch
-
-    async def incomes(self, quarter: Quarter, iins: Sequence[str]) -> Incomes:
-        # the batches asked at once (the registry answers each as it reads it)
-        parts = await asyncio.gather(*(self._batch_of(quarter, iins[start:start + self._batch])
-                                       for start in range(0, len(iins), self._batch)))
-        if len(parts) == 1:
-            return parts[0]
-        return Incomes(*(np.concatenate([getattr(p, name) for p in parts]) if parts else np.zeros(0)
-                         for name in ("iin", "month", "type", "amount")))
-
-    async def _batch_of(self, quarter: Quarter, iins: Sequence[str]) -> Incomes:
-        return parse_extract(await post_extract(self._client, quarter, iins))
-
-
-class ExtractFailed(Exception):
-    """The income registry's extract did not answer, or not 200."""
-
-
-async def post_extract(client: Any, quarter: Quarter, iins: Sequence[str]) -> bytes:
-    """One request of the extract (`client`: an HTTP client whose base URL is the registry): the
-    CSV's bytes, or ExtractFailed. The reassessment run and the simulation both ask this way."""
-    body = orjson.dumps({"quarter": str(quarter), "iins": list(iins)})
-    try:
-        response = await client.post("/registry/v1/incomes/extract", content=body,
-                                     headers={"content-type": "application/json"})
-    except Exception as error:  # noqa: BLE001 - an unreachable registry: the caller fails, resumably
-        raise ExtractFailed(f"the income registry's extract failed: {type(error).__name__}") from None
-    if response.status_code != 200:
-        raise ExtractFailed(f"the income registry's extract answered {response.status_code}")
-    return response.content
 
 
 # ------------------------------------------------------------------------------------- the runs

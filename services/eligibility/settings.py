@@ -14,3 +14,7 @@ class EligibilitySettings(ServiceSettings):
     reassessment_chunk_size: int = 50_000
     # How often the process looks for a run to resume (one started elsewhere, or stopped by a crash).
     reassessment_poll_seconds: float = 30.0
+    # The coming quarter's register read ahead for simulations (issue 12): off in tests that
+    # count the registry's requests; how often the register is checked for a change.
+    simulation_read_ahead: bool = True
+    simulation_check_seconds: float = 120.0

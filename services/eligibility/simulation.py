@@ -22,19 +22,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from services.eligibility.domain import ParameterSet
 from services.eligibility.domain.model import FieldError, RELATIONS
 from services.eligibility.domain.parameters import InvalidParameter, ParameterValue, new_parameter_value
-from services.eligibility.runs import ExtractFailed, post_extract
+from services.eligibility.reassessment.extract import (
+    BATCH,
+    ExtractFailed,
+    HttpIncomeExtract,
+    IncomeExtract,
+    Incomes,
+    families_of,
+)
 from services.eligibility.reassessment import (
-    INCOME_TYPE_CODES,
     NO_DAY,
     BulkDecisions,
     FamilyColumns,
@@ -44,118 +50,13 @@ from services.eligibility.reassessment import (
 from shared.calendar import Quarter
 
 CACHE_SECONDS = 600.0
-EXTRACT_BATCH = 100_000
-EXTRACT_IN_FLIGHT = 3
+EXTRACT_IN_FLIGHT = 3  # extract requests at once
 DETAIL_LIMIT = 10_000  # families listed per direction when the detail is asked for
 
 
-# ------------------------------------------------------------------------------ income extract
-
-@dataclass(frozen=True, slots=True)
-class IncomeRows:
-    iin: np.ndarray  # int64
-    month: np.ndarray  # int32 month index (year*12 + m-1)
-    type: np.ndarray  # int8 INCOME_TYPE_CODES
-    amount: np.ndarray  # int64 tiyn
-
-
-class IncomeSource(Protocol):
-    async def extract(self, quarter: Quarter, iins: Sequence[str]) -> bytes: ...
-
-
-# The extract failed (not answering, or not 200): the reassessment run's exception.
+# The extract failed (not answering, not 200, or not the contract's CSV): the reassessment run's
+# exception.
 RegistryUnavailable = ExtractFailed
-
-
-class HttpIncomeSource:
-    """The income registry's bulk extract over HTTP (`client`: an HTTP client whose base URL is
-    the registry), asked as the reassessment run asks it."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    async def extract(self, quarter: Quarter, iins: Sequence[str]) -> bytes:
-        return await post_extract(self.client, quarter, iins)
-
-
-_TYPE_CODE = {name.encode(): code for name, code in INCOME_TYPE_CODES.items()}
-
-
-def parse_extract(body: bytes) -> IncomeRows:
-    """The extract's CSV (header `iin,month,type,amount`) → columns; unknown types are skipped.
-
-    Fast path: the body split once on commas and newlines, each column converted by numpy (amounts
-    have two decimals: as float64 ×100 and rounded they are exact below 2**53 tiyn); a body that is
-    not exactly four fields a line goes the slow way, line by line."""
-    start = body.find(b"\n") + 1 if body.startswith(b"iin,") else 0
-    fields = body[start:].replace(b"\n", b",").split(b",")
-    n = len(fields) // 4
-    if len(fields) == 4 * n + 1 and fields[-1] == b"":
-        try:
-            return _parse_columns(fields, n)
-        except ValueError:  # a field that is not a number: line by line, skipping what is not a record
-            pass
-    return _parse_lines(body)
-
-
-def _parse_columns(fields: list[bytes], n: int) -> IncomeRows:
-    """Four fields a record, each column converted by numpy; ValueError when one is not what the
-    contract says (a month not YYYY-MM, an IIN or amount not a number)."""
-    months = b"".join(fields[1:4 * n:4])
-    if len(months) != 7 * n:
-        raise ValueError("months are not YYYY-MM")
-    digits = np.frombuffer(months, np.uint8).reshape(n, 7).astype(np.int32) - 48
-    if n and (digits[:, [0, 1, 2, 3, 5, 6]].max() > 9 or digits[:, [0, 1, 2, 3, 5, 6]].min() < 0):
-        raise ValueError("months are not YYYY-MM")
-    month = ((digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]) * 12
-             + digits[:, 5] * 10 + digits[:, 6] - 1)
-    codes = np.fromiter((_TYPE_CODE.get(t, -1) for t in fields[2:4 * n:4]), np.int8, n)
-    amount = np.rint(np.array(fields[3:4 * n:4], "S24").astype(np.float64) * 100).astype(np.int64)
-    iin = np.array(fields[0:4 * n:4], "S12").astype(np.int64) if n else np.zeros(0, np.int64)
-    known = codes >= 0
-    return IncomeRows(iin=iin[known], month=month[known].astype(np.int32), type=codes[known], amount=amount[known])
-
-
-def _parse_lines(body: bytes) -> IncomeRows:
-    lines = body.split(b"\n")
-    if lines and lines[0].startswith(b"iin,"):
-        lines = lines[1:]
-    iins: list[bytes] = []
-    months: list[int] = []
-    types: list[int] = []
-    amounts: list[int] = []
-    for line in lines:
-        parts = line.split(b",")
-        if len(parts) != 4 or len(parts[0]) != 12 or len(parts[1]) != 7:
-            continue  # not a record of the contract: skipped
-        code = _TYPE_CODE.get(parts[2])
-        whole, _, cents = parts[3].partition(b".")
-        if code is None or not (parts[0].isdigit() and whole.isdigit() and (cents + b"00")[:2].isdigit()):
-            continue
-        iins.append(parts[0])
-        months.append(int(parts[1][:4]) * 12 + int(parts[1][5:7]) - 1)
-        types.append(code)
-        amounts.append(int(whole) * 100 + int((cents + b"00")[:2]))
-    return IncomeRows(iin=np.array(iins, "S12").astype(np.int64) if iins else np.zeros(0, np.int64),
-                      month=np.array(months, np.int32), type=np.array(types, np.int8),
-                      amount=np.array(amounts, np.int64))
-
-
-async def fetch_incomes(source: IncomeSource, quarter: Quarter, iins: np.ndarray) -> IncomeRows:
-    """Every income of `iins` (S12) in `quarter`, batch by batch, a few batches in flight."""
-    texts = [i.decode() for i in iins.tolist()]
-    batches = [texts[i:i + EXTRACT_BATCH] for i in range(0, len(texts), EXTRACT_BATCH)]
-    limit = asyncio.Semaphore(EXTRACT_IN_FLIGHT)
-
-    async def one(batch: list[str]) -> IncomeRows:
-        async with limit:
-            body = await source.extract(quarter, batch)
-        return await asyncio.to_thread(parse_extract, body)
-
-    parts = await asyncio.gather(*(one(b) for b in batches))
-    if not parts:
-        return IncomeRows(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(0, np.int64))
-    return IncomeRows(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("iin", "month", "type", "amount")))
 
 
 # ------------------------------------------------------------------------------------ register
@@ -179,11 +80,8 @@ _COPY_HEADER = 19  # signature (11) + flags (4) + header extension length (4), n
 
 def _binary_rows(buffer: bytes, fields: list[tuple[str, str]]) -> np.ndarray:
     """Rows of a binary COPY whose fields are all NOT NULL and of fixed width."""
-    dtype = [("n", ">i2")]
-    for name, kind in fields:
-        dtype += [(f"{name}_len", ">i4"), (name, kind)]
     body = memoryview(buffer)[_COPY_HEADER:len(buffer) - 2]
-    return np.frombuffer(body, dtype=np.dtype(dtype))
+    return np.frombuffer(body, dtype=_row_dtype(fields))
 
 
 async def _copy_out(conn: Any, query: str) -> bytes:
@@ -200,6 +98,59 @@ def _literal_array(values: Sequence[str]) -> str:
     return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
 
 
+_MEMBER_FIELDS = [("family_id", "V16"), ("iin", "S12"), ("birth", ">i4"), ("sex", ">i2"), ("relation", ">i2"),
+                  ("employed", "u1"), ("student", "u1"), ("disability", ">i2"), ("carer", "u1")]
+
+
+def _row_dtype(fields: list[tuple[str, str]]) -> np.dtype:
+    dtype = [("n", ">i2")]
+    for name, kind in fields:
+        dtype += [(f"{name}_len", ">i4"), (name, kind)]
+    return np.dtype(dtype)
+
+
+class _StreamedRows:
+    """A binary COPY of fixed-width rows with an `iin` field, read as it arrives: every `batch`
+    whole rows, their IINs are handed to `ask` as a task (the income registry's extract), so the
+    registry works while PostgreSQL still sends the rest."""
+
+    def __init__(self, fields: list[tuple[str, str]], ask: Callable[[list[str]], Awaitable[Incomes]],
+                 batch: int = BATCH) -> None:
+        self.dtype = _row_dtype(fields)
+        self.ask, self.batch = ask, batch
+        self.buffer = bytearray()
+        self.done = 0  # rows whose IINs were handed over
+        self.tasks: list[asyncio.Task] = []
+
+    def _whole_rows(self) -> int:
+        return max(0, (len(self.buffer) - _COPY_HEADER) // self.dtype.itemsize)  # the 2-byte trailer is less than a row
+
+    def _hand_over(self, upto: int) -> None:
+        start = _COPY_HEADER + self.done * self.dtype.itemsize
+        part = np.frombuffer(bytes(self.buffer[start:start + (upto - self.done) * self.dtype.itemsize]), self.dtype)
+        self.tasks.append(asyncio.ensure_future(self.ask([i.decode() for i in part["iin"].tolist()])))
+        self.done = upto
+
+    async def write(self, data: bytes) -> None:
+        self.buffer += data
+        while self._whole_rows() - self.done >= self.batch:
+            self._hand_over(self.done + self.batch)
+
+    def rows(self) -> np.ndarray:
+        """Every row (the COPY has ended); the last IINs are handed over."""
+        whole = self._whole_rows()
+        if whole > self.done:
+            self._hand_over(whole)
+        return np.frombuffer(memoryview(self.buffer)[_COPY_HEADER:_COPY_HEADER + whole * self.dtype.itemsize], self.dtype)
+
+    def asked(self) -> list[asyncio.Task]:
+        return self.tasks
+
+    def cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+
 async def register_version(conn: Any, current: Quarter) -> tuple:
     row = await conn.fetchrow(
         "SELECT count(*) FILTER (WHERE state = 'active' AND eligible) AS active, count(*) AS rows, "
@@ -207,7 +158,7 @@ async def register_version(conn: Any, current: Quarter) -> tuple:
     return (row["active"], row["rows"], row["last"])
 
 
-async def load_register(conn: Any, quarter: Quarter, source: IncomeSource, version: tuple,
+async def load_register(conn: Any, quarter: Quarter, source: IncomeExtract, version: tuple,
                         clock: Callable[[], float] = time.perf_counter) -> Register:
     """Read the current recipients (assignments of the quarter before `quarter`) and their
     members with binary COPY, and their incomes of the assessment quarter from `source`."""
@@ -222,14 +173,25 @@ async def load_register(conn: Any, quarter: Quarter, source: IncomeSource, versi
         f"SELECT a.family_id, (array_position({region_array}, a.region_kato::text) - 1)::int2 "
         f"FROM assignments a WHERE {where} ORDER BY a.family_id")),
         [("family_id", "V16"), ("region", ">i2")])
-    members = _binary_rows(await _copy_out(conn, (
-        "SELECT m.family_id, m.iin::text, m.birth_date, (m.sex = 'female')::int::int2, "
-        f"(array_position({_literal_array(RELATIONS)}, m.relation::text) - 1)::int2, m.employed, m.full_time_student, "
-        "coalesce(m.disability_group, 0)::int2, m.carer "
-        f"FROM assignment_members m JOIN assignments a ON a.family_id = m.family_id WHERE {where} "
-        "ORDER BY m.family_id, m.position")),
-        [("family_id", "V16"), ("iin", "S12"), ("birth", ">i4"), ("sex", ">i2"), ("relation", ">i2"),
-         ("employed", "u1"), ("student", "u1"), ("disability", ">i2"), ("carer", "u1")])
+    # the members' IINs are asked of the registry while PostgreSQL still sends the next members
+    limit = asyncio.Semaphore(EXTRACT_IN_FLIGHT)
+
+    async def ask(iins: list[str]) -> Incomes:
+        async with limit:
+            return await source.incomes(current, iins)
+
+    streamed = _StreamedRows(_MEMBER_FIELDS, ask)
+    try:
+        await conn.copy_from_query(
+            "SELECT m.family_id, m.iin::text, m.birth_date, (m.sex = 'female')::int::int2, "
+            f"(array_position({_literal_array(RELATIONS)}, m.relation::text) - 1)::int2, m.employed, "
+            "m.full_time_student, coalesce(m.disability_group, 0)::int2, m.carer "
+            f"FROM assignment_members m JOIN assignments a ON a.family_id = m.family_id WHERE {where} "
+            "ORDER BY m.family_id, m.position", output=streamed.write, format="binary")
+        members = streamed.rows()
+        incomes = Incomes.concatenate(await asyncio.gather(*streamed.asked()))
+    finally:
+        streamed.cancel()
     f, m = len(families), len(members)
     family_id = np.ascontiguousarray(families["family_id"])
     member_family_id = np.ascontiguousarray(members["family_id"])
@@ -244,14 +206,10 @@ async def load_register(conn: Any, quarter: Quarter, source: IncomeSource, versi
         raise RuntimeError("the register changed while it was read")
     size = np.bincount(member_family, minlength=f).astype(np.int16)
     iin = np.ascontiguousarray(members["iin"])
-    incomes = await fetch_incomes(source, current, iin)
-    # each income → its member → its family (IINs are unique in the register's quarter)
-    member_iin = iin.astype(np.int64) if m else np.zeros(0, np.int64)
-    order = np.argsort(member_iin)
-    at = np.searchsorted(member_iin[order], incomes.iin)
-    at = np.minimum(at, max(m - 1, 0))
-    known = (m > 0) & (member_iin[order][at] == incomes.iin) if m else np.zeros(len(incomes.iin), np.bool_)
-    income_family = member_family[order][at][known]
+    # each income → its member's family (IINs are unique in the register's quarter)
+    income_family = families_of(iin.astype(np.int64), member_family, incomes.iin)
+    known = income_family >= 0
+    income_family = income_family[known]
     by_family = np.argsort(income_family, kind="stable")
     day = day_number(quarter.first_day)
     no = np.zeros(f, np.bool_)
@@ -283,12 +241,15 @@ class RegisterCache:
         self._entries: dict[str, tuple[float, Register]] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, conn: Any, quarter: Quarter, source: IncomeSource) -> tuple[Register, bool]:
-        """(register, whether it came from the cache)."""
+    async def get(self, conn: Any, quarter: Quarter, source: IncomeExtract, *,
+                  reuse_expired: bool = False) -> tuple[Register, bool]:
+        """(register, whether it came from the cache); `reuse_expired`: an entry past its time
+        is good enough (reading ahead reads only what changed)."""
         async with self._lock:
             version = await register_version(conn, quarter.previous())
             entry = self._entries.get(str(quarter))
-            if entry is not None and entry[1].version == version and self.clock() - entry[0] < self.seconds:
+            if entry is not None and entry[1].version == version and (
+                    reuse_expired or self.clock() - entry[0] < self.seconds):
                 return entry[1], True
             register = await load_register(conn, quarter, source, version)
             self._entries = {str(quarter): (self.clock(), register)}  # one quarter kept: memory
@@ -409,4 +370,4 @@ def _uuid_text(value: np.void) -> str:
 
 
 __all__ = ["Register", "RegisterCache", "Override", "reform_parameters", "simulate", "report", "load_register",
-           "HttpIncomeSource", "IncomeSource", "RegistryUnavailable", "parse_extract", "fetch_incomes"]
+           "HttpIncomeExtract", "IncomeExtract", "RegistryUnavailable"]

@@ -4,10 +4,12 @@ recipients — baseline vs reform — that writes nothing (services/eligibility/
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+import asyncpg
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
@@ -17,11 +19,15 @@ from services.eligibility.domain import InvalidParameter, MissingParameter
 from services.eligibility.reassessment.register import raw_connection
 from services.eligibility.schemas import ParameterName, ParameterValueIn, WorkingDate
 from shared.access import note_data_subjects
-from shared.calendar import Quarter
+from shared.calendar import Quarter, business_date
+from shared.db import asyncpg_dsn
 from shared.errors import Forbidden, InvalidInput, QamqorError, field_error, json_response
 from shared.inputs import InputModel, RegisteredKato
 from shared.problems import problems
 from shared.service import CallerDep, RequireScope, SessionDep
+from shared.wakeups import wait_for_wakeup
+
+log = logging.getLogger("qamqor.eligibility.simulation")
 
 router = APIRouter(prefix="/v1", tags=["eligibility"])
 
@@ -124,18 +130,76 @@ class SimulationOut(BaseModel):
     timing: TimingOut
 
 
-def _cache(request: Request) -> simulation.RegisterCache:
-    state = request.app.state
+def _cache(app: FastAPI) -> simulation.RegisterCache:
+    state = app.state
     if getattr(state, "simulation_cache", None) is None:
         state.simulation_cache = simulation.RegisterCache()
     return state.simulation_cache
 
 
-def _income_source(request: Request) -> simulation.IncomeSource:
+def _income_source(app: FastAPI) -> simulation.IncomeExtract:
     """The income registry's extract through the app's registry client (the reassessment runs'
     one); tests may set `app.state.simulation_incomes`."""
-    source = getattr(request.app.state, "simulation_incomes", None)
-    return source if source is not None else simulation.HttpIncomeSource(request.app.state.income_registry)
+    source = getattr(app.state, "simulation_incomes", None)
+    return source if source is not None else simulation.HttpIncomeExtract(app.state.income_registry)
+
+
+# ------------------------------------------------------------------------------ reading ahead
+
+REGISTER_CHANNEL = "qamqor_register"  # NOTIFY'd when the register is filled (qamqor seed)
+
+
+def coming_quarter(app: FastAPI) -> Quarter:
+    """The quarter an administrator simulates before the turn: the one after today's (tests may
+    set `app.state.simulation_quarter`)."""
+    chosen = getattr(app.state, "simulation_quarter", None)
+    return chosen() if chosen is not None else Quarter.of(business_date()).next()
+
+
+async def warm(app: FastAPI, quarter: Quarter) -> bool:
+    """Read the register of `quarter`'s current recipients and their incomes into the cache
+    unless it is there already, unchanged (an entry past its time is not read again here: the
+    next simulation does). False when there is nothing to read or a reassessment run is at work."""
+    if getattr(app.state.reassessments, "running", False):
+        return False
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(text("SET TRANSACTION READ ONLY"))
+        conn = await raw_connection(session)
+        version = await simulation.register_version(conn, quarter.previous())
+        if not version[0]:
+            return False
+        await _cache(app).get(conn, quarter, _income_source(app), reuse_expired=True)
+    return True
+
+
+async def keep_warm(app: FastAPI) -> None:
+    """The coming quarter's register read ahead, so that an administrator's first simulation does
+    not wait for it (half a minute for a million families): at start-up, when `qamqor seed`
+    NOTIFYs that it filled the register, and every `simulation_check_seconds` (a count of the
+    quarter's assignments) in case the register changed otherwise. A reading fails quietly: the
+    next simulation reads it itself and answers the failure."""
+    settings = app.state.settings
+    changed = asyncio.Event()
+    changed.set()
+    listener = None
+    try:
+        listener = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+        await listener.add_listener(REGISTER_CHANNEL, lambda *_: changed.set())
+    except Exception:  # noqa: BLE001
+        log.warning("LISTEN for register changes unavailable; checking every %.0fs", settings.simulation_check_seconds)
+    try:
+        while True:
+            changed.clear()
+            try:
+                await warm(app, coming_quarter(app))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the next simulation reads it itself
+                log.warning("reading the register ahead failed: %s", type(error).__name__)
+            await wait_for_wakeup(changed, settings.simulation_check_seconds)
+    finally:
+        if listener is not None:
+            await listener.close()
 
 
 @router.post("/simulations", dependencies=[Depends(RequireScope(SCOPE))], response_model=SimulationOut,
@@ -175,7 +239,7 @@ async def run_simulation(body: SimulationIn, request: Request, session: SessionD
     await session.execute(text("SET TRANSACTION READ ONLY"))
     conn = await raw_connection(session)
     try:
-        register, cached = await _cache(request).get(conn, quarter, _income_source(request))
+        register, cached = await _cache(request.app).get(conn, quarter, _income_source(request.app))
     except simulation.RegistryUnavailable as error:
         raise RegistryUnavailableError(str(error)) from None
     try:

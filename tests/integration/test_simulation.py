@@ -42,7 +42,7 @@ async def world(running_service, service_env, postgres, db_prefix, monkeypatch):
         async with sandbox_app.router.lifespan_context(sandbox_app):
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url="http://sandbox",
                                          timeout=60) as sandbox:
-                eligibility.app.state.simulation_incomes = simulation.HttpIncomeSource(sandbox)
+                eligibility.app.state.simulation_incomes = simulation.HttpIncomeExtract(sandbox)
                 yield eligibility, sandbox, eligibility_url
     await drop_database(sandbox_url)
 
@@ -137,7 +137,7 @@ async def test_the_simulation_baseline_is_the_single_path_decision(world):
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         version = await simulation.register_version(conn, QUARTER.previous())
-        register = await simulation.load_register(conn, QUARTER, simulation.HttpIncomeSource(sandbox), version)
+        register = await simulation.load_register(conn, QUARTER, simulation.HttpIncomeExtract(sandbox), version)
         members = await conn.fetch("SELECT * FROM assignment_members ORDER BY family_id, position")
         regions = {r["family_id"]: r["region_kato"] for r in await conn.fetch("SELECT family_id, region_kato FROM assignments")}
     finally:
@@ -190,3 +190,47 @@ def test_reform_parameters_win_only_where_they_apply():
         simulation.reform_parameters(baseline, [simulation.Override("mci", "-1", date(2026, 1, 1)),
                                                 simulation.Override("nope", "1", date(2026, 1, 1))])
     assert [e.path for e in refused.value.errors] == ["overrides[0].value", "overrides[1].name"]
+
+
+async def test_the_coming_quarters_register_is_read_ahead_when_the_seed_says_it_changed(world, internal_token):
+    """Read-ahead (simulation_api.keep_warm): NOTIFY qamqor_register (what `qamqor seed` sends)
+    has the register read into the cache, so the first simulation does not read it."""
+    import asyncio
+
+    from services.eligibility import simulation_api
+
+    eligibility, _, url = world
+    app = eligibility.app
+    app.state.simulation_quarter = lambda: QUARTER
+    app.state.simulation_cache = simulation.RegisterCache()
+    loaded: list[Quarter] = []
+    cache_get = app.state.simulation_cache.get
+
+    async def counted(conn, quarter, source, **options):  # noqa: ANN001, ANN202
+        register, cached = await cache_get(conn, quarter, source, **options)
+        if not cached:
+            loaded.append(quarter)
+        return register, cached
+
+    app.state.simulation_cache.get = counted
+    keeping = asyncio.create_task(simulation_api.keep_warm(app))
+    try:
+        notify = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            async with asyncio.timeout(60):  # a bound on a hang, not a timing assertion
+                while not loaded:
+                    await notify.execute(f"SELECT pg_notify('{simulation_api.REGISTER_CHANNEL}', '')")
+                    await asyncio.sleep(0.2)
+        finally:
+            await notify.close()
+        assert loaded == [QUARTER]
+        # reading ahead again, nothing changed: nothing is read
+        assert await simulation_api.warm(app, QUARTER) is True and loaded == [QUARTER]
+        response = await eligibility.post("/v1/simulations", json=REFORM, headers=internal_token("admin", ADMIN))
+        assert response.status_code == 200 and response.json()["timing"]["register_cached"] is True
+        assert loaded == [QUARTER]
+        # no register for the quarter after: nothing to read
+        assert await simulation_api.warm(app, QUARTER.next()) is False
+    finally:
+        keeping.cancel()
+        await asyncio.gather(keeping, return_exceptions=True)

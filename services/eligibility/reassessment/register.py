@@ -27,6 +27,7 @@ from uuid import UUID
 
 import numpy as np
 
+from services.eligibility.reassessment.extract import families_of
 from services.eligibility.reassessment.bulk import (
     INCOME_TYPE_CODES,
     NO_DAY,
@@ -193,8 +194,7 @@ class RegisterChunk:
         f = self.families
         regions, region = np.unique(self.region_kato, return_inverse=True)
         if income_iin is not None and len(income_iin):
-            index = {iin: family for iin, family in zip(self.iin.tolist(), self.member_family.tolist())}
-            income_family = np.fromiter((index.get(i, -1) for i in income_iin.tolist()), np.int32, len(income_iin))
+            income_family = families_of(_iin_numbers(self.iin), self.member_family, _iin_numbers(income_iin))
             keep = income_family >= 0
             order = np.argsort(income_family[keep], kind="stable")
             income_family = income_family[keep][order]
@@ -321,6 +321,11 @@ def _tiyn(amount: str | Decimal) -> int:
     negative = whole.startswith("-")
     value = abs(int(whole)) * 100 + int((cents + "00")[:2] or 0)
     return -value if negative else value
+
+
+def _iin_numbers(iins: np.ndarray) -> np.ndarray:
+    """IINs (12-digit text, bytes or already numbers) as int64: compared as numbers, sorted fast."""
+    return iins if iins.dtype.kind in "iu" else iins.astype(np.int64)
 
 
 __all__ += ["income_columns", "day_number"]
