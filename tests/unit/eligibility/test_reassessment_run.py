@@ -158,6 +158,10 @@ class Recorder:
     async def copy_records_to_table(self, table, *, records, columns):  # noqa: ANN001, ANN201
         self.copied[table] = [dict(zip(columns, r)) for r in records]
 
+    async def copy_to_table(self, table, *, source, columns, format):  # noqa: ANN001, ANN201, A002
+        assert format == "text"
+        self.copied[table] = [dict(zip(columns, line.split("\t"))) for line in source.read().decode().splitlines()]
+
 
 
 def test_the_events_written_as_json_are_what_the_contract_writes():
@@ -189,8 +193,12 @@ def test_the_events_written_as_json_are_what_the_contract_writes():
     single = decide(poor, PARAMS)
     assert payload.eligible == single.eligible and [m.total for m in payload.monthly] == [m.total for m in single.monthly]
     [assignment] = raw.copied["assignments"]
-    assert assignment["period_quarter"] == "2026-Q4" and assignment["extension"] is True
-    assert assignment["total"] == [m.total for m in single.monthly] and assignment["quarter_total"] == sum(assignment["total"])
+    # the row in COPY's text format
+    assert assignment["period_quarter"] == "2026-Q4" and assignment["extension"] == "t" and assignment["eligible"] == "t"
+    totals = [int(x) for x in assignment["total"].strip("{}").split(",")]
+    assert totals == [m.total for m in single.monthly] and int(assignment["quarter_total"]) == sum(totals)
+    assert assignment["ended_reason"] == "\\N" and assignment["decision_id"] == str(payload.decision_id)
+    assert len(assignment) == 26 and assignment["months"].count(",") == len(totals) - 1
     assert single.eligible and payload.contract_carried_over  # a signed contract runs on with the family
     assert "900517401231" not in row["envelope"]  # no IIN in the event
 
