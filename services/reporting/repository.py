@@ -28,6 +28,7 @@ from services.reporting.models import (
     PaymentOrderFact,
     Redrive,
 )
+from shared.calendar import Quarter, month_label
 from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.outbox import inbox
 
@@ -464,6 +465,20 @@ async def latest_extensions(session: AsyncSession, *, region_kato: str | None) -
     return [dict(row) for row in rows.mappings()]
 
 
+def _paid_in_scope(query: Select, application_id: Any, month: Any, scope: Scope) -> Select:
+    """`query` of payments (scheduled or reported) in the scope: the quarter by the month paid —
+    an application's months are those of its quarter, and an extension's those of the quarter it
+    extends into, which its application's quarter is not —, the region through the application's
+    facts (a family seeded into the register has none, so its payments count only unfiltered by
+    region)."""
+    if scope.quarter:
+        query = query.where(month.in_([month_label(day) for day in Quarter.parse(scope.quarter).months()]))
+    if scope.region:
+        query = query.join(ApplicationFact, ApplicationFact.application_id == application_id).where(
+            *Scope(region=scope.region).of_applications())
+    return query
+
+
 def _joined(query: Select, application_id: Any, scope: Scope) -> Select:
     """`query` of another table, in the scope of its applications' facts (every row when no filter)."""
     if not scope.filtered:
@@ -475,8 +490,8 @@ def _joined(query: Select, application_id: Any, scope: Scope) -> Select:
 async def amount_paid(session: AsyncSession, scope: Scope) -> int:
     """Whole tenge the banks reported settled."""
     query = select(func.coalesce(func.sum(PaymentOrderFact.amount).filter(PaymentOrderFact.settled.is_(True)), 0))
-    return int(await session.scalar(_joined(query.select_from(PaymentOrderFact), PaymentOrderFact.application_id,
-                                            scope)) or 0)
+    return int(await session.scalar(_paid_in_scope(query.select_from(PaymentOrderFact), PaymentOrderFact.application_id,
+                                                   PaymentOrderFact.month, scope)) or 0)
 
 
 async def backlog_by_day(session: AsyncSession, scope: Scope) -> list[tuple[str, date, int]]:
@@ -547,17 +562,17 @@ async def payment_figures(session: AsyncSession, scope: Scope, *, by: str) -> li
     monthly payments ordered (scheduled) and their tenge; the family months with an order the
     bank settled, or reported failed; the tenge settled."""
     planned_key = PaymentFact.__table__.c[by]
-    planned = await session.execute(_joined(
+    planned = await session.execute(_paid_in_scope(
         select(planned_key, func.count(), func.coalesce(func.sum(PaymentFact.total), 0))
-        .select_from(PaymentFact).group_by(planned_key), PaymentFact.application_id, scope))
+        .select_from(PaymentFact).group_by(planned_key), PaymentFact.application_id, PaymentFact.month, scope))
     order_key = PaymentOrderFact.__table__.c[by]
     family_month = func.concat(PaymentOrderFact.application_id, "|", PaymentOrderFact.month)
-    reported = await session.execute(_joined(
+    reported = await session.execute(_paid_in_scope(
         select(order_key,
                func.count(func.distinct(family_month)).filter(PaymentOrderFact.settled.is_(True)),
                func.count(func.distinct(family_month)).filter(PaymentOrderFact.failed.is_(True)),
                func.coalesce(func.sum(PaymentOrderFact.amount).filter(PaymentOrderFact.settled.is_(True)), 0))
-        .select_from(PaymentOrderFact).group_by(order_key), PaymentOrderFact.application_id, scope))
+        .select_from(PaymentOrderFact).group_by(order_key), PaymentOrderFact.application_id, PaymentOrderFact.month, scope))
     figures: dict[str, dict[str, Any]] = {}
 
     def row(key: str) -> dict[str, Any]:

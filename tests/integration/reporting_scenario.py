@@ -21,7 +21,8 @@ Eight applications of 2031-Q2 and one of 2031-Q1 (which the quarter's figures mu
 
 FDC invitation 2 (Shymkent) was issued and never converted; invitation 4 is of 2031-Q1.
 
-A reassessment run (`eligibility.extended`, 25 March) extends Q into 2031-Q2, and two families seeded
+A reassessment run (`eligibility.extended`, 25 March) extends Q into 2031-Q2 (payments plans its three
+months: the quarter's payment figures count them, by the month paid), and two families seeded
 into eligibility's register (no application's events: members unknown): T (Shymkent, rural)
 extended, 3 × 20 000; S (Kyzylorda, rural) not, its income not below the line. An early run for
 2031-Q3 does not extend B (a ban): 2031-Q2's figures keep B, the figures of every quarter do not.
@@ -266,6 +267,13 @@ def build() -> Scenario:  # noqa: PLR0915 - one scenario, read top to bottom
     run_day = almaty(date(2031, 3, 25), 3)
     extended("Q", QUARTER, TURKESTAN, "urban", [(m, 45000, 5000) for m in ("2031-04", "2031-05", "2031-06")],
              ["INCOME_BELOW_POVERTY_LINE", "CHILD_SUPPLEMENT"], run_day)
+    # payments plans Q's extended quarter: the 2031-Q2 figures count its months (by the month paid)
+    s.add(PaymentScheduled(
+        application_id=ids["Q"], decision_id=uuid.uuid4(), region_kato=TURKESTAN, settlement="urban",
+        bank_code="HSBKKZKX", total=150000,
+        payments=[ScheduledPayment(payment_id=uuid.uuid4(), month=m, tsa=45000, child_supplement=5000, total=50000)
+                  for m in ("2031-04", "2031-05", "2031-06")]), source="payments", key=ids["Q"],
+        at=almaty(date(2031, 3, 28)))
     extended("T", QUARTER, SHYMKENT, "rural", [(m, 20000, 0) for m in ("2031-04", "2031-05", "2031-06")],
              ["INCOME_BELOW_POVERTY_LINE"], run_day)
     extended("S", QUARTER, KYZYLORDA, "rural", [], ["INCOME_NOT_BELOW_POVERTY_LINE", "POVERTY_LINE_FROM_MEDIAN"],
@@ -351,10 +359,12 @@ def expected_quarter(scenario: Scenario) -> dict[str, Any]:
         "payments": {
             "by_bank": [{"bank_code": "CASPKZKA", "ordered": 2, "settled": 1, "failed": 0, "amount_ordered": 60000,
                          "amount_settled": 30000},
-                        {"bank_code": "HSBKKZKX", "ordered": 2, "settled": 1, "failed": 1, "amount_ordered": 80000,
+                        # A's two months and Q's three (its extension)
+                        {"bank_code": "HSBKKZKX", "ordered": 5, "settled": 1, "failed": 1, "amount_ordered": 230000,
                          "amount_settled": 40000}],
-            "by_month": [{"month": "2031-05", "ordered": 2, "settled": 2, "failed": 0, "amount_settled": 70000},
-                         {"month": "2031-06", "ordered": 2, "settled": 0, "failed": 1, "amount_settled": 0}]},
+            "by_month": [{"month": "2031-04", "ordered": 1, "settled": 0, "failed": 0, "amount_settled": 0},
+                         {"month": "2031-05", "ordered": 3, "settled": 2, "failed": 0, "amount_settled": 70000},
+                         {"month": "2031-06", "ordered": 3, "settled": 0, "failed": 1, "amount_settled": 0}]},
         "extensions": {
             "extended": 2, "ended": 1, "amount_assigned": 210000, "tsa": 195000, "child_supplement": 15000,
             "ended_by_reason": [{"reason": "INCOME_NOT_BELOW_POVERTY_LINE", "families": 1}],
