@@ -128,7 +128,9 @@ async def record_parameter(body: ParameterIn, request: Request, session: Session
                               "description": "The quarter's run exists: the same body (resumed if it had failed)"}}
              | problems(_BODY_PROBLEMS | {
                  403: "The token lacks reassessments:run",
-                 422: "`quarter` is not YYYY-Qn (2000–2099), or an unknown field",
+                 422: "`quarter` is not YYYY-Qn (2000–2099), or an unknown field; or a parameter value the run "
+                      "needs is not recorded (`missing-parameter`, naming each `parameters.<name>`; nothing is "
+                      "started)",
              }))
 async def start_reassessment(body: ReassessmentIn, request: Request, session: SessionDep,
                              caller: CallerDep) -> Response:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import event as orm_event
 
 from services.eligibility import runs
+from services.eligibility.service import MissingParameterError
 from services.eligibility.schemas import (
     ReassessmentOut,
     ReassessmentProgressOut,
@@ -23,7 +24,7 @@ from services.eligibility.schemas import (
 )
 from shared.access import family_access
 from shared.calendar import Quarter, utcnow
-from shared.errors import NotFound
+from shared.errors import NotFound, QamqorError, field_error
 from shared.identity import Caller
 from shared.wakeups import wait_for_wakeup
 
@@ -89,12 +90,34 @@ def shown(run: dict[str, Any]) -> ReassessmentOut:
 
 async def start(*, app: FastAPI, session: Any, caller: Caller, quarter: str) -> tuple[ReassessmentOut, bool]:
     """The quarter's run, started (True) or as it stands (False: running, completed, or failed and
-    now resumed); the process's executor is woken either way."""
+    now resumed); the process's executor is woken either way. A run that would start or resume
+    without a parameter value it needs is refused whole (422 `missing-parameter`, naming each
+    `parameters.<name>`): nothing is written, and recording the values then starting it again works."""
+    missing = await runs.parameters_missing_for(session, Quarter.parse(quarter), await app.state.parameters.current())
+    if missing:
+        raise missing_parameters_error(quarter, missing)
     run, created = await runs.start(session, quarter=quarter, caller_id=caller.id, now=utcnow())
     # the executor looks once the run is committed (the request's unit of work commits it)
     wakeup = app.state.reassessments.wakeup
     orm_event.listen(session.sync_session, "after_commit", lambda _: wakeup.set(), once=True)
     return shown(run), created
+
+
+def missing_parameters_error(quarter: str, missing: list) -> QamqorError:
+    """One field error per parameter name: the regions and days it lacks a value for."""
+    by_name: dict[str, list] = {}
+    for error in missing:
+        by_name.setdefault(error.name, []).append(error)
+    errors = []
+    for name, lacking in by_name.items():
+        days = sorted({e.on.isoformat() for e in lacking})
+        regions = sorted({e.region_kato for e in lacking if e.region_kato})
+        errors.append(field_error(f"parameters.{name}", (
+            f"no value valid on {', '.join(days)} for region(s) {', '.join(regions)} (nor nationally); "
+            f"record it (POST /v1/parameters) and start the run again")))
+    return MissingParameterError(
+        f"The reassessment of {quarter} needs parameter values that are not recorded: "
+        f"{', '.join(by_name)}. Nothing was started.", errors=errors)
 
 
 async def get(*, session: Any, run_id: UUID) -> ReassessmentOut:

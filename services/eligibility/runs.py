@@ -47,7 +47,12 @@ import orjson
 
 from services.eligibility.domain.decision import REASON_BIT, REASON_CODES
 from services.eligibility.domain.parameters import MissingParameter
-from services.eligibility.domain.rules import RULES_VERSION
+from services.eligibility.domain.rules import (
+    LARGE_FAMILY_PER_CHILD_PARAMETER,
+    LARGE_FAMILY_RATE_PARAMETERS,
+    RULES_VERSION,
+    assignment_months,
+)
 from services.eligibility.reassessment.bulk import (
     MAX_MONTHS,
     NO_DAY,
@@ -94,6 +99,49 @@ class RunStopped(Exception):
 
 
 # ------------------------------------------------------------------------------------- the runs
+
+# What the rules read for every family of a run of quarter Q (decided on D, its first day): on D,
+# the shares, thresholds and policy values (`day_policy`, `_combo_policy`); on the first day of
+# Q-1, the statistics; on the first day of each month paid, the MCI (rules.md, "Which date each
+# value is read at"). `ban_months` is read on a termination's day, which the run cannot know ahead.
+_ON_DECISION_DAY = ("poverty_line_subsistence_share", "counted_income_types", "adult_age",
+                    "retirement_age_male", "retirement_age_female", "child_supplement_min_age",
+                    "child_supplement_max_age", "student_child_age_limit",
+                    "disregarded_on_extension_income_types", "consent_required", "deposit_limit_mci", "mci",
+                    "child_supplement_mci", *LARGE_FAMILY_RATE_PARAMETERS.values(),
+                    LARGE_FAMILY_PER_CHILD_PARAMETER)
+
+
+def missing_parameters(params: Any, quarter: Quarter, regions: Sequence[str]) -> list[MissingParameter]:
+    """Every parameter value a run of `quarter` would need for a family of one of `regions` and
+    that `params` lacks (one per name, region and day; none when the run can decide everyone).
+    Checked before a run starts, so that a missing value refuses the run whole rather than failing
+    it at the first chunk that needs it (with the chunks before it written)."""
+    day = quarter.first_day
+    statistics_day = ending_quarter(quarter).first_day
+    missing: list[MissingParameter] = []
+    for region in sorted(set(regions)):
+        wanted = [(name, day) for name in _ON_DECISION_DAY]
+        wanted += [("mci", month) for month in assignment_months(day) if month != day]
+        wanted.append(("subsistence_minimum", statistics_day))
+        if params.find("poverty_line_median_share", day, region) is not None:
+            wanted.append(("median_income", statistics_day))
+        missing += [MissingParameter(name, region, on) for name, on in wanted if params.find(name, on, region) is None]
+    return missing
+
+
+async def parameters_missing_for(conn: Any, quarter: Quarter, params: Any) -> list[MissingParameter]:
+    """The values a run of `quarter` that would start (or resume) now lacks, for the regions of the
+    families it would decide; none for a run that is running or completed (nothing to start)."""
+    conn = await raw_connection(conn)
+    status = await conn.fetchval("SELECT status FROM reassessment_runs WHERE quarter = $1", str(quarter))
+    if status not in (None, FAILED):
+        return []
+    regions = [row[0] for row in await conn.fetch(
+        "SELECT DISTINCT region_kato FROM assignments WHERE period_quarter = $1 AND state = 'active' AND eligible",
+        str(ending_quarter(quarter)))]
+    return missing_parameters(params, quarter, regions)
+
 
 def ending_quarter(quarter: Quarter) -> Quarter:
     return quarter.previous()
@@ -574,5 +622,5 @@ async def write_chunk(raw: Any, outcome: ChunkOutcome, *, run_id: UUID, quarter:
 
 
 __all__ = ["Executor", "ExtractFailed", "HttpIncomeExtract", "IncomeExtract", "Incomes", "parse_extract", "post_extract", "start", "get",
-           "unfinished", "reviews", "decide_chunk", "write_chunk", "merge_totals", "RunStopped",
+           "unfinished", "reviews", "missing_parameters", "parameters_missing_for", "decide_chunk", "write_chunk", "merge_totals", "RunStopped",
            "RUNNING", "FAILED", "COMPLETED", "REFUSING", "date"]

@@ -1,5 +1,5 @@
 """Which events reporting follows: all of them, into its projections (applications, consent,
-contracts, payments, FDC invitations); and the dead-letter topic, into the dead letters an
+contracts, payments, FDC invitations, reassessment runs' extensions); and the dead-letter topic, into the dead letters an
 operator lists and replays.
 
 The dead-letter topic is read by its own consumer (group `qamqor-reporting-dead-letters`), not
@@ -38,6 +38,7 @@ def handlers(app: FastAPI | None = None) -> dict:
         **{f"consent.{outcome}": service.project_consent
            for outcome in ("requested", "granted", "refused", "expired", "withdrawn")},
         **{f"contract.{outcome}": service.project_contract for outcome in ("lapsed", "terminated", "completed")},
+        "eligibility.extended": service.project_extension,
         "payment.settled": service.project_payment,
         "payment.failed": service.project_payment,
         "fdc.invitation.issued": service.project_invitation,

@@ -19,6 +19,10 @@ from services.reporting.schemas import (
     DashboardBacklogOut,
     DashboardOut,
     DashboardRegionOut,
+    ExtensionReasonOut,
+    ExtensionRegionOut,
+    ExtensionSettlementOut,
+    ExtensionsOut,
     FunnelChannelOut,
     FunnelCountsOut,
     FunnelOut,
@@ -62,13 +66,45 @@ def _region_name(prefix: str) -> LocalisedName:
     return LocalisedName(en=entry.name_en, ru=entry.name_ru, kk=entry.name_kk)
 
 
+_RECIPIENT_FIGURES = ("recipient_families", "recipient_people", "amount_assigned", *domain.SOCIAL_STATUSES)
+
+
+def _with_recipients(applications: list[dict[str, Any]], recipients: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The applications' figures per region and settlement, their recipient figures replaced by
+    those counting extensions too (a region and settlement with extensions only gets a row)."""
+    rows = {(row["region"], row["settlement"]): {**row, **dict.fromkeys(_RECIPIENT_FIGURES, 0)} for row in applications}
+    for row in recipients:
+        key = (row["region"], row["settlement"])
+        target = rows.setdefault(key, {"region": key[0], "settlement": key[1], **dict.fromkeys(_FIGURES, 0)})
+        target.update({name: row[name] for name in _RECIPIENT_FIGURES})
+    return list(rows.values())
+
+
+def _extensions(rows: list[dict[str, Any]], endings: dict[str, int]) -> ExtensionsOut:
+    names = ("extended", "ended", "amount_assigned", "tsa", "child_supplement")
+    by_region = _grouped(rows, "region", names)
+    by_settlement = _grouped(rows, "settlement", names)
+    empty = dict.fromkeys(names, 0)
+    return ExtensionsOut(
+        **_summed(rows, names),
+        ended_by_reason=[ExtensionReasonOut(reason=reason, families=endings[reason])
+                         for reason in domain.REFUSING_REASONS if endings.get(reason)],
+        by_region=sorted((ExtensionRegionOut(region_kato=region_level_kato(prefix), extended=counts["extended"],
+                                             ended=counts["ended"], amount_assigned=counts["amount_assigned"])
+                          for prefix, counts in by_region.items()),
+                         key=lambda r: (-r.amount_assigned, -r.extended, -r.ended, r.region_kato)),
+        settlement=[ExtensionSettlementOut(settlement=s, **{k: by_settlement.get(s, empty)[k] for k in (
+            "extended", "ended", "amount_assigned")}) for s in ("urban", "rural")])
+
+
 async def dashboard(*, session: AsyncSession, quarter: str | None, region_kato: str | None,
                     now: datetime | None = None) -> DashboardOut:
     """Every figure of the ops dashboard, in the scope of the filters; the backlog's ages counted
     in business days (Almaty) up to `now` (the service's clock)."""
     scope = repository.Scope(quarter=quarter, region=region_kato[:2] if region_kato else None)
     today = domain.almaty_date(now or utcnow())
-    figures = await repository.application_figures(session, scope)
+    figures = _with_recipients(await repository.application_figures(session, scope),
+                               await repository.recipient_figures(session, scope))
     total = _summed(figures, _FIGURES)
     per_region = _grouped(figures, "region", _FIGURES)
     per_settlement = _grouped(figures, "settlement", _FIGURES)
@@ -133,4 +169,6 @@ async def dashboard(*, session: AsyncSession, quarter: str | None, region_kato: 
             by_bank=[BankPaymentsOut(**row) for row in await repository.payment_figures(session, scope, by="bank_code")],
             by_month=[MonthPaymentsOut(**{k: v for k, v in row.items() if k != "amount_ordered"})
                       for row in await repository.payment_figures(session, scope, by="month")]),
+        extensions=_extensions(await repository.extension_figures(session, scope),
+                               await repository.extension_endings(session, scope)),
     )

@@ -30,6 +30,7 @@ from shared.events.contracts import (
     ContractTerminated,
     EligibilityDecided,
     EligibilityDeferred,
+    EligibilityExtended,
     FamilyMember,
     FdcInvitationConverted,
     FdcInvitationIssued,
@@ -238,6 +239,26 @@ def invitation_facts(event: FdcInvitationIssued | FdcInvitationConverted) -> dic
         case FdcInvitationConverted():
             return facts | {"application_id": event.application_id}
     raise TypeError(f"not an invitation event: {type(event).__name__}")
+
+
+# ---- reassessment runs' extensions (issue 12) -----------------------------------------------------
+
+# The reason codes that refuse a family (rules.md: income not below the line, a ban, false
+# information, the expense rules, consent not given); an event's other codes describe it.
+REFUSING_REASONS = ("INCOME_NOT_BELOW_POVERTY_LINE", "BAN_ACTIVE", "FALSE_INFORMATION", "EXPENSE_PURCHASE",
+                    "EXPENSE_LOANS", "EXPENSE_SPENDING", "EXPENSE_DEPOSITS", "CONSENT_NOT_GIVEN")
+
+
+def extension_facts(event: EligibilityExtended) -> dict[str, Any]:
+    """What `eligibility.extended` tells of the family's new quarter: where it lives, whether it is
+    a recipient of it and with what amounts (TSA and child supplement, summed over the months
+    paid; none when refused), and the reason codes."""
+    paid = event.monthly if event.eligible else []
+    return {"application_id": event.application_id, "quarter": event.period_quarter,
+            "decision_id": event.decision_id, "run_id": event.run_id, "region_kato": event.region_kato,
+            "settlement": event.settlement, "kind": event.kind, "eligible": event.eligible,
+            "tsa": sum(m.tsa for m in paid), "child_supplement": sum(m.child_supplement for m in paid),
+            "assigned_total": sum(m.total for m in paid), "reasons": list(event.reasons)}
 
 
 # ---- the backlog's age, in business days ---------------------------------------------------------

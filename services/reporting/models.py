@@ -5,7 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, Text, false, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -118,6 +118,29 @@ class InvitationFact(Base):
     channel: Mapped[str | None] = mapped_column(String(20))
     issued: Mapped[bool] = mapped_column(Boolean, server_default=false())
     application_id: Mapped[UUID | None] = mapped_column(index=True)
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ExtensionFact(Base):
+    """One row per family and quarter a reassessment run decided (`eligibility.extended`): extended
+    (a recipient of `quarter`, with its amounts summed over the months paid) or not (its assignment
+    ends with the quarter before, for `reasons`). Keyed by the application the family applied
+    with; a family is decided once per quarter, so the row is written once. Counts and codes only."""
+
+    __tablename__ = "extension_facts"
+
+    application_id: Mapped[UUID] = mapped_column(primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(7), primary_key=True, index=True)
+    decision_id: Mapped[UUID] = mapped_column()
+    run_id: Mapped[UUID] = mapped_column()
+    region_kato: Mapped[str] = mapped_column(String(9))
+    settlement: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(15))
+    eligible: Mapped[bool] = mapped_column(Boolean)
+    tsa: Mapped[int] = mapped_column(BigInteger)  # whole tenge, the months paid summed
+    child_supplement: Mapped[int] = mapped_column(BigInteger)
+    assigned_total: Mapped[int] = mapped_column(BigInteger)
+    reasons: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
     last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -22,11 +22,13 @@ from services.reporting.models import (
     ContractFact,
     ContractMeasure,
     DeadLetter,
+    ExtensionFact,
     InvitationFact,
     PaymentFact,
     PaymentOrderFact,
     Redrive,
 )
+from shared.calendar import Quarter, month_label
 from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.outbox import inbox
 
@@ -114,6 +116,20 @@ async def upsert_invitation(session: AsyncSession, *, invitation_id: UUID, facts
     changes["last_event_at"] = _latest(InvitationFact.last_event_at, statement.excluded.last_event_at)
     await session.execute(statement.on_conflict_do_update(index_elements=[InvitationFact.invitation_id],
                                                           set_=changes))
+
+
+@functools.cache
+def _extension_statement() -> Insert:
+    """Built once: the insert of one extension (a family is decided once per quarter, so a second
+    delivery — a rebuild racing the service — changes nothing)."""
+    names = ("application_id", "quarter", "decision_id", "run_id", "region_kato", "settlement", "kind", "eligible",
+             "tsa", "child_supplement", "assigned_total", "reasons", "last_event_at")
+    return insert(ExtensionFact).values({name: bindparam(name) for name in names}).on_conflict_do_nothing(
+        index_elements=[ExtensionFact.application_id, ExtensionFact.quarter])
+
+
+async def add_extension(session: AsyncSession, facts: dict[str, Any], at: datetime) -> None:
+    await session.execute(_extension_statement(), {**facts, "last_event_at": at})
 
 
 def _in_region(query: Select, region_kato: str | None) -> Select:
@@ -352,6 +368,117 @@ async def application_figures(session: AsyncSession, scope: Scope) -> list[dict[
             for row in rows.mappings()]
 
 
+# A family's quarters as recipient: the quarter of its application (its decision) and each quarter
+# a run decided it again (its extensions), with the members and social statuses its application
+# told (an extension's event carries none; a family seeded into the register without an application
+# has none known).
+_STATUS_COLUMNS = ", ".join(f"a.{status}" for status in domain.SOCIAL_STATUSES)
+_PERIODS_SQL = f"""
+SELECT a.application_id, a.quarter, substr(a.region_kato, 1, 2) AS region, a.settlement,
+       a.eligible AND a.stage <> 'withdrawn' AS recipient, a.assigned_total AS amount, a.members, {_STATUS_COLUMNS}
+FROM application_facts a
+WHERE a.region_kato <> '{domain.NOT_YET_KNOWN["region_kato"]}' AND a.eligible IS NOT NULL
+UNION ALL
+SELECT e.application_id, e.quarter, substr(e.region_kato, 1, 2), e.settlement,
+       e.eligible AND a.stage IS DISTINCT FROM 'withdrawn', e.assigned_total, coalesce(a.members, 0),
+       {", ".join(f"coalesce(a.{status}, 0)" for status in domain.SOCIAL_STATUSES)}
+FROM extension_facts e LEFT JOIN application_facts a ON a.application_id = e.application_id
+"""
+
+
+async def recipient_figures(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
+    """Per region (two KATO digits) and settlement: the recipient families, their members and
+    social statuses, and the tenge assigned to them — of applications and of extensions. A family
+    counts once, as its latest quarter in the scope says (an extension refused ends it; with a
+    quarter filter, that quarter's); the amounts of each of its quarters in the scope add up."""
+    conditions, params = [], {}
+    if scope.quarter:
+        conditions.append("p.quarter = :quarter")
+        params["quarter"] = scope.quarter
+    if scope.region:
+        conditions.append("p.region = :region")
+        params["region"] = scope.region
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    # Without a quarter filter, a family's earlier quarters give way to a later extension (an
+    # anti-join on the extensions' primary key); with one, a family has one quarter in the scope.
+    latest = "TRUE" if scope.quarter else (
+        "NOT EXISTS (SELECT 1 FROM extension_facts later WHERE later.application_id = p.application_id "
+        "AND later.quarter > p.quarter)")
+    statuses = ", ".join(f"coalesce(sum(p.{s}) FILTER (WHERE p.recipient AND p.latest), 0) AS {s}"
+                         for s in domain.SOCIAL_STATUSES)
+    rows = await session.execute(text(f"""
+        SELECT p.region, p.settlement,
+               count(*) FILTER (WHERE p.recipient AND p.latest) AS recipient_families,
+               coalesce(sum(p.members) FILTER (WHERE p.recipient AND p.latest), 0) AS recipient_people,
+               coalesce(sum(p.amount) FILTER (WHERE p.recipient), 0) AS amount_assigned, {statuses}
+        FROM (SELECT p.*, {latest} AS latest FROM ({_PERIODS_SQL}) p {where}) p
+        GROUP BY p.region, p.settlement"""), params)
+    return [{name: (int(value) if isinstance(value, (int, Decimal)) else value) for name, value in row.items()}
+            for row in rows.mappings()]
+
+
+def _extension_scope(scope: Scope) -> tuple[str, dict[str, Any]]:
+    conditions, params = ["TRUE"], {}
+    if scope.quarter:
+        conditions.append("quarter = :quarter")
+        params["quarter"] = scope.quarter
+    if scope.region:
+        conditions.append("substr(region_kato, 1, 2) = :region")
+        params["region"] = scope.region
+    return " AND ".join(conditions), params
+
+
+async def extension_figures(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
+    """Per region (two KATO digits) and settlement: the families a run extended into the scope's
+    quarter(s), those it did not, and the extended families' tenge (TSA, child supplement)."""
+    where, params = _extension_scope(scope)
+    rows = await session.execute(text(f"""
+        SELECT substr(region_kato, 1, 2) AS region, settlement,
+               count(*) FILTER (WHERE eligible) AS extended, count(*) FILTER (WHERE NOT eligible) AS ended,
+               coalesce(sum(assigned_total) FILTER (WHERE eligible), 0) AS amount_assigned,
+               coalesce(sum(tsa) FILTER (WHERE eligible), 0) AS tsa,
+               coalesce(sum(child_supplement) FILTER (WHERE eligible), 0) AS child_supplement
+        FROM extension_facts WHERE {where} GROUP BY 1, 2"""), params)
+    return [{name: (int(value) if isinstance(value, (int, Decimal)) else value) for name, value in row.items()}
+            for row in rows.mappings()]
+
+
+async def extension_endings(session: AsyncSession, scope: Scope) -> dict[str, int]:
+    """Refused extensions per reason code that refuses (a family refused for two counts under both)."""
+    where, params = _extension_scope(scope)
+    rows = await session.execute(text(f"""
+        SELECT reason, count(*) FROM extension_facts, unnest(reasons) AS reason
+        WHERE NOT eligible AND reason = ANY(:refusing) AND {where} GROUP BY reason"""),
+        {**params, "refusing": list(domain.REFUSING_REASONS)})
+    return {reason: int(count) for reason, count in rows}
+
+
+async def latest_extensions(session: AsyncSession, *, region_kato: str | None) -> list[dict[str, Any]]:
+    """Per KATO code: the families whose latest extension extended them, and those it ended (the
+    older statistics: every quarter, a family once)."""
+    rows = await session.execute(text("""
+        SELECT region_kato, count(*) FILTER (WHERE eligible) AS extended, count(*) FILTER (WHERE NOT eligible) AS ended
+        FROM (SELECT DISTINCT ON (application_id) region_kato, eligible FROM extension_facts
+              WHERE (CAST(:region AS text) IS NULL OR region_kato = :region)
+              ORDER BY application_id, quarter DESC) latest
+        GROUP BY region_kato"""), {"region": region_kato})
+    return [dict(row) for row in rows.mappings()]
+
+
+def _paid_in_scope(query: Select, application_id: Any, month: Any, scope: Scope) -> Select:
+    """`query` of payments (scheduled or reported) in the scope: the quarter by the month paid —
+    an application's months are those of its quarter, and an extension's those of the quarter it
+    extends into, which its application's quarter is not —, the region through the application's
+    facts (a family seeded into the register has none, so its payments count only unfiltered by
+    region)."""
+    if scope.quarter:
+        query = query.where(month.in_([month_label(day) for day in Quarter.parse(scope.quarter).months()]))
+    if scope.region:
+        query = query.join(ApplicationFact, ApplicationFact.application_id == application_id).where(
+            *Scope(region=scope.region).of_applications())
+    return query
+
+
 def _joined(query: Select, application_id: Any, scope: Scope) -> Select:
     """`query` of another table, in the scope of its applications' facts (every row when no filter)."""
     if not scope.filtered:
@@ -363,8 +490,8 @@ def _joined(query: Select, application_id: Any, scope: Scope) -> Select:
 async def amount_paid(session: AsyncSession, scope: Scope) -> int:
     """Whole tenge the banks reported settled."""
     query = select(func.coalesce(func.sum(PaymentOrderFact.amount).filter(PaymentOrderFact.settled.is_(True)), 0))
-    return int(await session.scalar(_joined(query.select_from(PaymentOrderFact), PaymentOrderFact.application_id,
-                                            scope)) or 0)
+    return int(await session.scalar(_paid_in_scope(query.select_from(PaymentOrderFact), PaymentOrderFact.application_id,
+                                                   PaymentOrderFact.month, scope)) or 0)
 
 
 async def backlog_by_day(session: AsyncSession, scope: Scope) -> list[tuple[str, date, int]]:
@@ -435,17 +562,17 @@ async def payment_figures(session: AsyncSession, scope: Scope, *, by: str) -> li
     monthly payments ordered (scheduled) and their tenge; the family months with an order the
     bank settled, or reported failed; the tenge settled."""
     planned_key = PaymentFact.__table__.c[by]
-    planned = await session.execute(_joined(
+    planned = await session.execute(_paid_in_scope(
         select(planned_key, func.count(), func.coalesce(func.sum(PaymentFact.total), 0))
-        .select_from(PaymentFact).group_by(planned_key), PaymentFact.application_id, scope))
+        .select_from(PaymentFact).group_by(planned_key), PaymentFact.application_id, PaymentFact.month, scope))
     order_key = PaymentOrderFact.__table__.c[by]
     family_month = func.concat(PaymentOrderFact.application_id, "|", PaymentOrderFact.month)
-    reported = await session.execute(_joined(
+    reported = await session.execute(_paid_in_scope(
         select(order_key,
                func.count(func.distinct(family_month)).filter(PaymentOrderFact.settled.is_(True)),
                func.count(func.distinct(family_month)).filter(PaymentOrderFact.failed.is_(True)),
                func.coalesce(func.sum(PaymentOrderFact.amount).filter(PaymentOrderFact.settled.is_(True)), 0))
-        .select_from(PaymentOrderFact).group_by(order_key), PaymentOrderFact.application_id, scope))
+        .select_from(PaymentOrderFact).group_by(order_key), PaymentOrderFact.application_id, PaymentOrderFact.month, scope))
     figures: dict[str, dict[str, Any]] = {}
 
     def row(key: str) -> dict[str, Any]:
@@ -463,13 +590,14 @@ async def last_event_at(session: AsyncSession) -> datetime | None:
     """When the projection last took an event in (the latest event time of any row)."""
     return await session.scalar(select(func.greatest(*(
         select(func.max(table.last_event_at)).scalar_subquery()
-        for table in (ApplicationFact, ContractFact, PaymentFact, PaymentOrderFact, InvitationFact)))))
+        for table in (ApplicationFact, ContractFact, PaymentFact, PaymentOrderFact, InvitationFact,
+                      ExtensionFact)))))
 
 
 # ---- rebuilding the projections ----------------------------------------------------------------
 
 PROJECTION_TABLES = ("application_facts", "contract_facts", "contract_measures", "payment_facts", "payment_orders",
-                     "invitation_facts", "redrives")
+                     "invitation_facts", "redrives", "extension_facts")
 
 
 async def truncate_projections(session: AsyncSession, topics: Sequence[str]) -> None:

@@ -25,6 +25,8 @@ class SummaryOut(BaseModel):
     recipients: int
     scheduled_total_tenge: int
     undecided: int
+    extended_families: int = Field(0, description="Families whose latest reassessment extended them")
+    extension_ended_families: int = Field(0, description="Families whose latest reassessment did not extend them")
 
 
 class RegionStatsOut(BaseModel):
@@ -39,6 +41,8 @@ class RegionStatsOut(BaseModel):
     recipients: int
     undecided: int
     scheduled_total_tenge: int
+    extended_families: int = Field(0, description="Families whose latest reassessment extended them")
+    extension_ended_families: int = Field(0, description="Families whose latest reassessment did not extend them")
 
 
 class BacklogStatusOut(BaseModel):
@@ -92,9 +96,12 @@ class HeadlineOut(BaseModel):
     rejected: int
     undecided: int
     withdrawn: int
-    recipient_families: int = Field(description="Approved families (not withdrawn since)")
-    recipient_people: int = Field(description="The members of those families")
-    amount_assigned: int = Field(description="Whole tenge: the decided monthly totals of those families, summed")
+    recipient_families: int = Field(description="Approved families (not withdrawn since) and families a "
+                                                "reassessment run extended; each family once, as its latest "
+                                                "quarter in the scope says (a refused extension ends it)")
+    recipient_people: int = Field(description="The members of those families (as their application told)")
+    amount_assigned: int = Field(description="Whole tenge: the decided monthly totals of those families, summed "
+                                             "over their quarters in the scope (extensions included)")
     amount_paid: int = Field(description="Whole tenge: the payments the banks settled")
 
 
@@ -261,7 +268,45 @@ _DASHBOARD_EXAMPLE = {
         "by_bank": [{"bank_code": "HSBKKZKX", "ordered": 120, "settled": 80, "failed": 2,
                      "amount_ordered": 4650000, "amount_settled": 3100000}],
         "by_month": [{"month": "2027-01", "ordered": 120, "settled": 80, "failed": 2, "amount_settled": 3100000}]},
+    "extensions": {
+        "extended": 90, "ended": 12, "amount_assigned": 10800000, "tsa": 9600000, "child_supplement": 1200000,
+        "ended_by_reason": [{"reason": "INCOME_NOT_BELOW_POVERTY_LINE", "families": 11},
+                            {"reason": "BAN_ACTIVE", "families": 1}],
+        "by_region": [{"region_kato": "610000000", "extended": 90, "ended": 12, "amount_assigned": 10800000}],
+        "settlement": [{"settlement": "urban", "extended": 40, "ended": 5, "amount_assigned": 4800000},
+                       {"settlement": "rural", "extended": 50, "ended": 7, "amount_assigned": 6000000}]},
 }
+
+
+class ExtensionReasonOut(BaseModel):
+    reason: str = Field(description="A reason code that refuses (INCOME_NOT_BELOW_POVERTY_LINE, BAN_ACTIVE, …)")
+    families: int
+
+
+class ExtensionGroupOut(BaseModel):
+    extended: int = Field(description="Families a reassessment run extended (recipients of the new quarter)")
+    ended: int = Field(description="Families a run did not extend: their assignment ended with the quarter before")
+    amount_assigned: int = Field(description="Whole tenge assigned to the extended families (TSA + child supplement)")
+
+
+class ExtensionRegionOut(ExtensionGroupOut):
+    region_kato: str
+
+
+class ExtensionSettlementOut(ExtensionGroupOut):
+    settlement: Literal["urban", "rural"]
+
+
+class ExtensionsOut(ExtensionGroupOut):
+    """What reassessment runs decided for the quarter(s) in scope (`eligibility.extended`)."""
+
+    tsa: int = Field(description="Whole tenge of TSA assigned to the extended families")
+    child_supplement: int = Field(description="Whole tenge of child supplement assigned to them")
+    ended_by_reason: list[ExtensionReasonOut] = Field(description="Families not extended, per refusing reason "
+                                                                  "(a family refused for two counts under both)")
+    by_region: list[ExtensionRegionOut] = Field(description="Regions with an extension decided, the largest "
+                                                            "amount first")
+    settlement: list[ExtensionSettlementOut]
 
 
 class DashboardOut(BaseModel):
@@ -281,6 +326,7 @@ class DashboardOut(BaseModel):
     fdc_funnel: FunnelOut
     contracts: ContractsOut
     payments: PaymentsOut
+    extensions: ExtensionsOut
 
 
 # ---- dead letters ---------------------------------------------------------------------------------

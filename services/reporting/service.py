@@ -30,6 +30,7 @@ from shared.events import Envelope
 from shared.events.contracts import (
     ContractDrafted,
     ContractSigned,
+    EligibilityExtended,
     FdcInvitationConverted,
     FdcInvitationIssued,
     PaymentFailed,
@@ -86,6 +87,12 @@ async def project_payment(session: AsyncSession, envelope: Envelope) -> None:
         await repository.upsert_order(session, domain.order_reported(event), envelope.occurred_at)
 
 
+async def project_extension(session: AsyncSession, envelope: Envelope) -> None:
+    """One statement per event (a run sends hundreds of thousands at once)."""
+    event: EligibilityExtended = envelope.payload()  # type: ignore[assignment]
+    await repository.add_extension(session, domain.extension_facts(event), envelope.occurred_at)
+
+
 async def project_invitation(session: AsyncSession, envelope: Envelope) -> None:
     event: FdcInvitationIssued | FdcInvitationConverted = envelope.payload()  # type: ignore[assignment]
     await repository.upsert_invitation(session, invitation_id=event.invitation_id,
@@ -102,7 +109,10 @@ async def project_redrive(session: AsyncSession, envelope: Envelope) -> None:
 async def summary(*, session: AsyncSession, region_kato: str | None) -> SummaryOut:
     by_stage = await repository.applications_by_stage(session, region_kato=region_kato)
     families, recipients, scheduled = await repository.approved(session, region_kato=region_kato)
+    extensions = await repository.latest_extensions(session, region_kato=region_kato)
     return SummaryOut(
+        extended_families=sum(row["extended"] for row in extensions),
+        extension_ended_families=sum(row["ended"] for row in extensions),
         applications_by_stage=by_stage,
         approved_families=families,
         rejected_families=await repository.rejected(session, region_kato=region_kato),
@@ -113,8 +123,16 @@ async def summary(*, session: AsyncSession, region_kato: str | None) -> SummaryO
 
 
 async def by_region(*, session: AsyncSession, region_kato: str | None) -> list[RegionStatsOut]:
-    return [RegionStatsOut(region=region_name(figures["region_kato"]), **figures)
-            for figures in await repository.figures_by_region(session, region_kato=region_kato)]
+    """Per KATO code: the applications' figures, and the families runs extended or ended (a
+    region with extensions only — a seeded register — gets a row too)."""
+    rows = {figures["region_kato"]: figures
+            for figures in await repository.figures_by_region(session, region_kato=region_kato)}
+    for extension in await repository.latest_extensions(session, region_kato=region_kato):
+        row = rows.setdefault(extension["region_kato"], {
+            "region_kato": extension["region_kato"], "applications": 0, "approved_families": 0, "recipients": 0,
+            "undecided": 0, "scheduled_total_tenge": 0})
+        row["extended_families"], row["extension_ended_families"] = int(extension["extended"]), int(extension["ended"])
+    return [RegionStatsOut(region=region_name(kato), **rows[kato]) for kato in sorted(rows)]
 
 
 async def backlog(*, session: AsyncSession, region_kato: str | None) -> BacklogOut:

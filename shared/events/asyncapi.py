@@ -92,7 +92,7 @@ SUBSCRIBERS: dict[str, dict[str, tuple[str, ...]]] = {
     "reporting": {
         "topics": tuple(TOPICS.values()),
         "events": ("application.submitted", "application.withdrawn", "verification.waiting", "verification.overdue",
-                   "verification.completed", "eligibility.deferred", "eligibility.decided",
+                   "verification.completed", "eligibility.deferred", "eligibility.decided", "eligibility.extended",
                    "contract.drafted", "contract.signed", "contract.lapsed", "contract.terminated",
                    "contract.completed", "payment.scheduled", "payment.settled", "payment.failed",
                    "consent.requested", "consent.granted", "consent.refused", "consent.expired",

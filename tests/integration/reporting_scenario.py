@@ -17,9 +17,15 @@ Eight applications of 2031-Q2 and one of 2031-Q1 (which the quarter's figures mu
 | F   | Shymkent  | urban      | woman 40, girl 8                                    | submitted 21 April, a bank overdue: 18 business days |
 | G   | Turkestan | urban      | man 30                                              | submitted 12 May, verified: 6 business days (7 and 9 May are holidays) |
 | H   | Shymkent  | rural      | woman 33                                            | submitted 14 May: 4 business days |
-| Q   | Turkestan | urban      | woman 50 (2031-Q1)                                  | approved, paid: not in 2031-Q2    |
+| Q   | Turkestan | urban      | woman 50 (2031-Q1)                                  | approved, paid; extended into 2031-Q2 (3 × 45 000 TSA + 5 000 supplement) |
 
 FDC invitation 2 (Shymkent) was issued and never converted; invitation 4 is of 2031-Q1.
+
+A reassessment run (`eligibility.extended`, 25 March) extends Q into 2031-Q2 (payments plans its three
+months: the quarter's payment figures count them, by the month paid), and two families seeded
+into eligibility's register (no application's events: members unknown): T (Shymkent, rural)
+extended, 3 × 20 000; S (Kyzylorda, rural) not, its income not below the line. An early run for
+2031-Q3 does not extend B (a ban): 2031-Q2's figures keep B, the figures of every quarter do not.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from shared.events.contracts import (
     ContractSigned,
     ContractTerminated,
     EligibilityDecided,
+    EligibilityExtended,
     FamilyMember,
     FdcInvitationConverted,
     FdcInvitationIssued,
@@ -244,6 +251,35 @@ def build() -> Scenario:  # noqa: PLR0915 - one scenario, read top to bottom
         s.add(FdcInvitationIssued(invitation_id=invitation, quarter=quarter, region_kato=region, settlement="urban",
                                   channel="fdc_sms", category="low_income", members=2, invited_at=almaty(on),
                                   apply_by=date(2031, 6, 1)), source="intake", key=invitation, at=almaty(on))
+    # ---- reassessment runs (eligibility.extended): Q into 2031-Q2; T and S, seeded families ----------------
+    # (no application's events: their members are not known), into 2031-Q2; B not into 2031-Q3
+    run = uuid.uuid4()
+    ids["T"], ids["S"] = uuid.uuid4(), uuid.uuid4()
+
+    def extended(name: str, quarter: str, region: str, settlement: str, monthly: list[tuple[str, int, int]],
+                 reasons: list[str], at: datetime) -> None:
+        s.add(EligibilityExtended(
+            application_id=ids[name], decision_id=uuid.uuid4(), run_id=run, period_quarter=quarter,
+            eligible=bool(monthly), kind="unconditional", region_kato=region, settlement=settlement,  # type: ignore[arg-type]
+            monthly=[MonthlyAmount(month=m, tsa=t, child_supplement=c, total=t + c) for m, t, c in monthly],
+            reasons=reasons), source="eligibility", key=ids[name], at=at)
+
+    run_day = almaty(date(2031, 3, 25), 3)
+    extended("Q", QUARTER, TURKESTAN, "urban", [(m, 45000, 5000) for m in ("2031-04", "2031-05", "2031-06")],
+             ["INCOME_BELOW_POVERTY_LINE", "CHILD_SUPPLEMENT"], run_day)
+    # payments plans Q's extended quarter: the 2031-Q2 figures count its months (by the month paid)
+    s.add(PaymentScheduled(
+        application_id=ids["Q"], decision_id=uuid.uuid4(), region_kato=TURKESTAN, settlement="urban",
+        bank_code="HSBKKZKX", total=150000,
+        payments=[ScheduledPayment(payment_id=uuid.uuid4(), month=m, tsa=45000, child_supplement=5000, total=50000)
+                  for m in ("2031-04", "2031-05", "2031-06")]), source="payments", key=ids["Q"],
+        at=almaty(date(2031, 3, 28)))
+    extended("T", QUARTER, SHYMKENT, "rural", [(m, 20000, 0) for m in ("2031-04", "2031-05", "2031-06")],
+             ["INCOME_BELOW_POVERTY_LINE"], run_day)
+    extended("S", QUARTER, KYZYLORDA, "rural", [], ["INCOME_NOT_BELOW_POVERTY_LINE", "POVERTY_LINE_FROM_MEDIAN"],
+             run_day)
+    extended("B", "2031-Q3", SHYMKENT, "rural", [], ["INCOME_BELOW_POVERTY_LINE", "BAN_ACTIVE"],
+             almaty(date(2031, 5, 18), 3))
     s.ids = ids  # type: ignore[attr-defined]
     return s
 
@@ -271,26 +307,28 @@ def _zero_backlog_regions(*shown: str) -> list[dict[str, Any]]:
 def expected_quarter(scenario: Scenario) -> dict[str, Any]:
     """The dashboard of 2031-Q2, every region, counted by hand from the table above."""
     ids = scenario.ids  # type: ignore[attr-defined]
+    # recipients: A and Q (extended) in Turkestan, B and T (extended) in Shymkent
     turkestan = _region(TURKESTAN, "Turkestan region", "Туркестанская область", "Түркістан облысы",
-                        4, 1, 1, 3, 80000, 2)
-    shymkent = _region(SHYMKENT, "Shymkent", "город Шымкент", "Шымкент қаласы", 3, 1, 1, 3, 60000, 2)
+                        4, 1, 2, 4, 230000, 2)
+    shymkent = _region(SHYMKENT, "Shymkent", "город Шымкент", "Шымкент қаласы", 3, 1, 2, 3, 120000, 2)
     kyzylorda = _region(KYZYLORDA, "Kyzylorda region", "Кызылординская область", "Қызылорда облысы",
                         1, 0, 0, 0, 0, 0)
     return {
         "quarter": QUARTER, "region_kato": None,
         "as_of": "2031-05-19T05:00:00Z",  # the latest event: C's submission, 10:00 in Almaty (UTC+5)
         "headline": {"applications": 8, "decided": 3, "approved": 2, "rejected": 1, "undecided": 4, "withdrawn": 1,
-                     "recipient_families": 2, "recipient_people": 6, "amount_assigned": 140000,
+                     "recipient_families": 4, "recipient_people": 7, "amount_assigned": 350000,
                      "amount_paid": 70000},
         "regions": [turkestan, shymkent, kyzylorda, *_zero_regions(TURKESTAN, SHYMKENT, KYZYLORDA)],
         "settlement": [
-            {"settlement": "urban", "applications": 5, "recipient_families": 1, "recipient_people": 3,
-             "amount_assigned": 80000},
-            {"settlement": "rural", "applications": 3, "recipient_families": 1, "recipient_people": 3,
-             "amount_assigned": 60000}],
+            {"settlement": "urban", "applications": 5, "recipient_families": 2, "recipient_people": 4,
+             "amount_assigned": 230000},
+            {"settlement": "rural", "applications": 3, "recipient_families": 2, "recipient_people": 3,
+             "amount_assigned": 120000}],
+        # Q's woman (50, without a job) is unemployed, as her application told
         "social_status": [{"status": "children", "people": 3}, {"status": "employed", "people": 1},
                           {"status": "carers", "people": 1}, {"status": "students", "people": 0},
-                          {"status": "unemployed", "people": 0}, {"status": "other", "people": 1}],
+                          {"status": "unemployed", "people": 1}, {"status": "other", "people": 1}],
         "backlog": {
             "total": 4,
             "buckets": [{"bucket": "0-2", "count": 1}, {"bucket": "3-5", "count": 1},
@@ -321,10 +359,20 @@ def expected_quarter(scenario: Scenario) -> dict[str, Any]:
         "payments": {
             "by_bank": [{"bank_code": "CASPKZKA", "ordered": 2, "settled": 1, "failed": 0, "amount_ordered": 60000,
                          "amount_settled": 30000},
-                        {"bank_code": "HSBKKZKX", "ordered": 2, "settled": 1, "failed": 1, "amount_ordered": 80000,
+                        # A's two months and Q's three (its extension)
+                        {"bank_code": "HSBKKZKX", "ordered": 5, "settled": 1, "failed": 1, "amount_ordered": 230000,
                          "amount_settled": 40000}],
-            "by_month": [{"month": "2031-05", "ordered": 2, "settled": 2, "failed": 0, "amount_settled": 70000},
-                         {"month": "2031-06", "ordered": 2, "settled": 0, "failed": 1, "amount_settled": 0}]},
+            "by_month": [{"month": "2031-04", "ordered": 1, "settled": 0, "failed": 0, "amount_settled": 0},
+                         {"month": "2031-05", "ordered": 3, "settled": 2, "failed": 0, "amount_settled": 70000},
+                         {"month": "2031-06", "ordered": 3, "settled": 0, "failed": 1, "amount_settled": 0}]},
+        "extensions": {
+            "extended": 2, "ended": 1, "amount_assigned": 210000, "tsa": 195000, "child_supplement": 15000,
+            "ended_by_reason": [{"reason": "INCOME_NOT_BELOW_POVERTY_LINE", "families": 1}],
+            "by_region": [{"region_kato": TURKESTAN, "extended": 1, "ended": 0, "amount_assigned": 150000},
+                          {"region_kato": SHYMKENT, "extended": 1, "ended": 0, "amount_assigned": 60000},
+                          {"region_kato": KYZYLORDA, "extended": 0, "ended": 1, "amount_assigned": 0}],
+            "settlement": [{"settlement": "urban", "extended": 1, "ended": 0, "amount_assigned": 150000},
+                           {"settlement": "rural", "extended": 1, "ended": 1, "amount_assigned": 60000}]},
     }
 
 
@@ -336,13 +384,13 @@ def expected_shymkent(scenario: Scenario) -> dict[str, Any]:
     return everything | {
         "region_kato": SHYMKENT,
         "headline": {"applications": 3, "decided": 1, "approved": 1, "rejected": 0, "undecided": 2, "withdrawn": 0,
-                     "recipient_families": 1, "recipient_people": 3, "amount_assigned": 60000, "amount_paid": 30000},
+                     "recipient_families": 2, "recipient_people": 3, "amount_assigned": 120000, "amount_paid": 30000},
         "regions": [shymkent, *_zero_regions(SHYMKENT)],
         "settlement": [
             {"settlement": "urban", "applications": 1, "recipient_families": 0, "recipient_people": 0,
              "amount_assigned": 0},
-            {"settlement": "rural", "applications": 2, "recipient_families": 1, "recipient_people": 3,
-             "amount_assigned": 60000}],
+            {"settlement": "rural", "applications": 2, "recipient_families": 2, "recipient_people": 3,
+             "amount_assigned": 120000}],
         "social_status": [{"status": "children", "people": 1}, {"status": "employed", "people": 0},
                           {"status": "carers", "people": 1}, {"status": "students", "people": 0},
                           {"status": "unemployed", "people": 0}, {"status": "other", "people": 1}],
@@ -369,4 +417,10 @@ def expected_shymkent(scenario: Scenario) -> dict[str, Any]:
                          "amount_settled": 30000}],
             "by_month": [{"month": "2031-05", "ordered": 1, "settled": 1, "failed": 0, "amount_settled": 30000},
                          {"month": "2031-06", "ordered": 1, "settled": 0, "failed": 0, "amount_settled": 0}]},
+        "extensions": {
+            "extended": 1, "ended": 0, "amount_assigned": 60000, "tsa": 60000, "child_supplement": 0,
+            "ended_by_reason": [],
+            "by_region": [{"region_kato": SHYMKENT, "extended": 1, "ended": 0, "amount_assigned": 60000}],
+            "settlement": [{"settlement": "urban", "extended": 0, "ended": 0, "amount_assigned": 0},
+                           {"settlement": "rural", "extended": 1, "ended": 0, "amount_assigned": 60000}]},
     }

@@ -10,7 +10,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.eligibility.domain import Case, decide
 from services.eligibility.models import Assignment, DecisionRecord
@@ -177,16 +177,23 @@ async def test_a_run_extends_ends_and_lists_families_for_case_workers(running_se
             bad = await client.post("/v1/reassessments", json=body, headers=internal_token("admin", RUN))
             assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field, (body, bad.text)
 
-        # 2027's figures are missing: the run fails, visibly, naming the parameter; then resumes
+        # 2027's figures are missing: the run is refused whole, naming each parameter, and nothing is
+        # started (no run, no decision); once they are recorded it starts
+        refused = await client.post("/v1/reassessments", json={"quarter": "2027-Q1"}, headers=internal_token("admin", RUN))
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        problem = refused.json()
+        assert problem["type"].endswith("missing-parameter")
+        # the MCI of 2027 (decision day and months paid) and its national minimum; 2026-Q4's median is shipped
+        assert {e["field"] for e in problem["errors"]} == {"parameters.mci"}, problem
+        assert "2027-01-01" in problem["errors"][0]["message"] and REGION in problem["errors"][0]["message"]
+        async with client.app.state.sessionmaker() as session:
+            assert await session.scalar(text("SELECT count(*) FROM reassessment_runs")) == 0
+        assert await q1_rows(client) == {}
+        await record_2027(client, internal_token)
         started = await client.post("/v1/reassessments", json={"quarter": "2027-Q1"}, headers=internal_token("admin", RUN))
         assert started.status_code == 202, started.text
         run_id = started.json()["id"]
-        failed = await finished(client, run_id, internal_token)
-        assert failed["status"] == "failed" and "2027" in failed["error"], failed
-        assert failed["progress"]["families_done"] == 0 and await q1_rows(client) == {}
-        await record_2027(client, internal_token)
-        again = await client.post("/v1/reassessments", json={"quarter": "2027-Q1"}, headers=internal_token("admin", RUN))
-        assert again.status_code == 200 and again.json()["id"] == run_id
         shown = await finished(client, run_id, internal_token)
         assert shown["status"] == "completed", shown
         assert shown["ending_quarter"] == "2026-Q4"

@@ -74,9 +74,12 @@ async def test_a_regions_figures_are_exact_and_a_redelivery_counts_once(running_
             "recipients": 3 + 2,
             "scheduled_total_tenge": 2 * paid,
             "undecided": 0,
+            "extended_families": 0,
+            "extension_ended_families": 0,
         }
         mangystau = {"region_kato": REGION, "region": "Mangystau", "applications": 3, "approved_families": 2,
-                     "recipients": 5, "undecided": 0, "scheduled_total_tenge": 2 * paid}
+                     "recipients": 5, "undecided": 0, "scheduled_total_tenge": 2 * paid, "extended_families": 0,
+                     "extension_ended_families": 0}
         regions = await client.get("/v1/stats/regions", params={"region_kato": REGION},
                                    headers=internal_token("ops", STATS))
         assert regions.json() == [mangystau]

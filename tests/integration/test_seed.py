@@ -124,3 +124,53 @@ def test_synthetic_iins_are_valid_and_unique():
         assert facts is not None
         assert facts.birth_date == date(1970, 1, 1) + timedelta(days=int(birth[k]))
         assert facts.sex == ("male", "female")[sex[k]]
+
+
+async def test_seed_carries_forward_the_parameters_of_later_runs_as_an_administrator_records_them(
+        postgres, db_prefix):
+    """Seeded for 2027-Q2 (the shipped files end with 2026): the values the runs of 2027-Q2 to 2028-Q1
+    lack are recorded through `service.record_parameter` — rows labelled synthetic, one
+    `parameter.recorded` per value in the outbox — and a run of each finds nothing missing."""
+    from qamqor_cli.seed import SEED_RECORDER, load_parameters
+    from services.eligibility.domain import ParameterSet
+    from services.eligibility.runs import parameters_missing_for
+
+    eligibility_url = postgres.url(f"{db_prefix}_seedcarry_eligibility")
+    sandbox_url = postgres.url(f"{db_prefix}_seedcarry_sandbox")
+    lines: list[str] = []
+    async with migrated_database(postgres, f"{db_prefix}_seedcarry_eligibility", MIGRATIONS_DIR):
+        try:
+            el = await asyncpg.connect(asyncpg_dsn(eligibility_url))
+            try:
+                before = ParameterSet(await load_parameters(el))
+                assert {m.name for m in await parameters_missing_for(el, Quarter(2027, 2), before)} == set()  # no register yet
+                await seed(300, eligibility_url=eligibility_url, sandbox_url=sandbox_url, run_quarter=Quarter(2027, 2),
+                           echo=lines.append)
+                assert any("synthetic" in line and "median_income" in line for line in lines), lines
+                carried = await el.fetch("SELECT name, region_kato, valid_from, valid_to FROM parameters "
+                                         "WHERE recorded_by = $1", SEED_RECORDER)
+                names = Counter(r["name"] for r in carried)
+                assert names == {"mci": 2, "subsistence_minimum": 1, "median_income": 80}, names
+                events = await el.fetch("SELECT envelope FROM outbox WHERE event_type = 'parameter.recorded'")
+                assert len(events) == len(carried)
+                recorded = [json.loads(e["envelope"])["data"] for e in events]
+                assert {(d["name"], d["region_kato"], d["valid_from"]) for d in recorded} == {
+                    (r["name"], r["region_kato"], r["valid_from"].isoformat()) for r in carried}
+                # every run of the horizon starts: nothing missing for the register's regions
+                params = ParameterSet(await load_parameters(el))
+                for quarter in (Quarter(2027, 2), Quarter(2027, 3), Quarter(2027, 4), Quarter(2028, 1)):
+                    await el.execute("UPDATE assignments SET period_quarter = $1", str(quarter.previous()))
+                    assert await parameters_missing_for(el, quarter, params) == [], quarter
+                # 2028-Q2 is beyond the horizon: refused, naming what is missing
+                await el.execute("UPDATE assignments SET period_quarter = '2028-Q1'")
+                assert {m.name for m in await parameters_missing_for(el, Quarter(2028, 2), params)} == {
+                    "median_income", "subsistence_minimum"}
+                # seeding again records nothing new
+                await seed(100, eligibility_url=eligibility_url, sandbox_url=sandbox_url, run_quarter=Quarter(2027, 2),
+                           seed_number=1, echo=lines.append)
+                assert await el.fetchval("SELECT count(*) FROM parameters WHERE recorded_by = $1",
+                                         SEED_RECORDER) == len(carried)
+            finally:
+                await el.close()
+        finally:
+            await drop_database(sandbox_url)

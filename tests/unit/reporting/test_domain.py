@@ -81,3 +81,22 @@ def test_a_withdrawn_application_is_final_and_not_undecided():
     assert domain.fact_change(event, at) == domain.FactChange(_uuid.UUID(int=3), "withdrawn")
     assert domain.stage_rank("withdrawn") == len(domain.STAGES) - 1  # nothing moves it back
     assert domain.undecided({"withdrawn": 2, "submitted": 1}) == 1
+
+
+def test_an_extension_sums_its_months_and_a_refusal_assigns_nothing():
+    import uuid as _uuid
+
+    from services.reporting.domain import extension_facts
+    from shared.events.contracts import EligibilityExtended, MonthlyAmount
+
+    months = [MonthlyAmount(month=m, tsa=30000, child_supplement=6488, total=36488) for m in ("2027-04", "2027-05")]
+    common = dict(application_id=_uuid.uuid4(), decision_id=_uuid.uuid4(), run_id=_uuid.uuid4(),
+                  period_quarter="2027-Q2", kind="unconditional", region_kato="610000000", settlement="rural")
+    extended = extension_facts(EligibilityExtended(**common, eligible=True, monthly=months,
+                                                   reasons=["INCOME_BELOW_POVERTY_LINE", "CHILD_SUPPLEMENT"]))
+    assert (extended["quarter"], extended["tsa"], extended["child_supplement"], extended["assigned_total"]) == (
+        "2027-Q2", 60000, 12976, 72976)
+    refused = extension_facts(EligibilityExtended(**common, eligible=False, monthly=months,
+                                                  reasons=["INCOME_NOT_BELOW_POVERTY_LINE"]))
+    assert (refused["tsa"], refused["child_supplement"], refused["assigned_total"]) == (0, 0, 0)
+    assert refused["reasons"] == ["INCOME_NOT_BELOW_POVERTY_LINE"] and not refused["eligible"]
