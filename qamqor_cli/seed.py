@@ -38,6 +38,7 @@ from services.eligibility.domain.parameters import (
     value_from_json,
     value_to_json,
 )
+from services.eligibility.repository import REGISTER_CHANNEL
 from services.eligibility.runs import missing_parameters
 from shared.calendar import Quarter, business_date
 from shared.db import asyncpg_dsn, ensure_database
@@ -226,6 +227,12 @@ async def seed(families: int, *, eligibility_url: str, sandbox_url: str, run_qua
     await asyncio.gather(seed_sandbox(sandbox_url, data),
                          seed_register(eligibility_url, data, decisions, echo=echo, payments_url=payments_url))
     mark = timings.add("write", mark)
+    # eligibility reads the coming quarter's register ahead for simulations (simulation_api.keep_warm)
+    conn = await asyncpg.connect(asyncpg_dsn(eligibility_url))
+    try:
+        await conn.execute("SELECT pg_notify($1, '')", REGISTER_CHANNEL)
+    finally:
+        await conn.close()
     timings.phases["total"] = mark - started
     total = timings.phases["total"]
     echo(f"seeded {families:,} families ({members:,} members, {incomes:,} income rows of "

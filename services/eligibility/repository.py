@@ -16,6 +16,8 @@ from shared.ids import uuid7
 
 # PostgreSQL NOTIFY channel: a parameter value was recorded (every process reloads its cache).
 PARAMETERS_CHANNEL = "qamqor_parameters"
+# NOTIFY'd when the register is filled other than by decisions (qamqor seed): read it ahead
+REGISTER_CHANNEL = "qamqor_register"
 
 
 # ---- parameters -----------------------------------------------------------------------------

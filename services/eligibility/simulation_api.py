@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
-from services.eligibility import simulation
+from services.eligibility import repository, simulation
 from services.eligibility.domain import InvalidParameter, MissingParameter
 from services.eligibility.reassessment.register import raw_connection
 from services.eligibility.schemas import ParameterName, ParameterValueIn, WorkingDate
@@ -146,7 +146,7 @@ def _income_source(app: FastAPI) -> simulation.IncomeExtract:
 
 # ------------------------------------------------------------------------------ reading ahead
 
-REGISTER_CHANNEL = "qamqor_register"  # NOTIFY'd when the register is filled (qamqor seed)
+REGISTER_CHANNEL = repository.REGISTER_CHANNEL
 
 
 def coming_quarter(app: FastAPI) -> Quarter:
