@@ -391,13 +391,7 @@ async def recipient_figures(session: AsyncSession, scope: Scope) -> list[dict[st
     social statuses, and the tenge assigned to them — of applications and of extensions. A family
     counts once, as its latest quarter in the scope says (an extension refused ends it; with a
     quarter filter, that quarter's); the amounts of each of its quarters in the scope add up."""
-    conditions, params = [], {}
-    if scope.quarter:
-        conditions.append("p.quarter = :quarter")
-        params["quarter"] = scope.quarter
-    if scope.region:
-        conditions.append("p.region = :region")
-        params["region"] = scope.region
+    conditions, params = _scope_conditions(scope, quarter="p.quarter", region="p.region")
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     # Without a quarter filter, a family's earlier quarters give way to a later extension (an
     # anti-join on the extensions' primary key); with one, a family has one quarter in the scope.
@@ -417,15 +411,21 @@ async def recipient_figures(session: AsyncSession, scope: Scope) -> list[dict[st
             for row in rows.mappings()]
 
 
-def _extension_scope(scope: Scope) -> tuple[str, dict[str, Any]]:
-    conditions, params = ["TRUE"], {}
+def _scope_conditions(scope: Scope, *, quarter: str, region: str) -> tuple[list[str], dict[str, Any]]:
+    """The scope's quarter and region (two KATO digits) as SQL conditions on these expressions."""
+    conditions, params = [], {}
     if scope.quarter:
-        conditions.append("quarter = :quarter")
+        conditions.append(f"{quarter} = :quarter")
         params["quarter"] = scope.quarter
     if scope.region:
-        conditions.append("substr(region_kato, 1, 2) = :region")
+        conditions.append(f"{region} = :region")
         params["region"] = scope.region
-    return " AND ".join(conditions), params
+    return conditions, params
+
+
+def _extension_scope(scope: Scope) -> tuple[str, dict[str, Any]]:
+    conditions, params = _scope_conditions(scope, quarter="quarter", region="substr(region_kato, 1, 2)")
+    return " AND ".join(["TRUE", *conditions]), params
 
 
 async def extension_figures(session: AsyncSession, scope: Scope) -> list[dict[str, Any]]:
