@@ -178,7 +178,12 @@ def migrate_all(platform: Platform) -> None:
         migrate(url, module.MIGRATIONS_DIR)
 
 
-def wait_ready(platform: Platform, names: list[str], timeout: float = 60.0) -> None:
+# How long `qamqor up` waits for every process's /ready: a service imports for a few seconds of
+# CPU, and nine of them start at once; on a busy 2-core machine that took over a minute.
+READY_SECONDS = float(os.environ.get("QAMQOR_UP_READY_SECONDS", "240"))
+
+
+def wait_ready(platform: Platform, names: list[str], timeout: float = READY_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     pending = list(names)
     with httpx.Client(timeout=2.0) as client:
