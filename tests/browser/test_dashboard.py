@@ -109,6 +109,10 @@ def test_ops_signs_in_and_sees_the_apis_figures_by_region_and_in_three_languages
         assert page.locator(f"#{chart} .main-svg").count() >= 1, chart
     # The backlog: its total, and the oldest applications (no personal data: id, region, stage).
     assert page.get_attribute("#backlog-total", "data-value") == str(everything["backlog"]["total"]) == "1"
+    # The quarter's turn: the families reassessment runs extended and ended, as the API counts them.
+    assert page.get_attribute("#extensions-total", "data-value") == str(everything["extensions"]["extended"])
+    assert page.get_attribute("#extensions-total", "data-ended") == str(everything["extensions"]["ended"])
+    assert page.locator("#chart-extensions .main-svg, #chart-extensions .empty").count() >= 1
     rows = page.eval_on_selector_all("#oldest tbody tr", "rows => rows.map(r => r.title)")
     assert rows == [item["application_id"] for item in everything["backlog"]["oldest"]]
     page.screenshot(path=str(artifacts / "dashboard-ru.png"), full_page=True)

@@ -215,7 +215,9 @@
     $("refreshed").textContent = "—";
     $("backlog-total").textContent = "";
     $("oldest").tBodies[0].replaceChildren();
-    ["chart-regions", "chart-backlog", "chart-settlement", "chart-status", "chart-funnel", "chart-banks"]
+    $("extensions-total").textContent = "";
+    ["chart-regions", "chart-backlog", "chart-settlement", "chart-status", "chart-funnel", "chart-banks",
+      "chart-extensions"]
       .forEach((id) => { if (window.Plotly) Plotly.purge($(id)); $(id).replaceChildren(); });
     delete document.body.dataset.loaded;
   }
@@ -237,6 +239,7 @@
     statusChart(data.social_status || []);
     funnelChart((data.fdc_funnel || {}).totals || {});
     banksChart(((data.payments || {}).by_bank) || []);
+    extensionsChart(data.extensions || {});
   }
 
   // A count axis: whole numbers only (no 0.5 ticks on small figures).
@@ -384,6 +387,27 @@
       connector: { fillcolor: "#eef1f4", line: { color: "#dfe4ea" } },
       hovertemplate: "<b>%{y}</b>: %{x:,d}<extra></extra>",
     }], { yaxis: { automargin: true, ticksuffix: " " }, margin: { l: 8, r: 12, t: 6, b: 6 } }, values[0] === 0);
+  }
+
+  // Reassessment runs (issue 12): families extended and ended per region, the amount on the badge.
+  function extensionsChart(section) {
+    const badge = $("extensions-total");
+    badge.textContent = t("extended") + ": " + fmt(section.extended || 0) + " · " + t("ended") + ": " +
+      fmt(section.ended || 0) + " · " + money(section.amount_assigned || 0);
+    badge.dataset.value = String(section.extended || 0);
+    badge.dataset.ended = String(section.ended || 0);
+    const rows = (section.by_region || []).slice().sort((a, b) => (b.extended + b.ended) - (a.extended + a.ended));
+    const names = rows.map((r) => regionName(r.region_kato));
+    const custom = rows.map((r) => [money(r.amount_assigned)]);
+    draw("chart-extensions", [
+      { type: "bar", name: t("extended"), x: names, y: rows.map((r) => r.extended || 0), marker: { color: "#1f8a4c" },
+        customdata: custom,
+        hovertemplate: "<b>%{x}</b><br>" + t("extended") + ": %{y:,d} (%{customdata[0]})<extra></extra>" },
+      { type: "bar", name: t("ended"), x: names, y: rows.map((r) => r.ended || 0), marker: { color: "#c0392b" },
+        hovertemplate: "<b>%{x}</b><br>" + t("ended") + ": %{y:,d}<extra></extra>" },
+    ], { barmode: "stack", showlegend: true, legend: { orientation: "h", y: -0.25 },
+      xaxis: { automargin: true }, yaxis: countAxis(rows.map((r) => (r.extended || 0) + (r.ended || 0))) },
+    rows.length === 0);
   }
 
   function banksChart(rows) {
