@@ -1,7 +1,7 @@
 """The consumer runner: every event handled at most once in effect.
 
 For each batch of a partition's messages: insert their ids into the inbox and run the handlers
-in ONE transaction; commit the Kafka offset only after that transaction commits. A redelivered
+(consecutive events of a handler with a batch form as one list) in ONE transaction; commit the Kafka offset only after that transaction commits. A redelivered
 event finds its id in the inbox and has no second effect. A failing handler is retried with
 backoff; after the last attempt the event goes to the dead-letter topic (through the outbox,
 with the error) and is marked in the inbox, so the partition is not blocked for ever. A message
@@ -44,6 +44,24 @@ from shared.tracing import consume_span
 log = logging.getLogger("qamqor.consumer")
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
+
+
+def handles_batches(batch: BatchHandler) -> Callable[[Handler], Handler]:
+    """Give a handler a batch form: consecutive events of a batch that this handler takes are
+    handed to `batch` as one list, in their order, in the batch's transaction. A burst of one
+    event type (a reassessment run's hundreds of thousands of `eligibility.extended`) then costs a
+    few statements per batch instead of a few per event. `batch` must have the effect of the
+    handler applied to each event in turn; the handler itself stays the per-event path, which
+    handles the events one by one when a batch fails (and in every retry and replay)."""
+    def mark(handler: Handler) -> Handler:
+        handler.batch = batch  # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
+def batch_form(handler: Handler | None) -> BatchHandler | None:
+    return getattr(handler, "batch", None)
 
 
 class PermanentError(Exception):
@@ -180,6 +198,11 @@ class ConsumerRunner:
     handled in the order they were published. A batch that fails is rolled back and handled
     again one event per transaction, each retried and dead-lettered on its own — a poison event
     costs its batch one rollback, never another event's effect.
+
+    A handler with a batch form (`handles_batches`) is handed consecutive events of the batch as
+    one list (a burst of one event type: a reassessment run's extensions); the events before and
+    after it keep their order. Failing, the batch is handled one event at a time as any other,
+    with the plain handler.
 
     A message carrying `x-qamqor-replay` (an operator replayed a dead letter) is handled once
     more if this service had dead-lettered it, and ignored if it had handled it.
@@ -371,6 +394,7 @@ class ConsumerRunner:
         try:
             async with self.sessionmaker() as session, session.begin():
                 first_time = await self._mark_inbox(session, events)
+                group: list[Delivery] = []  # consecutive events for one batch form, not handled yet
                 for delivery in events:
                     envelope = delivery.envelope
                     assert envelope is not None and delivery.handler is not None
@@ -378,9 +402,18 @@ class ConsumerRunner:
                         outcomes.append((envelope.type, "duplicate"))
                         continue
                     first_time.discard(envelope.id)  # the same event twice in one batch: once
+                    batch = batch_form(delivery.handler)
+                    if group and batch is not batch_form(group[0].handler):
+                        await self._handle_group(session, group, outcomes)
+                        group = []
+                    if batch is not None:
+                        group.append(delivery)
+                        continue
                     with self._context(delivery):
                         await delivery.handler(session, envelope)
                     outcomes.append((envelope.type, "handled"))
+                if group:
+                    await self._handle_group(session, group, outcomes)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the batch is handled again, event by event
@@ -389,6 +422,17 @@ class ConsumerRunner:
         for event_type, outcome in outcomes:
             EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc()
         return True
+
+    async def _handle_group(self, session: AsyncSession, group: list[Delivery],
+                            outcomes: list[tuple[str, str]]) -> None:
+        """Consecutive events for one batch form, as one list. They run under the first one's
+        request id and trace: a burst comes from one run, written under one request."""
+        batch = batch_form(group[0].handler)
+        assert batch is not None
+        envelopes = [d.envelope for d in group if d.envelope is not None]
+        with self._context(group[0]):
+            await batch(session, envelopes)
+        outcomes.extend((e.type, "handled") for e in envelopes)
 
     @contextmanager
     def _context(self, delivery: Delivery) -> Iterator[None]:
