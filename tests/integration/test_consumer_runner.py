@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from services.payments.main import MIGRATIONS_DIR
-from shared.consumer import ConsumerRunner, PermanentError, handles_batches
+from shared.consumer import ConsumerRunner, FetchBackoff, PermanentError, handles_batches
 from shared.events import Envelope
 from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.kafka import ensure_topics
@@ -191,6 +191,27 @@ async def test_a_failing_batch_form_leaves_the_events_to_the_handler_one_by_one(
     assert await echoes(sessionmaker) == {str(e.id): 1 for e in bulk}
     assert order == [e.id for e in bulk]
     assert await dead_letters(sessionmaker) == []
+
+
+async def test_what_was_fetched_past_a_batch_is_not_fetched_again(broker, topic, sessionmaker, producer):
+    """A partition at work is left out of the next polls rather than paused: aiokafka drops what it
+    had fetched for a paused partition, so every batch cost a fetch of everything after it."""
+    events = [event() for _ in range(100)]
+    for envelope in events:
+        await publish(producer, topic, envelope)
+    fetches_with_records = []
+
+    class Counting(FetchBackoff):
+        def pause_after(self, *, had_records: bool) -> float:
+            if had_records:
+                fetches_with_records.append(1)
+            return super().pause_after(had_records=had_records)
+
+    async with runner(broker, topic, sessionmaker, {"test.happened": echo}, batch_size=5, fetch_backoff=Counting):
+        await eventually(lambda: _all_echoed(sessionmaker, events))
+    assert await echoes(sessionmaker) == {str(e.id): 1 for e in events}
+    # 20 batches of 5 out of what one or a few fetches brought (one fetch per batch before).
+    assert len(fetches_with_records) < 10
 
 
 async def test_a_poison_event_is_dead_lettered_and_costs_the_rest_of_its_batch_nothing(broker, topic, sessionmaker,
