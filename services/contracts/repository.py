@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import false, func, select, text
+from sqlalchemy import false, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
@@ -91,11 +91,28 @@ def _write(row: ContractRow, contract: domain.SocialContract) -> None:
 
 
 async def get(session: AsyncSession, contract_id: UUID, *, for_update: bool = False) -> domain.SocialContract | None:
-    query = select(ContractRow).where(ContractRow.id == contract_id)
+    query = select(ContractRow).where(ContractRow.id == contract_id).execution_options(populate_existing=True)
     if for_update:
         query = query.with_for_update()
     row = (await session.execute(query)).scalar_one_or_none()
     return _contract(row) if row else None
+
+
+async def by_applications(session: AsyncSession, application_ids: list[UUID]) -> dict[UUID, domain.SocialContract]:
+    """The contracts of many applications, locked, by application id: a batch of extensions
+    reads them in one query. Loaded afresh, as `carry_overs` may have changed them meanwhile."""
+    rows = await session.execute(
+        select(ContractRow).where(ContractRow.application_id.in_(application_ids)).order_by(ContractRow.id)
+        .with_for_update().execution_options(populate_existing=True))
+    return {row.application_id: _contract(row) for row in rows.scalars()}
+
+
+async def carry_overs(session: AsyncSession, contracts: list[domain.SocialContract]) -> None:
+    """Write what `domain.carry_over` changes — the quarter and the end — for many contracts, as
+    one UPDATE executed with every row."""
+    if contracts:
+        await session.execute(update(ContractRow), [
+            {"id": c.id, "period_quarter": c.period_quarter, "ends_on": c.ends_on} for c in contracts])
 
 
 async def by_application(session: AsyncSession, application_id: UUID) -> domain.SocialContract | None:

@@ -25,6 +25,7 @@ from services.contracts.schemas import (
 )
 from shared.access import CITIZEN, REGIONS, FamilyAccess, family_access, note_data_subjects
 from shared.calendar import utcnow
+from shared.consumer import handles_batches
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from shared.events import Envelope
 from shared.events.contracts import EligibilityDecided, EligibilityExtended, ParameterRecorded
@@ -60,6 +61,24 @@ async def draft_on_conditional_approval(session: AsyncSession, envelope: Envelop
     await emit(session, event, source=SOURCE, key=str(contract.application_id), cause=envelope)
 
 
+async def carry_over_on_extensions(session: AsyncSession, envelopes: list[Envelope]) -> None:
+    """`carry_over_on_extension` for a batch of extensions (a reassessment run's burst): the
+    contracts read and locked in one query, the carried ones written in one statement. Events of
+    one application take effect in their order, on what the one before left."""
+    extensions = [extension for envelope in envelopes
+                  if (extension := envelope.payload()).eligible and extension.contract_carried_over]  # type: ignore[attr-defined]
+    if not extensions:
+        return
+    contracts = await repository.by_applications(session, list({e.application_id for e in extensions}))
+    carried: dict[UUID, domain.SocialContract] = {}
+    for extension in extensions:
+        contract = domain.carry_over(contracts.get(extension.application_id), extension.period_quarter)
+        if contract is not None:
+            contracts[extension.application_id] = carried[contract.id] = contract
+    await repository.carry_overs(session, list(carried.values()))
+
+
+@handles_batches(carry_over_on_extensions)
 async def carry_over_on_extension(session: AsyncSession, envelope: Envelope) -> None:
     """A reassessment run extended a conditional family with its contract in force (issue 12): the
     contract runs on to the end of the new quarter (`domain.carry_over`); no new one is drafted."""

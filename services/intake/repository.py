@@ -103,15 +103,29 @@ async def get(session: AsyncSession, application_id: UUID, *, for_update: bool =
     row = (await session.execute(query)).first()
     if row is None:
         return None
+    application = _application_of(row)
+    if for_update:
+        session.info.setdefault(_LOADED, {})[application_id] = application
+    return application
+
+
+async def get_many(session: AsyncSession, application_ids: list[UUID]) -> dict[UUID, domain.Application]:
+    """`get(for_update=True)` for many applications in one query (locked in the order of their
+    ids), by id; the ones that do not exist are absent."""
+    rows = await session.execute(_SELECT_APPLICATION.where(_applications.c.id.in_(application_ids))
+                                 .order_by(_applications.c.id).with_for_update(of=_applications))
+    applications = {a.id: a for a in map(_application_of, rows)}
+    session.info.setdefault(_LOADED, {}).update(applications)
+    return applications
+
+
+def _application_of(row) -> domain.Application:  # noqa: ANN001 - a row of _SELECT_APPLICATION
     *columns, members, timeline = row
-    application = domain.Application(
+    return domain.Application(
         **dict(zip(_APPLICATION_COLUMNS, columns)),
         members=tuple(_member_of(m) for m in members or ()),
         timeline=tuple(_change_of(c) for c in timeline or ()),
     )
-    if for_update:
-        session.info.setdefault(_LOADED, {})[application_id] = application
-    return application
 
 
 async def active_iins(session: AsyncSession, iins: list[str]) -> set[str]:
@@ -204,6 +218,30 @@ async def save(session: AsyncSession, application: domain.Application, change: d
     if change is not None:
         await session.execute(_INSERT_CHANGE, _status_change(application.id, change))
     session.info.setdefault(_LOADED, {})[application.id] = application
+
+
+async def save_many(session: AsyncSession, applications: list[domain.Application],
+                    changes: list[tuple[UUID, domain.StatusChange]]) -> None:
+    """`save` for many applications loaded by `get_many` and the changes of their timelines (in
+    the order they happened): one statement executed with every row for each kind of write."""
+    loaded = session.info.setdefault(_LOADED, {})
+    updates: dict[tuple[str, ...], list[dict]] = {}
+    members = []
+    for application in applications:
+        before = loaded.get(application.id)
+        changed = {name: getattr(application, name) for name in ("status", "decision", "contract_id")
+                   if before is None or getattr(before, name) != getattr(application, name)}
+        if changed:
+            updates.setdefault(tuple(changed), []).append({"the_application": application.id, **changed})
+        if before is None or before.holds_members != application.holds_members:
+            members.append({"the_application": application.id, "active": application.holds_members})
+        loaded[application.id] = application
+    for columns, rows in updates.items():
+        await session.execute(_update_application(columns), rows)
+    if members:
+        await session.execute(_UPDATE_MEMBERS, members)
+    if changes:
+        await session.execute(_INSERT_CHANGE, [_status_change(application_id, c) for application_id, c in changes])
 
 
 # Built once, with bound parameters: building a statement for every event cost about as much CPU

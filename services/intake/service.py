@@ -26,6 +26,7 @@ from services.intake.schemas import (
 from shared.access import CITIZEN, REGIONS, FamilyAccess, family_access, mask_phone, note_data_subjects
 from shared.business_days import DecreedDay
 from shared.calendar import Quarter, business_date, utcnow
+from shared.consumer import handles_batches
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, QamqorError, field_error
 from shared.events import Envelope
 from shared.events.contracts import ParameterRecorded
@@ -258,6 +259,26 @@ async def put_bank(*, session: AsyncSession, caller: Caller, bic: str, body: Ban
 
 # ---- events -----------------------------------------------------------------------------------
 
+async def follow_flows(session: AsyncSession, envelopes: list[Envelope]) -> None:
+    """`follow_flow` for a batch of events (a reassessment run's burst of extensions, and the
+    payment plans that follow them): the applications read and locked in one query, each event
+    followed in its order on what the one before left, the changes written a statement each."""
+    events = [(envelope, envelope.payload()) for envelope in envelopes]
+    applications = await repository.get_many(session, list({domain.application_id_of(e) for _, e in events}))
+    followed: dict[UUID, domain.Application] = {}
+    changes: list[tuple[UUID, domain.StatusChange]] = []
+    for envelope, event in events:
+        application = applications.get(domain.application_id_of(event))
+        if application is None:
+            continue
+        application, change = domain.follow(application, event, event_id=envelope.id, at=envelope.occurred_at)
+        applications[application.id] = followed[application.id] = application
+        if change is not None:
+            changes.append((application.id, change))
+    await repository.save_many(session, list(followed.values()), changes)
+
+
+@handles_batches(follow_flows)
 async def follow_flow(session: AsyncSession, envelope: Envelope) -> None:
     """Verification, eligibility, contracts and payments report on an application: its status
     follows."""

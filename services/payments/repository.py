@@ -48,6 +48,7 @@ async def assignment_for_decision(session: AsyncSession, decision_id: UUID, *,
     query = select(AssignmentRow).where(AssignmentRow.decision_id == decision_id)
     if for_update:
         query = query.with_for_update()
+    query = query.execution_options(populate_existing=True)  # see save_assignments
     row = (await session.execute(query)).scalar_one_or_none()
     return _assignment(row) if row else None
 
@@ -57,6 +58,7 @@ async def assignment_for_application(session: AsyncSession, application_id: UUID
     query = select(AssignmentRow).where(AssignmentRow.application_id == application_id)
     if for_update:
         query = query.with_for_update()
+    query = query.execution_options(populate_existing=True)  # see save_assignments
     row = (await session.execute(query)).scalar_one_or_none()
     return _assignment(row) if row else None
 
@@ -67,11 +69,27 @@ async def add_assignment(session: AsyncSession, assignment: domain.Assignment) -
 
 
 async def save_assignment(session: AsyncSession, assignment: domain.Assignment) -> None:
-    # The row is in the session already (it was loaded to be changed): no second query.
-    row = await session.get_one(AssignmentRow, assignment.decision_id)
-    for name, value in _assignment_values(assignment).items():
-        setattr(row, name, value)
-    await session.flush()
+    await save_assignments(session, [assignment])
+
+
+async def assignments_for_applications(session: AsyncSession,
+                                       application_ids: Iterable[UUID]) -> dict[UUID, domain.Assignment]:
+    """`assignment_for_application(for_update=True)` for many applications in one query (an
+    application has one assignment), by application id."""
+    rows = await session.execute(
+        select(AssignmentRow).where(AssignmentRow.application_id.in_(list(application_ids)))
+        .order_by(AssignmentRow.decision_id).with_for_update().execution_options(populate_existing=True))
+    return {row.application_id: _assignment(row) for row in rows.scalars()}
+
+
+async def save_assignments(session: AsyncSession, assignments: Iterable[domain.Assignment]) -> None:
+    """`save_assignment` for many, as one UPDATE by primary key executed with every row (the
+    rows loaded are not kept, so the session could not update them without loading each again).
+    Every read of an assignment loads it afresh (`populate_existing`), so a row the session still
+    holds is never read as it was before this update."""
+    rows = [_assignment_values(a) for a in assignments]
+    if rows:
+        await session.execute(update(AssignmentRow), rows)
 
 
 async def scheduled_months(session: AsyncSession, application_id: UUID) -> frozenset[str]:
@@ -79,12 +97,27 @@ async def scheduled_months(session: AsyncSession, application_id: UUID) -> froze
     return frozenset(rows.scalars())
 
 
+async def scheduled_months_of(session: AsyncSession, application_ids: Iterable[UUID]) -> dict[UUID, frozenset[str]]:
+    """`scheduled_months` for many applications in one query; an application with none is absent."""
+    rows = await session.execute(select(PaymentRow.application_id, PaymentRow.month)
+                                 .where(PaymentRow.application_id.in_(list(application_ids))))
+    months: dict[UUID, set[str]] = {}
+    for application_id, month in rows:
+        months.setdefault(application_id, set()).add(month)
+    return {application_id: frozenset(m) for application_id, m in months.items()}
+
+
+# Built once and executed with the rows (one statement, every row): compiling a multi-row VALUES
+# for each call cost more CPU than running it.
+_INSERT_PAYMENT = insert(PaymentRow.__table__)
+
+
 async def add_payments(session: AsyncSession, payments: Iterable[domain.Payment]) -> None:
     """The unique (application, month) constraint refuses a second payment for a month even if
     two deliveries race past the domain's check; the loser's transaction rolls back and retries."""
     rows = [{c: getattr(p, c) for c in _PAYMENT_COLUMNS} for p in payments]
     if rows:
-        await session.execute(insert(PaymentRow).values(rows))
+        await session.execute(_INSERT_PAYMENT, rows)
 
 
 async def payments_of(session: AsyncSession, application_id: UUID) -> list[domain.Payment]:
@@ -143,7 +176,25 @@ async def lock_application(session: AsyncSession, application_id: UUID) -> None:
     a signature, termination or withdrawal handled at the same moment would each read that the
     other is not there yet, and the parked one would never be applied."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                          {"key": f"qamqor.payments.application:{application_id}"})
+                          {"key": _application_lock(application_id)})
+
+
+def _application_lock(application_id: UUID) -> str:
+    return f"qamqor.payments.application:{application_id}"
+
+
+# In the order of the lock keys, so two transactions taking locks of overlapping sets never wait
+# for each other in a circle.
+_LOCK_APPLICATIONS = text("SELECT count(pg_advisory_xact_lock(k)) FROM ("
+                          "SELECT DISTINCT hashtextextended(key, 0) AS k FROM unnest(CAST(:keys AS text[])) AS key "
+                          "ORDER BY k) AS sorted")
+
+
+async def lock_applications(session: AsyncSession, application_ids: Iterable[UUID]) -> None:
+    """`lock_application` for many applications, in one statement."""
+    keys = [_application_lock(a) for a in application_ids]
+    if keys:
+        await session.execute(_LOCK_APPLICATIONS, {"keys": keys})
 
 
 async def ordered_components(session: AsyncSession, payment_ids: Iterable[UUID]) -> frozenset[tuple[UUID, str]]:

@@ -36,7 +36,8 @@ from shared.events.contracts import (
 )
 from shared.identity import Caller
 from shared.ids import uuid7
-from shared.outbox import emit
+from shared.consumer import handles_batches
+from shared.outbox import emit, emit_many
 
 SOURCE = "payments"
 
@@ -60,6 +61,47 @@ async def assign_on_approval(session: AsyncSession, envelope: Envelope) -> None:
     await _record(session, step, cause=envelope)
 
 
+async def extend_on_extensions(session: AsyncSession, envelopes: list[Envelope]) -> None:
+    """`extend_on_extension` for a batch of extensions (a reassessment run sends hundreds of
+    thousands at once): the same steps for all of them together, a statement each — lock the
+    applications, fetch their assignments FOR UPDATE and their planned months, save, plan,
+    announce. An application extended twice in one batch has its later extension handled after
+    the earlier one is saved, as one by one."""
+    pending = [(envelope, extension) for envelope in envelopes
+               if (extension := envelope.payload()).eligible]  # type: ignore[attr-defined]
+    while pending:
+        seen: set[UUID] = set()
+        now, later = [], []
+        for item in pending:
+            application_id = item[1].application_id
+            (later if application_id in seen else now).append(item)
+            seen.add(application_id)
+        await _extend_together(session, now)
+        pending = later
+
+
+async def _extend_together(session: AsyncSession, extensions: list[tuple[Envelope, EligibilityExtended]]) -> None:
+    """Extensions of distinct applications."""
+    ids = [extension.application_id for _, extension in extensions]
+    await repository.lock_applications(session, ids)
+    assignments = await repository.assignments_for_applications(session, ids)
+    scheduled = await repository.scheduled_months_of(session, ids)
+    steps: list[tuple[Envelope, domain.Scheduling]] = []
+    for envelope, extension in extensions:
+        assignment = assignments.get(extension.application_id)
+        if assignment is None:
+            continue
+        step = domain.extend(assignment, extension, new_id=uuid7,
+                             already_scheduled=scheduled.get(extension.application_id, frozenset()))
+        if step is not None:
+            steps.append((envelope, step))
+    await repository.save_assignments(session, [step.assignment for _, step in steps])
+    await repository.add_payments(session, [p for _, step in steps for p in step.payments])
+    await emit_many(session, [(step.event, str(step.assignment.application_id), envelope)
+                              for envelope, step in steps if step.event is not None], source=SOURCE)
+
+
+@handles_batches(extend_on_extensions)
 async def extend_on_extension(session: AsyncSession, envelope: Envelope) -> None:
     """A reassessment run extended the family (issue 12): the new quarter's months are planned
     under the extension's decision, once each (`domain.extend`). Its application's assignment is

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from services.payments.main import MIGRATIONS_DIR
-from shared.consumer import ConsumerRunner, PermanentError
+from shared.consumer import ConsumerRunner, FetchBackoff, PermanentError, handles_batches
 from shared.events import Envelope
 from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.kafka import ensure_topics
@@ -131,6 +131,87 @@ async def test_a_partitions_events_are_handled_in_one_transaction_per_batch(brok
 
 async def _all_echoed(sessionmaker, events: list[Envelope]) -> bool:  # noqa: ANN001
     return set(await echoes(sessionmaker)) >= {str(e.id) for e in events}
+
+
+def bulk_handlers(order: list[uuid.UUID], calls: list[list[uuid.UUID]], *, batch_fails: bool = False) -> dict:
+    """`test.bulk` has a batch form, `test.happened` has not; both echo each event and note the
+    order in which events take effect, and the batch form notes each list it is handed."""
+    async def plain(session, envelope: Envelope) -> None:  # noqa: ANN001
+        order.append(envelope.id)
+        await echo(session, envelope)
+
+    async def together(session, envelopes: list[Envelope]) -> None:  # noqa: ANN001
+        calls.append([e.id for e in envelopes])
+        if batch_fails:
+            raise RuntimeError("the batch form fails")
+        for envelope in envelopes:
+            await plain(session, envelope)
+
+    @handles_batches(together)
+    async def one(session, envelope: Envelope) -> None:  # noqa: ANN001
+        await plain(session, envelope)
+
+    return {"test.bulk": one, "test.happened": plain}
+
+
+async def test_consecutive_events_of_a_batch_capable_handler_are_handed_over_as_one_list(broker, topic, sessionmaker,
+                                                                                         producer):
+    bulk = [event("test.bulk") for _ in range(30)]
+    plain = [event() for _ in range(3)]
+    # a burst, an event without a batch form, the burst goes on (one event delivered twice), another one
+    published = [*bulk[:12], plain[0], *bulk[12:20], bulk[15], *bulk[20:], plain[1], plain[2]]
+    for envelope in published:
+        await publish(producer, topic, envelope)
+    order: list[uuid.UUID] = []
+    calls: list[list[uuid.UUID]] = []
+    async with runner(broker, topic, sessionmaker, bulk_handlers(order, calls)):
+        await eventually(lambda: _all_echoed(sessionmaker, bulk + plain))
+    assert await echoes(sessionmaker) == {str(e.id): 1 for e in bulk + plain}
+    # In the partition's order, each event once; no list reaches across the event without a batch form.
+    assert order == [e.id for e in [*bulk[:12], plain[0], *bulk[12:], *plain[1:]]]
+    assert [i for call in calls for i in call] == [e.id for e in bulk]
+    assert not any(bulk[11].id in call and bulk[12].id in call for call in calls)
+    # 30 events waiting when the consumer started come in a few lists, not 30.
+    assert len(calls) < 10 and max(len(call) for call in calls) > 1
+    async with sessionmaker() as session:
+        marked = set((await session.execute(select(inbox.c.event_id))).scalars())
+    assert marked >= {e.id for e in bulk + plain}
+
+
+async def test_a_failing_batch_form_leaves_the_events_to_the_handler_one_by_one(broker, topic, sessionmaker,
+                                                                                producer):
+    bulk = [event("test.bulk") for _ in range(10)]
+    for envelope in bulk:
+        await publish(producer, topic, envelope)
+    order: list[uuid.UUID] = []
+    calls: list[list[uuid.UUID]] = []
+    async with runner(broker, topic, sessionmaker, bulk_handlers(order, calls, batch_fails=True)):
+        await eventually(lambda: _all_echoed(sessionmaker, bulk))
+    assert calls, "the batch form was tried"
+    assert await echoes(sessionmaker) == {str(e.id): 1 for e in bulk}
+    assert order == [e.id for e in bulk]
+    assert await dead_letters(sessionmaker) == []
+
+
+async def test_what_was_fetched_past_a_batch_is_not_fetched_again(broker, topic, sessionmaker, producer):
+    """A partition at work is left out of the next polls rather than paused: aiokafka drops what it
+    had fetched for a paused partition, so every batch cost a fetch of everything after it."""
+    events = [event() for _ in range(100)]
+    for envelope in events:
+        await publish(producer, topic, envelope)
+    fetches_with_records = []
+
+    class Counting(FetchBackoff):
+        def pause_after(self, *, had_records: bool) -> float:
+            if had_records:
+                fetches_with_records.append(1)
+            return super().pause_after(had_records=had_records)
+
+    async with runner(broker, topic, sessionmaker, {"test.happened": echo}, batch_size=5, fetch_backoff=Counting):
+        await eventually(lambda: _all_echoed(sessionmaker, events))
+    assert await echoes(sessionmaker) == {str(e.id): 1 for e in events}
+    # 20 batches of 5 out of what one or a few fetches brought (one fetch per batch before).
+    assert len(fetches_with_records) < 10
 
 
 async def test_a_poison_event_is_dead_lettered_and_costs_the_rest_of_its_batch_nothing(broker, topic, sessionmaker,
