@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import FastAPI
 from sqlalchemy import event as orm_event
 
-from services.eligibility import runs
+from services.eligibility import runs, simulation_api
 from services.eligibility.service import MissingParameterError
 from services.eligibility.schemas import (
     ReassessmentOut,
@@ -56,6 +56,7 @@ class Reassessments:
             waiting = await runs.unfinished(conn)
         for run in waiting:
             self.running = True
+            simulation_api.give_way(self.app)
             try:
                 status = await self.executor.execute(run["id"])
             except runs.RunStopped:

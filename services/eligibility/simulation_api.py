@@ -160,7 +160,7 @@ async def warm(app: FastAPI, quarter: Quarter) -> bool:
     """Read the register of `quarter`'s current recipients and their incomes into the cache
     unless it is there already, unchanged (an entry past its time is not read again here: the
     next simulation does). False when there is nothing to read or a reassessment run is at work."""
-    if getattr(app.state.reassessments, "running", False):
+    if getattr(getattr(app.state, "reassessments", None), "running", False):
         return False
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(text("SET TRANSACTION READ ONLY"))
@@ -172,12 +172,21 @@ async def warm(app: FastAPI, quarter: Quarter) -> bool:
     return True
 
 
+def give_way(app: FastAPI) -> None:
+    """A reassessment run starts: a reading ahead still at work stops (both would compete for
+    the same two cores and the registry); it is read again after the run (the next check)."""
+    reading = getattr(app.state, "simulation_reading", None)
+    if reading is not None and not reading.done():
+        reading.cancel()
+
+
 async def keep_warm(app: FastAPI) -> None:
     """The coming quarter's register read ahead, so that an administrator's first simulation does
     not wait for it (half a minute for a million families): at start-up, when `qamqor seed`
     NOTIFYs that it filled the register, and every `simulation_check_seconds` (a count of the
     quarter's assignments) in case the register changed otherwise. A reading fails quietly: the
-    next simulation reads it itself and answers the failure."""
+    next simulation reads it itself and answers the failure. A reassessment run starting stops a
+    reading at work (`give_way`)."""
     settings = app.state.settings
     changed = asyncio.Event()
     changed.set()
@@ -190,10 +199,13 @@ async def keep_warm(app: FastAPI) -> None:
     try:
         while True:
             changed.clear()
+            reading = app.state.simulation_reading = asyncio.ensure_future(warm(app, coming_quarter(app)))
             try:
-                await warm(app, coming_quarter(app))
+                await reading
             except asyncio.CancelledError:
-                raise
+                if asyncio.current_task().cancelling():  # type: ignore[union-attr] - the process stops
+                    raise
+                log.info("reading the register ahead gave way to a reassessment run")
             except Exception as error:  # noqa: BLE001 - the next simulation reads it itself
                 log.warning("reading the register ahead failed: %s", type(error).__name__)
             await wait_for_wakeup(changed, settings.simulation_check_seconds)
