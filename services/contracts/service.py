@@ -28,7 +28,7 @@ from shared.calendar import utcnow
 from shared.consumer import handles_batches
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from shared.events import Envelope
-from shared.events.contracts import EligibilityDecided, EligibilityExtended, ParameterRecorded
+from shared.events.contracts import EligibilityDecided, ParameterRecorded
 from shared.identity import Caller
 from shared.ids import uuid7
 from shared.outbox import emit
@@ -82,16 +82,7 @@ async def carry_over_on_extensions(session: AsyncSession, envelopes: list[Envelo
 async def carry_over_on_extension(session: AsyncSession, envelope: Envelope) -> None:
     """A reassessment run extended a conditional family with its contract in force (issue 12): the
     contract runs on to the end of the new quarter (`domain.carry_over`); no new one is drafted."""
-    extension: EligibilityExtended = envelope.payload()  # type: ignore[assignment]
-    if not (extension.eligible and extension.contract_carried_over):
-        return
-    existing = await repository.by_application(session, extension.application_id)
-    if existing is None:
-        return
-    contract = await repository.get(session, existing.id, for_update=True)
-    carried = domain.carry_over(contract, extension.period_quarter)
-    if carried is not None:
-        await repository.save(session, carried)
+    await carry_over_on_extensions(session, [envelope])  # one extension: the batch form's steps
 
 
 async def record_parameter(session: AsyncSession, envelope: Envelope) -> None:

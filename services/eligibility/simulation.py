@@ -38,7 +38,7 @@ from services.eligibility.reassessment.extract import (
     HttpIncomeExtract,
     IncomeExtract,
     Incomes,
-    families_of,
+    incomes_by_family,
 )
 from services.eligibility.reassessment import (
     NO_DAY,
@@ -207,10 +207,8 @@ async def load_register(conn: Any, quarter: Quarter, source: IncomeExtract, vers
     size = np.bincount(member_family, minlength=f).astype(np.int16)
     iin = np.ascontiguousarray(members["iin"])
     # each income → its member's family (IINs are unique in the register's quarter)
-    income_family = families_of(iin.astype(np.int64), member_family, incomes.iin)
-    known = income_family >= 0
-    income_family = income_family[known]
-    by_family = np.argsort(income_family, kind="stable")
+    income_family, income_month, income_type, income_amount = incomes_by_family(
+        incomes, iin.astype(np.int64), member_family)
     day = day_number(quarter.first_day)
     no = np.zeros(f, np.bool_)
     zeros = np.zeros(f, np.int64)
@@ -223,8 +221,7 @@ async def load_register(conn: Any, quarter: Quarter, source: IncomeExtract, vers
         sex=members["sex"].astype(np.int8), relation=members["relation"].astype(np.int8),
         employed=members["employed"].astype(np.bool_), full_time_student=members["student"].astype(np.bool_),
         disability_group=members["disability"].astype(np.int8), carer=members["carer"].astype(np.bool_),
-        income_family=income_family[by_family].astype(np.int32), income_month=incomes.month[known][by_family],
-        income_type=incomes.type[known][by_family], income_amount=incomes.amount[known][by_family],
+        income_family=income_family, income_month=income_month, income_type=income_type, income_amount=income_amount,
     )
     first_member = np.flatnonzero(starts)
     return Register(quarter=quarter, version=version, columns=columns, family_id=family_id,

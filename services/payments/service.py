@@ -107,19 +107,7 @@ async def extend_on_extension(session: AsyncSession, envelope: Envelope) -> None
     under the extension's decision, once each (`domain.extend`). Its application's assignment is
     on the same topic and key as the extension, so it is always here first; a refusal plans
     nothing (the assignment ends with the quarter it covers)."""
-    extension: EligibilityExtended = envelope.payload()  # type: ignore[assignment]
-    if not extension.eligible:
-        return
-    await repository.lock_application(session, extension.application_id)
-    assignment = await repository.assignment_for_application(session, extension.application_id, for_update=True)
-    if assignment is None:
-        return
-    step = domain.extend(assignment, extension, new_id=uuid7,
-                         already_scheduled=await repository.scheduled_months(session, extension.application_id))
-    if step is None:
-        return
-    await repository.save_assignment(session, step.assignment)
-    await _record(session, step, cause=envelope)
+    await extend_on_extensions(session, [envelope])  # one extension: the batch form's steps
 
 
 async def schedule_on_contract_signed(session: AsyncSession, envelope: Envelope) -> None:

@@ -191,5 +191,16 @@ def families_of(member_iin: np.ndarray, member_family: np.ndarray, income_iin: n
     return np.where(found, np.asarray(member_family)[order][at], -1).astype(np.int32)
 
 
-__all__ = ["ExtractFailed", "Incomes", "IncomeExtract", "HttpIncomeExtract", "parse_extract", "post_extract",
+def incomes_by_family(incomes: Incomes, member_iin: np.ndarray,
+                      member_family: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The bulk path's income columns (family, month, type, tiyn): the incomes of members only,
+    each with its member's family, ordered by family (the extract's order kept within one)."""
+    family = families_of(member_iin, member_family, incomes.iin)
+    keep = family >= 0
+    order = np.argsort(family[keep], kind="stable")
+    return (family[keep][order].astype(np.int32), np.asarray(incomes.month, np.int32)[keep][order],
+            np.asarray(incomes.type, np.int8)[keep][order], np.asarray(incomes.amount, np.int64)[keep][order])
+
+
+__all__ = ["incomes_by_family", "ExtractFailed", "Incomes", "IncomeExtract", "HttpIncomeExtract", "parse_extract", "post_extract",
            "families_of", "HEADER", "PATH", "BATCH"]

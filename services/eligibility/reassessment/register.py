@@ -27,7 +27,7 @@ from uuid import UUID
 
 import numpy as np
 
-from services.eligibility.reassessment.extract import families_of
+from services.eligibility.reassessment.extract import Incomes, incomes_by_family
 from services.eligibility.reassessment.bulk import (
     INCOME_TYPE_CODES,
     NO_DAY,
@@ -194,13 +194,9 @@ class RegisterChunk:
         f = self.families
         regions, region = np.unique(self.region_kato, return_inverse=True)
         if income_iin is not None and len(income_iin):
-            income_family = families_of(_iin_numbers(self.iin), self.member_family, _iin_numbers(income_iin))
-            keep = income_family >= 0
-            order = np.argsort(income_family[keep], kind="stable")
-            income_family = income_family[keep][order]
-            income_month = np.asarray(income_month, np.int32)[keep][order]
-            income_type = np.asarray(income_type, np.int8)[keep][order]
-            income_amount = np.asarray(income_amount, np.int64)[keep][order]
+            income_family, income_month, income_type, income_amount = incomes_by_family(
+                Incomes(_iin_numbers(income_iin), income_month, income_type, income_amount),
+                _iin_numbers(self.iin), self.member_family)
         else:
             income_family = np.zeros(0, np.int32)
             income_month = np.zeros(0, np.int32)
