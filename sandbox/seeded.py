@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from shared.binary_copy import copy_rows
 from shared.db import asyncpg_dsn
 from shared.vocabulary import INCOME_TYPES
 
@@ -61,7 +62,6 @@ SCHEMA = (
 )
 CLEAR = ("TRUNCATE seeded_persons, seeded_incomes, seed_coverage",)
 RETRY_SECONDS = 5.0  # a missing database or table is looked for again after this long
-_COPY_HEADER = 19
 
 
 def month_index(day: date) -> int:
@@ -123,20 +123,6 @@ def csv_lines(iin: np.ndarray, month: np.ndarray, kind: np.ndarray, amount: np.n
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
     return sink.getvalue().to_pybytes()
-
-
-async def _copy_rows(conn: asyncpg.Connection, query: str, fields: list[tuple[str, str]]) -> np.ndarray:
-    chunks: list[bytes] = []
-
-    async def write(data: bytes) -> None:
-        chunks.append(data)
-
-    await conn.copy_from_query(query, output=write, format="binary")
-    buffer = b"".join(chunks)
-    dtype = [("n", ">i2")]
-    for name, kind in fields:
-        dtype += [(f"{name}_len", ">i4"), (name, kind)]
-    return np.frombuffer(memoryview(buffer)[_COPY_HEADER:len(buffer) - 2], dtype=np.dtype(dtype))
 
 
 class SeededStore:
@@ -209,9 +195,9 @@ class SeededStore:
 
     async def _load(self, conn: asyncpg.Connection, stamp: tuple) -> Snapshot:
         started = time.perf_counter()
-        persons = _copy_rows(conn, "SELECT iin FROM seeded_persons", [("iin", ">i8")])
+        persons = copy_rows(conn, "SELECT iin FROM seeded_persons", [("iin", ">i8")])
         persons = np.sort((await persons)["iin"].astype(np.int64))
-        rows = await _copy_rows(conn, "SELECT iin, month, type, amount FROM seeded_incomes",
+        rows = await copy_rows(conn, "SELECT iin, month, type, amount FROM seeded_incomes",
                                 [("iin", ">i8"), ("month", ">i4"), ("type", ">i2"), ("amount", ">i8")])
         iin, month = rows["iin"].astype(np.int64), rows["month"].astype(np.int32)
         kind, amount = rows["type"].astype(np.int16), rows["amount"].astype(np.int64)

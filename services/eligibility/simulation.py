@@ -47,6 +47,9 @@ from services.eligibility.reassessment import (
     day_number,
     decide_columns,
 )
+from shared.binary_copy import HEADER as COPY_HEADER
+from shared.binary_copy import copy_out, row_dtype
+from shared.binary_copy import rows as binary_rows
 from shared.calendar import Quarter
 
 CACHE_SECONDS = 600.0
@@ -75,38 +78,12 @@ class Register:
     loaded_in: float  # seconds
 
 
-_COPY_HEADER = 19  # signature (11) + flags (4) + header extension length (4), no extension
-
-
-def _binary_rows(buffer: bytes, fields: list[tuple[str, str]]) -> np.ndarray:
-    """Rows of a binary COPY whose fields are all NOT NULL and of fixed width."""
-    body = memoryview(buffer)[_COPY_HEADER:len(buffer) - 2]
-    return np.frombuffer(body, dtype=_row_dtype(fields))
-
-
-async def _copy_out(conn: Any, query: str) -> bytes:
-    chunks: list[bytes] = []
-
-    async def write(data: bytes) -> None:
-        chunks.append(data)
-
-    await conn.copy_from_query(query, output=write, format="binary")
-    return b"".join(chunks)
-
-
 def _literal_array(values: Sequence[str]) -> str:
     return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
 
 
 _MEMBER_FIELDS = [("family_id", "V16"), ("iin", "S12"), ("birth", ">i4"), ("sex", ">i2"), ("relation", ">i2"),
                   ("employed", "u1"), ("student", "u1"), ("disability", ">i2"), ("carer", "u1")]
-
-
-def _row_dtype(fields: list[tuple[str, str]]) -> np.dtype:
-    dtype = [("n", ">i2")]
-    for name, kind in fields:
-        dtype += [(f"{name}_len", ">i4"), (name, kind)]
-    return np.dtype(dtype)
 
 
 class _StreamedRows:
@@ -116,17 +93,17 @@ class _StreamedRows:
 
     def __init__(self, fields: list[tuple[str, str]], ask: Callable[[list[str]], Awaitable[Incomes]],
                  batch: int = BATCH) -> None:
-        self.dtype = _row_dtype(fields)
+        self.dtype = row_dtype(fields)
         self.ask, self.batch = ask, batch
         self.buffer = bytearray()
         self.done = 0  # rows whose IINs were handed over
         self.tasks: list[asyncio.Task] = []
 
     def _whole_rows(self) -> int:
-        return max(0, (len(self.buffer) - _COPY_HEADER) // self.dtype.itemsize)  # the 2-byte trailer is less than a row
+        return max(0, (len(self.buffer) - COPY_HEADER) // self.dtype.itemsize)  # the 2-byte trailer is less than a row
 
     def _hand_over(self, upto: int) -> None:
-        start = _COPY_HEADER + self.done * self.dtype.itemsize
+        start = COPY_HEADER + self.done * self.dtype.itemsize
         part = np.frombuffer(bytes(self.buffer[start:start + (upto - self.done) * self.dtype.itemsize]), self.dtype)
         self.tasks.append(asyncio.ensure_future(self.ask([i.decode() for i in part["iin"].tolist()])))
         self.done = upto
@@ -141,7 +118,7 @@ class _StreamedRows:
         whole = self._whole_rows()
         if whole > self.done:
             self._hand_over(whole)
-        return np.frombuffer(memoryview(self.buffer)[_COPY_HEADER:_COPY_HEADER + whole * self.dtype.itemsize], self.dtype)
+        return np.frombuffer(memoryview(self.buffer)[COPY_HEADER:COPY_HEADER + whole * self.dtype.itemsize], self.dtype)
 
     def asked(self) -> list[asyncio.Task]:
         return self.tasks
@@ -169,7 +146,7 @@ async def load_register(conn: Any, quarter: Quarter, source: IncomeExtract, vers
         "SELECT DISTINCT region_kato FROM assignments a WHERE a.period_quarter = $1 AND a.state = 'active' "
         "AND a.eligible ORDER BY 1", str(current))]
     region_array = _literal_array(regions)
-    families = _binary_rows(await _copy_out(conn, (
+    families = binary_rows(await copy_out(conn, (
         f"SELECT a.family_id, (array_position({region_array}, a.region_kato::text) - 1)::int2 "
         f"FROM assignments a WHERE {where} ORDER BY a.family_id")),
         [("family_id", "V16"), ("region", ">i2")])

@@ -10,7 +10,9 @@ import random
 import numpy as np
 
 from services.eligibility.reassessment.extract import Incomes
-from services.eligibility.simulation import _COPY_HEADER, _StreamedRows, _row_dtype
+from services.eligibility.simulation import _StreamedRows
+from shared.binary_copy import HEADER as _COPY_HEADER
+from shared.binary_copy import row_dtype as _row_dtype
 
 FIELDS = [("family_id", "V16"), ("iin", "S12"), ("birth", ">i4")]
 
