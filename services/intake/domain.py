@@ -89,6 +89,9 @@ FINAL_NEGATIVE = frozenset({REJECTED, WITHDRAWN})
 # payment.scheduled, a contract.signed reordered behind its termination).
 CONTRACT_ENDED = frozenset({CONTRACT_NOT_SIGNED, CONTRACT_TERMINATED, COMPLETED})
 FINAL = FINAL_NEGATIVE | CONTRACT_ENDED | {ENDED}
+# Steps that follow an approval within moments of it: they show only once intake holds the
+# decision behind them. (The contract's end comes days later and is final; it is never held.)
+AFTER_DECISION = frozenset({CONTRACT_DRAFTED, CONTRACT_SIGNED, PAYMENTS_SCHEDULED})
 # After these an application no longer blocks its members from a new one: a family whose
 # contract lapsed or completed, or whose assignment period is over, may apply again at once;
 # after a termination it may apply too, and eligibility refuses it with BAN_ACTIVE until the ban
@@ -505,8 +508,9 @@ def follow(application: Application, event: FlowEvent, *, event_id: UUID,
                          {"assessment_quarter": event.assessment_quarter, "incomes_found": len(event.incomes)})
         case EligibilityDecided():
             decision = event.model_dump(mode="json", exclude={"application", "members", "able_bodied_iins"})
-            return _move(replace(application, decision=decision), APPROVED if event.eligible else REJECTED,
-                         event_id, at, {"reasons": event.reasons})
+            decided, change = _move(replace(application, decision=decision), APPROVED if event.eligible else REJECTED,
+                                    event_id, at, {"reasons": event.reasons})
+            return _release_held(decided), change
         case EligibilityExtended():
             return _extended(application, event, event_id, at)
         case EligibilityDeferred():
@@ -561,8 +565,27 @@ def _move(application: Application, status: str, event_id: UUID, at: datetime,
         return application, None
     change = StatusChange(status, at, event_id, detail)
     timeline = in_time_order(application.timeline + (change,))
-    moved = status if can_move(application.status, status) else application.status
+    moved = status if _may_show(application, status) else application.status
     return replace(application, status=moved, timeline=timeline), change
+
+
+def _may_show(application: Application, status: str) -> bool:
+    """A step the decision caused (a contract, payments) is held in the timeline until intake has
+    the decision itself: the services report in parallel, so `contract.drafted` can arrive before
+    the `eligibility.decided` behind it, and the citizen must never see a contract without the
+    decision."""
+    if status in AFTER_DECISION and application.decision is None:
+        return False
+    return can_move(application.status, status)
+
+
+def _release_held(application: Application) -> Application:
+    """Once the decision is applied, the steps it caused that arrived before it move the status."""
+    status = application.status
+    for change in application.timeline:
+        if change.status in AFTER_DECISION and can_move(status, change.status):
+            status = change.status
+    return replace(application, status=status)
 
 
 def in_time_order(timeline: Collection[StatusChange]) -> tuple[StatusChange, ...]:

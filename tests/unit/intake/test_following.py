@@ -112,6 +112,8 @@ def follow(a: domain.Application, event):  # noqa: ANN001, ANN201
 ])
 def test_each_event_moves_the_status_and_records_why(event, status, detail):
     application = submitted()
+    if status in domain.AFTER_DECISION:  # these show only once the decision is held
+        application, _ = domain.follow(application, decided(application), event_id=DECISION, at=AT - timedelta(1))
     followed, change = follow(application, event(application))
     assert change == domain.StatusChange(status, AT, EVENT_ID, detail)
     assert followed.status == status
@@ -231,3 +233,25 @@ def test_a_wait_for_any_system_is_a_status_the_api_can_show(system, status):
     verified, _ = domain.follow(application, verified_event(application), event_id=uuid.uuid4(),
                                 at=AT + timedelta(minutes=6))
     assert verified.status == "verified"
+
+
+def test_a_contract_that_arrives_before_its_decision_waits_for_it():
+    """Intake follows eligibility and contracts in parallel: the contract drafted for a decision
+    can be applied before the decision. The citizen never sees a contract without the decision;
+    the step shows as soon as the decision arrives."""
+    application = submitted()
+    early, change = domain.follow(application, drafted(application), event_id=uuid.UUID(int=3),
+                                  at=AT + timedelta(seconds=3))
+    assert change is not None and early.status == domain.SUBMITTED and early.decision is None
+    assert [c.status for c in early.timeline] == [domain.SUBMITTED, domain.CONTRACT_DRAFTED]
+    decided_now, _ = domain.follow(early, decided(application), event_id=uuid.UUID(int=2),
+                                   at=AT + timedelta(seconds=2))
+    assert decided_now.status == domain.CONTRACT_DRAFTED and decided_now.decision is not None
+    assert [c.status for c in decided_now.timeline] == [domain.SUBMITTED, domain.APPROVED, domain.CONTRACT_DRAFTED]
+
+
+def test_a_rejection_releases_nothing_held():
+    application = submitted()
+    early, _ = domain.follow(application, drafted(application), event_id=uuid.UUID(int=3), at=AT)
+    rejected, _ = domain.follow(early, decided(application, eligible=False), event_id=uuid.UUID(int=2), at=AT)
+    assert rejected.status == domain.REJECTED
