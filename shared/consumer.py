@@ -36,6 +36,7 @@ from shared.backoff import retry_delay
 from shared.errors import temporarily_unavailable
 from shared.events import Envelope
 from shared.iin import mask_iins_in
+from shared.kafka import broker_reachable
 from shared.observability import CONSUMER_LAG, EVENTS_CONSUMED, request_id_var
 from shared.outbox import inbox
 from shared.redrive import REPLAY_HEADER, UNDECODABLE, dead_letter, dead_letter_undecodable
@@ -66,6 +67,10 @@ def batch_form(handler: Handler | None) -> BatchHandler | None:
 
 class PermanentError(Exception):
     """A handler failure that retrying cannot fix: goes straight to the dead-letter topic."""
+
+
+class ConsumerStalled(RuntimeError):
+    """The Kafka client cannot consume again by itself: the service's supervisor builds a new one."""
 
 
 class FetchBackoff:
@@ -224,6 +229,9 @@ class ConsumerRunner:
         batch_size: int = 200,
         lanes: int = 4,
         rewind_on_assign: int = 500,
+        stall_seconds: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+        reachable: Callable[[str], Awaitable[bool]] = broker_reachable,
     ) -> None:
         self.service = service
         self.bootstrap = bootstrap
@@ -238,6 +246,11 @@ class ConsumerRunner:
         self.batch_size = batch_size
         self.lanes = asyncio.Semaphore(lanes)
         self.rewind_on_assign = rewind_on_assign
+        self.stall_seconds = stall_seconds
+        self.clock = clock
+        self.reachable = reachable
+        self._no_coordinator_since: float | None = None
+        self._next_probe = 0.0
         self.consumer: AIOKafkaConsumer | None = None
         self._commit_lock = asyncio.Lock()
         self._committed: dict[TopicPartition, int] = {}
@@ -331,6 +344,7 @@ class ConsumerRunner:
                         del working[tp]
                         task.result()  # a lane that raised stops the consumer; the supervisor restarts it
                 self._measure_lag()
+                await self.watch()
         finally:
             for task in working.values():
                 task.cancel()
@@ -345,14 +359,37 @@ class ConsumerRunner:
             # Not even dead-lettered (the database is away): from the first one not handled, again.
             self.consumer.seek(tp, messages[0].offset if handled is None else handled + 1)  # type: ignore[union-attr]
 
+    async def watch(self) -> None:
+        """Raise `ConsumerStalled` when the client has lost its group coordinator for
+        `stall_seconds` while the broker accepts connections. After a broker crash aiokafka can
+        hang for good in its coordinator lookup (seen with the local broker: no heartbeat, no
+        rejoin, no fetch, the process otherwise healthy); a new client joins at once. While the
+        broker itself is away nothing is rebuilt: the client reconnects when it returns."""
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        now = self.clock()
+        if coordinator is None or getattr(coordinator, "coordinator_id", None) is not None:
+            self._no_coordinator_since = None
+            return
+        if self._no_coordinator_since is None:
+            self._no_coordinator_since = now
+        if now - self._no_coordinator_since < self.stall_seconds or now < self._next_probe:
+            return
+        self._next_probe = now + 1.0
+        if await self.reachable(self.bootstrap):
+            raise ConsumerStalled(f"no group coordinator for {now - self._no_coordinator_since:.0f} s "
+                                  "while the broker answers")
+
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         async with self._commit_lock:
             try:
-                await self.consumer.commit({tp: offset})  # type: ignore[union-attr]
+                # Bounded: aiokafka retries a commit until the coordinator answers, and a lane
+                # waiting on it keeps its partition from being fetched.
+                async with asyncio.timeout(self.stall_seconds):
+                    await self.consumer.commit({tp: offset})  # type: ignore[union-attr]
                 self._committed[tp] = offset
-            except (CommitFailedError, KafkaError, IllegalStateError):
-                # The partition moved to another member; it will redeliver and the inbox makes
-                # the repeat harmless.
+            except (CommitFailedError, KafkaError, IllegalStateError, TimeoutError):
+                # The partition moved to another member, or the coordinator is away: the messages
+                # are delivered again later and the inbox makes the repeat harmless.
                 log.warning("offset commit failed for %s", tp, exc_info=True)
 
     def _measure_lag(self) -> None:

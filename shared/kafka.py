@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka import AIOKafkaProducer
@@ -29,6 +30,17 @@ async def ensure_topics(bootstrap: str, partitions: int, topics: tuple[str, ...]
             log.info("created topics %s", [t.name for t in missing])
     finally:
         await admin.close()
+
+
+async def broker_reachable(bootstrap: str) -> bool:
+    """Whether the first bootstrap address accepts a connection (within a second)."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout=1.0)
+        writer.close()
+        return True
+    except (OSError, asyncio.TimeoutError):
+        return False
 
 
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:

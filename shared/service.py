@@ -24,7 +24,7 @@ from shared.access import DataSubjectsMiddleware
 from shared.errors import Forbidden, install_error_handlers, problem_response
 from shared.inputs import InputHygieneMiddleware
 from shared.identity import INTERNAL_TOKEN_HEADER, Caller, InternalTokenVerifier
-from shared.kafka import ensure_topics, make_producer
+from shared.kafka import broker_reachable, ensure_topics, make_producer
 from shared.consumer import ConsumerRunner, Handler
 from shared.observability import RequestContextMiddleware, configure_logging, metrics_endpoint
 from shared.relay import OutboxRelay
@@ -102,16 +102,6 @@ async def _supervise(name: str, body: Callable[[], Awaitable[None]]) -> None:
             delay = min(delay * 2, 10.0)
 
 
-async def _broker_reachable(bootstrap: str) -> bool:
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout=1.0)
-        writer.close()
-        return True
-    except (OSError, asyncio.TimeoutError):
-        return False
-
-
 async def _cancel_all(tasks: list[asyncio.Task], *, rounds: int = 5, grace: float = 2.0) -> None:
     """Cancel the background loops and wait for them to end. A library below a loop may take one
     cancellation for its own (a database driver or the Kafka client cleaning up after an
@@ -163,7 +153,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 handlers=spec.handlers(app), sessionmaker=sessionmaker,
                 max_attempts=settings.consumer_max_attempts, backoff_seconds=settings.consumer_backoff_seconds,
                 batch_size=settings.consumer_batch_size, lanes=settings.consumer_lanes,
-                rewind_on_assign=settings.consumer_rewind_on_assign,
+                rewind_on_assign=settings.consumer_rewind_on_assign, stall_seconds=settings.consumer_stall_seconds,
                 instance_id=settings.consumer_instance_id or f"{spec.name}@{socket.gethostname()}",
             )
             try:
@@ -220,7 +210,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             checks["database"] = False
         # Informative only: without the broker a service still takes requests — what they change
         # waits in the outbox — so its absence does not take the service out of the load balancer.
-        checks["broker"] = await _broker_reachable(settings.kafka_bootstrap)
+        checks["broker"] = await broker_reachable(settings.kafka_bootstrap)
         checks["consumer"] = bool(getattr(request.app.state, "consumer_running", False))
         ok = checks["database"]
         return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,10 @@ class ServiceSettings(BaseSettings):
     # A newly assigned partition is read again from this many messages before its committed
     # offset (shared.consumer: a broker that lost acknowledged writes reuses their offsets).
     consumer_rewind_on_assign: int = 500
+    # A consumer whose group coordinator stays unknown this long while the broker answers, or
+    # whose offset commit takes this long, is rebuilt / moves on (shared.consumer: aiokafka can
+    # hang in its coordinator lookup after a broker crash and never consume again).
+    consumer_stall_seconds: float = Field(default=15.0, gt=0)
     # Liveness fails when the outbox relay has published nothing for this long while rows wait.
     relay_stall_seconds: float = 600.0
     # OTLP/HTTP base URL of a trace collector (spans go to <url>/v1/traces); unset here, the

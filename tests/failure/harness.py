@@ -301,7 +301,8 @@ class Harness:
             statuses = self.sql("intake", "SELECT status, count(*) FROM applications WHERE id = ANY($1::uuid[]) "
                                           "GROUP BY status", [f.app_id for f in batch if not f.final])
             raise AssertionError(f"not final within {timeout:.0f}s: {dict(stuck)}; "
-                                 f"their statuses: {[(r['status'], r['count']) for r in statuses]}")
+                                 f"their statuses: {[(r['status'], r['count']) for r in statuses]}; "
+                                 f"offsets apart: {self.offsets_apart()}")
         self.wait_drained(deadline=started + timeout)
         figures.drain_seconds = time.monotonic() - restored
         checked = self.check(batch)
@@ -323,9 +324,21 @@ class Harness:
 
     def consumer_lag(self) -> dict[str, int]:
         """Consumer group -> messages on its topics it has not committed."""
+        return {group: sum(end - committed for committed, end in partitions.values())
+                for group, partitions in self.offsets().items()}
+
+    def offsets_apart(self) -> list[str]:
+        """Every partition a group has not committed to its end, or committed past it (the broker
+        lost writes the group had read): what a stuck scenario reports."""
+        return [f"{group} {tp.topic}[{tp.partition}]: committed {committed}, end {end}"
+                for group, partitions in self.offsets().items()
+                for tp, (committed, end) in sorted(partitions.items()) if committed != end]
+
+    def offsets(self) -> dict[str, dict[TopicPartition, tuple[int, int]]]:
+        """Consumer group -> (committed offset, end offset) of each partition of its topics."""
         groups = subscriptions()
 
-        async def lag() -> dict[str, int]:
+        async def lag() -> dict[str, dict[TopicPartition, tuple[int, int]]]:
             bootstrap = self.platform.broker.bootstrap
             admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
             consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
@@ -343,8 +356,8 @@ class Harness:
                 result = {}
                 for group, subscribed in groups.items():
                     committed = await admin.list_consumer_group_offsets(group)
-                    result[group] = sum(end - (committed[tp].offset if tp in committed else 0)
-                                        for tp, end in ends.items() if tp.topic in subscribed)
+                    result[group] = {tp: (committed[tp].offset if tp in committed else 0, end)
+                                     for tp, end in ends.items() if tp.topic in subscribed}
                 return result
             finally:
                 await admin.close()

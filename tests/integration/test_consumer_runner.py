@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from services.payments.main import MIGRATIONS_DIR
-from shared.consumer import ConsumerRunner, FetchBackoff, PermanentError, handles_batches
+from shared.consumer import ConsumerRunner, ConsumerStalled, FetchBackoff, PermanentError, handles_batches
 from shared.events import Envelope
 from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.kafka import ensure_topics
@@ -377,3 +377,46 @@ async def test_events_behind_a_committed_offset_the_broker_reused_are_still_hand
         await eventually(lambda: _all_echoed(sessionmaker, reused))
     counts = await echoes(sessionmaker)
     assert all(counts[str(e.id)] == 1 for e in [*seen, *reused])  # read again, handled once
+
+
+async def test_a_client_hung_without_its_coordinator_is_given_up_and_a_new_one_consumes(broker, topic, sessionmaker,
+                                                                                      producer):
+    """After a broker crash aiokafka can hang for good looking up its group coordinator (seen in
+    the failure suite's broker-kill scenario): the runner must stop rather than sit there, its
+    stop must not hang on the lost client, and a new runner of the group (the supervisor's next
+    one, in the same static membership as services run: it takes the lost client's place at once)
+    consumes what arrived meanwhile."""
+    first = [event() for _ in range(2)]
+    for envelope in first:
+        await publish(producer, topic, envelope)
+    service = f"test-{uuid.uuid4().hex[:6]}"
+
+    def a_runner() -> ConsumerRunner:
+        return ConsumerRunner(service=service, bootstrap=broker.bootstrap, topics=(topic,),
+                              handlers={"test.happened": echo}, sessionmaker=sessionmaker, max_attempts=2,
+                              backoff_seconds=0.01, stall_seconds=0.3, instance_id=f"{service}@host")
+
+    stalled = a_runner()
+    await stalled.start()
+    running = asyncio.create_task(stalled.run())
+    try:
+        await eventually(lambda: _all_echoed(sessionmaker, first))
+        coordinator = stalled.consumer._coordinator  # noqa: SLF001 - the hang is inside aiokafka
+
+        async def hangs() -> None:
+            await asyncio.Event().wait()
+
+        coordinator.ensure_coordinator_known = hangs
+        coordinator.coordinator_dead()
+        later = [event() for _ in range(2)]
+        for envelope in later:
+            await publish(producer, topic, envelope)
+        with pytest.raises(ConsumerStalled, match="no group coordinator"):
+            await asyncio.wait_for(running, timeout=30)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await stalled.stop(timeout=1)
+    async with Running(a_runner()):
+        await eventually(lambda: _all_echoed(sessionmaker, later))
+    assert await echoes(sessionmaker) == {str(e.id): 1 for e in [*first, *later]}

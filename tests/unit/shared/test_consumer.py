@@ -1,14 +1,17 @@
 """The consumer's pure parts: the fetch pacing policy (no wait while records flow, a wait that
 grows with the time without records, capped, once fetches come back empty at once, and nothing
 added when the broker itself held the empty fetch: Apache Kafka's fetch.max.wait.ms), and the
-order in which one poll's messages are handled."""
+order in which one poll's messages are handled, and the watch that rebuilds a client which lost its
+group coordinator for good."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 from aiokafka import ConsumerRecord
 
-from shared.consumer import FetchBackoff
+from shared.consumer import ConsumerRunner, ConsumerStalled, FetchBackoff
 
 
 class Clock:
@@ -114,3 +117,65 @@ def test_a_dead_letter_names_the_fields_not_the_values() -> None:
     assert "full_name" in text and "birth_date" in text
     assert "Aigul" not in text and "1955" not in text
     assert failure_text(RuntimeError("no income for 550211400017")) == "RuntimeError: no income for 5502******17"
+
+
+class Coordinator:
+    coordinator_id: int | None = 1
+
+
+def watched(clock: Clock, *, broker_answers: bool = True) -> tuple[ConsumerRunner, Coordinator, list[str]]:
+    probes: list[str] = []
+
+    async def reachable(bootstrap: str) -> bool:
+        probes.append(bootstrap)
+        return broker_answers
+
+    runner = ConsumerRunner(service="intake", bootstrap="127.0.0.1:9092", topics=(), handlers={},
+                            sessionmaker=None, stall_seconds=15.0, clock=clock,  # type: ignore[arg-type]
+                            reachable=reachable)
+    coordinator = Coordinator()
+    runner.consumer = SimpleNamespace(_coordinator=coordinator)  # type: ignore[assignment]
+    return runner, coordinator, probes
+
+
+async def test_a_client_without_a_coordinator_while_the_broker_answers_is_rebuilt() -> None:
+    clock = Clock()
+    runner, coordinator, probes = watched(clock)
+    await runner.watch()
+    coordinator.coordinator_id = None  # aiokafka lost it (a broker crash) and hangs looking it up
+    await runner.watch()
+    clock.now += 14.9
+    await runner.watch()
+    assert probes == []  # within the limit: nothing asked
+    clock.now += 0.1
+    with pytest.raises(ConsumerStalled, match="no group coordinator for 15 s"):
+        await runner.watch()
+
+
+async def test_a_coordinator_found_again_in_time_resets_the_watch() -> None:
+    clock = Clock()
+    runner, coordinator, probes = watched(clock)
+    coordinator.coordinator_id = None
+    await runner.watch()
+    clock.now += 10
+    coordinator.coordinator_id = 1
+    await runner.watch()
+    coordinator.coordinator_id = None
+    clock.now += 10
+    await runner.watch()  # 20 s since it was first lost, 0 s since it was lost again
+    clock.now += 10
+    await runner.watch()
+    assert probes == []
+
+
+async def test_while_the_broker_is_away_nothing_is_rebuilt_and_it_is_asked_once_a_second() -> None:
+    clock = Clock()
+    runner, coordinator, probes = watched(clock, broker_answers=False)
+    coordinator.coordinator_id = None
+    await runner.watch()
+    clock.now += 60
+    await runner.watch()
+    await runner.watch()  # the same moment: not asked again
+    clock.now += 1
+    await runner.watch()
+    assert len(probes) == 2
