@@ -96,11 +96,19 @@ def _change_of(values: list) -> domain.StatusChange:
                                UUID(event_id) if event_id is not None else None, detail)
 
 
+# Locked before it is read, in a statement of its own: a statement that waited for the lock sees
+# the application's row as the transaction before it left it, but its members and timeline as they
+# were when it started (READ COMMITTED). Read after the lock, the timeline holds every step the
+# transaction before committed, which following an event relies on (a step held until its decision).
+_LOCK_ONE = select(_applications.c.id).where(_applications.c.id == bindparam("the_application")).with_for_update()
+_LOCK_MANY = (select(_applications.c.id).where(_applications.c.id.in_(bindparam("the_applications", expanding=True)))
+              .order_by(_applications.c.id).with_for_update())
+
+
 async def get(session: AsyncSession, application_id: UUID, *, for_update: bool = False) -> domain.Application | None:
-    query = _SELECT_APPLICATION.where(_applications.c.id == application_id)
-    if for_update:
-        query = query.with_for_update(of=_applications)
-    row = (await session.execute(query)).first()
+    if for_update and (await session.execute(_LOCK_ONE, {"the_application": application_id})).first() is None:
+        return None
+    row = (await session.execute(_SELECT_APPLICATION.where(_applications.c.id == application_id))).first()
     if row is None:
         return None
     application = _application_of(row)
@@ -110,10 +118,10 @@ async def get(session: AsyncSession, application_id: UUID, *, for_update: bool =
 
 
 async def get_many(session: AsyncSession, application_ids: list[UUID]) -> dict[UUID, domain.Application]:
-    """`get(for_update=True)` for many applications in one query (locked in the order of their
-    ids), by id; the ones that do not exist are absent."""
-    rows = await session.execute(_SELECT_APPLICATION.where(_applications.c.id.in_(application_ids))
-                                 .order_by(_applications.c.id).with_for_update(of=_applications))
+    """`get(for_update=True)` for many applications: locked in the order of their ids, then read
+    in one query; by id, the ones that do not exist are absent."""
+    await session.execute(_LOCK_MANY, {"the_applications": application_ids})
+    rows = await session.execute(_SELECT_APPLICATION.where(_applications.c.id.in_(application_ids)))
     applications = {a.id: a for a in map(_application_of, rows)}
     session.info.setdefault(_LOADED, {}).update(applications)
     return applications

@@ -5,6 +5,7 @@ the period-end sweep — so they may apply again. The clock is travelled to the 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 from datetime import date, datetime
@@ -183,3 +184,49 @@ async def test_the_period_end_sweep_ends_what_is_over(running_service, internal_
                 assert (await repository.get(session, uuid.UUID(over))).status == "ended"
                 assert (await repository.get(session, uuid.UUID(pending))).status == "submitted"
                 assert await repository.active_iins(session, [m["iin"] for m in FAMILY + other]) == {other[0]["iin"]}
+
+
+async def test_a_contract_applied_while_its_decision_waits_for_the_lock_shows_once_the_decision_is_in(
+        running_service, internal_token):
+    """Intake follows contracts and eligibility in parallel transactions. The contract drafted for
+    a decision is applied first (held: there is no decision yet) while the decision's transaction
+    waits for the application's lock; once it has the lock it must see the held step, committed
+    meanwhile, and show it."""
+    from sqlalchemy import text
+
+    from services.intake.service import follow_flow
+    from shared.events import Envelope
+    from shared.events.contracts import ContractDrafted
+
+    with time_machine.travel(almaty(date(2026, 11, 22)), tick=True):
+        async with running_service("intake") as client:
+            created = await submit(client, internal_token)
+            assert created.status_code == 201, created.text
+            app_id = uuid.UUID(created.json()["id"])
+            decision = decided_event(application_id=app_id, kind="conditional")
+            drafted = Envelope.wrap(ContractDrafted(contract_id=uuid.uuid4(), application_id=app_id,
+                                                    decision_id=decision.payload().decision_id, obligations=[]),
+                                    source="contracts", key=str(app_id))
+            sessionmaker = client.app.state.sessionmaker
+
+            async def follow_decision() -> None:
+                async with sessionmaker() as session, session.begin():
+                    await follow_flow(session, decision)
+
+            async with sessionmaker() as session, session.begin():
+                await follow_flow(session, drafted)
+                assert (await repository.get(session, app_id)).status == domain.SUBMITTED  # held
+                waiting = asyncio.create_task(follow_decision())
+                async with sessionmaker() as watcher:
+                    for _ in range(400):  # until the decision's transaction waits for the lock
+                        locked = await watcher.scalar(text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND datname = current_database()"))
+                        if locked or waiting.done():
+                            break
+                        await asyncio.sleep(0.01)
+                    assert locked == 1
+            await waiting
+            shown = (await client.get(f"/v1/applications/{app_id}", headers=portal(internal_token))).json()
+            assert shown["status"] == "contract_drafted" and shown["decision"]["kind"] == "conditional"
+            assert [c["status"] for c in shown["timeline"]][-2:] == ["approved", "contract_drafted"]
