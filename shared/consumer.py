@@ -112,6 +112,7 @@ def pace_fetches(
     consumer: AIOKafkaConsumer,
     backoff: Callable[[], FetchBackoff] = FetchBackoff,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    on_response: Callable[[], None] = lambda: None,
 ) -> bool:
     """Make a started consumer's fetcher wait after empty fetches, as `FetchBackoff` decides.
 
@@ -134,6 +135,7 @@ def pace_fetches(
         node = per_node.setdefault(node_id, backoff())
         node.fetch_sent()
         had_records = await fetch(assignment, node_id, request)
+        on_response()
         pause = node.pause_after(had_records=bool(had_records))
         if pause > 0:
             try:
@@ -251,6 +253,9 @@ class ConsumerRunner:
         self.reachable = reachable
         self._no_coordinator_since: float | None = None
         self._next_probe = 0.0
+        # The last sign that the client works: a fetch came back, or a lane finished a batch
+        # (None: fetches are not seen, see pace_fetches).
+        self._alive_at: float | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self._commit_lock = asyncio.Lock()
         self._committed: dict[TopicPartition, int] = {}
@@ -271,7 +276,11 @@ class ConsumerRunner:
         )
         self.consumer.subscribe(self.topics, listener=_RewindOnAssign(self))
         await self.consumer.start()
-        pace_fetches(self.consumer, self.fetch_backoff, self.idle_sleep)
+        if pace_fetches(self.consumer, self.fetch_backoff, self.idle_sleep, on_response=self._alive):
+            self._alive()
+
+    def _alive(self) -> None:
+        self._alive_at = self.clock()
 
     async def rewind(self, partitions: Collection[TopicPartition]) -> None:
         """Each partition newly assigned is read again from `rewind_on_assign` messages before
@@ -282,7 +291,15 @@ class ConsumerRunner:
         consumer = self.consumer
         assert consumer is not None
         for tp in partitions:
-            committed = await consumer.committed(tp)
+            try:
+                # Bounded: this runs inside aiokafka's rebalance, which waits for it; a broker that
+                # goes away again now would otherwise hold the group's join for good.
+                async with asyncio.timeout(self.stall_seconds):
+                    committed = await consumer.committed(tp)
+            except (TimeoutError, KafkaError):
+                log.warning("the committed offset of %s could not be read; not read again from before it", tp,
+                            exc_info=True)
+                continue
             if committed:
                 consumer.seek(tp, max(0, committed - self.rewind_on_assign))
 
@@ -344,7 +361,7 @@ class ConsumerRunner:
                         del working[tp]
                         task.result()  # a lane that raised stops the consumer; the supervisor restarts it
                 self._measure_lag()
-                await self.watch()
+                await self.watch(working=bool(working))
         finally:
             for task in working.values():
                 task.cancel()
@@ -353,31 +370,43 @@ class ConsumerRunner:
     async def _lane(self, tp: TopicPartition, messages: list[ConsumerRecord]) -> None:
         async with self.lanes:
             handled = await self.handle_batch(messages)
+        self._alive()
         if handled is not None:
             await self._commit(tp, handled + 1)
         if handled != messages[-1].offset:
             # Not even dead-lettered (the database is away): from the first one not handled, again.
             self.consumer.seek(tp, messages[0].offset if handled is None else handled + 1)  # type: ignore[union-attr]
 
-    async def watch(self) -> None:
-        """Raise `ConsumerStalled` when the client has lost its group coordinator for
-        `stall_seconds` while the broker accepts connections. After a broker crash aiokafka can
-        hang for good in its coordinator lookup (seen with the local broker: no heartbeat, no
-        rejoin, no fetch, the process otherwise healthy); a new client joins at once. While the
-        broker itself is away nothing is rebuilt: the client reconnects when it returns."""
+    async def watch(self, *, working: bool = False) -> None:
+        """Raise `ConsumerStalled` when, for `stall_seconds` while the broker accepts connections,
+        the client has had no group coordinator, or no fetch has come back and no lane is at work
+        (`working`). After a broker restart aiokafka can hang for good (seen with the local broker:
+        in its coordinator lookup, or in a rejoin — no heartbeat, no fetch, the process otherwise
+        healthy); a new client joins at once. While the broker itself is away nothing is rebuilt:
+        the client reconnects when it returns."""
         coordinator = getattr(self.consumer, "_coordinator", None)
         now = self.clock()
+        if self._alive_at is not None and (working or self._joined_without_partitions()):
+            self._alive_at = now  # at work, or a member with nothing to fetch (more members than partitions)
         if coordinator is None or getattr(coordinator, "coordinator_id", None) is not None:
             self._no_coordinator_since = None
-            return
-        if self._no_coordinator_since is None:
+        elif self._no_coordinator_since is None:
             self._no_coordinator_since = now
-        if now - self._no_coordinator_since < self.stall_seconds or now < self._next_probe:
+        stuck = []
+        if self._no_coordinator_since is not None and now - self._no_coordinator_since >= self.stall_seconds:
+            stuck.append(f"no group coordinator for {now - self._no_coordinator_since:.0f} s")
+        if self._alive_at is not None and now - self._alive_at >= self.stall_seconds:
+            stuck.append(f"no fetch answered for {now - self._alive_at:.0f} s")
+        if not stuck or now < self._next_probe:
             return
         self._next_probe = now + 1.0
         if await self.reachable(self.bootstrap):
-            raise ConsumerStalled(f"no group coordinator for {now - self._no_coordinator_since:.0f} s "
-                                  "while the broker answers")
+            raise ConsumerStalled(", ".join(stuck) + " while the broker answers")
+
+    def _joined_without_partitions(self) -> bool:
+        subscription = getattr(getattr(self.consumer, "_subscription", None), "subscription", None)
+        assignment = getattr(subscription, "assignment", None)
+        return assignment is not None and not assignment.tps
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         async with self._commit_lock:

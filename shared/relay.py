@@ -12,6 +12,14 @@ every later send with OutOfOrderSequenceNumber) is not retried with the same pro
 notes the failure on the rows (`attempts`, `last_error`), waits a bounded, growing time, builds a
 new producer and tries again. So it heals by itself when the broker returns, and resends each row
 at most once per attempt instead of flooding the topic.
+
+A broker can lose writes it had acknowledged (the local broker its last second on a SIGKILL;
+Apache Kafka on an unclean leader election). A consumer that had read such an event before the loss
+is fine; one that had not never will. So the relay watches the broker (a connection attempt every
+`probe_interval`), and when it comes back after being away — or answers with
+OutOfOrderSequenceNumber / UnknownProducerId, which says it lost its producers' state — the rows
+published in the `loss_window` seconds before are published again. The inboxes drop the copies of
+what was not lost.
 """
 
 from __future__ import annotations
@@ -19,16 +27,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber, UnknownProducerId
 from sqlalchemy import Text, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.backoff import retry_delay
 from shared.calendar import utcnow
 from shared.db import asyncpg_dsn
+from shared.kafka import broker_reachable
 from shared.observability import EVENTS_PUBLISHED, OUTBOX_OLDEST_UNSENT, OUTBOX_PUBLISH_FAILURES
 from shared.outbox import OUTBOX_CHANNEL, outbox
 from shared.wakeups import wait_for_wakeup
@@ -60,6 +71,10 @@ class OutboxRelay:
         listen_retry_interval: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = asyncio.sleep,
+        bootstrap: str | None = None,
+        loss_window: float = 5.0,
+        probe_interval: float = 1.0,
+        reachable: Callable[[str], Awaitable[bool]] = broker_reachable,
     ) -> None:
         self.service = service
         self.database_url = database_url
@@ -82,6 +97,16 @@ class OutboxRelay:
         self.producers_built = 0
         # The last moment the relay was known not to be stuck: it published, or had nothing to.
         self.last_progress = clock()
+        # The broker's watch (None: not watched): the last time it was seen, whether it is away,
+        # and the span of publication times to publish again.
+        self.bootstrap = bootstrap
+        self.loss_window = timedelta(seconds=loss_window)
+        self.probe_interval = probe_interval
+        self.reachable = reachable
+        self._seen_at: datetime | None = None
+        self._away = False
+        self._publish_again: tuple[datetime, datetime] | None = None
+        self.republished = 0
 
     @property
     def listening(self) -> bool:
@@ -92,6 +117,7 @@ class OutboxRelay:
         return self.clock() - self.last_progress
 
     async def run(self) -> None:
+        watch = asyncio.create_task(self.watch_broker()) if self.bootstrap else None
         try:
             while True:
                 if not self.listening and self.clock() >= self._next_listen_attempt:
@@ -99,6 +125,9 @@ class OutboxRelay:
                 # Cleared before reading, so a row committed while this round reads wakes the next.
                 self._wake.clear()
                 try:
+                    if self._publish_again is not None:
+                        await self.publish_again(*self._publish_again)
+                        self._publish_again = None
                     sent = await self.publish_pending()
                 except asyncio.CancelledError:
                     raise
@@ -111,14 +140,53 @@ class OutboxRelay:
                     continue  # more may be waiting
                 await wait_for_wakeup(self._wake, self.listen_poll_interval if self.listening else self.poll_interval)
         finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
             await self._drop_producer()
             await self.close()
+
+    async def watch_broker(self) -> None:
+        """Try a connection to the broker every `probe_interval`; when it answers again after
+        being away, what was published in the `loss_window` before it was last seen goes out again."""
+        while True:
+            if await self.reachable(self.bootstrap):  # type: ignore[arg-type]
+                if self._away and self._seen_at is not None:
+                    self._lost_since(self._seen_at, "the broker is back after being away")
+                self._away = False
+                self._seen_at = utcnow()
+            else:
+                self._away = True
+            await self.sleep(self.probe_interval)
+
+    def _lost_since(self, seen_at: datetime, why: str) -> None:
+        start = seen_at - self.loss_window
+        if self._publish_again is not None:
+            start = min(start, self._publish_again[0])
+        self._publish_again = (start, utcnow())
+        log.warning("%s: what was published since %s is published again (a broker may lose its last "
+                    "acknowledged writes)", why, start.isoformat())
+        self._wake.set()
+
+    async def publish_again(self, start: datetime, end: datetime) -> int:
+        """Mark the rows published between `start` and `end` unsent: the next rounds send them
+        again, in their order."""
+        async with self.sessionmaker() as session, session.begin():
+            result = await session.execute(update(outbox).where(outbox.c.published_at.between(start, end))
+                                           .values(published_at=None))
+        self.republished += result.rowcount
+        if result.rowcount:
+            log.warning("%d outbox rows published again", result.rowcount)
+        return result.rowcount
 
     async def _failed(self, exc: Exception) -> None:
         self.failures += 1
         OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
         delay = retry_delay(self.failures)
         cause = exc.cause if isinstance(exc, PublishFailed) else exc
+        if isinstance(cause, OutOfOrderSequenceNumber | UnknownProducerId):
+            # The broker lost its producers' state: it restarted, and may have lost writes too.
+            self._lost_since(min(self._seen_at or utcnow(), utcnow()), "the broker lost the producer's state")
         log.warning("outbox batch not published (%s, failure %d in a row); new producer in %.1fs",
                     f"{type(cause).__name__}: {cause}"[:300], self.failures, delay)
         if isinstance(exc, PublishFailed):

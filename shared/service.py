@@ -143,7 +143,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
 
         relay = OutboxRelay(
             service=spec.name, database_url=settings.database_url, sessionmaker=sessionmaker,
-            producer_factory=lambda: make_producer(settings.kafka_bootstrap, f"qamqor-{spec.name}-relay"))
+            producer_factory=lambda: make_producer(settings.kafka_bootstrap, f"qamqor-{spec.name}-relay"),
+            bootstrap=settings.kafka_bootstrap)
         app.state.relay = relay
 
         async def consumer_loop() -> None:

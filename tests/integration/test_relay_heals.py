@@ -10,6 +10,7 @@ import signal
 import uuid
 from pathlib import Path
 
+import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import OutOfOrderSequenceNumber
 from sqlalchemy import func, select
@@ -144,3 +145,51 @@ async def test_the_outbox_drains_when_a_stopped_broker_returns(postgres, db_pref
         assert 50 <= published <= 50 + 30
     finally:
         broker.stop()
+
+
+async def test_what_a_killed_broker_may_have_lost_is_published_again(postgres, db_prefix, tmp_path: Path) -> None:
+    """A broker SIGKILLed may lose writes it had acknowledged (the local broker its last second):
+    the relay sees it away and back, and publishes again what it had published shortly before,
+    so every event is on the topic afterwards (consumers' inboxes drop the copies)."""
+    port = free_port()
+    broker = start_broker(tmp_path / "kafka", port, tmp_path / "kafka.log")
+    topic = f"lost-{uuid.uuid4().hex[:8]}"
+    try:
+        await ensure_topics(broker.bootstrap, 4, (topic,))
+        async with outbox_database(postgres, db_prefix, "relay_lost") as (url, sessionmaker):
+            relay = OutboxRelay(service="test", database_url=url, sessionmaker=sessionmaker,
+                                producer_factory=lambda: make_producer(broker.bootstrap, "test-lost"),
+                                publish_timeout=3.0, bootstrap=broker.bootstrap, loss_window=60.0,
+                                probe_interval=0.1)
+            running = asyncio.create_task(relay.run())
+            try:
+                await _commit(sessionmaker, topic, 20)
+                assert await eventually(lambda: _zero(_unsent(sessionmaker)))
+                async with sessionmaker() as session:
+                    ids = set((await session.execute(select(outbox.c.envelope["id"].astext))).scalars())
+                assert await eventually(lambda: asyncio.sleep(0, relay._seen_at is not None))  # noqa: SLF001
+                broker.process.send_signal(signal.SIGKILL)
+                await asyncio.to_thread(broker.process.wait)
+                assert await eventually(lambda: asyncio.sleep(0, relay._away))  # noqa: SLF001 - seen away
+                broker = start_broker(tmp_path / "kafka", port, tmp_path / "kafka.log")
+                assert await eventually(lambda: asyncio.sleep(0, relay.republished >= 20), timeout=60)
+                assert await eventually(lambda: _zero(_unsent(sessionmaker)), timeout=60)
+            finally:
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
+        assert await _ids_on(broker.bootstrap, topic) >= ids
+    finally:
+        broker.stop()
+
+
+async def _ids_on(bootstrap: str, topic: str) -> set[str]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ids: set[str] = set()
+        while batch := await consumer.getmany(timeout_ms=1000):
+            ids |= {orjson.loads(m.value)["id"] for messages in batch.values() for m in messages}
+        return ids
+    finally:
+        await consumer.stop()

@@ -134,7 +134,9 @@ def watched(clock: Clock, *, broker_answers: bool = True) -> tuple[ConsumerRunne
                             sessionmaker=None, stall_seconds=15.0, clock=clock,  # type: ignore[arg-type]
                             reachable=reachable)
     coordinator = Coordinator()
-    runner.consumer = SimpleNamespace(_coordinator=coordinator)  # type: ignore[assignment]
+    assignment = SimpleNamespace(tps={("qamqor.intake", 0)})
+    runner.consumer = SimpleNamespace(  # type: ignore[assignment]
+        _coordinator=coordinator, _subscription=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment)))
     return runner, coordinator, probes
 
 
@@ -179,3 +181,30 @@ async def test_while_the_broker_is_away_nothing_is_rebuilt_and_it_is_asked_once_
     clock.now += 1
     await runner.watch()
     assert len(probes) == 2
+
+
+async def test_a_client_whose_fetches_stopped_coming_back_is_rebuilt() -> None:
+    """The coordinator known, but no fetch answered (a rejoin that never ends): rebuilt too."""
+    clock = Clock()
+    runner, _, probes = watched(clock)
+    runner._alive()  # noqa: SLF001 - a fetch came back (pace_fetches reports each)
+    clock.now += 14.9
+    await runner.watch()
+    assert probes == []
+    clock.now += 0.1
+    with pytest.raises(ConsumerStalled, match="no fetch answered for 15 s"):
+        await runner.watch()
+
+
+async def test_lanes_at_work_or_nothing_assigned_is_not_a_stall() -> None:
+    clock = Clock()
+    runner, _, probes = watched(clock)
+    runner._alive()  # noqa: SLF001
+    clock.now += 20
+    await runner.watch(working=True)  # a long batch: the lanes, not the fetcher, are busy
+    clock.now += 14
+    await runner.watch()
+    runner.consumer._subscription.subscription.assignment.tps = set()  # noqa: SLF001 - joined, given nothing
+    clock.now += 20
+    await runner.watch()
+    assert probes == []
