@@ -186,7 +186,7 @@ class OutboxRelay:
         cause = exc.cause if isinstance(exc, PublishFailed) else exc
         if isinstance(cause, OutOfOrderSequenceNumber | UnknownProducerId):
             # The broker lost its producers' state: it restarted, and may have lost writes too.
-            self._lost_since(min(self._seen_at or utcnow(), utcnow()), "the broker lost the producer's state")
+            self._lost_since(self._seen_at or utcnow(), "the broker lost the producer's state")
         log.warning("outbox batch not published (%s, failure %d in a row); new producer in %.1fs",
                     f"{type(cause).__name__}: {cause}"[:300], self.failures, delay)
         if isinstance(exc, PublishFailed):
