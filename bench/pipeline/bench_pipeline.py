@@ -356,7 +356,8 @@ class Client:
                 if r.status == 429 or r.status == 503:
                     await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
                     continue
-                r.raise_for_status()
+                if r.status != 200:
+                    raise RuntimeError(f"token exchange refused: {r.status} {await r.text()}")
                 return (await r.json())["access_token"]
         raise RuntimeError("token exchange refused five times")
 

@@ -10,6 +10,7 @@ import io
 from datetime import date
 
 import httpx
+import numpy as np
 import pytest
 
 from qamqor_cli.seed import seed_sandbox
@@ -162,4 +163,42 @@ async def test_a_seed_written_after_the_sandbox_started_is_answered_at_once(post
                     int(r["amount"].replace(".", ""))) for r in after}
             assert got == seeded and before != after
     finally:
+        await drop_database(url)
+
+
+async def test_the_per_person_route_trusts_the_stamp_for_a_second_and_the_extract_never(postgres, db_prefix):
+    """Under load the per-person route is a dozen calls per application: it reuses the seed's
+    stamp looked at in the last STAMP_SECONDS (a new seed is seen there within that time, on the
+    store's injected clock), while the extract looks at it every time."""
+    from sandbox.seeded import STAMP_SECONDS, SeededStore
+
+    url = postgres.url(f"{db_prefix}_sandbox_stamp")
+    await drop_database(url)
+    now = [1000.0]
+    store = SeededStore(url, clock=lambda: now[0])
+    try:
+        first = generate(10, ParameterSet(load_shipped_parameters()), RUN_QUARTER, seed=21)
+        await seed_sandbox(url, first)
+        months = [date(2026, 7, 1), date(2026, 8, 1), date(2026, 9, 1)]
+        old_iin = f"{first.member_iin[0]:012d}"
+        assert await store.person(old_iin, months) is not None
+
+        second = generate(10, ParameterSet(load_shipped_parameters()), RUN_QUARTER, seed=22)
+        await seed_sandbox(url, second)
+        new_iin = f"{second.member_iin[0]:012d}"
+        assert old_iin != new_iin
+        now[0] += STAMP_SECONDS / 2  # the stamp looked at is trusted: the first seed still answers
+        assert await store.person(old_iin, months) is not None
+        assert await store.person(new_iin, months) is None
+        now[0] += STAMP_SECONDS  # looked at again: the second seed answers
+        assert await store.person(new_iin, months) is not None
+        assert await store.person(old_iin, months) is None
+
+        third = generate(10, ParameterSet(load_shipped_parameters()), RUN_QUARTER, seed=23)
+        await seed_sandbox(url, third)
+        keys = np.sort(third.member_iin[:5].astype(np.int64))
+        found = await store.extract(keys, months[0], months[-1])  # no time passed: still looked at
+        assert found is not None and found[1].all()
+    finally:
+        await store.close()
         await drop_database(url)
