@@ -139,6 +139,19 @@ class CallbackSender:
         self.clock = clock
         self.sleep = sleep
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}  # (token url, client id) -> token, expiry
+        # one pooled client for every delivery (a client per answer cost a TLS context and a new
+        # connection to the gateway each time); made in the event loop that uses it
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.AsyncClient(timeout=self.timeout_seconds)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     def _token_url_for(self, callback_url: str) -> str:
         if self.token_url:
@@ -173,34 +186,34 @@ class CallbackSender:
         delay = self.first_retry_seconds
         last = Delivery(status_code=None, attempts=0)
         refreshed = False
-        async with httpx.AsyncClient(timeout=self.timeout_seconds) as client:
-            attempt = 0
-            while attempt < self.attempts:
-                attempt += 1
-                try:
-                    token = await self._token(client, token_url, credentials)
-                    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                               **self.signed_headers(credentials, "POST", path, body)}
-                    response = await client.post(callback_url, content=body, headers=headers)
-                    last = Delivery(status_code=response.status_code, attempts=attempt)
-                    if response.status_code == 401 and not refreshed:
-                        # the token may have expired early (a restarted gateway): a new one, once
-                        self._tokens.pop((token_url, credentials.client_id), None)
-                        refreshed = True
-                        attempt -= 1
-                        continue
-                    if response.status_code < 500 and response.status_code not in _TRY_LATER:
-                        return last
-                except httpx.HTTPStatusError as error:  # the token endpoint
-                    status = error.response.status_code
-                    last = Delivery(status_code=status, attempts=attempt, error=f"token endpoint answered {status}")
-                    if status < 500 and status not in _TRY_LATER:
-                        return last
-                except (httpx.HTTPError, KeyError, ValueError) as error:
-                    last = Delivery(status_code=None, attempts=attempt, error=type(error).__name__)
-                if attempt < self.attempts:
-                    await self.sleep(delay)
-                    delay = min(delay * 2, self.max_retry_seconds)
+        client = self._http()
+        attempt = 0
+        while attempt < self.attempts:
+            attempt += 1
+            try:
+                token = await self._token(client, token_url, credentials)
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                           **self.signed_headers(credentials, "POST", path, body)}
+                response = await client.post(callback_url, content=body, headers=headers)
+                last = Delivery(status_code=response.status_code, attempts=attempt)
+                if response.status_code == 401 and not refreshed:
+                    # the token may have expired early (a restarted gateway): a new one, once
+                    self._tokens.pop((token_url, credentials.client_id), None)
+                    refreshed = True
+                    attempt -= 1
+                    continue
+                if response.status_code < 500 and response.status_code not in _TRY_LATER:
+                    return last
+            except httpx.HTTPStatusError as error:  # the token endpoint
+                status = error.response.status_code
+                last = Delivery(status_code=status, attempts=attempt, error=f"token endpoint answered {status}")
+                if status < 500 and status not in _TRY_LATER:
+                    return last
+            except (httpx.HTTPError, KeyError, ValueError) as error:
+                last = Delivery(status_code=None, attempts=attempt, error=type(error).__name__)
+            if attempt < self.attempts:
+                await self.sleep(delay)
+                delay = min(delay * 2, self.max_retry_seconds)
         return last
 
 
@@ -226,6 +239,7 @@ def create_router(*, sender: CallbackSender | None = None,
     async def cancel_answers() -> None:
         for task in list(tasks):
             task.cancel()
+        await sender.close()
 
     router = APIRouter(on_shutdown=[cancel_answers])
 
