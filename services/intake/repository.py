@@ -79,6 +79,10 @@ _TIMELINE_JSON = (select(func.json_agg(aggregate_order_by(
 _SELECT_APPLICATION = select(*(_applications.c[c] for c in _APPLICATION_COLUMNS),
                              type_coerce(_MEMBERS_JSON, JSONB).label("members"),
                              type_coerce(_TIMELINE_JSON, JSONB).label("timeline"))
+# Built once with bind parameters: read with every poll of an application, their cache keys are
+# not computed anew each time
+_GET_ONE = _SELECT_APPLICATION.where(_applications.c.id == bindparam("the_application"))
+_GET_MANY = _SELECT_APPLICATION.where(_applications.c.id.in_(bindparam("the_applications", expanding=True)))
 # What `get(for_update=True)` loaded, per session: `save` writes only what changed since, as the
 # ORM did (an application's updated_at is when its state last changed; the sweep reads it).
 _LOADED = "intake.loaded_applications"
@@ -108,7 +112,7 @@ _LOCK_MANY = (select(_applications.c.id).where(_applications.c.id.in_(bindparam(
 async def get(session: AsyncSession, application_id: UUID, *, for_update: bool = False) -> domain.Application | None:
     if for_update and (await session.execute(_LOCK_ONE, {"the_application": application_id})).first() is None:
         return None
-    row = (await session.execute(_SELECT_APPLICATION.where(_applications.c.id == application_id))).first()
+    row = (await session.execute(_GET_ONE, {"the_application": application_id})).first()
     if row is None:
         return None
     application = _application_of(row)
@@ -121,7 +125,7 @@ async def get_many(session: AsyncSession, application_ids: list[UUID]) -> dict[U
     """`get(for_update=True)` for many applications: locked in the order of their ids, then read
     in one query; by id, the ones that do not exist are absent."""
     await session.execute(_LOCK_MANY, {"the_applications": application_ids})
-    rows = await session.execute(_SELECT_APPLICATION.where(_applications.c.id.in_(application_ids)))
+    rows = await session.execute(_GET_MANY, {"the_applications": application_ids})
     applications = {a.id: a for a in map(_application_of, rows)}
     session.info.setdefault(_LOADED, {}).update(applications)
     return applications
@@ -371,6 +375,9 @@ def _consent_values(request: consent.ConsentRequest) -> dict[str, object]:
 _consents = ConsentRow.__table__
 _INSERT_CONSENTS = insert(_consents)
 _SELECT_CONSENTS = select(_consents)
+_CONSENTS_OF = (_SELECT_CONSENTS.where(_consents.c.application_id == bindparam("the_application"))
+                .order_by(_consents.c.id))
+_CONSENTS_FOR_UPDATE = _CONSENTS_OF.with_for_update()
 
 
 async def add_consents(session: AsyncSession, requests: Collection[consent.ConsentRequest]) -> None:
@@ -400,10 +407,8 @@ async def consents_of(session: AsyncSession, application_id: UUID, *,
                       for_update: bool = False) -> list[consent.ConsentRequest]:
     """An application's consent requests, in the order they were made."""
     # Read with every application shown: Core rows, not ORM objects.
-    query = _SELECT_CONSENTS.where(_consents.c.application_id == application_id).order_by(_consents.c.id)
-    if for_update:
-        query = query.with_for_update()
-    return [_consent(row) for row in await session.execute(query)]
+    query = _CONSENTS_FOR_UPDATE if for_update else _CONSENTS_OF
+    return [_consent(row) for row in await session.execute(query, {"the_application": application_id})]
 
 
 async def consents_by_phone(session: AsyncSession, phone: str, *,
