@@ -8,6 +8,7 @@ version of the module under test — e.g. `git show REV:services/intake/reposito
     uv run python bench/pipeline/micro.py upsert   [--module OLD_reporting_repository.py]
     uv run python bench/pipeline/micro.py decision [--module OLD_eligibility_repository.py]
     uv run python bench/pipeline/micro.py emit     [--module OLD_shared_outbox.py] [--per-transaction 20]
+    uv run python bench/pipeline/micro.py verification [--module OLD_verification_repository.py]
     uv run python bench/pipeline/micro.py intake   [--requests 1500]
 
 - follow: intake's `service.follow_flow` for verification.completed + eligibility.decided of new
@@ -16,6 +17,16 @@ version of the module under test — e.g. `git show REV:services/intake/reposito
 - decision: eligibility's lookups (one that finds a decision, one that does not) and the insert
   of one decision.
 - emit: `shared.outbox.record_event` of a VerificationCompleted-sized envelope.
+- verification: verification's expense-check repository path of one application whose two
+  adults consent and whose four bank requests (two banks each) are answered, each step in its own
+  transaction as the service makes it — the submission (progress, open the check, gather, save),
+  two consent events (lock, save; the second adds the bank requests), four bank callbacks (save
+  the answer; the last one adds the evidence and freezes the check) — calling the repository as
+  services/verification/service.py does. The registries, the outbox and the events' validation
+  are left out. A module without `application_of_request` (before the Core rewrite) is called as
+  the service called it then: it read the check again in `_resume` and wrote it at each step, and
+  read the bank request before and after locking the check. Also prints the SQL statements each
+  version sends per application.
 - intake: the whole intake process over HTTP — the platform started as `make run` does, every
   service but intake stopped (so nothing comes back), then submissions and reads straight to
   intake with internal tokens, 8 in flight; intake's CPU from /proc. Not comparable with
@@ -206,6 +217,143 @@ async def emit(outbox: ModuleType, count: int, per_transaction: int) -> float:
     return 1e6 * spent / count
 
 
+# ---- verification: the expense check's repository path ------------------------------------------
+
+STATEMENTS: dict[str, float] = {}
+
+
+async def verification(repository: ModuleType, count: int, label: str) -> float:
+    from dataclasses import replace
+
+    from sqlalchemy import event
+
+    from services.verification import domain, expenses
+    from shared.events import Envelope
+    from shared.events.contracts import (ApplicationSubmitted, BankAccount, CaseContext, ConsentRecord, FamilyMember,
+                                         IncomeRecord)
+    from shared.ids import uuid7
+
+    before = not hasattr(repository, "application_of_request")  # called as the service called it then
+    engine = make_engine(URL)
+    sessionmaker = make_sessionmaker(engine)
+    statements = 0
+
+    def counted(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(engine.sync_engine, "before_cursor_execute", counted)
+    now = datetime.now(timezone.utc)
+    adults = [FamilyMember(iin=f"8{k}0101400123", full_name="Bench Person", birth_date=date(1980 + k, 1, 1),
+                           sex="female", relation="applicant" if k == 0 else "spouse", employed=True)
+              for k in range(2)]
+    children = [FamilyMember(iin=f"1{k}0101500123", full_name="Bench Child", birth_date=date(2010 + k, 1, 1),
+                             sex="male", relation="child") for k in range(2)]
+    incomes = tuple(IncomeRecord(iin=a.iin, type="wage", month=f"2026-0{m}", amount=Decimal("70000.00"))
+                    for a in adults for m in (7, 8, 9))
+    gathered = expenses.Gathered(incomes=incomes, purchases=(), sources={
+        "income_registry": {"quarter": "2026-Q3", "members_queried": 4, "fetched_at": now.isoformat()}})
+    figures = expenses.BankAnswer(total_spending=Decimal("120000.00"), non_mortgage_loans=Decimal("0.00"),
+                                  savings_deposits=Decimal("5000.00"))
+    applications = []
+    for _ in range(count):
+        application_id = uuid7()
+        envelope = Envelope.wrap(ApplicationSubmitted(
+            application=CaseContext(application_id=application_id, application_date=date(2026, 11, 30),
+                                    region_kato="610000000", settlement="urban", channel="egov",
+                                    bank_account=BankAccount(iban="KZ20601KZT5004100100", bank_code="HSBKKZKX")),
+            expense_check_consent=True, members=[*adults, *children], consent_required=True),
+            source="intake", key=str(application_id))
+        consents = [ConsentRecord(
+            consent_id=uuid7(), application_id=application_id, iin=a.iin, purpose="tsa_expense_check",
+            data_categories=["bank_aggregates"], assessment_quarter="2026-Q3", controller="bench",
+            legal_basis="consent", banks=[], method="sms_1414", status="granted", requested_at=now,
+            expires_at=now + timedelta(days=1), answered_at=now, answered_via="sms").model_dump(mode="json") for a in adults]
+        applications.append((application_id, envelope.model_dump(mode="json"), consents))
+
+    async def resume(session, locked, requests=None):  # noqa: ANN001, ANN202 - `_resume` up to its next step
+        if before:
+            locked = await repository.lock_check(session, locked[0].application_id)
+        return locked[0], requests if requests is not None else await repository.bank_requests(
+            session, locked[0].application_id)
+
+    async def one(application_id: uuid.UUID, submitted_event: dict, consents: list[dict]) -> None:
+        async with sessionmaker() as session, session.begin():  # application.submitted
+            assert await repository.progress(session, application_id) == (False, False)
+            check = expenses.Check(application_id, True)
+            opened = await repository.open_check(session, check, submitted_event)
+            locked = (check, submitted_event) if opened else await repository.lock_check(session, application_id)
+            check = replace(locked[0], gathered=gathered)
+            if before:
+                await repository.save_check(session, check)
+            _, requests = await resume(session, (check, submitted_event))
+            assert isinstance(expenses.next_step(check, requests), expenses.Wait)
+            if not before:
+                await repository.save_check(session, check)
+        for k, record in enumerate(consents):  # consent.granted of each adult
+            async with sessionmaker() as session, session.begin():
+                locked = await repository.lock_check(session, application_id)
+                check = expenses.follow_consent(locked[0], record, "granted" if k == len(consents) - 1 else "pending")
+                if before:
+                    await repository.save_check(session, check)
+                check, requests = await resume(session, (check, locked[1]))
+                if isinstance(expenses.next_step(check, requests), expenses.AskBanks):
+                    await repository.add_bank_requests(session, [
+                        expenses.BankRequest(id=uuid7(), application_id=application_id, bank_code=bank, iin=iin,
+                                             quarter="2026-Q3", created_at=now)
+                        for iin in check.consenting_iins for bank in ("HSBKKZKX", "KCJBKZKX")])
+                    check = replace(check, banks_asked_at=now, bank_deadline=now + timedelta(days=7))
+                    if before:
+                        await repository.save_check(session, check)
+                    requests = await repository.bank_requests(session, application_id)
+                if not before:
+                    await repository.save_check(session, check)
+        async with sessionmaker() as session:
+            request_ids = [r.id for r in await repository.bank_requests(session, application_id)]
+        for request_id in request_ids:  # each bank's callback
+            async with sessionmaker() as session, session.begin():
+                if before:
+                    found = await repository.bank_request(session, request_id)
+                    locked = await repository.lock_check(session, found.application_id)
+                    request = await repository.bank_request(session, request_id)
+                else:
+                    found_application = await repository.application_of_request(session, request_id)
+                    locked = await repository.lock_check(session, found_application)
+                    requests = await repository.bank_requests(session, found_application)
+                    request = next(r for r in requests if r.id == request_id)
+                outcome = expenses.answer(request, locked[0], bank_code=request.bank_code, iin=request.iin,
+                                          quarter=request.quarter, figures=figures, at=datetime.now(timezone.utc))
+                assert outcome.outcome == expenses.RECORDED
+                await repository.save_answer(session, outcome.request)
+                if before:
+                    check, requests = await resume(session, locked)
+                else:
+                    saved = repository.answer_saved(outcome.request)
+                    check, requests = await resume(session, locked, [saved if r.id == saved.id else r
+                                                                     for r in requests])
+                step = expenses.next_step(check, requests)
+                if isinstance(step, expenses.Freeze):
+                    submitted: ApplicationSubmitted = Envelope.model_validate(locked[1]).payload()  # type: ignore
+                    evidence, _ = domain.freeze(submitted, check.gathered.incomes, evidence_id=uuid7(), at=now,
+                                                expenses=step.expenses, sources=dict(check.gathered.sources),
+                                                consents=expenses.consent_records(check, {}), bank_answers=[])
+                    await repository.add(session, evidence)
+                    await repository.save_check(session, replace(check, frozen=True))
+
+    # The last callback's validation of the submitted event and `domain.freeze` are counted too
+    # (the same for every version).
+    began = time.process_time()
+    for application_id, submitted_event, consents in applications:
+        await one(application_id, submitted_event, consents)
+    spent = time.process_time() - began
+    async with sessionmaker() as session:
+        frozen = len(await repository.overdue_candidates(session, now + timedelta(days=30), count))
+    assert frozen == 0  # every check frozen
+    STATEMENTS[label] = (statements - 1 - count) / count  # less the reads of request ids and the check above
+    await engine.dispose()
+    return 1e6 * spent / count
+
+
 # ---- intake: the process over HTTP -----------------------------------------------------------------
 
 def intake_requests(requests: int) -> None:
@@ -274,7 +422,8 @@ def intake_requests(requests: int) -> None:
 PATHS = {"follow": ("services.intake.repository", "services/intake/main.py"),
          "upsert": ("services.reporting.repository", "services/reporting/main.py"),
          "decision": ("services.eligibility.repository", "services/eligibility/main.py"),
-         "emit": ("shared.outbox", "services/verification/main.py")}
+         "emit": ("shared.outbox", "services/verification/main.py"),
+         "verification": ("services.verification.repository", "services/verification/main.py")}
 
 
 def main() -> None:
@@ -309,12 +458,16 @@ def main() -> None:
                     results[name].append(await upsert(module, args.count // 3))
                 elif args.path == "decision":
                     results[name].append(await decision(module, args.count))
+                elif args.path == "verification":
+                    results[name].append(await verification(module, args.count // 10, name))
                 else:
                     results[name].append(await emit(module, args.count, args.per_transaction))
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
         for name, values in results.items():
-            print(f"{args.path} ({name}): min {min(values):.0f} µs CPU per operation; rounds "
-                  f"{', '.join(f'{v:.0f}' for v in values)}")
+            print(f"{args.path} ({name}): min {min(values):.0f} µs CPU per "
+                  f"{'application' if args.path == 'verification' else 'operation'}; rounds "
+                  f"{', '.join(f'{v:.0f}' for v in values)}"
+                  + (f"; {STATEMENTS[name]:.0f} SQL statements per application" if name in STATEMENTS else ""))
 
     try:
         asyncio.run(ensure_database(URL))

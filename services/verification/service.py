@@ -146,7 +146,11 @@ async def gather_evidence(session: AsyncSession, envelope: Envelope, *, registri
     if waits:
         return  # a repeat of an application that waits: the retry loop has it
     submitted_event = envelope.model_dump(mode="json")
-    await repository.open_check(session, expenses.Check(application_id, submitted.consent_required), submitted_event)
+    check = expenses.Check(application_id, submitted.consent_required)
+    # Written by this transaction, the row is `check` and this event, locked by it: not read again
+    # (written by another one meanwhile, it is locked and read as a consent event would read it).
+    opened = await repository.open_check(session, check, submitted_event)
+    locked, parsed = ((check, submitted_event), (envelope, submitted)) if opened else (None, None)
     system = registries.income.system
     if availability.is_down(system):
         # Not called from here: a consumer must not wait for a system known to be down. The
@@ -155,17 +159,20 @@ async def gather_evidence(session: AsyncSession, envelope: Envelope, *, registri
                              tried=False, policy=policy, on_waiting=on_waiting)
         return
     await _resume_or_wait(session, envelope, application_id, registries=registries, policy=policy,
-                          availability=availability, bank_deadline_days=bank_deadline_days, on_waiting=on_waiting)
+                          availability=availability, bank_deadline_days=bank_deadline_days, on_waiting=on_waiting,
+                          locked=locked, parsed=parsed)
 
 
 async def _resume_or_wait(session: AsyncSession, envelope: Envelope, application_id: UUID, *,
                           registries: Registries, policy: domain.OutagePolicy, availability: Availability,
-                          bank_deadline_days: int, on_waiting: Callable[[], None]) -> None:
+                          bank_deadline_days: int, on_waiting: Callable[[], None],
+                          locked: tuple[expenses.Check, dict[str, Any]] | None = None, unsaved: bool = False,
+                          parsed: tuple[Envelope, ApplicationSubmitted] | None = None) -> None:
     """`_resume` from a consumer: a system that is down parks `envelope` (the retry loop resumes
     the check from there); one that refuses our request fails the event for good."""
     try:
         await _resume(session, application_id, registries=registries, availability=availability,
-                      bank_deadline_days=bank_deadline_days)
+                      bank_deadline_days=bank_deadline_days, locked=locked, unsaved=unsaved, parsed=parsed)
     except RegistryUnavailable as outage:
         await _start_waiting(session, envelope, application_id, system=outage.system,
                              error=mask_iins_in(str(outage)), tried=True, policy=policy, on_waiting=on_waiting)
@@ -175,30 +182,55 @@ async def _resume_or_wait(session: AsyncSession, envelope: Envelope, application
 
 
 async def _resume(session: AsyncSession, application_id: UUID, *, registries: Registries | None,
-                  availability: Availability, bank_deadline_days: int) -> None:
+                  availability: Availability, bank_deadline_days: int,
+                  locked: tuple[expenses.Check, dict[str, Any]] | None = None, unsaved: bool = False,
+                  requests: list[expenses.BankRequest] | None = None,
+                  parsed: tuple[Envelope, ApplicationSubmitted] | None = None) -> None:
     """Take the application's check as far as it goes now, holding its lock: gather the
     registries' facts if not yet gathered, then ask the banks, freeze the evidence or wait
     (`expenses.next_step`). Raises RegistryUnavailable/RegistryError from an external system;
-    `registries` None: no external call may be made (a bank's callback), only a freeze."""
-    locked = await repository.lock_check(session, application_id)
+    `registries` None: no external call may be made (a bank's callback), only a freeze.
+
+    A caller holding the check's lock already passes what it read once it held it: `locked`
+    (the check and its submitted event; `unsaved` when it changed the check without writing it
+    back), `requests` (the check's bank requests as they stand in this transaction), `parsed`
+    (the submitted event validated, with its payload). The check is written back once, if it
+    changed: at the end, or before an external system's failure is passed on (the caller may
+    still commit: the application then waits, or is dead-lettered, with what was gathered)."""
     if locked is None:
-        return
+        locked = await repository.lock_check(session, application_id)
+        if locked is None:
+            return
     check, submitted_event = locked
-    envelope = Envelope.model_validate(submitted_event)
-    submitted: ApplicationSubmitted = envelope.payload()  # type: ignore[assignment]
-    if check.gathered is None and not check.frozen:
-        assert registries is not None
-        check = replace(check, gathered=await _gather(registries, submitted, availability))
-        await repository.save_check(session, check)
-    requests = await repository.bank_requests(session, application_id)
-    step = expenses.next_step(check, requests)
-    if isinstance(step, expenses.AskBanks):
-        assert registries is not None
-        check, requests = await _ask_banks(session, check, submitted, registries=registries,
-                                           availability=availability, bank_deadline_days=bank_deadline_days)
+    stored = None if unsaved else check  # the check as its row holds it
+
+    def submitted_envelope() -> tuple[Envelope, ApplicationSubmitted]:
+        nonlocal parsed
+        if parsed is None:
+            envelope = Envelope.model_validate(submitted_event)
+            parsed = envelope, envelope.payload()  # type: ignore[assignment]
+        return parsed
+
+    try:
+        if check.gathered is None and not check.frozen:
+            assert registries is not None
+            check = replace(check, gathered=await _gather(registries, submitted_envelope()[1], availability))
+        if requests is None:
+            requests = await repository.bank_requests(session, application_id)
         step = expenses.next_step(check, requests)
-    if isinstance(step, expenses.Freeze):
-        await _freeze(session, envelope, submitted, check, requests, step.expenses)
+        if isinstance(step, expenses.AskBanks):
+            assert registries is not None
+            check, requests = await _ask_banks(session, check, submitted_envelope()[1], registries=registries,
+                                               availability=availability, bank_deadline_days=bank_deadline_days)
+            step = expenses.next_step(check, requests)
+        if isinstance(step, expenses.Freeze):
+            check = await _freeze(session, *submitted_envelope(), check, requests, step.expenses)
+    except RegistryError:
+        if check is not stored:
+            await repository.save_check(session, check)
+        raise
+    if check is not stored:
+        await repository.save_check(session, check)
 
 
 async def _ask_banks(session: AsyncSession, check: expenses.Check, submitted: ApplicationSubmitted, *,
@@ -207,7 +239,8 @@ async def _ask_banks(session: AsyncSession, check: expenses.Check, submitted: Ap
     """The family consented: which banks hold each adult's accounts (the accounts registry), and a
     request to each of them for the quarter's aggregates, written here and sent by the bank
     request dispatcher once this transaction is committed (`send_bank_requests`): a bank's answer,
-    however fast, then always finds its request. Safe to repeat: requests are kept with their ids."""
+    however fast, then always finds its request. Safe to repeat: requests are kept with their ids.
+    Returns the check asked (for the caller to write back) and its requests."""
     quarter = domain.quarter_to_assess(submitted)
     iins = check.consenting_iins or tuple(m.iin for m in submitted.members)
     accounts = registries.accounts
@@ -219,7 +252,6 @@ async def _ask_banks(session: AsyncSession, check: expenses.Check, submitted: Ap
         for iin, codes in zip(iins, banks_of) for code in codes])
     check = replace(check, banks_asked_at=now,
                     bank_deadline=BusinessCalendar().deadline(now, business_days=bank_deadline_days))
-    await repository.save_check(session, check)
     requests = await repository.bank_requests(session, check.application_id)
     if requests:
         orm_event.listen(session.sync_session, "after_commit", lambda _: registries.requests_written(), once=True)
@@ -270,7 +302,8 @@ async def send_bank_requests(*, sessionmaker: async_sessionmaker[AsyncSession], 
 
 
 async def _freeze(session: AsyncSession, envelope: Envelope, submitted: ApplicationSubmitted, check: expenses.Check,
-                  requests: list[expenses.BankRequest], facts: ExpenseFacts | None) -> None:
+                  requests: list[expenses.BankRequest], facts: ExpenseFacts | None) -> expenses.Check:
+    """The evidence frozen and announced; returns the check frozen (for the caller to write back)."""
     gathered = check.gathered
     assert gathered is not None
     banks_of: dict[str, list[str]] = {}
@@ -289,8 +322,8 @@ async def _freeze(session: AsyncSession, envelope: Envelope, submitted: Applicat
                                     purchases=gathered.purchases, expenses=facts, sources=sources,
                                     consents=expenses.consent_records(check, banks_of), bank_answers=answers)
     await repository.add(session, evidence)
-    await repository.save_check(session, replace(check, frozen=True))
     await emit(session, event, source=SOURCE, key=str(evidence.application_id), cause=envelope)
+    return replace(check, frozen=True)
 
 
 # ---- intake's consent events, the banks' answers, the overdue sweep ---------------------------
@@ -306,15 +339,17 @@ async def follow_consent(session: AsyncSession, envelope: Envelope, *, registrie
     if locked is None:
         log.warning("consent event for an application without an expense check", extra={"key": str(application_id)})
         return
-    check, _ = locked
+    check, submitted_event = locked
     if check.frozen:
         return  # decided on what was frozen; a withdrawal after that is intake's to refuse
     check = expenses.follow_consent(check, event.consent.model_dump(mode="json"), event.family_consent)
-    await repository.save_check(session, check)
     if check.gathered is None:
+        await repository.save_check(session, check)
         return  # still gathering (or waiting for a registry): the retry takes it on from there
+    # Taken on holding the lock taken here: `_resume` writes the check back once, with what it did.
     await _resume_or_wait(session, envelope, application_id, registries=registries, policy=policy,
-                          availability=availability, bank_deadline_days=bank_deadline_days, on_waiting=on_waiting)
+                          availability=availability, bank_deadline_days=bank_deadline_days, on_waiting=on_waiting,
+                          locked=(check, submitted_event), unsaved=True)
 
 
 async def record_cashflow(*, session: AsyncSession, caller: Caller, bank_code: str, body: CashflowIn,
@@ -323,12 +358,15 @@ async def record_cashflow(*, session: AsyncSession, caller: Caller, bank_code: s
     if caller.kind != "bank" or caller.bank_code != bank_code:
         raise Forbidden(f"Only bank {bank_code} answers on this route.", slug="not-this-bank",
                         title="Not this bank")
-    request = await repository.bank_request(session, body.request_id)
-    if request is None:
+    application_id = await repository.application_of_request(session, body.request_id)
+    if application_id is None:
         raise Conflict(f"No request {body.request_id} was sent to bank {bank_code}.", slug="unknown-request",
                        title="Unknown request", errors=[field_error("request_id", "not a request of ours")])
-    locked = await repository.lock_check(session, request.application_id)
-    request = await repository.bank_request(session, body.request_id)
+    locked = await repository.lock_check(session, application_id)
+    # Read holding the check's lock (every change to its requests' answers is made holding it):
+    # an answer recorded by a callback that held it before is seen.
+    requests = await repository.bank_requests(session, application_id)
+    request = next((r for r in requests if r.id == body.request_id), None)
     assert locked is not None and request is not None
     check, _ = locked
     figures = expenses.BankAnswer(total_spending=body.total_spending, non_mortgage_loans=body.non_mortgage_loans,
@@ -345,8 +383,10 @@ async def record_cashflow(*, session: AsyncSession, caller: Caller, bank_code: s
                        errors=[field_error(outcome.field, outcome.detail)])
     if outcome.outcome == expenses.RECORDED:
         await repository.save_answer(session, outcome.request)
+        saved = repository.answer_saved(outcome.request)
         await _resume(session, request.application_id, registries=None, availability=Availability(),
-                      bank_deadline_days=bank_deadline_days)
+                      bank_deadline_days=bank_deadline_days, locked=locked,
+                      requests=[saved if r.id == saved.id else r for r in requests])
     return CashflowOut(request_id=request.id, status=outcome.outcome)  # type: ignore[arg-type]
 
 

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import func, select
 
 from services.verification import service as verification_service
-from services.verification.models import BankRequestRow, Evidence
+from services.verification.models import BankRequestRow, Evidence, WaitingApplication
 from shared.calendar import utcnow
 from shared.events import Envelope
 from shared.events.contracts import ApplicationSubmitted, ConsentGranted, ConsentRecord
@@ -140,6 +140,57 @@ async def test_a_banks_answer_is_recorded_once_and_one_that_does_not_fit_is_refu
                                     "non_mortgage_loans": "0.00", "savings_deposits": "0.00"}
         finally:
             await sandbox.put(f"/sandbox/banks/{HALYK}/behaviour", json={})
+
+
+async def test_a_consent_that_finds_the_accounts_registry_down_is_kept_while_the_application_waits(
+        running_service, broker, sandbox_url):
+    """The consent event changes the check, then the accounts registry fails: the check is written
+    back with the consent all the same, and the retry loop asks the banks once the registry is back."""
+    async with httpx.AsyncClient(base_url=sandbox_url) as sandbox:
+        adult = await _family_at(sandbox, HALYK, behaviour={"failure": "silent"})
+        submitted = _expense_checked([adult])
+        app_id = uuid.UUID(submitted.key)
+        granted = _granted(submitted, adult["iin"])
+
+        async def accounts_down(down: bool) -> None:
+            (await sandbox.put("/sandbox/outages/accounts-registry", json={"down": down})).raise_for_status()
+
+        try:
+            async with running_service("verification", **verification_systems(sandbox_url),
+                                       QAMQOR_VERIFICATION_OUTAGE_FIRST_RETRY_SECONDS="0.05",
+                                       QAMQOR_VERIFICATION_OUTAGE_MAX_RETRY_SECONDS="0.2") as client:
+                sessionmaker = client.app.state.sessionmaker
+                await publish(broker.bootstrap, "qamqor.intake", submitted)
+
+                async def handled(event_id):  # noqa: ANN001, ANN202
+                    async with sessionmaker() as session:
+                        return await session.scalar(select(inbox.c.outcome).where(inbox.c.event_id == event_id))
+                assert await eventually(lambda: handled(submitted.id))
+                await accounts_down(True)
+                await publish(broker.bootstrap, "qamqor.intake", granted)
+
+                async def waiting():  # noqa: ANN202
+                    async with sessionmaker() as session:
+                        return await session.get(WaitingApplication, app_id)
+                assert (await eventually(waiting)).system == "accounts_registry"
+                async with sessionmaker() as session:
+                    check, _ = await verification_service.repository.lock_check(session, app_id)
+                assert check.family_consent == "granted" and check.gathered is not None
+                assert [r["iin"] for r in check.consents.values()] == [adult["iin"]]
+                assert check.banks_asked_at is None and await _requests(client, str(app_id)) == []
+
+                await accounts_down(False)
+                [request] = await eventually(lambda: _requests(client, str(app_id)))
+                assert request.bank_code == HALYK and request.iin == adult["iin"]
+                assert await eventually(lambda: _gone(sessionmaker, app_id))
+        finally:
+            await accounts_down(False)
+            await sandbox.put(f"/sandbox/banks/{HALYK}/behaviour", json={})
+
+
+async def _gone(sessionmaker, application_id: uuid.UUID) -> bool:  # noqa: ANN001
+    async with sessionmaker() as session:
+        return await session.get(WaitingApplication, application_id) is None
 
 
 async def test_a_bank_that_is_down_is_asked_again_and_a_silent_one_makes_the_application_overdue_once(
