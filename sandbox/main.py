@@ -1,7 +1,8 @@
 """The sandbox: plays Qamqor's external state systems over HTTP for local runs and tests.
 
-- Income registry (state databases of incomes): `GET /registry/v1/incomes` for one person, and
-  the bulk extract `POST /registry/v1/incomes/extract` (a quarter's incomes of up to 100,000
+- Income registry (state databases of incomes): `GET /registry/v1/incomes` for one person,
+  `POST /registry/v1/incomes/query {"iins", "quarter"}` for a family (the same answers, one
+  round trip: what verification asks), and the bulk extract `POST /registry/v1/incomes/extract` (a quarter's incomes of up to 100,000
   people, streamed as CSV). A seeded register's incomes (`qamqor seed`) are read from the
   sandbox's own database first (`sandbox/seeded.py`), the synthetic population's otherwise.
 - National identity provider (eGov IDP): signed identity assertions and their JWKS (`sandbox/idp.py`).
@@ -37,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sandbox.banks import create_router as banks_router
 from sandbox.idp import IdentityProvider, create_router as idp_router
 from sandbox.population import synthetic_incomes
-from sandbox.registries import create_router as registries_router
+from sandbox.registries import FamilyQuarterQuery, create_router as registries_router
 from sandbox.seeded import SeededStore
 from sandbox.sms import SmsGateway, create_router as sms_router
 from shared.calendar import Quarter, business_date, month_label, parse_month
@@ -216,6 +217,16 @@ def create_app() -> FastAPI:
             return down
         months = months_between(parse_month(from_month), parse_month(to_month))
         return {"iin": iin, "incomes": registry_answer(persons, iin, months, await seeded_months(iin, months))}
+
+    @app.post("/registry/v1/incomes/query", tags=["income registry"],
+              summary="A quarter's incomes of each person of a family (up to 30), in one call")
+    async def registry_incomes_of(body: FamilyQuarterQuery) -> Any:
+        if (down := await income_registry_outage()) is not None:
+            return down
+        months = Quarter.parse(body.quarter).months()
+        return {"quarter": body.quarter, "persons": [
+            {"iin": iin, "incomes": registry_answer(persons, iin, months, await seeded_months(iin, months))}
+            for iin in body.iins]}
 
     @app.post("/registry/v1/incomes/extract", tags=["income registry"],
               summary="A quarter's incomes of up to 100,000 people, streamed as CSV",

@@ -45,6 +45,19 @@ TITLE_OF = {"accounts-registry": "The accounts registry", "real-estate-registry"
             "vehicle-registry": "The vehicle registry"}
 
 
+FAMILY_IINS = 30  # people per family query
+
+
+class FamilyQuery(BaseModel):
+    """Up to FAMILY_IINS people asked at once (a family): answered in the order given."""
+    model_config = ConfigDict(extra="forbid")
+    iins: list[Annotated[str, Field(pattern=r"^\d{12}$")]] = Field(min_length=1, max_length=FAMILY_IINS)
+
+
+class FamilyQuarterQuery(FamilyQuery):
+    quarter: str = Field(pattern=r"^\d{4}-Q[1-4]$", examples=["2026-Q3"])
+
+
 class AccountsState(BaseModel):
     model_config = ConfigDict(extra="forbid")
     banks: list[BankCode] = Field(default=[], max_length=20)
@@ -108,6 +121,30 @@ def create_router(outages: dict[str, Any]) -> APIRouter:
         if (down := await play_outage(outages, "accounts-registry")) is not None:
             return down
         return {"iin": iin, "banks": accounts_answer(accounts, iin)}
+
+    @router.post("/registry/v1/accounts/query", tags=["accounts registry"],
+                 summary="The participating banks of each person of a family, in one call")
+    async def registry_accounts_of(body: FamilyQuery) -> Any:
+        if (down := await play_outage(outages, "accounts-registry")) is not None:
+            return down
+        return {"persons": [{"iin": iin, "banks": accounts_answer(accounts, iin)} for iin in body.iins]}
+
+    async def family_purchases(registry: str, body: FamilyQuarterQuery) -> Any:
+        if (down := await play_outage(outages, OUTAGE_OF[registry])) is not None:
+            return down
+        quarter = Quarter.parse(body.quarter)
+        return {"quarter": body.quarter, "persons": [
+            {"iin": iin, "purchases": purchases_answer(purchases, iin, registry, quarter)} for iin in body.iins]}
+
+    @router.post("/registry/v1/real-estate/purchases/query", tags=["real-estate registry"],
+                 summary="Homes registered to each person of a family in a quarter, in one call")
+    async def real_estate_purchases_of(body: FamilyQuarterQuery) -> Any:
+        return await family_purchases("real-estate", body)
+
+    @router.post("/registry/v1/vehicles/purchases/query", tags=["vehicle registry"],
+                 summary="Vehicles registered to each person of a family in a quarter, in one call")
+    async def vehicle_purchases_of(body: FamilyQuarterQuery) -> Any:
+        return await family_purchases("vehicle", body)
 
     async def registry_purchases(registry: str, iin: str, quarter: str) -> Any:
         if (down := await play_outage(outages, OUTAGE_OF[registry])) is not None:

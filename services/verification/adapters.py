@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -51,7 +52,7 @@ def _request_id_header() -> dict[str, str]:
 
 
 async def _call(session: aiohttp.ClientSession, method: str, path: str, *, what: str, system: str,
-                params: dict[str, str] | None = None, json: dict[str, str] | None = None) -> tuple[int, Any]:
+                params: dict[str, str] | None = None, json: dict[str, Any] | None = None) -> tuple[int, Any]:
     """One call to an external system: its status and decoded JSON body. A refusal, a drop, a
     timeout, a 5xx or a "try later" is an outage (RegistryUnavailable: waiting may help); another
     non-2xx answer or an unreadable body is a RegistryError. Never naming the URL (it holds the IIN)."""
@@ -73,11 +74,27 @@ async def _call(session: aiohttp.ClientSession, method: str, path: str, *, what:
         raise _unreadable(what, error) from None
 
 
+def _family_answer(answer: Any, iins: Sequence[str], what: str) -> list[Any]:
+    """The per-person entries of a family query's answer `{"persons": [{"iin", ...}]}`, which
+    must name exactly the people asked, in the order asked."""
+    try:
+        persons = answer["persons"]
+        if [p["iin"] for p in persons] != list(iins):
+            raise ValueError("not the people asked")
+    except _READ_ERRORS as error:
+        raise _unreadable(what, error) from None
+    return persons
+
+
 class IncomeRegistry(abc.ABC):
     system = "income_registry"
 
     @abc.abstractmethod
     async def incomes(self, iin: str, quarter: Quarter) -> list[IncomeRecord]: ...
+
+    async def incomes_of(self, iins: Sequence[str], quarter: Quarter) -> list[list[IncomeRecord]]:
+        """Each person's incomes in the quarter, in the order of `iins` (a family)."""
+        return list(await asyncio.gather(*(self.incomes(iin, quarter) for iin in iins)))
 
 
 class HttpIncomeRegistry(IncomeRegistry):
@@ -95,6 +112,18 @@ class HttpIncomeRegistry(IncomeRegistry):
         _, answer = await _call(self.session, "GET", self.path,
                                 params={"iin": iin, "from": month_label(months[0]), "to": month_label(months[-1])},
                                 what="the income registry", system=self.system)
+        return self._records(iin, answer)
+
+    async def incomes_of(self, iins: Sequence[str], quarter: Quarter) -> list[list[IncomeRecord]]:
+        """`POST /registry/v1/incomes/query {"iins", "quarter"}` -> `{"quarter", "persons":
+        [{"iin", "incomes"}]}`: a family in one round trip (sandbox/main.py)."""
+        _, answer = await _call(self.session, "POST", self.path + "/query",
+                                json={"iins": list(iins), "quarter": str(quarter)},
+                                what="the income registry", system=self.system)
+        return [self._records(p["iin"], p) for p in _family_answer(answer, iins, "the income registry")]
+
+    @staticmethod
+    def _records(iin: str, answer: Any) -> list[IncomeRecord]:
         try:
             return [
                 IncomeRecord(iin=iin, type=row["type"], month=row["month"], amount=Decimal(str(row["amount"])))
@@ -142,6 +171,10 @@ class AccountsRegistry(abc.ABC):
     async def banks(self, iin: str) -> list[str]:
         """The codes (BICs) of the participating banks where the person holds an account."""
 
+    async def banks_of(self, iins: Sequence[str]) -> list[list[str]]:
+        """Each person's banks, in the order of `iins` (a family's adults)."""
+        return list(await asyncio.gather(*(self.banks(iin) for iin in iins)))
+
 
 class HttpAccountsRegistry(AccountsRegistry):
     """`GET /registry/v1/accounts?iin=` -> `{"iin", "banks": [{"bank_code"}]}` (sandbox/registries.py)."""
@@ -154,6 +187,15 @@ class HttpAccountsRegistry(AccountsRegistry):
     async def banks(self, iin: str) -> list[str]:
         _, answer = await _call(self.session, "GET", "/registry/v1/accounts", params={"iin": iin},
                                 what=self.what, system=self.system)
+        return self._codes(answer)
+
+    async def banks_of(self, iins: Sequence[str]) -> list[list[str]]:
+        """`POST /registry/v1/accounts/query {"iins"}` -> `{"persons": [{"iin", "banks"}]}`."""
+        _, answer = await _call(self.session, "POST", "/registry/v1/accounts/query", json={"iins": list(iins)},
+                                what=self.what, system=self.system)
+        return [self._codes(p) for p in _family_answer(answer, iins, self.what)]
+
+    def _codes(self, answer: Any) -> list[str]:
         try:
             codes = [row["bank_code"] for row in answer["banks"]]
         except _READ_ERRORS as error:
@@ -180,6 +222,10 @@ class AssetRegistry(abc.ABC):
     async def purchases(self, iin: str, quarter: Quarter) -> list[Purchase]:
         """The purchases registered to the person in the quarter."""
 
+    async def purchases_of(self, iins: Sequence[str], quarter: Quarter) -> list[list[Purchase]]:
+        """Each person's purchases in the quarter, in the order of `iins` (a family)."""
+        return list(await asyncio.gather(*(self.purchases(iin, quarter) for iin in iins)))
+
 
 class HttpAssetRegistry(AssetRegistry):
     """`GET {path}?iin=&quarter=2026-Q3` -> `{"iin", "quarter", "purchases": [{"date", "kind"}]}`.
@@ -201,6 +247,15 @@ class HttpAssetRegistry(AssetRegistry):
     async def purchases(self, iin: str, quarter: Quarter) -> list[Purchase]:
         _, answer = await _call(self.session, "GET", self.path, params={"iin": iin, "quarter": str(quarter)},
                                 what=self.what, system=self.system)
+        return self._found(answer, quarter)
+
+    async def purchases_of(self, iins: Sequence[str], quarter: Quarter) -> list[list[Purchase]]:
+        """`POST {path}/query {"iins", "quarter"}` -> `{"quarter", "persons": [{"iin", "purchases"}]}`."""
+        _, answer = await _call(self.session, "POST", self.path + "/query",
+                                json={"iins": list(iins), "quarter": str(quarter)}, what=self.what, system=self.system)
+        return [self._found(p, quarter) for p in _family_answer(answer, iins, self.what)]
+
+    def _found(self, answer: Any, quarter: Quarter) -> list[Purchase]:
         try:
             found = [Purchase(registry=self.registry, kind=str(row["kind"]), date=date.fromisoformat(row["date"]))
                      for row in answer["purchases"]]

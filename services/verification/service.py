@@ -114,15 +114,14 @@ async def _gather(registries: Registries, submitted: ApplicationSubmitted, avail
     quarter = domain.quarter_to_assess(submitted)
     members = submitted.members
     income = registries.income
-    per_member = await _asked(income.system, availability,
-                              asyncio.gather(*(income.incomes(m.iin, quarter) for m in members)))
+    iins = [m.iin for m in members]
+    per_member = await _asked(income.system, availability, income.incomes_of(iins, quarter))
     sources: dict[str, Any] = {income.system: {"quarter": str(quarter), "members_queried": len(members),
                                                "fetched_at": utcnow().isoformat()}}
     purchases: list[PurchaseRecord] = []
     if submitted.consent_required:
         for registry in (registries.real_estate, registries.vehicles):
-            found = await _asked(registry.system, availability,
-                                 asyncio.gather(*(registry.purchases(m.iin, quarter) for m in members)))
+            found = await _asked(registry.system, availability, registry.purchases_of(iins, quarter))
             purchases += [PurchaseRecord(iin=m.iin, registry=p.registry, kind=p.kind, date=p.date)  # type: ignore[arg-type]
                           for m, bought in zip(members, found) for p in bought]
             sources[registry.system] = {"quarter": str(quarter), "members_queried": len(members),
@@ -244,7 +243,7 @@ async def _ask_banks(session: AsyncSession, check: expenses.Check, submitted: Ap
     quarter = domain.quarter_to_assess(submitted)
     iins = check.consenting_iins or tuple(m.iin for m in submitted.members)
     accounts = registries.accounts
-    banks_of = await _asked(accounts.system, availability, asyncio.gather(*(accounts.banks(iin) for iin in iins)))
+    banks_of = await _asked(accounts.system, availability, accounts.banks_of(iins))
     now = utcnow()
     await repository.add_bank_requests(session, [
         expenses.BankRequest(id=uuid7(), application_id=check.application_id, bank_code=code, iin=iin,

@@ -46,7 +46,7 @@ SUBMISSION = {
     ("gateway", "SERVER", "POST /v1/applications"),
     ("intake", "SERVER", "POST /v1/applications"),
     ("verification", "CONSUMER", "process application.submitted"),
-    ("verification", "CLIENT", "GET income_registry"),
+    ("verification", "CLIENT", "POST income_registry"),
     ("eligibility", "CONSUMER", "process verification.completed"),
     ("intake", "CONSUMER", "process verification.completed"),
     ("intake", "CONSUMER", "process eligibility.decided"),

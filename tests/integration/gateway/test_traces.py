@@ -122,16 +122,16 @@ async def test_a_request_and_the_events_it_causes_are_one_trace(
     assert verifying.parent_span_id == submitted.span_id  # the traceparent in the Kafka headers
     assert verifying.attributes["qamqor.event.key"] == application_id
     assert verifying.attributes["qamqor.request_id"] == request_id
-    # Gathering asks the registries about each member: incomes, homes, vehicles.
+    # Gathering asks each registry about the family, once: incomes, homes, vehicles.
     calls = [s for s in trace if s.kind == "CLIENT" and s.parent_span_id == verifying.span_id]
-    assert sorted(s.name for s in calls) == sorted(
-        ["GET income_registry", "GET real_estate_registry", "GET vehicle_registry"] * 2)
+    assert sorted(s.name for s in calls) == ["POST income_registry", "POST real_estate_registry",
+                                             "POST vehicle_registry"]
     assert {s.attributes["http.response.status_code"] for s in calls} == {200}
     # The mother's consent (given when applying) lets verification ask which banks hold her
     # accounts — none — and freeze the evidence: the same trace, caused by the consent event.
     consented = only("verification", "CONSUMER", "process consent.granted")
     asked = [s for s in trace if s.kind == "CLIENT" and s.parent_span_id == consented.span_id]
-    assert [s.name for s in asked] == ["GET accounts_registry"]
+    assert [s.name for s in asked] == ["POST accounts_registry"]
 
     verified = only("intake", "CONSUMER", "process verification.completed")
     assert verified.parent_span_id == consented.span_id

@@ -128,3 +128,63 @@ def test_a_wrong_query_is_a_4xx_problem(sandbox_url, path, params):
     with httpx.Client(base_url=sandbox_url) as sandbox:
         answer = sandbox.get(path, params=params)
         assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+
+
+FAMILY = [ADULTS[5], ADULTS[6], CHILD]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/registry/v1/accounts/query", {"iins": FAMILY}, "banks"),
+    ("/registry/v1/real-estate/purchases/query", {"iins": FAMILY, "quarter": "2026-Q3"}, "purchases"),
+    ("/registry/v1/vehicles/purchases/query", {"iins": FAMILY, "quarter": "2026-Q3"}, "purchases"),
+    ("/registry/v1/incomes/query", {"iins": FAMILY, "quarter": "2026-Q3"}, "incomes"),
+])
+def test_a_family_query_answers_what_each_person_is_answered_in_the_order_asked(sandbox_url, path, body, field):
+    one = {"banks": ("/registry/v1/accounts", {}),
+           "incomes": ("/registry/v1/incomes", {"from": "2026-07", "to": "2026-09"})}.get(
+        field, (path.removesuffix("/query"), {"quarter": "2026-Q3"}))
+    with httpx.Client(base_url=sandbox_url) as sandbox:
+        sandbox.put(f"/sandbox/persons/{ADULTS[6]}/accounts", json={"banks": ["KCJBKZKX"]}).raise_for_status()
+        try:
+            answer = sandbox.post(path, json=body)
+            assert answer.status_code == 200
+            persons = answer.json()["persons"]
+            assert [p["iin"] for p in persons] == FAMILY
+            for p in persons:
+                alone = sandbox.get(one[0], params={"iin": p["iin"], **one[1]})
+                assert alone.status_code == 200 and p[field] == alone.json()[field]
+        finally:
+            sandbox.delete(f"/sandbox/persons/{ADULTS[6]}/accounts")
+    if field == "banks":
+        assert persons[1]["banks"] == [{"bank_code": "KCJBKZKX"}]
+
+
+@pytest.mark.parametrize(("system", "path", "body"), [
+    ("accounts-registry", "/registry/v1/accounts/query", {"iins": FAMILY}),
+    ("vehicle-registry", "/registry/v1/vehicles/purchases/query", {"iins": FAMILY, "quarter": "2026-Q3"}),
+    ("income-registry", "/registry/v1/incomes/query", {"iins": FAMILY, "quarter": "2026-Q3"}),
+])
+def test_a_family_query_is_down_with_its_registry(sandbox_url, system, path, body):
+    with httpx.Client(base_url=sandbox_url) as sandbox:
+        try:
+            assert sandbox.put(f"/sandbox/outages/{system}", json={"down": True}).status_code == 200
+            answer = sandbox.post(path, json=body)
+            assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
+        finally:
+            sandbox.put(f"/sandbox/outages/{system}", json={"down": False}).raise_for_status()
+        assert sandbox.post(path, json=body).status_code == 200
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"iins": [ADULTS[0], "12345"], "quarter": "2026-Q3"}, "iins[1]"),
+    ({"iins": [], "quarter": "2026-Q3"}, "iins"),
+    ({"iins": ADULTS[:31], "quarter": "2026-Q3"}, "iins"),
+    ({"iins": [ADULTS[0]], "quarter": "2026-Q5"}, "quarter"),
+    ({"iins": [ADULTS[0]]}, "quarter"),
+])
+def test_a_wrong_family_query_is_a_422_naming_the_field(sandbox_url, body, field):
+    with httpx.Client(base_url=sandbox_url) as sandbox:
+        for path in ("/registry/v1/incomes/query", "/registry/v1/real-estate/purchases/query"):
+            answer = sandbox.post(path, json=body)
+            assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+            assert field in [e["field"] for e in answer.json()["errors"]], answer.json()

@@ -189,3 +189,55 @@ async def test_the_pooled_systems_use_their_settings_and_close():
         assert str(systems.sessions["banks"]._base_url) == "http://banks:4"
         assert systems.callback_url("CASPKZKA") == "http://gw:5/v1/banks/CASPKZKA/cashflow"
     assert all(session.closed for session in systems.sessions.values())
+
+
+OTHER = person(date(1988, 4, 2), "male", "spouse")["iin"]
+
+
+async def test_a_family_is_asked_in_one_call_to_each_registry_and_answered_in_its_order():
+    from services.verification.adapters import HttpAccountsRegistry, HttpAssetRegistry, HttpIncomeRegistry, Purchase
+    from shared.events.contracts import IncomeRecord
+
+    seen: list = []
+
+    async def answer(request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        seen.append((request.method, request.path, body))
+        if request.path == "/registry/v1/accounts/query":
+            return web.json_response({"persons": [{"iin": IIN, "banks": [{"bank_code": "HSBKKZKX"}]},
+                                                  {"iin": OTHER, "banks": []}]})
+        if request.path == "/registry/v1/incomes/query":
+            return web.json_response({"quarter": "2026-Q3", "persons": [
+                {"iin": IIN, "incomes": []},
+                {"iin": OTHER, "incomes": [{"month": "2026-08", "type": "wage", "amount": "41000.50"}]}]})
+        return web.json_response({"quarter": "2026-Q3", "persons": [
+            {"iin": IIN, "purchases": [{"date": "2026-08-14", "kind": "car"}]}, {"iin": OTHER, "purchases": []}]})
+
+    async with _session(answer) as session:
+        assert await HttpAccountsRegistry(session).banks_of([IIN, OTHER]) == [["HSBKKZKX"], []]
+        incomes = await HttpIncomeRegistry(session).incomes_of([IIN, OTHER], Q3)
+        assert incomes == [[], [IncomeRecord(iin=OTHER, type="wage", month="2026-08", amount="41000.50")]]
+        assert str(incomes[1][0].amount) == "41000.50"
+        found = await HttpAssetRegistry.vehicles(session).purchases_of([IIN, OTHER], Q3)
+        assert found == [[Purchase("vehicle", "car", date(2026, 8, 14))], []]
+    assert seen == [("POST", "/registry/v1/accounts/query", {"iins": [IIN, OTHER]}),
+                    ("POST", "/registry/v1/incomes/query", {"iins": [IIN, OTHER], "quarter": "2026-Q3"}),
+                    ("POST", "/registry/v1/vehicles/purchases/query", {"iins": [IIN, OTHER], "quarter": "2026-Q3"})]
+
+
+@pytest.mark.parametrize("persons", [
+    [{"iin": IIN, "banks": []}],  # one person missing
+    [{"iin": OTHER, "banks": []}, {"iin": IIN, "banks": []}],  # not in the order asked
+    "nobody",
+])
+async def test_a_family_answer_that_does_not_name_the_people_asked_is_an_error_naming_no_one(persons):
+    from services.verification.adapters import HttpAccountsRegistry, RegistryError, RegistryUnavailable
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"persons": persons})
+
+    async with _session(answer) as session:
+        with pytest.raises(RegistryError) as raised:
+            await HttpAccountsRegistry(session).banks_of([IIN, OTHER])
+    assert not isinstance(raised.value, RegistryUnavailable)
+    assert IIN not in str(raised.value) and OTHER not in str(raised.value)
