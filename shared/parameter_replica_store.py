@@ -6,18 +6,27 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import Table, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.parameter_replica import ParameterValue
 
 
-async def replica_values(session: AsyncSession, table: Table, name: str) -> list[ParameterValue]:
-    """Every value kept of `name` (Core rows, not ORM objects: intake reads them per submission)."""
-    rows = await session.execute(
-        select(table.c.name, table.c.region_kato, table.c.valid_from, table.c.valid_to, table.c.value,
-               table.c.recorded_at).where(table.c.name == name))
+_READS: dict[str, Select] = {}  # per table, built once: intake reads it with every submission
+
+
+def _read(table: Table) -> Select:
+    if table.name not in _READS:
+        _READS[table.name] = select(
+            table.c.name, table.c.region_kato, table.c.valid_from, table.c.valid_to, table.c.value, table.c.recorded_at,
+        ).where(table.c.name.in_(bindparam("names", expanding=True)))
+    return _READS[table.name]
+
+
+async def replica_values(session: AsyncSession, table: Table, *names: str) -> list[ParameterValue]:
+    """Every value kept of each of `names`, in one statement (Core rows, not ORM objects)."""
+    rows = await session.execute(_read(table), {"names": list(names)})
     return [ParameterValue(name=r.name, region_kato=r.region_kato, valid_from=r.valid_from, valid_to=r.valid_to,
                            value=tuple(r.value) if isinstance(r.value, list) else r.value, recorded_at=r.recorded_at)
             for r in rows]

@@ -300,8 +300,8 @@ async def put_bank(session: AsyncSession, bank: domain.ParticipatingBank, *, by:
     return added
 
 
-async def parameter_values(session: AsyncSession, name: str) -> list[domain.ParameterValue]:
-    return await replica_values(session, ParameterRow.__table__, name)
+async def parameter_values(session: AsyncSession, *names: str) -> list[domain.ParameterValue]:
+    return await replica_values(session, ParameterRow.__table__, *names)
 
 
 async def add_parameter_value(session: AsyncSession, parameter_id: UUID, value: domain.ParameterValue) -> None:

@@ -87,7 +87,8 @@ async def _create(*, session: AsyncSession, caller: Caller,
     await end_periods_over(session, await repository.assigned_with_members(session, iins), now=now)
     taken = await repository.active_iins(session, iins)
     banks = await repository.banks(session)
-    parameters = await repository.parameter_values(session, domain.ADULT_AGE)
+    # the adult age for the submission, and the consent policy for its consent requests: one read
+    parameters = await repository.parameter_values(session, domain.ADULT_AGE, domain.CONSENT_REQUIRED)
     try:
         application, event = domain.submit(form, submitted_by=caller.id, at=now,
                                            members_on_active_applications=taken, banks=banks, parameters=parameters,
@@ -106,7 +107,8 @@ async def _create(*, session: AsyncSession, caller: Caller,
         # The consent requests to every adult, in the submission's transaction, announced after
         # the submission (the dispatcher sends the SMS once it is committed); the submission says
         # whether the family's consent is required, so verification knows to wait for it.
-        consents, consent_events, required = await _consent_requests(session=session, application=application)
+        consents, consent_events, required = await _consent_requests(session=session, application=application,
+                                                                     parameters=parameters)
         event = event.model_copy(update={"consent_required": required})
         await emit(session, event, source=SOURCE, key=str(application.id), correlation_id=str(application.id))
         for consent_event in consent_events:
@@ -314,13 +316,15 @@ async def record_parameter(session: AsyncSession, envelope: Envelope) -> None:
 # family granted; and one lock order (application, then its requests) means no deadlock.
 
 async def _consent_requests(*, session: AsyncSession, application: domain.Application,
+                            parameters: list[domain.ParameterValue] | None = None,
                             ) -> tuple[list[consent.ConsentRequest], list[consent.ConsentEvent], bool]:
     """With the submission, in its transaction: a consent request to every adult on the
     application date, when the policy requires consent on that date (services/intake/consent.py);
-    the events announcing them, and whether consent is required."""
+    the events announcing them, and whether consent is required. `parameters`: the adult age's
+    and the consent policy's values, when the caller has read them."""
     day, region = application.application_date, application.region_kato
-    parameters = [*await repository.parameter_values(session, domain.ADULT_AGE),
-                  *await repository.parameter_values(session, domain.CONSENT_REQUIRED)]
+    if parameters is None:
+        parameters = await repository.parameter_values(session, domain.ADULT_AGE, domain.CONSENT_REQUIRED)
     required = consent.consent_required(parameters, region, day)
     requests, events = consent.request_consents(
         application, adult_age=domain.adult_age(parameters, region, day), required=required,
