@@ -6,6 +6,9 @@ version of the module under test — e.g. `git show REV:services/intake/reposito
 
     uv run python bench/pipeline/micro.py follow   [--module OLD_intake_repository.py]
     uv run python bench/pipeline/micro.py upsert   [--module OLD_reporting_repository.py]
+    uv run python bench/pipeline/micro.py consent  [--module OLD_reporting_repository.py]
+    uv run python bench/pipeline/micro.py contract [--module OLD_reporting_repository.py]
+    uv run python bench/pipeline/micro.py payment  [--module OLD_reporting_repository.py]
     uv run python bench/pipeline/micro.py decision [--module OLD_eligibility_repository.py]
     uv run python bench/pipeline/micro.py emit     [--module OLD_shared_outbox.py] [--per-transaction 20]
     uv run python bench/pipeline/micro.py verification [--module OLD_verification_repository.py]
@@ -14,6 +17,13 @@ version of the module under test — e.g. `git show REV:services/intake/reposito
 - follow: intake's `service.follow_flow` for verification.completed + eligibility.decided of new
   applications, 10 events per transaction (a consumer batch).
 - upsert: reporting's `upsert_fact`, three events per application, 50 per transaction.
+- consent: reporting's `set_consent_flags` (service.project_consent's statement), three consent
+  events per application (requested; granted; refused), 50 per transaction.
+- contract: reporting's `upsert_contract`, two events per contract (drafted, with two measures;
+  signed), 50 per transaction.
+- payment: reporting's payment projections, two events per application (payment.scheduled of
+  three months: three `add_planned_payment`; payment.settled: one `upsert_order`), 50 per
+  transaction; µs per event.
 - decision: eligibility's lookups (one that finds a decision, one that does not) and the insert
   of one decision.
 - emit: `shared.outbox.record_event` of a VerificationCompleted-sized envelope.
@@ -60,6 +70,7 @@ def load(path: str, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # a dataclass of the module looks its module up
     spec.loader.exec_module(module)
     return module
 
@@ -149,6 +160,63 @@ async def upsert(repository: ModuleType, count: int) -> float:
     spent = time.process_time() - began
     await engine.dispose()
     return 1e6 * spent / len(changes)
+
+
+# ---- consent, contract, payment: reporting's other projections -----------------------------------
+
+async def _per_transaction(calls: list, per: int = 50) -> float:
+    """Run `calls` (each a coroutine function of a session), `per` to a transaction; CPU µs each."""
+    engine = make_engine(URL)
+    sessionmaker = make_sessionmaker(engine)
+    began = time.process_time()
+    for i in range(0, len(calls), per):
+        async with sessionmaker() as session, session.begin():
+            for call in calls[i:i + per]:
+                await call(session)
+    spent = time.process_time() - began
+    await engine.dispose()
+    return 1e6 * spent / len(calls)
+
+
+async def consent(repository: ModuleType, count: int) -> float:
+    calls = []
+    for _ in range(count):
+        application = uuid.uuid4()
+        for flags in (("consent_requested",), ("consent_requested", "consent_granted"),
+                      ("consent_requested", "consent_refused")):
+            calls.append(lambda session, a=application, f=flags: repository.set_consent_flags(
+                session, application_id=a, flags=f, at=datetime.now(timezone.utc)))
+    return await _per_transaction(calls)
+
+
+async def contract(repository: ModuleType, count: int) -> float:
+    calls = []
+    for _ in range(count):
+        contract_id, application = uuid.uuid4(), uuid.uuid4()
+        for flag, measures in (("drafted", {"job_placement": 1, "training": 2}), ("signed", None)):
+            calls.append(lambda session, c=contract_id, a=application, f=flag, m=measures: repository.upsert_contract(
+                session, contract_id=c, application_id=a, flag=f, measures=m, at=datetime.now(timezone.utc)))
+    return await _per_transaction(calls)
+
+
+async def payment(repository: ModuleType, count: int) -> float:
+    from services.reporting import domain
+
+    async def scheduled(session, planned: list) -> None:  # noqa: ANN001
+        at = datetime.now(timezone.utc)
+        for one in planned:
+            await repository.add_planned_payment(session, one, at)
+
+    calls = []
+    for _ in range(count):
+        application = uuid.uuid4()
+        planned = [domain.PaymentPlanned(uuid.uuid4(), application, "HSBKKZKX", month, 42_000)
+                   for month in ("2026-10", "2026-11", "2026-12")]
+        calls.append(lambda session, p=planned: scheduled(session, p))
+        calls.append(lambda session, p=planned[0]: repository.upsert_order(
+            session, domain.OrderReported(p.payment_id, p.application_id, "settled", p.bank_code, p.month, p.total),
+            datetime.now(timezone.utc)))
+    return await _per_transaction(calls)
 
 
 # ---- decision: eligibility's stored decisions -----------------------------------------------------
@@ -419,8 +487,12 @@ def intake_requests(requests: int) -> None:
 
 # ---- main ------------------------------------------------------------------------------------------
 
+REPORTING = {"consent": consent, "contract": contract, "payment": payment}
 PATHS = {"follow": ("services.intake.repository", "services/intake/main.py"),
          "upsert": ("services.reporting.repository", "services/reporting/main.py"),
+         "consent": ("services.reporting.repository", "services/reporting/main.py"),
+         "contract": ("services.reporting.repository", "services/reporting/main.py"),
+         "payment": ("services.reporting.repository", "services/reporting/main.py"),
          "decision": ("services.eligibility.repository", "services/eligibility/main.py"),
          "emit": ("shared.outbox", "services/verification/main.py"),
          "verification": ("services.verification.repository", "services/verification/main.py")}
@@ -456,6 +528,9 @@ def main() -> None:
                     results[name].append(await follow(module, args.count // 2))
                 elif args.path == "upsert":
                     results[name].append(await upsert(module, args.count // 3))
+                elif args.path in ("consent", "contract", "payment"):
+                    per_application = {"consent": 3, "contract": 2, "payment": 2}[args.path]
+                    results[name].append(await REPORTING[args.path](module, args.count // per_application))
                 elif args.path == "decision":
                     results[name].append(await decision(module, args.count))
                 elif args.path == "verification":

@@ -33,6 +33,28 @@ from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.outbox import inbox
 
 
+# The projection's statements are built once, with bound parameters, on the tables (SQLAlchemy
+# Core): building one for every event (its VALUES literal, its cache key computed anew) and running
+# it through the ORM's bulk-insert path cost more CPU than the database took to run it
+# (bench/pipeline/micro.py upsert, consent, contract, payment).
+_facts = ApplicationFact.__table__
+_contracts = ContractFact.__table__
+_measures = ContractMeasure.__table__
+_payments = PaymentFact.__table__
+_orders = PaymentOrderFact.__table__
+_invitations = InvitationFact.__table__
+_extensions = ExtensionFact.__table__
+_redrives = Redrive.__table__
+
+
+def _bound(*names: str) -> dict[str, Any]:
+    return {name: bindparam(name) for name in names}
+
+
+def _latest(current: Any, new: Any) -> Any:
+    return func.greatest(current, new)  # PostgreSQL's greatest ignores nulls
+
+
 async def upsert_fact(session: AsyncSession, change: domain.FactChange, at: datetime | None = None) -> None:
     """One statement, so two events of one application handled at once cannot lose each
     other's facts; the stage only moves forward (the domain's order of stages). `at`: the
@@ -44,92 +66,114 @@ async def upsert_fact(session: AsyncSession, change: domain.FactChange, at: date
 
 @functools.lru_cache(maxsize=128)
 def _upsert_statement(fact_names: tuple[str, ...]) -> Insert:
-    """The upsert for events that carry these facts, built once (with bound parameters) rather
-    than for every event: building it cost as much CPU as running it."""
+    """The upsert for events that carry these facts."""
     names = ("application_id", *domain.NOT_YET_KNOWN, *(n for n in fact_names if n not in domain.NOT_YET_KNOWN), "stage",
              "last_event_at")
-    statement = insert(ApplicationFact).values({name: bindparam(name) for name in names})
-    stage_rank = case({s: i for i, s in enumerate(domain.STAGES)}, value=ApplicationFact.stage, else_=-1)
+    statement = insert(_facts).values(_bound(*names))
+    stage_rank = case({s: i for i, s in enumerate(domain.STAGES)}, value=_facts.c.stage, else_=-1)
     changes = {name: statement.excluded[name] for name in fact_names}
-    changes["stage"] = case((stage_rank < bindparam("stage_index"), statement.excluded.stage), else_=ApplicationFact.stage)
-    changes["last_event_at"] = _latest(ApplicationFact.last_event_at, statement.excluded.last_event_at)
-    return statement.on_conflict_do_update(index_elements=[ApplicationFact.application_id], set_=changes)
-
-
-def _latest(current: Any, new: Any) -> Any:
-    return func.greatest(current, new)  # PostgreSQL's greatest ignores nulls
+    changes["stage"] = case((stage_rank < bindparam("stage_index"), statement.excluded.stage), else_=_facts.c.stage)
+    changes["last_event_at"] = _latest(_facts.c.last_event_at, statement.excluded.last_event_at)
+    return statement.on_conflict_do_update(index_elements=[_facts.c.application_id], set_=changes)
 
 
 async def set_consent_flags(session: AsyncSession, *, application_id: UUID, flags: tuple[str, ...],
                             at: datetime) -> None:
     """Turn the application's consent flags true (never false: the order of events does not matter).
     A row not there yet is made with what is not yet known; the submission fills it in."""
-    values = {**domain.NOT_YET_KNOWN, "application_id": application_id, "stage": domain.STAGES[0],
-              "last_event_at": at} | dict.fromkeys(flags, True)
-    statement = insert(ApplicationFact).values(values)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[ApplicationFact.application_id],
-        set_={flag: True for flag in flags} | {"last_event_at": _latest(ApplicationFact.last_event_at,
-                                                                        statement.excluded.last_event_at)}))
+    await session.execute(_consent_statement(flags), {**domain.NOT_YET_KNOWN, "application_id": application_id,
+                                                      "stage": domain.STAGES[0], "last_event_at": at})
+
+
+@functools.lru_cache(maxsize=64)
+def _consent_statement(flags: tuple[str, ...]) -> Insert:
+    """The upsert of these flags (a consent event turns a handful of combinations true)."""
+    statement = insert(_facts).values(
+        _bound("application_id", *domain.NOT_YET_KNOWN, "stage", "last_event_at") | dict.fromkeys(flags, True))
+    return statement.on_conflict_do_update(
+        index_elements=[_facts.c.application_id],
+        set_=dict.fromkeys(flags, True) | {"last_event_at": _latest(_facts.c.last_event_at,
+                                                                     statement.excluded.last_event_at)})
 
 
 async def upsert_contract(session: AsyncSession, *, contract_id: UUID, application_id: UUID, flag: str,
                           measures: dict[str, int] | None, at: datetime) -> None:
-    statement = insert(ContractFact).values(contract_id=contract_id, application_id=application_id,
-                                            last_event_at=at, **{flag: True})
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[ContractFact.contract_id],
-        set_={flag: True, "last_event_at": _latest(ContractFact.last_event_at, statement.excluded.last_event_at)}))
+    await session.execute(_contract_statement(flag), {"contract_id": contract_id, "application_id": application_id,
+                                                      "last_event_at": at})
     if measures:
-        rows = insert(ContractMeasure).values([{"contract_id": contract_id, "measure": measure, "count": count}
-                                               for measure, count in sorted(measures.items())])
-        await session.execute(rows.on_conflict_do_update(
-            index_elements=[ContractMeasure.contract_id, ContractMeasure.measure], set_={"count": rows.excluded.count}))
+        await session.execute(_MEASURES_UPSERT, [{"contract_id": contract_id, "measure": measure, "count": count}
+                                                 for measure, count in sorted(measures.items())])
+
+
+@functools.lru_cache(maxsize=16)
+def _contract_statement(flag: str) -> Insert:
+    statement = insert(_contracts).values(_bound("contract_id", "application_id", "last_event_at") | {flag: True})
+    return statement.on_conflict_do_update(
+        index_elements=[_contracts.c.contract_id],
+        set_={flag: True, "last_event_at": _latest(_contracts.c.last_event_at, statement.excluded.last_event_at)})
+
+
+# Executed with a contract's measures (SQLAlchemy sends them as one multi-row INSERT).
+_MEASURES_UPSERT = insert(_measures).values(_bound("contract_id", "measure", "count"))
+_MEASURES_UPSERT = _MEASURES_UPSERT.on_conflict_do_update(
+    index_elements=[_measures.c.contract_id, _measures.c.measure], set_={"count": _MEASURES_UPSERT.excluded.count})
+
+_PAYMENT_INSERT = insert(_payments).values(
+    _bound("payment_id", "application_id", "bank_code", "month", "total", "last_event_at"))
+_PAYMENT_INSERT = _PAYMENT_INSERT.on_conflict_do_update(
+    index_elements=[_payments.c.payment_id],
+    set_={"last_event_at": _latest(_payments.c.last_event_at, _PAYMENT_INSERT.excluded.last_event_at)})
 
 
 async def add_planned_payment(session: AsyncSession, planned: domain.PaymentPlanned, at: datetime) -> None:
-    statement = insert(PaymentFact).values(
-        payment_id=planned.payment_id, application_id=planned.application_id, bank_code=planned.bank_code,
-        month=planned.month, total=planned.total, last_event_at=at)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[PaymentFact.payment_id],
-        set_={"last_event_at": _latest(PaymentFact.last_event_at, statement.excluded.last_event_at)}))
+    await session.execute(_PAYMENT_INSERT, {
+        "payment_id": planned.payment_id, "application_id": planned.application_id, "bank_code": planned.bank_code,
+        "month": planned.month, "total": planned.total, "last_event_at": at})
 
 
 async def upsert_order(session: AsyncSession, reported: domain.OrderReported, at: datetime) -> None:
-    statement = insert(PaymentOrderFact).values(
-        order_id=reported.order_id, application_id=reported.application_id, bank_code=reported.bank_code,
-        month=reported.month, amount=reported.amount, last_event_at=at, **{reported.flag: True})
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[PaymentOrderFact.order_id],
-        set_={reported.flag: True,
-              "last_event_at": _latest(PaymentOrderFact.last_event_at, statement.excluded.last_event_at)}))
+    await session.execute(_order_statement(reported.flag), {
+        "order_id": reported.order_id, "application_id": reported.application_id, "bank_code": reported.bank_code,
+        "month": reported.month, "amount": reported.amount, "last_event_at": at})
+
+
+@functools.lru_cache(maxsize=16)
+def _order_statement(flag: str) -> Insert:
+    statement = insert(_orders).values(
+        _bound("order_id", "application_id", "bank_code", "month", "amount", "last_event_at") | {flag: True})
+    return statement.on_conflict_do_update(
+        index_elements=[_orders.c.order_id],
+        set_={flag: True, "last_event_at": _latest(_orders.c.last_event_at, statement.excluded.last_event_at)})
 
 
 async def upsert_invitation(session: AsyncSession, *, invitation_id: UUID, facts: dict[str, Any],
                             at: datetime) -> None:
-    statement = insert(InvitationFact).values(invitation_id=invitation_id, last_event_at=at, **facts)
-    changes: dict[str, Any] = {name: func.coalesce(statement.excluded[name], InvitationFact.__table__.c[name])
-                               for name in facts if name != "issued"}
-    if facts.get("issued"):
+    statement = _invitation_statement(tuple(facts), bool(facts.get("issued")))
+    await session.execute(statement, {**facts, "invitation_id": invitation_id, "last_event_at": at})
+
+
+@functools.lru_cache(maxsize=16)
+def _invitation_statement(names: tuple[str, ...], issued: bool) -> Insert:
+    """The upsert of an invitation event that tells these facts (and, `issued`, that it was issued)."""
+    statement = insert(_invitations).values(_bound("invitation_id", "last_event_at", *names))
+    changes: dict[str, Any] = {name: func.coalesce(statement.excluded[name], _invitations.c[name])
+                               for name in names if name != "issued"}
+    if issued:
         changes["issued"] = True
-    changes["last_event_at"] = _latest(InvitationFact.last_event_at, statement.excluded.last_event_at)
-    await session.execute(statement.on_conflict_do_update(index_elements=[InvitationFact.invitation_id],
-                                                          set_=changes))
+    changes["last_event_at"] = _latest(_invitations.c.last_event_at, statement.excluded.last_event_at)
+    return statement.on_conflict_do_update(index_elements=[_invitations.c.invitation_id], set_=changes)
 
 
-@functools.cache
-def _extension_statement() -> Insert:
-    """Built once: the insert of one extension (a family is decided once per quarter, so a second
-    delivery — a rebuild racing the service — changes nothing)."""
-    names = ("application_id", "quarter", "decision_id", "run_id", "region_kato", "settlement", "kind", "eligible",
-             "tsa", "child_supplement", "assigned_total", "reasons", "last_event_at")
-    return insert(ExtensionFact).values({name: bindparam(name) for name in names}).on_conflict_do_nothing(
-        index_elements=[ExtensionFact.application_id, ExtensionFact.quarter])
+# The insert of one extension (a family is decided once per quarter, so a second delivery — a
+# rebuild racing the service — changes nothing).
+_EXTENSION_INSERT = insert(_extensions).values(_bound(
+    "application_id", "quarter", "decision_id", "run_id", "region_kato", "settlement", "kind", "eligible", "tsa",
+    "child_supplement", "assigned_total", "reasons", "last_event_at")).on_conflict_do_nothing(
+    index_elements=[_extensions.c.application_id, _extensions.c.quarter])
 
 
 async def add_extension(session: AsyncSession, facts: dict[str, Any], at: datetime) -> None:
-    await session.execute(_extension_statement(), {**facts, "last_event_at": at})
+    await session.execute(_EXTENSION_INSERT, {**facts, "last_event_at": at})
 
 
 def _in_region(query: Select, region_kato: str | None) -> Select:
@@ -172,15 +216,21 @@ async def figures_by_region(session: AsyncSession, *, region_kato: str | None) -
 
 # ---- the reconciliation sweep's re-drives -------------------------------------------------------
 
+_REDRIVE_UPSERT = insert(_redrives).values(_bound(
+    "application_id", "status", "owner", "attempts", "max_attempts", "first_requested_at", "last_requested_at"))
+_REDRIVE_UPSERT = _REDRIVE_UPSERT.on_conflict_do_update(
+    index_elements=[_redrives.c.application_id, _redrives.c.status],
+    set_={"owner": _REDRIVE_UPSERT.excluded.owner, "max_attempts": _REDRIVE_UPSERT.excluded.max_attempts,
+          "attempts": func.greatest(_redrives.c.attempts, _REDRIVE_UPSERT.excluded.attempts),
+          "last_requested_at": func.greatest(_redrives.c.last_requested_at,
+                                             _REDRIVE_UPSERT.excluded.last_requested_at)})
+
+
 async def record_redrive(session: AsyncSession, *, application_id: UUID, status: str, owner: str, attempt: int,
                          max_attempts: int, at: datetime) -> None:
-    statement = insert(Redrive).values(application_id=application_id, status=status, owner=owner, attempts=attempt,
-                                       max_attempts=max_attempts, first_requested_at=at, last_requested_at=at)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[Redrive.application_id, Redrive.status],
-        set_={"owner": statement.excluded.owner, "max_attempts": statement.excluded.max_attempts,
-              "attempts": func.greatest(Redrive.attempts, statement.excluded.attempts),
-              "last_requested_at": func.greatest(Redrive.last_requested_at, statement.excluded.last_requested_at)}))
+    await session.execute(_REDRIVE_UPSERT, {
+        "application_id": application_id, "status": status, "owner": owner, "attempts": attempt,
+        "max_attempts": max_attempts, "first_requested_at": at, "last_requested_at": at})
 
 
 def _fact_rank() -> ColumnElement[int]:
