@@ -93,6 +93,22 @@ def test_a_broker_that_held_the_fetch_for_part_of_the_interval_gets_only_the_res
     assert backoff.pause_after(had_records=False) == pytest.approx(0.070)
 
 
+def test_by_default_a_consumer_whose_events_come_100_ms_apart_sends_few_empty_fetches_between_them() -> None:
+    clock = Clock()
+    backoff = FetchBackoff(clock=clock)
+    backoff.fetch_sent()
+    backoff.pause_after(had_records=True)
+    started, empty = clock.now, 0
+    while clock.now - started < 0.1:
+        empty_fetch_answered_at_once(backoff, clock)
+        empty += 1
+    assert empty <= 10  # nineteen with a first wait of 1 ms
+    # and an event that arrives just after the last one waits at most the first pause, 10 ms
+    backoff.fetch_sent()
+    backoff.pause_after(had_records=True)
+    assert empty_fetch_answered_at_once(backoff, clock) == pytest.approx(0.01)
+
+
 # ---- the order in which one poll's messages are handled -------------------------------------
 
 def record(topic: str, partition: int, offset: int, timestamp: int) -> ConsumerRecord:
