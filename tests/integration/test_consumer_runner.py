@@ -420,3 +420,56 @@ async def test_a_client_hung_without_its_coordinator_is_given_up_and_a_new_one_c
     async with Running(a_runner()):
         await eventually(lambda: _all_echoed(sessionmaker, later))
     assert await echoes(sessionmaker) == {str(e.id): 1 for e in [*first, *later]}
+
+
+async def test_offsets_are_committed_together_at_most_every_interval_and_when_the_consumer_stops(
+        broker, topic, sessionmaker, producer):  # noqa: ANN001
+    """The offsets of batches committed in the database are committed to Kafka together, at most
+    every `commit_interval` on the runner's clock (one OffsetCommit per batch cost CPU and held
+    the partition's next fetch), and what is still pending when the consumer stops is committed
+    before it leaves. In between, a crash would deliver them again: the inbox makes that harmless."""
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    now = [1000.0]
+    tp = TopicPartition(topic, 0)
+    running = runner(broker, topic, sessionmaker, {"test.happened": echo}, clock=lambda: now[0], commit_interval=1.0)
+    first, second, third = ([event() for _ in range(3)] for _ in range(3))
+
+    async def committed() -> int | None:
+        return await running.runner.consumer.committed(tp)  # type: ignore[union-attr]
+
+    async def pending(offset: int) -> bool:
+        return running.runner._pending.get(tp) == offset
+
+    async with running:
+        for envelope in first:
+            await publish(producer, topic, envelope)
+        await eventually(lambda: _all_echoed(sessionmaker, first))
+
+        async def some_committed() -> bool:
+            return (await committed() or 0) > 0
+
+        await eventually(some_committed)  # the first commit is due at once; the next one a second later
+        before = await committed()
+        for envelope in second:
+            await publish(producer, topic, envelope)
+        await eventually(lambda: pending(6))
+        assert await committed() == before < 6  # handled and committed in the database, not yet to Kafka
+        now[0] += 1.0
+
+        async def second_committed() -> bool:
+            return await committed() == 6
+
+        await eventually(second_committed)
+        for envelope in third:
+            await publish(producer, topic, envelope)
+        await eventually(lambda: pending(9))
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(f"qamqor-{running.runner.service}")
+    finally:
+        await admin.close()
+    assert offsets[tp].offset == 9
+    assert await echoes(sessionmaker) == {str(e.id): 1 for e in first + second + third}
