@@ -2,9 +2,10 @@
 
 - Income registry (state databases of incomes): `GET /registry/v1/incomes` for one person,
   `POST /registry/v1/incomes/query {"iins", "quarter"}` for a family (the same answers, one
-  round trip: what verification asks), and the bulk extract `POST /registry/v1/incomes/extract` (a quarter's incomes of up to 100,000
-  people, streamed as CSV). A seeded register's incomes (`qamqor seed`) are read from the
-  sandbox's own database first (`sandbox/seeded.py`), the synthetic population's otherwise.
+  round trip: what verification asks), and the bulk extract `POST /registry/v1/incomes/extract`
+  (a quarter's incomes of up to 100,000 people, streamed as CSV). A seeded register's incomes
+  (`qamqor seed`) are read from the sandbox's own database first (`sandbox/seeded.py`), the
+  synthetic population's otherwise.
 - National identity provider (eGov IDP): signed identity assertions and their JWKS (`sandbox/idp.py`).
 - Control API for tests and demos: `PUT /sandbox/persons/{iin}` sets a person's registry
   incomes (replacing the synthetic ones), `GET` shows what the registry answers for the person —

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from sqlalchemy import BindParameter, bindparam
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,12 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # message, and so never a log line.
     return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
                                hide_parameters=True, json_serializer=json_dumps, json_deserializer=orjson.loads)
+
+
+def bound(*names: str) -> dict[str, BindParameter]:
+    """`{name: bindparam(name)}` for each column name: the VALUES (or SET) of a statement built
+    once and executed with parameter dicts, as the services' hot paths are."""
+    return {name: bindparam(name) for name in names}
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

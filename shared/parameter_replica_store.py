@@ -4,6 +4,7 @@ migrations (`parameter_replica`); the values are `shared.parameter_replica.Param
 
 from __future__ import annotations
 
+import functools
 from uuid import UUID
 
 from sqlalchemy import Select, Table, bindparam, select
@@ -13,15 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.parameter_replica import ParameterValue
 
 
-_READS: dict[str, Select] = {}  # per table, built once: intake reads it with every submission
-
-
+@functools.cache
 def _read(table: Table) -> Select:
-    if table.name not in _READS:
-        _READS[table.name] = select(
-            table.c.name, table.c.region_kato, table.c.valid_from, table.c.valid_to, table.c.value, table.c.recorded_at,
-        ).where(table.c.name.in_(bindparam("names", expanding=True)))
-    return _READS[table.name]
+    """The read of some parameters' values from this replica table, built once per table (intake
+    reads it with every submission)."""
+    return select(
+        table.c.name, table.c.region_kato, table.c.valid_from, table.c.valid_to, table.c.value, table.c.recorded_at,
+    ).where(table.c.name.in_(bindparam("names", expanding=True)))
 
 
 async def replica_values(session: AsyncSession, table: Table, *names: str) -> list[ParameterValue]:

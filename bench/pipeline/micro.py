@@ -392,11 +392,10 @@ async def verification(repository: ModuleType, count: int, label: str) -> float:
                 outcome = expenses.answer(request, locked[0], bank_code=request.bank_code, iin=request.iin,
                                           quarter=request.quarter, figures=figures, at=datetime.now(timezone.utc))
                 assert outcome.outcome == expenses.RECORDED
-                await repository.save_answer(session, outcome.request)
+                saved = await repository.save_answer(session, outcome.request)
                 if before:
                     check, requests = await resume(session, locked)
                 else:
-                    saved = repository.answer_saved(outcome.request)
                     check, requests = await resume(session, locked, [saved if r.id == saved.id else r
                                                                      for r in requests])
                 step = expenses.next_step(check, requests)

@@ -26,6 +26,7 @@ from services.intake.models import ParticipatingBank as BankRow
 from services.intake.models import Redrive as RedriveRow
 from services.intake.models import StatusChange as StatusChangeRow
 from shared.business_days import BusinessCalendar, DecreedDay
+from shared.db import bound
 from shared.parameter_replica_store import keep_replica_value, replica_values
 
 ACTIVE_MEMBER_INDEX = "uq_member_active_iin"
@@ -258,8 +259,7 @@ async def save_many(session: AsyncSession, applications: list[domain.Application
 
 # Built once, with bound parameters: building a statement for every event cost about as much CPU
 # as running it.
-_INSERT_CHANGE = insert(_changes).values({c: bindparam(c) for c in ("application_id", "status", "at", "event_id",
-                                                                     "detail")})
+_INSERT_CHANGE = insert(_changes).values(bound("application_id", "status", "at", "event_id", "detail"))
 _UPDATE_MEMBERS = (update(_members).where(_members.c.application_id == bindparam("the_application"))
                    .values(active=bindparam("active")))
 
@@ -267,7 +267,7 @@ _UPDATE_MEMBERS = (update(_members).where(_members.c.application_id == bindparam
 @functools.lru_cache(maxsize=16)
 def _update_application(columns: tuple[str, ...]) -> Update:
     return (update(_applications).where(_applications.c.id == bindparam("the_application"))
-            .values({c: bindparam(c) for c in columns} | {"updated_at": func.now()}))
+            .values(bound(*columns) | {"updated_at": func.now()}))
 
 
 # ---- reference data ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from services.reporting.models import (
     Redrive,
 )
 from shared.calendar import Quarter, month_label
+from shared.db import bound
 from shared.events.contracts import DEAD_LETTER_TOPIC
 from shared.outbox import inbox
 
@@ -45,10 +46,6 @@ _orders = PaymentOrderFact.__table__
 _invitations = InvitationFact.__table__
 _extensions = ExtensionFact.__table__
 _redrives = Redrive.__table__
-
-
-def _bound(*names: str) -> dict[str, Any]:
-    return {name: bindparam(name) for name in names}
 
 
 def _latest(current: Any, new: Any) -> Any:
@@ -69,7 +66,7 @@ def _upsert_statement(fact_names: tuple[str, ...]) -> Insert:
     """The upsert for events that carry these facts."""
     names = ("application_id", *domain.NOT_YET_KNOWN, *(n for n in fact_names if n not in domain.NOT_YET_KNOWN), "stage",
              "last_event_at")
-    statement = insert(_facts).values(_bound(*names))
+    statement = insert(_facts).values(bound(*names))
     stage_rank = case({s: i for i, s in enumerate(domain.STAGES)}, value=_facts.c.stage, else_=-1)
     changes = {name: statement.excluded[name] for name in fact_names}
     changes["stage"] = case((stage_rank < bindparam("stage_index"), statement.excluded.stage), else_=_facts.c.stage)
@@ -89,7 +86,7 @@ async def set_consent_flags(session: AsyncSession, *, application_id: UUID, flag
 def _consent_statement(flags: tuple[str, ...]) -> Insert:
     """The upsert of these flags (a consent event turns a handful of combinations true)."""
     statement = insert(_facts).values(
-        _bound("application_id", *domain.NOT_YET_KNOWN, "stage", "last_event_at") | dict.fromkeys(flags, True))
+        bound("application_id", *domain.NOT_YET_KNOWN, "stage", "last_event_at") | dict.fromkeys(flags, True))
     return statement.on_conflict_do_update(
         index_elements=[_facts.c.application_id],
         set_=dict.fromkeys(flags, True) | {"last_event_at": _latest(_facts.c.last_event_at,
@@ -107,19 +104,19 @@ async def upsert_contract(session: AsyncSession, *, contract_id: UUID, applicati
 
 @functools.lru_cache(maxsize=16)
 def _contract_statement(flag: str) -> Insert:
-    statement = insert(_contracts).values(_bound("contract_id", "application_id", "last_event_at") | {flag: True})
+    statement = insert(_contracts).values(bound("contract_id", "application_id", "last_event_at") | {flag: True})
     return statement.on_conflict_do_update(
         index_elements=[_contracts.c.contract_id],
         set_={flag: True, "last_event_at": _latest(_contracts.c.last_event_at, statement.excluded.last_event_at)})
 
 
 # Executed with a contract's measures (SQLAlchemy sends them as one multi-row INSERT).
-_MEASURES_UPSERT = insert(_measures).values(_bound("contract_id", "measure", "count"))
+_MEASURES_UPSERT = insert(_measures).values(bound("contract_id", "measure", "count"))
 _MEASURES_UPSERT = _MEASURES_UPSERT.on_conflict_do_update(
     index_elements=[_measures.c.contract_id, _measures.c.measure], set_={"count": _MEASURES_UPSERT.excluded.count})
 
 _PAYMENT_INSERT = insert(_payments).values(
-    _bound("payment_id", "application_id", "bank_code", "month", "total", "last_event_at"))
+    bound("payment_id", "application_id", "bank_code", "month", "total", "last_event_at"))
 _PAYMENT_INSERT = _PAYMENT_INSERT.on_conflict_do_update(
     index_elements=[_payments.c.payment_id],
     set_={"last_event_at": _latest(_payments.c.last_event_at, _PAYMENT_INSERT.excluded.last_event_at)})
@@ -140,7 +137,7 @@ async def upsert_order(session: AsyncSession, reported: domain.OrderReported, at
 @functools.lru_cache(maxsize=16)
 def _order_statement(flag: str) -> Insert:
     statement = insert(_orders).values(
-        _bound("order_id", "application_id", "bank_code", "month", "amount", "last_event_at") | {flag: True})
+        bound("order_id", "application_id", "bank_code", "month", "amount", "last_event_at") | {flag: True})
     return statement.on_conflict_do_update(
         index_elements=[_orders.c.order_id],
         set_={flag: True, "last_event_at": _latest(_orders.c.last_event_at, statement.excluded.last_event_at)})
@@ -155,7 +152,7 @@ async def upsert_invitation(session: AsyncSession, *, invitation_id: UUID, facts
 @functools.lru_cache(maxsize=16)
 def _invitation_statement(names: tuple[str, ...], issued: bool) -> Insert:
     """The upsert of an invitation event that tells these facts (and, `issued`, that it was issued)."""
-    statement = insert(_invitations).values(_bound("invitation_id", "last_event_at", *names))
+    statement = insert(_invitations).values(bound("invitation_id", "last_event_at", *names))
     changes: dict[str, Any] = {name: func.coalesce(statement.excluded[name], _invitations.c[name])
                                for name in names if name != "issued"}
     if issued:
@@ -166,7 +163,7 @@ def _invitation_statement(names: tuple[str, ...], issued: bool) -> Insert:
 
 # The insert of one extension (a family is decided once per quarter, so a second delivery — a
 # rebuild racing the service — changes nothing).
-_EXTENSION_INSERT = insert(_extensions).values(_bound(
+_EXTENSION_INSERT = insert(_extensions).values(bound(
     "application_id", "quarter", "decision_id", "run_id", "region_kato", "settlement", "kind", "eligible", "tsa",
     "child_supplement", "assigned_total", "reasons", "last_event_at")).on_conflict_do_nothing(
     index_elements=[_extensions.c.application_id, _extensions.c.quarter])
@@ -216,7 +213,7 @@ async def figures_by_region(session: AsyncSession, *, region_kato: str | None) -
 
 # ---- the reconciliation sweep's re-drives -------------------------------------------------------
 
-_REDRIVE_UPSERT = insert(_redrives).values(_bound(
+_REDRIVE_UPSERT = insert(_redrives).values(bound(
     "application_id", "status", "owner", "attempts", "max_attempts", "first_requested_at", "last_requested_at"))
 _REDRIVE_UPSERT = _REDRIVE_UPSERT.on_conflict_do_update(
     index_elements=[_redrives.c.application_id, _redrives.c.status],

@@ -6,8 +6,8 @@ import abc
 import asyncio
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -92,9 +92,9 @@ class IncomeRegistry(abc.ABC):
     @abc.abstractmethod
     async def incomes(self, iin: str, quarter: Quarter) -> list[IncomeRecord]: ...
 
+    @abc.abstractmethod
     async def incomes_of(self, iins: Sequence[str], quarter: Quarter) -> list[list[IncomeRecord]]:
-        """Each person's incomes in the quarter, in the order of `iins` (a family)."""
-        return list(await asyncio.gather(*(self.incomes(iin, quarter) for iin in iins)))
+        """Each person's incomes in the quarter, in the order of `iins` (a family), in one call."""
 
 
 class HttpIncomeRegistry(IncomeRegistry):
@@ -171,9 +171,9 @@ class AccountsRegistry(abc.ABC):
     async def banks(self, iin: str) -> list[str]:
         """The codes (BICs) of the participating banks where the person holds an account."""
 
+    @abc.abstractmethod
     async def banks_of(self, iins: Sequence[str]) -> list[list[str]]:
-        """Each person's banks, in the order of `iins` (a family's adults)."""
-        return list(await asyncio.gather(*(self.banks(iin) for iin in iins)))
+        """Each person's banks, in the order of `iins` (a family's adults), in one call."""
 
 
 class HttpAccountsRegistry(AccountsRegistry):
@@ -222,9 +222,9 @@ class AssetRegistry(abc.ABC):
     async def purchases(self, iin: str, quarter: Quarter) -> list[Purchase]:
         """The purchases registered to the person in the quarter."""
 
+    @abc.abstractmethod
     async def purchases_of(self, iins: Sequence[str], quarter: Quarter) -> list[list[Purchase]]:
-        """Each person's purchases in the quarter, in the order of `iins` (a family)."""
-        return list(await asyncio.gather(*(self.purchases(iin, quarter) for iin in iins)))
+        """Each person's purchases in the quarter, in the order of `iins` (a family), in one call."""
 
 
 class HttpAssetRegistry(AssetRegistry):

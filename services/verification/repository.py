@@ -17,6 +17,7 @@ from services.verification import domain, expenses
 from services.verification.models import BankRequestRow, ExpenseCheck
 from services.verification.models import Evidence as EvidenceRow
 from services.verification.models import WaitingApplication as WaitingRow
+from shared.db import bound
 from shared.events.contracts import ExpenseFacts, FamilyMember, IncomeRecord, PurchaseRecord
 
 
@@ -34,7 +35,7 @@ _EVIDENCE_COLUMNS = ("id", "application_id", "assessment_quarter", "members", "i
                      "region_kato", "purchases", "expenses", "consents", "bank_answers")
 _SELECT_EVIDENCE = select(*(_evidence.c[c] for c in _EVIDENCE_COLUMNS)).where(
     _evidence.c.application_id == bindparam("the_application"))
-_INSERT_EVIDENCE = insert(_evidence).values({c: bindparam(c) for c in _EVIDENCE_COLUMNS})
+_INSERT_EVIDENCE = insert(_evidence).values(bound(*_EVIDENCE_COLUMNS))
 
 
 async def by_application(session: AsyncSession, application_id: UUID) -> domain.Evidence | None:
@@ -86,7 +87,7 @@ async def progress(session: AsyncSession, application_id: UUID) -> tuple[bool, b
     return bool(row[0]), bool(row[1])
 
 
-_START_WAITING = (insert(_waiting_rows).values({c: bindparam(c) for c in (*_WAITING_COLUMNS, "submitted_event")})
+_START_WAITING = (insert(_waiting_rows).values(bound(*_WAITING_COLUMNS, "submitted_event"))
                   .on_conflict_do_nothing().returning(_waiting_rows.c.application_id))
 
 
@@ -110,7 +111,7 @@ _LOCK_WAITING = (select(*(_waiting_rows.c[c] for c in _WAITING_COLUMNS), _waitin
                  .where(_waiting_rows.c.application_id == bindparam("the_application"))
                  .with_for_update(skip_locked=True))
 _SAVE_WAITING = (update(_waiting_rows).where(_waiting_rows.c.application_id == bindparam("the_application"))
-                 .values({c: bindparam(c) for c in ("attempts", "next_attempt_at", "last_error")}))
+                 .values(bound("attempts", "next_attempt_at", "last_error")))
 _STOP_WAITING = delete(_waiting_rows).where(_waiting_rows.c.application_id == bindparam("the_application"))
 
 
@@ -168,15 +169,15 @@ def _check(row: Row) -> expenses.Check:
                           overdue_at=row.overdue_at, frozen=row.frozen)
 
 
-_OPEN_CHECK = (insert(_checks).values({c: bindparam(c) for c in ("application_id", "submitted_event",
-                                                                  "consent_required", "family_consent", "consents",
-                                                                  "gathered", "frozen")})
+_OPEN_CHECK = (insert(_checks)
+               .values(bound("application_id", "submitted_event", "consent_required", "family_consent", "consents",
+                             "gathered", "frozen"))
                .on_conflict_do_nothing().returning(_checks.c.application_id))
 _LOCK_CHECK = (select(_checks.c.application_id, _checks.c.submitted_event, _checks.c.consent_required,
                       *(_checks.c[c] for c in _CHECK_STATE))
                .where(_checks.c.application_id == bindparam("the_application")).with_for_update())
 _SAVE_CHECK = (update(_checks).where(_checks.c.application_id == bindparam("the_application"))
-               .values({c: bindparam(c) for c in _CHECK_STATE}))
+               .values(bound(*_CHECK_STATE)))
 
 
 async def open_check(session: AsyncSession, check: expenses.Check, submitted_event: dict[str, Any]) -> bool:
@@ -222,9 +223,9 @@ _SELECT_REQUESTS = select(*(_requests.c[c] for c in _REQUEST_COLUMNS))
 _REQUESTS_OF = (_SELECT_REQUESTS.where(_requests.c.application_id == bindparam("the_application"))
                 .order_by(_requests.c.created_at, _requests.c.id))
 _APPLICATION_OF_REQUEST = select(_requests.c.application_id).where(_requests.c.id == bindparam("the_request"))
-_ADD_REQUESTS = (insert(_requests).values({c: bindparam(c) for c in ("id", "application_id", "bank_code", "iin",
-                                                                      "quarter", "created_at", "attempts",
-                                                                      "next_attempt_at")})
+_ADD_REQUESTS = (insert(_requests)
+                 .values(bound("id", "application_id", "bank_code", "iin", "quarter", "created_at", "attempts",
+                               "next_attempt_at"))
                  .on_conflict_do_nothing())
 _answered_at = bindparam("answered_at", type_=_requests.c.answered_at.type)
 _SAVE_ANSWER = (update(_requests).where(_requests.c.id == bindparam("the_request"))
@@ -253,18 +254,12 @@ async def add_bank_requests(session: AsyncSession, requests: list[expenses.BankR
             for r in requests])
 
 
-def answer_saved(request: expenses.BankRequest) -> expenses.BankRequest:
-    """The request as `save_answer` leaves it in the database (a request not yet acknowledged is
-    acknowledged by its answer)."""
-    if request.acknowledged_at is not None:
-        return request
-    return replace(request, acknowledged_at=request.answered_at)
-
-
-async def save_answer(session: AsyncSession, request: expenses.BankRequest) -> None:
-    """The bank's answer to the request (which it plainly received, whatever the dispatcher saw)."""
+async def save_answer(session: AsyncSession, request: expenses.BankRequest) -> expenses.BankRequest:
+    """The bank's answer to the request (which it plainly received, whatever the dispatcher saw);
+    returns the request as saved (one not yet acknowledged is acknowledged by its answer)."""
     await session.execute(_SAVE_ANSWER, {"the_request": request.id, "answered_at": request.answered_at,
                                          "answer": None if request.answer is None else request.answer.as_json()})
+    return request if request.acknowledged_at is not None else replace(request, acknowledged_at=request.answered_at)
 
 
 async def requests_to_send(session: AsyncSession, now: datetime, limit: int) -> list[expenses.BankRequest]:

@@ -381,8 +381,7 @@ async def record_cashflow(*, session: AsyncSession, caller: Caller, bank_code: s
                        else "already-answered", title="The answer does not fit the request",
                        errors=[field_error(outcome.field, outcome.detail)])
     if outcome.outcome == expenses.RECORDED:
-        await repository.save_answer(session, outcome.request)
-        saved = repository.answer_saved(outcome.request)
+        saved = await repository.save_answer(session, outcome.request)
         await _resume(session, request.application_id, registries=None, availability=Availability(),
                       bank_deadline_days=bank_deadline_days, locked=locked,
                       requests=[saved if r.id == saved.id else r for r in requests])
