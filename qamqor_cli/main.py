@@ -47,7 +47,7 @@ def up(
     state_dir: Path = typer.Option(Path(".qamqor"), help="Where local data, keys, logs and credentials live."),
     gateway_port: int = typer.Option(8000),
     kafka_port: int = typer.Option(19092),
-    port_offset: int = typer.Option(0, help="Added to every default port (gateway 8000, services 8001–8006, "
+    port_offset: int = typer.Option(0, help="Added to every default port (gateway 8000, services 8001–8007, "
                                             "sandbox 8100, broker 19092) when those are taken."),
     db_prefix: str = typer.Option("qamqor", help="Databases are <prefix>_intake, …, <prefix>_gateway: another "
                                                 "prefix keeps a second platform's data apart on a shared server."),

@@ -22,10 +22,23 @@ from shared.identity import generate_ed25519_pem
 SERVICES = ("intake", "verification", "eligibility", "contracts", "payments", "reporting")
 # Every database a stack has: the services', the gateway's and the sandbox's (its seeded store).
 DATABASES = SERVICES + ("gateway", "sandbox")
+# Services that run as two processes (ServiceSettings.role): "<name>" serves the API and
+# "<name>-worker" runs the outbox relay, the consumer and the background loops. Intake's consumer
+# applies every status event to the timeline a citizen reads; in the API's process it waited
+# behind the submissions for the event loop (docs/benchmarks.md, stop 21).
+SPLIT = ("intake",)
+WORKERS = tuple(f"{name}-worker" for name in SPLIT)
+# Every process a service runs as: what is started, watched and killed in turn.
+SERVICE_PROCESSES = SERVICES + WORKERS
 DEFAULT_PORTS = {
     "gateway": 8000, "intake": 8001, "verification": 8002, "eligibility": 8003,
-    "contracts": 8004, "payments": 8005, "reporting": 8006, "sandbox": 8100,
+    "contracts": 8004, "payments": 8005, "reporting": 8006, "intake-worker": 8007, "sandbox": 8100,
 }
+
+
+def service_of(process: str) -> str:
+    """The service a process belongs to: "intake-worker" -> "intake"."""
+    return process.removesuffix("-worker")
 
 
 @dataclass
@@ -64,6 +77,9 @@ class Platform:
     callers: list[dict] = field(default_factory=list)
 
     def env_for(self, name: str) -> dict[str, str]:
+        if name in WORKERS:
+            service = service_of(name)
+            return self.env_for(service) | {f"QAMQOR_{service.upper()}_ROLE": "worker"}
         layout = self.layout
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -96,6 +112,8 @@ class Platform:
             prefix + "INTERNAL_PUBLIC_KEY_FILE": str(layout.keys_dir / "internal_public.pem"),
             prefix + "ENVIRONMENT": layout.environment,
         }
+        if name in SPLIT:
+            env[prefix + "ROLE"] = "api"
         if name == "verification":
             env[prefix + "INCOME_REGISTRY_URL"] = layout.url("sandbox")
             for system in ("ACCOUNTS_REGISTRY", "REAL_ESTATE_REGISTRY", "VEHICLE_REGISTRY", "BANKS"):
@@ -125,7 +143,7 @@ class Platform:
             return "sandbox.main:create_app"
         if name == "gateway":
             return "gateway.main:create_app"
-        return f"services.{name}.main:create_app"
+        return f"services.{service_of(name)}.main:create_app"
 
     def start_process(self, name: str) -> subprocess.Popen:
         self.layout.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +197,7 @@ def migrate_all(platform: Platform) -> None:
 
 
 # How long `qamqor up` waits for every process's /ready: a service imports for a few seconds of
-# CPU, and nine of them start at once; on a busy 2-core machine that took over a minute.
+# CPU, and ten of them start at once; on a busy 2-core machine that took over a minute.
 READY_SECONDS = float(os.environ.get("QAMQOR_UP_READY_SECONDS", "240"))
 
 
@@ -255,9 +273,9 @@ def start_platform(layout: Layout, *, postgres: Postgres | None = None,
         on_step("demo callers")
         seed_callers(platform)
         on_step("sandbox, services and gateway")
-        for name in ("sandbox",) + SERVICES + ("gateway",):
+        for name in ("sandbox",) + SERVICE_PROCESSES + ("gateway",):
             platform.start_process(name)
-        wait_ready(platform, ["sandbox", *SERVICES, "gateway"])
+        wait_ready(platform, ["sandbox", *SERVICE_PROCESSES, "gateway"])
         # Seeded before the sandbox started (it has the credentials in its environment); told
         # again through its control API, as a sandbox started before the seeding would need.
         configure_sandbox_banks(platform)

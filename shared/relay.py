@@ -97,6 +97,7 @@ class OutboxRelay:
         self.producers_built = 0
         # The last moment the relay was known not to be stuck: it published, or had nothing to.
         self.last_progress = clock()
+        self._idle = False  # waiting for a wake-up with the outbox drained
         # The broker's watch (None: not watched): the last time it was seen, whether it is away,
         # and the span of publication times to publish again.
         self.bootstrap = bootstrap
@@ -113,8 +114,9 @@ class OutboxRelay:
         return self._listener is not None and not self._listener.is_closed()
 
     def stalled_for(self) -> float:
-        """Seconds since the relay last made progress (0 while it keeps up)."""
-        return self.clock() - self.last_progress
+        """Seconds since the relay last made progress (0 while it keeps up, or waits with
+        nothing left to publish)."""
+        return 0.0 if self._idle else self.clock() - self.last_progress
 
     async def run(self) -> None:
         watch = asyncio.create_task(self.watch_broker()) if self.bootstrap else None
@@ -138,7 +140,11 @@ class OutboxRelay:
                 self.last_progress = self.clock()
                 if sent >= self.batch_size:
                     continue  # more may be waiting
-                await wait_for_wakeup(self._wake, self.listen_poll_interval if self.listening else self.poll_interval)
+                self._idle = True
+                try:
+                    await wait_for_wakeup(self._wake, self.listen_poll_interval if self.listening else self.poll_interval)
+                finally:
+                    self._idle = False
         finally:
             if watch is not None:
                 watch.cancel()

@@ -120,10 +120,31 @@ async def _cancel_all(tasks: list[asyncio.Task], *, rounds: int = 5, grace: floa
         log.error("%d background loop(s) would not stop; leaving them", len(pending))
 
 
+async def _consume(app: FastAPI, spec: ServiceSpec) -> None:
+    settings = spec.settings
+    await ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, spec.subscribe)
+    runner = ConsumerRunner(
+        service=spec.name, bootstrap=settings.kafka_bootstrap, topics=spec.subscribe,
+        handlers=spec.handlers(app), sessionmaker=app.state.sessionmaker,
+        max_attempts=settings.consumer_max_attempts, backoff_seconds=settings.consumer_backoff_seconds,
+        batch_size=settings.consumer_batch_size, lanes=settings.consumer_lanes,
+        rewind_on_assign=settings.consumer_rewind_on_assign, stall_seconds=settings.consumer_stall_seconds,
+        instance_id=settings.consumer_instance_id or f"{spec.name}@{socket.gethostname()}",
+    )
+    try:
+        await runner.start()
+        app.state.consumer_running = True
+        await runner.run()
+    finally:
+        app.state.consumer_running = False
+        await runner.stop()
+
+
 def create_service_app(spec: ServiceSpec) -> FastAPI:
     settings = spec.settings
     configure_logging(spec.name, settings.log_level)
     tracing = configure_tracing(spec.name, settings)
+    serves, works = settings.role != "worker", settings.role != "api"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -141,36 +162,19 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 cleanups.append(lambda r=resource: r.__aexit__(None, None, None))
             setattr(app.state, resource_name, value)
 
-        relay = OutboxRelay(
-            service=spec.name, database_url=settings.database_url, sessionmaker=sessionmaker,
-            producer_factory=lambda: make_producer(settings.kafka_bootstrap, f"qamqor-{spec.name}-relay"),
-            bootstrap=settings.kafka_bootstrap)
-        app.state.relay = relay
-
-        async def consumer_loop() -> None:
-            await ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, spec.subscribe)
-            runner = ConsumerRunner(
-                service=spec.name, bootstrap=settings.kafka_bootstrap, topics=spec.subscribe,
-                handlers=spec.handlers(app), sessionmaker=sessionmaker,
-                max_attempts=settings.consumer_max_attempts, backoff_seconds=settings.consumer_backoff_seconds,
-                batch_size=settings.consumer_batch_size, lanes=settings.consumer_lanes,
-                rewind_on_assign=settings.consumer_rewind_on_assign, stall_seconds=settings.consumer_stall_seconds,
-                instance_id=settings.consumer_instance_id or f"{spec.name}@{socket.gethostname()}",
-            )
-            try:
-                await runner.start()
-                app.state.consumer_running = True
-                await runner.run()
-            finally:
-                app.state.consumer_running = False
-                await runner.stop()
-
-        app.state.consumer_running = not spec.subscribe
-        tasks.append(asyncio.create_task(_supervise("outbox relay", relay.run)))
-        if spec.subscribe:
-            tasks.append(asyncio.create_task(_supervise("consumer", consumer_loop)))
-        for task_name, task in spec.tasks.items():
-            tasks.append(asyncio.create_task(_supervise(task_name, lambda t=task: t(app))))
+        app.state.relay = None
+        app.state.consumer_running = not (works and spec.subscribe)
+        if works:  # an "api" process leaves these to its "worker" (LISTEN/NOTIFY wakes that relay)
+            relay = OutboxRelay(
+                service=spec.name, database_url=settings.database_url, sessionmaker=sessionmaker,
+                producer_factory=lambda: make_producer(settings.kafka_bootstrap, f"qamqor-{spec.name}-relay"),
+                bootstrap=settings.kafka_bootstrap)
+            app.state.relay = relay
+            tasks.append(asyncio.create_task(_supervise("outbox relay", relay.run)))
+            if spec.subscribe:
+                tasks.append(asyncio.create_task(_supervise("consumer", lambda: _consume(app, spec))))
+            for task_name, task in spec.tasks.items():
+                tasks.append(asyncio.create_task(_supervise(task_name, lambda t=task: t(app))))
         try:
             yield
         finally:
@@ -197,7 +201,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         relay: OutboxRelay | None = getattr(request.app.state, "relay", None)
         stalled = relay.stalled_for() if relay is not None else 0.0
         alive = stalled <= settings.relay_stall_seconds
-        return JSONResponse({"status": "ok" if alive else "stalled", "service": spec.name,
+        return JSONResponse({"status": "ok" if alive else "stalled", "service": spec.name, "role": settings.role,
                              "relay_stalled_seconds": round(stalled, 1)}, status_code=200 if alive else 503)
 
     @app.get("/ready", include_in_schema=False)
@@ -218,7 +222,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                             status_code=200 if ok else 503)
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-    for router in spec.routers:
+    for router in spec.routers if serves else ():
         app.include_router(router)
     return app
 

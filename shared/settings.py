@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,11 @@ class ServiceSettings(BaseSettings):
     # valid internal token is refused, so nothing is reachable around the gateway.
     internal_public_key_file: Path | None = None
     log_level: str = "INFO"
+    # What this process runs: "all" (the API, the outbox relay, the consumer and the service's
+    # background loops: one process per service), "api" (only the routes) or "worker" (relay,
+    # consumer and loops, with /health, /ready and /metrics). A service whose consumer should not
+    # wait behind its API's requests for one event loop runs as an "api" and a "worker" process.
+    role: Literal["all", "api", "worker"] = "all"
     # Static group membership id; unique per replica of a service (default: service@hostname).
     consumer_instance_id: str | None = None
     consumer_max_attempts: int = 5

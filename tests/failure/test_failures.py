@@ -12,10 +12,10 @@ import os
 import signal
 import time
 
-from qamqor_cli.platform import SERVICES, wait_ready
+from qamqor_cli.platform import SERVICE_PROCESSES, wait_ready
 from shared.events.contracts import TOPICS
 
-KILLED_IN_TURN = (*SERVICES, "gateway")
+KILLED_IN_TURN = (*SERVICE_PROCESSES, "gateway")
 # Longer than the consumers' session timeout (10 s) and than the relays' backoff takes to reach its
 # cap (10 s, after 0.5 + 1 + 2 + 4 + 8 s): the harness stops it for 60 s, which adds only time
 # (QAMQOR_FAILURE_BROKER_OUTAGE_SECONDS=60 runs it so; docs/operations.md has that run's figures).

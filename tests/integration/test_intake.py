@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
+import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -230,3 +231,47 @@ async def test_the_status_follows_the_decision_and_a_rejection_frees_the_family(
                     outbox.c.key == again.json()["id"], outbox.c.event_type == "application.submitted"))
 
         assert await eventually(published)
+
+
+async def test_an_api_process_and_a_worker_process_share_intakes_work(running_service, internal_token, broker):
+    """`qamqor up` runs intake as two processes (QAMQOR_INTAKE_ROLE): the "api" serves the routes
+    and only writes the outbox; the "worker" publishes it and applies the events a citizen reads."""
+    from services.intake.main import create_app
+    from services.intake.settings import IntakeSettings
+
+    async with running_service("intake", QAMQOR_INTAKE_ROLE="api") as api:
+        assert api.app.state.relay is None
+        family = _family()
+        created = await api.post("/v1/applications", json=application_body(family),
+                                 headers=_citizen(internal_token, family) | {"Idempotency-Key": str(uuid.uuid4())})
+        assert created.status_code == 201, created.text
+        app_id = created.json()["id"]
+        async with api.app.state.sessionmaker() as session:  # nothing in this process publishes
+            assert await session.scalar(select(func.count()).select_from(outbox).where(
+                outbox.c.published_at.is_(None))) == 1
+        assert (await api.get("/ready")).json()["checks"]["consumer"] is True  # none to wait for
+
+        worker = create_app(IntakeSettings(role="worker"))
+        async with worker.router.lifespan_context(worker):
+            transport = httpx.ASGITransport(app=worker)
+            async with httpx.AsyncClient(transport=transport, base_url="http://intake-worker") as work:
+                # The worker serves no routes of the API, only the probes.
+                unrouted = await work.get(f"/v1/applications/{app_id}", headers=_citizen(internal_token, family))
+                assert unrouted.status_code == 404
+                assert (await work.get("/health")).json()["role"] == "worker"
+
+                async def published():
+                    async with api.app.state.sessionmaker() as session:
+                        return await session.scalar(select(func.count()).select_from(outbox).where(
+                            outbox.c.published_at.is_(None))) == 0
+
+                await eventually(published)
+                await publish(broker.bootstrap, "qamqor.eligibility",
+                              decided_event(eligible=False, application_id=uuid.UUID(app_id)))
+
+                async def rejected():
+                    application = (await api.get(f"/v1/applications/{app_id}",
+                                                 headers=_citizen(internal_token, family))).json()
+                    return application if application["status"] == "rejected" else None
+
+                assert [c["status"] for c in (await eventually(rejected))["timeline"]] == ["submitted", "rejected"]

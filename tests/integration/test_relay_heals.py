@@ -193,3 +193,43 @@ async def _ids_on(bootstrap: str, topic: str) -> set[str]:
         return ids
     finally:
         await consumer.stop()
+
+
+async def test_a_relay_that_cannot_publish_is_stalled_and_an_idle_one_is_not(postgres, db_prefix, broker) -> None:
+    """Liveness (`/health`) fails after `relay_stall_seconds` without progress while rows wait;
+    a relay that waits with its outbox drained is not stalled, however long it waits."""
+    topic = f"stall-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(broker.bootstrap, 1, (topic,))
+    now = [1000.0]
+    broken = [True]
+
+    def producer_factory():  # noqa: ANN202
+        producer = make_producer(broker.bootstrap, "test-stall")
+        if broken[0]:
+            async def refused(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                raise OutOfOrderSequenceNumber("the broker expected another sequence number")
+            producer.send = refused  # type: ignore[method-assign]
+        return producer
+
+    async def advance(seconds: float) -> None:  # the relay's back-off moves the clock, not time
+        now[0] += seconds
+        await asyncio.sleep(0)
+
+    async with outbox_database(postgres, db_prefix, "relay_stall") as (url, sessionmaker):
+        relay = OutboxRelay(service="test", database_url=url, sessionmaker=sessionmaker,
+                            producer_factory=producer_factory, clock=lambda: now[0], sleep=advance)
+        running = asyncio.create_task(relay.run())
+        try:
+            async def an_hour_later_still_fine() -> bool:  # idle: nothing to send
+                now[0] += 3600
+                return relay.stalled_for() == 0.0
+
+            assert await eventually(an_hour_later_still_fine)
+            await _commit(sessionmaker, topic, 3)
+            assert await eventually(lambda: asyncio.sleep(0, relay.stalled_for() > 600))
+            broken[0] = False
+            assert await eventually(lambda: _zero(_unsent(sessionmaker)))
+            assert await eventually(lambda: asyncio.sleep(0, relay.stalled_for() == 0.0))
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
