@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import BindParameter, bindparam
+from sqlalchemy import BindParameter, bindparam, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.engine import make_url
 
@@ -19,11 +22,37 @@ def json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+# A pooled connection idle longer than this is pinged before it is handed out; one used more
+# recently is trusted (a ping is a round trip, and a busy service checks out a connection for
+# every transaction). If the server went away meanwhile, the first statement fails as a
+# disconnect: the pool then drops every connection it holds, the request is answered 503 and a
+# consumer's batch is tried again — one failure per process, not one per connection.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def make_engine(url: str, *, pool_size: int = 10, ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+                clock: Callable[[], float] = time.monotonic) -> AsyncEngine:
     # hide_parameters: a statement's values (names, IINs, birth dates) never reach an exception
     # message, and so never a log line.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
-                               hide_parameters=True, json_serializer=json_dumps, json_deserializer=orjson.loads)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=10, hide_parameters=True,
+                                 json_serializer=json_dumps, json_deserializer=orjson.loads)
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _idle_from(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = clock()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is not None and clock() - since <= ping_after_idle:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure: the pool connects anew
+            raise DisconnectionError("the pooled connection did not answer a ping") from exc
+
+    return engine
 
 
 def bound(*names: str) -> dict[str, BindParameter]:
